@@ -1,0 +1,171 @@
+//! Aggregate: latest staged rows → the readiness tables. Polars lazy frames
+//! only; no I/O here.
+//!
+//! Every unit column is a sum of `quantity × pack_size` over the latest
+//! rows. Sums are `Int64`; [`check_overflow`] proves before summing that no
+//! sum can exceed it, so nothing ever wraps.
+
+pub mod window;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::pipeline::Campaign;
+use crate::stage::Catalog;
+use crate::stage::latest::Resolved;
+
+/// The tables a run publishes.
+pub struct Tables {
+    pub readiness: DataFrame,
+    pub supplier_readiness: DataFrame,
+}
+
+fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
+    move |e| Error::polars(context)(e)
+}
+
+/// Fails when the units of all counted rows together could overflow `i64`.
+pub fn check_overflow(resolved: &Resolved) -> Result<()> {
+    let total: i128 = resolved
+        .stock
+        .iter()
+        .map(|s| i128::from(s.units))
+        .chain(resolved.shipments.iter().map(|s| i128::from(s.units)))
+        .sum();
+    if total > i128::from(i64::MAX) {
+        return Err(Error::Internal(format!(
+            "the counted units add up to {total}, beyond what a 64-bit sum holds; check the feeds for absurd quantities"
+        )));
+    }
+    Ok(())
+}
+
+/// Latest stock and shipment rows as frames keyed by product and supplier.
+fn unit_rows(catalog: &Catalog, resolved: &Resolved, campaign: &Campaign) -> Result<LazyFrame> {
+    let pid = |p: u32| catalog.products[p as usize].id.as_str();
+    let stock = df! {
+        "product_id" => resolved.stock.iter().map(|s| pid(s.product)).collect::<Vec<_>>(),
+        "supplier_id" => resolved.stock.iter().map(|s| s.supplier.as_str()).collect::<Vec<_>>(),
+        "stock_units" => resolved.stock.iter().map(|s| s.units).collect::<Vec<_>>(),
+    }
+    .map_err(polars_err("building stock rows"))?
+    .lazy()
+    .with_columns([
+        lit(0i64).cast(DataType::Int64).alias("window_units"),
+        lit(0i64).cast(DataType::Int64).alias("early_units"),
+        lit(0i64).cast(DataType::Int64).alias("late_units"),
+    ]);
+    let ships = window::shipment_frame(catalog, &resolved.shipments, campaign)?
+        .lazy()
+        // Cancelled shipments deliver nothing and do not make a supplier count.
+        .filter(col("bucket").neq(lit(window::CANCELLED)))
+        .select([
+            col("product_id"),
+            col("supplier_id"),
+            lit(0i64).cast(DataType::Int64).alias("stock_units"),
+            window::units_in(window::WINDOW).alias("window_units"),
+            window::units_in(window::EARLY).alias("early_units"),
+            window::units_in(window::LATE).alias("late_units"),
+        ]);
+    concat([stock, ships], UnionArgs::default())
+        .map_err(polars_err("combining stock and shipments"))
+}
+
+const UNIT_COLUMNS: [&str; 4] = ["stock_units", "window_units", "early_units", "late_units"];
+
+pub fn aggregate(catalog: &Catalog, resolved: &Resolved, campaign: &Campaign) -> Result<Tables> {
+    check_overflow(resolved)?;
+    let rows = unit_rows(catalog, resolved, campaign)?;
+
+    let supplier_readiness = rows
+        .group_by([col("product_id"), col("supplier_id")])
+        .agg(UNIT_COLUMNS.map(|c| col(c).sum()))
+        .sort(
+            ["product_id", "supplier_id"],
+            SortMultipleOptions::default(),
+        )
+        .with_columns(UNIT_COLUMNS.map(|c| col(c).cast(DataType::Int64)))
+        .collect()
+        .map_err(polars_err("computing supplier_readiness"))?;
+
+    let per_product = supplier_readiness
+        .clone()
+        .lazy()
+        .group_by([col("product_id")])
+        .agg([
+            // One row per supplier with a counted row for the product.
+            col("supplier_id")
+                .count()
+                .cast(DataType::Int64)
+                .alias("suppliers"),
+            col("stock_units").sum(),
+            col("window_units").sum(),
+            col("early_units").sum(),
+            col("late_units").sum(),
+        ]);
+
+    let catalog_df = df! {
+        "product_id" => catalog.products.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        "product_name" => catalog.products.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        "category" => catalog.products.iter().map(|p| p.category.as_str()).collect::<Vec<_>>(),
+    }
+    .map_err(polars_err("building the catalog"))?;
+
+    let m = campaign.minimum_units;
+    let zero_if_null: Vec<Expr> = std::iter::once("suppliers")
+        .chain(UNIT_COLUMNS)
+        .map(|c| {
+            col(c)
+                .fill_null(lit(0i64).cast(DataType::Int64))
+                .cast(DataType::Int64)
+        })
+        .collect();
+    let readiness = catalog_df
+        .lazy()
+        // Every catalog product gets a row, supplied or not.
+        .left_join(per_product, col("product_id"), col("product_id"))
+        .with_columns(zero_if_null)
+        .with_columns([
+            shortfall(m, "stock_units").alias("stock_shortfall"),
+            shortfall(m, "window_units").alias("window_shortfall"),
+            col("stock_units").lt(lit(m)).alias("short_of_minimum"),
+            col("window_units").lt(lit(m)).alias("misses_window"),
+        ])
+        .with_column(
+            when(col("short_of_minimum").or(col("misses_window")))
+                .then(lit("NOT_READY"))
+                .otherwise(lit("READY"))
+                .alias("status"),
+        )
+        .select([
+            col("product_id"),
+            col("product_name"),
+            col("category"),
+            col("suppliers"),
+            col("stock_units"),
+            col("window_units"),
+            col("early_units"),
+            col("late_units"),
+            col("stock_shortfall"),
+            col("window_shortfall"),
+            col("short_of_minimum"),
+            col("misses_window"),
+            col("status"),
+        ])
+        .sort(["product_id"], SortMultipleOptions::default())
+        .collect()
+        .map_err(polars_err("computing readiness"))?;
+
+    Ok(Tables {
+        readiness,
+        supplier_readiness,
+    })
+}
+
+/// `max(0, M − units)`.
+fn shortfall(m: i64, units: &str) -> Expr {
+    when(col(units).lt(lit(m)))
+        .then(lit(m) - col(units))
+        .otherwise(lit(0i64).cast(DataType::Int64))
+        .cast(DataType::Int64)
+}

@@ -1,0 +1,81 @@
+//! Where each latest shipment lands relative to the delivery window.
+//!
+//! The ETA's *date as written* is compared with the window's calendar days,
+//! both ends inclusive. Cancelled shipments land nowhere. An arrived
+//! shipment without an ETA lands nowhere either (we cannot say when it
+//! arrived); any other shipment without an ETA is late: nobody has
+//! promised it inside the window.
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::pipeline::Campaign;
+use crate::stage::latest::LatestShipment;
+use crate::stage::{Catalog, Status};
+
+pub const EARLY: &str = "early";
+pub const WINDOW: &str = "in_window";
+pub const LATE: &str = "late";
+pub const NO_ETA: &str = "no_eta";
+pub const NO_ETA_ARRIVED: &str = "arrived_no_eta";
+pub const CANCELLED: &str = "cancelled";
+
+/// Days since 1970-01-01, the physical form of a polars `Date`.
+pub fn epoch_days(d: chrono::NaiveDate) -> i32 {
+    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch")).num_days() as i32
+}
+
+/// The bucket of one shipment (also used for the Shipments sheet).
+pub fn bucket(status: Status, eta: Option<chrono::NaiveDate>, campaign: &Campaign) -> &'static str {
+    match (status, eta) {
+        (Status::Cancelled, _) => CANCELLED,
+        (Status::Arrived, None) => NO_ETA_ARRIVED,
+        (_, None) => NO_ETA,
+        (_, Some(d)) if d < campaign.opens => EARLY,
+        (_, Some(d)) if d > campaign.closes => LATE,
+        _ => WINDOW,
+    }
+}
+
+/// Latest shipments with their bucket, as a frame.
+pub fn shipment_frame(
+    catalog: &Catalog,
+    ships: &[LatestShipment],
+    campaign: &Campaign,
+) -> Result<DataFrame> {
+    let eta = Series::new(
+        "eta".into(),
+        ships
+            .iter()
+            .map(|s| s.eta.map(epoch_days))
+            .collect::<Vec<_>>(),
+    )
+    .cast(&DataType::Date)
+    .map_err(|e| Error::polars("building shipment eta")(e))?;
+    let mut df = df! {
+        "product_id" => ships.iter().map(|s| catalog.products[s.product as usize].id.as_str()).collect::<Vec<_>>(),
+        "supplier_id" => ships.iter().map(|s| s.supplier.as_str()).collect::<Vec<_>>(),
+        "units" => ships.iter().map(|s| s.units).collect::<Vec<_>>(),
+        "status" => ships.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(),
+        "bucket" => ships.iter().map(|s| bucket(s.status, s.eta, campaign)).collect::<Vec<_>>(),
+    }
+    .map_err(|e| Error::polars("building shipment rows")(e))?;
+    df.with_column(eta.into())
+        .map_err(|e| Error::polars("building shipment rows")(e))?;
+    Ok(df)
+}
+
+/// Units of the rows in one bucket, 0 elsewhere. A shipment with no ETA
+/// that has not arrived is late.
+pub fn units_in(bucket: &'static str) -> Expr {
+    let hit = if bucket == LATE {
+        col("bucket")
+            .eq(lit(LATE))
+            .or(col("bucket").eq(lit(NO_ETA)))
+    } else {
+        col("bucket").eq(lit(bucket))
+    };
+    when(hit)
+        .then(col("units"))
+        .otherwise(lit(0i64).cast(DataType::Int64))
+}

@@ -1,0 +1,309 @@
+//! The pipeline file: what a campaign is, its rules, and where its feeds are.
+//!
+//! Two shapes: [`doc`] reads the TOML with positions and reports every
+//! problem at once (unknown keys, wrong types, missing keys), and
+//! [`resolve`] turns that into the checked [`Pipeline`] the stages use:
+//! defaults applied, paths resolved against the file's folder, dialects
+//! validated. Nothing here touches a feed's bytes.
+
+pub mod doc;
+pub mod resolve;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+pub use resolve::load;
+
+/// The default campaign minimum (SPEC: 1,000,000 units).
+pub const fn default_minimum_units() -> i64 {
+    1_000_000
+}
+
+/// A checked pipeline file.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The pipeline file itself.
+    pub file: PathBuf,
+    pub campaign: Campaign,
+    pub catalog: Source,
+    pub sku_map: Source,
+    /// Stock feeds, then shipment feeds, in file order.
+    pub feeds: Vec<Source>,
+}
+
+impl Pipeline {
+    /// Every source: the two reference tables first, then the feeds.
+    pub fn all_sources(&self) -> impl Iterator<Item = &Source> {
+        [&self.catalog, &self.sku_map]
+            .into_iter()
+            .chain(self.feeds.iter())
+    }
+
+    pub fn source(&self, id: &str) -> Option<&Source> {
+        self.all_sources().find(|s| s.id == id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    pub name: String,
+    pub minimum_units: i64,
+    /// First day (inclusive) goods may arrive.
+    pub opens: NaiveDate,
+    /// Last day (inclusive) goods may arrive.
+    pub closes: NaiveDate,
+    pub timezone: Tz,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SourceKind {
+    Catalog,
+    SkuMap,
+    Stock,
+    Shipments,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Catalog => "catalog",
+            SourceKind::SkuMap => "sku_map",
+            SourceKind::Stock => "stock",
+            SourceKind::Shipments => "shipments",
+        }
+    }
+
+    /// The canonical columns of this kind of table, in output order, and
+    /// whether each is required.
+    pub fn canonical_columns(self) -> &'static [(&'static str, bool)] {
+        match self {
+            SourceKind::Catalog => &[
+                ("product_id", true),
+                ("product_name", true),
+                ("category", true),
+            ],
+            SourceKind::SkuMap => &[
+                ("supplier_id", true),
+                ("supplier_sku", true),
+                ("product_id", true),
+                ("pack_size", false),
+            ],
+            SourceKind::Stock => &[
+                ("supplier_id", true),
+                ("supplier_sku", true),
+                ("warehouse", true),
+                ("quantity", true),
+                ("as_of", true),
+            ],
+            SourceKind::Shipments => &[
+                ("shipment_id", true),
+                ("supplier_id", true),
+                ("supplier_sku", true),
+                ("quantity", true),
+                ("status", true),
+                ("etd", false),
+                ("eta", false),
+                ("updated_at", true),
+            ],
+        }
+    }
+}
+
+/// Where a source's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    Http(String),
+}
+
+impl Location {
+    /// How the location is shown in logs, errors and the manifest: local
+    /// paths as written, URLs with credentials and query values masked.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Local(p) => p.display().to_string(),
+            Location::Http(u) => crate::fetch::redact_url(u),
+        }
+    }
+
+    /// The file name the location ends in (used to infer the format).
+    pub fn file_name(&self) -> String {
+        match self {
+            Location::Local(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Location::Http(u) => {
+                let path = u.split(['?', '#']).next().unwrap_or("");
+                path.rsplit('/').next().unwrap_or("").to_string()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+    Ndjson,
+    Parquet,
+    Xlsx,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Parquet => "parquet",
+            Format::Xlsx => "xlsx",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "csv" => Format::Csv,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            "parquet" => Format::Parquet,
+            "xlsx" => Format::Xlsx,
+            _ => return None,
+        })
+    }
+
+    /// Infers the format (and gzip) from a file name: `stok.csv.gz`.
+    pub fn infer(file_name: &str) -> Option<(Self, bool)> {
+        let lower = file_name.to_ascii_lowercase();
+        let (stem, gz) = match lower.strip_suffix(".gz") {
+            Some(stem) => (stem.to_string(), true),
+            None => (lower, false),
+        };
+        let ext = Path::new(&stem).extension()?.to_str()?.to_string();
+        let format = match ext.as_str() {
+            "csv" | "tsv" | "txt" => Format::Csv,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            "parquet" => Format::Parquet,
+            "xlsx" => Format::Xlsx,
+            _ => return None,
+        };
+        Some((format, gz))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8, with or without a byte-order mark.
+    Utf8,
+    /// Windows-1252 (what Excel calls "ANSI" in Western and Indonesian locales).
+    Windows1252,
+    /// ISO-8859-1 / Latin-1.
+    Latin1,
+    /// UTF-16; the byte-order mark says which endianness.
+    Utf16,
+}
+
+impl Encoding {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" => Encoding::Utf8,
+            "windows-1252" | "cp1252" => Encoding::Windows1252,
+            "iso-8859-1" | "latin-1" | "latin1" => Encoding::Latin1,
+            "utf-16" | "utf16" => Encoding::Utf16,
+            _ => return None,
+        })
+    }
+}
+
+/// How to read one feed, from the pipeline file.
+#[derive(Debug, Clone)]
+pub struct Dialect {
+    pub format: Format,
+    pub gzip: bool,
+    pub encoding: Encoding,
+    pub delimiter: u8,
+    pub quote: u8,
+    /// Lines before the header row (CSV).
+    pub skip_lines: usize,
+    pub decimal: char,
+    pub thousands: Option<char>,
+    /// strftime formats for timestamps; empty means ISO 8601 / RFC 3339.
+    pub timestamp_formats: Vec<String>,
+    /// strftime formats for dates (`eta`, `etd`); empty means ISO 8601.
+    pub date_formats: Vec<String>,
+    /// XLSX: the sheet to read (default: the first).
+    pub sheet: Option<String>,
+    /// XLSX: the 1-based row holding the header.
+    pub header_row: usize,
+}
+
+impl Dialect {
+    pub fn default_for(format: Format, gzip: bool) -> Self {
+        Dialect {
+            format,
+            gzip,
+            encoding: Encoding::Utf8,
+            delimiter: b',',
+            quote: b'"',
+            skip_lines: 0,
+            decimal: '.',
+            thousands: None,
+            timestamp_formats: Vec::new(),
+            date_formats: Vec::new(),
+            sheet: None,
+            header_row: 1,
+        }
+    }
+}
+
+/// One input table: a reference table (catalog, SKU map) or a feed.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub id: String,
+    pub kind: SourceKind,
+    /// The supplier that owns a stock feed (None: the feed carries a
+    /// `supplier_id` column), or the logistics provider of a shipment feed.
+    pub owner: Option<String>,
+    pub location: Location,
+    pub dialect: Dialect,
+    /// canonical column name → the feed's own header name.
+    pub columns: BTreeMap<String, String>,
+    /// Shipment feeds: folded feed status → canonical status.
+    pub statuses: BTreeMap<String, crate::stage::Status>,
+    /// Stock feeds without a warehouse column.
+    pub default_warehouse: Option<String>,
+    /// Line and column of the source's `location` in the pipeline file.
+    pub position: (usize, usize),
+}
+
+impl Source {
+    /// The supplier a stock feed belongs to, when the pipeline file says.
+    pub fn supplier(&self) -> Option<&str> {
+        match self.kind {
+            SourceKind::Stock => self.owner.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The feed's header name for a canonical column.
+    pub fn feed_column<'a>(&'a self, canonical: &'a str) -> &'a str {
+        self.columns
+            .get(canonical)
+            .map(String::as_str)
+            .unwrap_or(canonical)
+    }
+}
+
+/// True when `s` may become a file or folder name: ASCII letters, digits,
+/// `.`, `_`, `-`, not starting with `.`, at most 64 characters.
+pub fn is_safe_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}

@@ -1,0 +1,560 @@
+//! From the TOML document to a checked [`Pipeline`], reporting every
+//! problem in the file at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use toml_edit::{Item, TableLike};
+
+use super::doc::{Doc, join_path, table_span};
+use super::{
+    Campaign, Dialect, Encoding, Format, Location, Pipeline, Source, SourceKind,
+    default_minimum_units, is_safe_id,
+};
+use crate::error::{ConfigProblem, Error, Result};
+use crate::stage::Status;
+
+const TOP_KEYS: &[&str] = &["campaign", "catalog", "sku_map", "stock", "shipments"];
+const CAMPAIGN_KEYS: &[&str] = &["name", "minimum_units", "timezone", "window"];
+const WINDOW_KEYS: &[&str] = &["opens", "closes"];
+const DIALECT_KEYS: &[&str] = &[
+    "location",
+    "format",
+    "gzip",
+    "encoding",
+    "delimiter",
+    "quote",
+    "skip_lines",
+    "decimal",
+    "thousands",
+    "timestamp_format",
+    "date_format",
+    "sheet",
+    "header_row",
+    "columns",
+];
+
+/// Reads and checks a pipeline file.
+pub fn load(path: &Path) -> Result<Pipeline> {
+    let src = std::fs::read_to_string(path).map_err(|source| Error::PipelineRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&src, path)
+}
+
+/// Checks a pipeline file's text; `path` names it in messages and anchors
+/// relative source paths.
+pub fn parse(src: &str, path: &Path) -> Result<Pipeline> {
+    let mut doc = Doc::new(src, path);
+    let parsed = match toml_edit::Document::parse(src) {
+        Ok(d) => d,
+        Err(e) => {
+            let message = e.message().trim_end().to_string();
+            doc.problem(e.span(), format!("invalid TOML: {message}"));
+            return Err(Error::Config(doc.problems));
+        }
+    };
+    let root = parsed.as_table();
+    doc.check_keys(root, "", TOP_KEYS);
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+
+    let campaign = campaign(&mut doc, root);
+    let catalog = reference(&mut doc, root, &base, SourceKind::Catalog);
+    let sku_map = reference(&mut doc, root, &base, SourceKind::SkuMap);
+    let mut feeds = Vec::new();
+    feeds.extend(feed_list(&mut doc, root, &base, SourceKind::Stock));
+    feeds.extend(feed_list(&mut doc, root, &base, SourceKind::Shipments));
+
+    // Ids name files and folders and are how operators pick a source.
+    let mut seen = BTreeSet::from(["catalog".to_string(), "sku_map".to_string()]);
+    for (feed, span) in &feeds {
+        if !seen.insert(feed.id.clone()) {
+            doc.problem(
+                span.clone(),
+                format!("source id `{}` is used more than once", feed.id),
+            );
+        }
+    }
+
+    let mut problems = doc.problems;
+    sort_problems(&mut problems);
+    match (campaign, catalog, sku_map) {
+        (Some(campaign), Some(catalog), Some(sku_map)) if problems.is_empty() => Ok(Pipeline {
+            file: path.to_path_buf(),
+            campaign,
+            catalog,
+            sku_map,
+            feeds: feeds.into_iter().map(|(f, _)| f).collect(),
+        }),
+        _ => Err(Error::Config(problems)),
+    }
+}
+
+fn sort_problems(problems: &mut [ConfigProblem]) {
+    problems.sort_by_key(|a| (a.line, a.column));
+}
+
+fn campaign(doc: &mut Doc, root: &dyn TableLike) -> Option<Campaign> {
+    let Some(item) = root.get("campaign") else {
+        doc.problem(Some(0..0), "missing table `[campaign]`");
+        return None;
+    };
+    let span = table_span(item);
+    let t = doc.table(root, "", "campaign")?;
+    doc.check_keys(t, "campaign", CAMPAIGN_KEYS);
+
+    let name = doc.required_string(t, span.clone(), "campaign", "name");
+    let minimum_units = match t.get("minimum_units") {
+        None => Some(default_minimum_units()),
+        Some(_) => match doc.integer(t, "campaign", "minimum_units") {
+            Some(m) if m >= 1 => Some(m),
+            Some(_) => {
+                doc.problem(
+                    Doc::span_of(t, "minimum_units"),
+                    "`campaign.minimum_units` must be at least 1",
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    let timezone = match doc.required_string(t, span.clone(), "campaign", "timezone") {
+        Some(tz) => {
+            match tz.parse::<Tz>() {
+                Ok(tz) => Some(tz),
+                Err(_) => {
+                    doc.problem(
+                    Doc::span_of(t, "timezone"),
+                    format!("`campaign.timezone`: `{tz}` is not an IANA timezone such as `Asia/Jakarta`"),
+                );
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let (opens, closes) = match t.get("window") {
+        None => {
+            doc.problem(
+                span,
+                "missing key `campaign.window` (with `opens` and `closes`)",
+            );
+            (None, None)
+        }
+        Some(w) => {
+            let wspan = table_span(w);
+            match doc.table(t, "campaign", "window") {
+                Some(w) => {
+                    doc.check_keys(w, "campaign.window", WINDOW_KEYS);
+                    let mut get = |key: &str| {
+                        if w.get(key).is_none() {
+                            doc.problem(
+                                wspan.clone(),
+                                format!("missing key `campaign.window.{key}`"),
+                            );
+                            None
+                        } else {
+                            doc.date(w, "campaign.window", key)
+                        }
+                    };
+                    let opens = get("opens");
+                    let closes = get("closes");
+                    if let (Some(o), Some(c)) = (opens, closes)
+                        && o > c
+                    {
+                        doc.problem(
+                            Doc::span_of(w, "closes"),
+                            format!(
+                                "`campaign.window` is reversed: closes {c} is before opens {o}"
+                            ),
+                        );
+                    }
+                    (opens, closes)
+                }
+                None => (None, None),
+            }
+        }
+    };
+    Some(Campaign {
+        name: name?,
+        minimum_units: minimum_units?,
+        opens: opens?,
+        closes: closes?,
+        timezone: timezone?,
+    })
+}
+
+fn reference(doc: &mut Doc, root: &dyn TableLike, base: &Path, kind: SourceKind) -> Option<Source> {
+    let key = kind.as_str();
+    if root.get(key).is_none() {
+        doc.problem(
+            Some(0..0),
+            format!("missing table `[{key}]` (with `location = \"...\"`)"),
+        );
+        return None;
+    }
+    let span = table_span(root.get(key)?);
+    let t = doc.table(root, "", key)?;
+    source(doc, t, span, key, base, kind, Some(key.to_string()))
+}
+
+fn feed_list(
+    doc: &mut Doc,
+    root: &dyn TableLike,
+    base: &Path,
+    kind: SourceKind,
+) -> Vec<(Source, Option<std::ops::Range<usize>>)> {
+    let key = kind.as_str();
+    let mut out = Vec::new();
+    let Some(item) = root.get(key) else {
+        return out;
+    };
+    let Item::ArrayOfTables(arr) = item else {
+        doc.problem(
+            Doc::span_of(root, key),
+            format!("`{key}` must be written as `[[{key}]]` tables"),
+        );
+        return out;
+    };
+    for (i, t) in arr.iter().enumerate() {
+        let path = format!("{key}[{i}]");
+        if let Some(s) = source(doc, t, t.span(), &path, base, kind, None) {
+            out.push((s, t.span()));
+        }
+    }
+    out
+}
+
+fn source(
+    doc: &mut Doc,
+    t: &dyn TableLike,
+    span: Option<std::ops::Range<usize>>,
+    path: &str,
+    base: &Path,
+    kind: SourceKind,
+    fixed_id: Option<String>,
+) -> Option<Source> {
+    let mut allowed: Vec<&str> = DIALECT_KEYS.to_vec();
+    match kind {
+        SourceKind::Stock => allowed.extend(["id", "supplier", "default_warehouse"]),
+        SourceKind::Shipments => allowed.extend(["id", "provider", "statuses"]),
+        _ => {}
+    }
+    doc.check_keys(t, path, &allowed);
+
+    let id = match fixed_id {
+        Some(id) => Some(id),
+        None => match doc.required_string(t, span.clone(), path, "id") {
+            Some(id) if is_safe_id(&id) => Some(id),
+            Some(id) => {
+                doc.problem(
+                    Doc::span_of(t, "id"),
+                    format!("`{path}.id` `{id}` may only use letters, digits, `.`, `_` and `-` (it names files)"),
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    let owner_key = match kind {
+        SourceKind::Stock => Some("supplier"),
+        SourceKind::Shipments => Some("provider"),
+        _ => None,
+    };
+    let owner = owner_key.and_then(|k| match doc.string(t, path, k) {
+        Some(o) if is_safe_id(&o) => Some(o),
+        Some(o) => {
+            doc.problem(
+                Doc::span_of(t, k),
+                format!("`{path}.{k}` `{o}` may only use letters, digits, `.`, `_` and `-`"),
+            );
+            None
+        }
+        None => None,
+    });
+    if kind == SourceKind::Shipments && owner.is_none() && t.get("provider").is_none() {
+        doc.problem(span.clone(), format!("missing key `{path}.provider`"));
+    }
+
+    let location = doc
+        .required_string(t, span.clone(), path, "location")
+        .and_then(|loc| resolve_location(doc, t, path, &loc, base));
+
+    let dialect = location.as_ref().and_then(|loc| dialect(doc, t, path, loc));
+
+    let columns = columns(doc, t, path, kind);
+    let statuses = if kind == SourceKind::Shipments {
+        statuses(doc, t, path)
+    } else {
+        BTreeMap::new()
+    };
+    let default_warehouse = if kind == SourceKind::Stock {
+        doc.string(t, path, "default_warehouse")
+    } else {
+        None
+    };
+    // Without `supplier`, a stock feed must carry a supplier_id column; the
+    // header is checked when the feed is read.
+    let position = doc.position(Doc::span_of(t, "location").map_or(0, |s| s.start));
+
+    Some(Source {
+        id: id?,
+        kind,
+        owner,
+        location: location?,
+        dialect: dialect?,
+        columns: columns?,
+        statuses,
+        default_warehouse,
+        position,
+    })
+}
+
+fn resolve_location(
+    doc: &mut Doc,
+    t: &dyn TableLike,
+    path: &str,
+    loc: &str,
+    base: &Path,
+) -> Option<Location> {
+    let lower = loc.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Some(Location::Http(loc.to_string()));
+    }
+    if lower.contains("://") {
+        doc.problem(
+            Doc::span_of(t, "location"),
+            format!("`{path}.location`: only local paths and http(s) URLs are supported"),
+        );
+        return None;
+    }
+    if loc.trim().is_empty() {
+        doc.problem(
+            Doc::span_of(t, "location"),
+            format!("`{path}.location` is empty"),
+        );
+        return None;
+    }
+    let p = PathBuf::from(loc);
+    Some(Location::Local(if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }))
+}
+
+fn single_char(doc: &mut Doc, t: &dyn TableLike, path: &str, key: &str) -> Option<Option<char>> {
+    let s = doc.string(t, path, key)?;
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (None, _) => Some(None),
+        (Some(c), None) => Some(Some(c)),
+        _ => {
+            doc.problem(
+                Doc::span_of(t, key),
+                format!("`{}` must be a single character", join_path(path, key)),
+            );
+            None
+        }
+    }
+}
+
+fn dialect(doc: &mut Doc, t: &dyn TableLike, path: &str, loc: &Location) -> Option<Dialect> {
+    let inferred = Format::infer(&loc.file_name());
+    let format = match doc.string(t, path, "format") {
+        Some(f) => match Format::parse(&f.to_ascii_lowercase()) {
+            Some(f) => Some(f),
+            None => {
+                doc.problem(
+                    Doc::span_of(t, "format"),
+                    format!("`{path}.format` `{f}` is not one of csv, json, ndjson, parquet, xlsx"),
+                );
+                return None;
+            }
+        },
+        None => inferred.map(|(f, _)| f),
+    };
+    let Some(format) = format else {
+        doc.problem(
+            Doc::span_of(t, "location"),
+            format!(
+                "`{path}`: cannot tell the format of `{}` from its name; set `format`",
+                loc.file_name()
+            ),
+        );
+        return None;
+    };
+    let gzip = match t.get("gzip") {
+        Some(Item::Value(v)) if v.as_bool().is_some() => v.as_bool().unwrap_or(false),
+        Some(_) => {
+            doc.problem(
+                Doc::span_of(t, "gzip"),
+                format!("`{path}.gzip` must be true or false"),
+            );
+            false
+        }
+        None => inferred.map(|(_, gz)| gz).unwrap_or(false),
+    };
+    let mut d = Dialect::default_for(format, gzip);
+    let mut ok = true;
+
+    if let Some(e) = doc.string(t, path, "encoding") {
+        match Encoding::parse(&e) {
+            Some(e) => d.encoding = e,
+            None => {
+                doc.problem(
+                    Doc::span_of(t, "encoding"),
+                    format!("`{path}.encoding` `{e}` is not one of utf-8, windows-1252, iso-8859-1, utf-16"),
+                );
+                ok = false;
+            }
+        }
+    }
+    for (key, slot) in [("delimiter", &mut d.delimiter), ("quote", &mut d.quote)] {
+        if t.get(key).is_none() {
+            continue;
+        }
+        match single_char(doc, t, path, key) {
+            Some(Some(c)) if c.is_ascii() && c != '\n' && c != '\r' => *slot = c as u8,
+            Some(Some(c)) if key == "delimiter" && c == '\t' => *slot = b'\t',
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, key),
+                    format!("`{path}.{key}` must be one ASCII character (use \"\\t\" for tab)"),
+                );
+                ok = false;
+            }
+        }
+    }
+    if t.get("skip_lines").is_some() {
+        match doc.integer(t, path, "skip_lines") {
+            Some(n) if n >= 0 => d.skip_lines = n as usize,
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "skip_lines"),
+                    format!("`{path}.skip_lines` must be 0 or more"),
+                );
+                ok = false;
+            }
+        }
+    }
+    if t.get("header_row").is_some() {
+        match doc.integer(t, path, "header_row") {
+            Some(n) if n >= 1 => d.header_row = n as usize,
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "header_row"),
+                    format!("`{path}.header_row` must be 1 or more"),
+                );
+                ok = false;
+            }
+        }
+    }
+    if t.get("decimal").is_some() {
+        match single_char(doc, t, path, "decimal") {
+            Some(Some(c)) if c == '.' || c == ',' => d.decimal = c,
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "decimal"),
+                    format!("`{path}.decimal` must be \".\" or \",\""),
+                );
+                ok = false;
+            }
+        }
+    }
+    if t.get("thousands").is_some() {
+        match single_char(doc, t, path, "thousands") {
+            Some(c @ (None | Some('.' | ',' | ' ' | '\'' | '_'))) => d.thousands = c,
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "thousands"),
+                    format!("`{path}.thousands` must be one of \".\", \",\", \" \", \"'\", \"_\" or \"\""),
+                );
+                ok = false;
+            }
+        }
+    }
+    if d.thousands == Some(d.decimal) {
+        doc.problem(
+            Doc::span_of(t, "thousands"),
+            format!(
+                "`{path}`: `thousands` and `decimal` are both `{}`",
+                d.decimal
+            ),
+        );
+        ok = false;
+    }
+    for (key, slot) in [
+        ("timestamp_format", &mut d.timestamp_formats),
+        ("date_format", &mut d.date_formats),
+    ] {
+        if let Some(formats) = doc.strings(t, path, key) {
+            for f in &formats {
+                if let Err(e) = crate::stage::values::check_format(f) {
+                    doc.problem(Doc::span_of(t, key), format!("`{path}.{key}` `{f}`: {e}"));
+                    ok = false;
+                }
+            }
+            *slot = formats;
+        }
+    }
+    d.sheet = doc.string(t, path, "sheet");
+    ok.then_some(d)
+}
+
+fn columns(
+    doc: &mut Doc,
+    t: &dyn TableLike,
+    path: &str,
+    kind: SourceKind,
+) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Some(cols) = t.get("columns") else {
+        return Some(out);
+    };
+    let _ = cols;
+    let cols = doc.table(t, path, "columns")?;
+    let canonical: Vec<&str> = kind.canonical_columns().iter().map(|(c, _)| *c).collect();
+    let cpath = format!("{path}.columns");
+    doc.check_keys(cols, &cpath, &canonical);
+    let keys: Vec<String> = cols.iter().map(|(k, _)| k.to_string()).collect();
+    for key in keys {
+        if canonical.contains(&key.as_str())
+            && let Some(v) = doc.string(cols, &cpath, &key)
+        {
+            out.insert(key, v);
+        }
+    }
+    Some(out)
+}
+
+fn statuses(doc: &mut Doc, t: &dyn TableLike, path: &str) -> BTreeMap<String, Status> {
+    let mut out = BTreeMap::new();
+    let Some(_) = t.get("statuses") else {
+        return out;
+    };
+    let Some(st) = doc.table(t, path, "statuses") else {
+        return out;
+    };
+    let spath = format!("{path}.statuses");
+    let keys: Vec<String> = st.iter().map(|(k, _)| k.to_string()).collect();
+    for key in keys {
+        if let Some(v) = doc.string(st, &spath, &key) {
+            match Status::parse(&v) {
+                Some(s) => {
+                    out.insert(crate::stage::values::fold(&key), s);
+                }
+                None => doc.problem(
+                    Doc::span_of(st, &key),
+                    format!(
+                        "`{}`: `{v}` is not a status (booked, departed, in_transit, customs_hold, arrived, cancelled)",
+                        join_path(&spath, &key)
+                    ),
+                ),
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,347 @@
+//! Walks every source through the stages: fetch → stage → aggregate →
+//! publish. A failed source is recorded, not fatal to the others; but if any
+//! source failed, nothing is published (a table silently missing a
+//! supplier's rows is worse than yesterday's table).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+
+use crate::aggregate;
+use crate::error::{Error, Result};
+use crate::fetch::{self, Fetched};
+use crate::pipeline::{self, Pipeline, Source};
+use crate::publish::manifest::{Manifest, Rules, SourceRecord, Summary, Timings};
+use crate::publish::{self, atomic, tables};
+use crate::stage::{self, Context, StagedFeed, latest};
+
+/// What `siap run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub pipeline: PathBuf,
+    pub out: PathBuf,
+    pub date: Option<NaiveDate>,
+    /// How many sources are fetched at once.
+    pub concurrency: usize,
+}
+
+/// What a successful run did.
+#[derive(Debug)]
+pub struct RunReport {
+    pub manifest: Manifest,
+    pub run_dir: PathBuf,
+    pub latest: PathBuf,
+}
+
+/// The run date: given, or today in the campaign's timezone.
+pub fn run_date(pipeline: &Pipeline, date: Option<NaiveDate>) -> NaiveDate {
+    date.unwrap_or_else(|| {
+        chrono::Utc::now()
+            .with_timezone(&pipeline.campaign.timezone)
+            .date_naive()
+    })
+}
+
+pub fn run(args: &RunArgs) -> Result<RunReport> {
+    let started = chrono::Utc::now();
+    let pipeline = pipeline::load(&args.pipeline)?;
+    let date = run_date(&pipeline, args.date);
+    let _lock = atomic::lock(&args.out)?;
+    atomic::clean_leftovers(&args.out);
+    tracing::info!(campaign = %pipeline.campaign.name, run_date = %date, "Starting run.");
+
+    // ---- fetch ----
+    let t = Instant::now();
+    let sources: Vec<&Source> = pipeline.all_sources().collect();
+    let fetched = fetch::fetch_all(&sources, args.concurrency);
+    let fetch_ms = t.elapsed().as_millis() as u64;
+    let mut failures: Vec<Error> = Vec::new();
+    for (s, f) in sources.iter().zip(&fetched) {
+        match f {
+            Ok(f) => {
+                tracing::info!(stage = "fetch", source = %s.id, bytes = f.bytes.len(), "Fetched source.")
+            }
+            Err(e) => {
+                tracing::error!(stage = "fetch", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
+                failures.push(Error::source(&s.id, &s.location.display(), e.clone()));
+            }
+        }
+    }
+
+    // ---- stage ----
+    let t = Instant::now();
+    let get = |i: usize| fetched[i].as_ref().ok();
+    let catalog = get(0).map(|f| stage::reference::stage_catalog(&pipeline.catalog, &f.bytes));
+    let sku_map = get(1).map(|f| stage::reference::stage_sku_map(&pipeline.sku_map, &f.bytes));
+    let (catalog, sku_map) = match (catalog, sku_map) {
+        (Some(Ok(c)), Some(Ok(m))) => (c, m),
+        (c, m) => {
+            for (src, r) in [
+                (&pipeline.catalog, c.and_then(|r| r.err())),
+                (&pipeline.sku_map, m.and_then(|r| r.err())),
+            ] {
+                if let Some(e) = r {
+                    tracing::error!(stage = "stage", source = %src.id, error = %e, "Source failed.");
+                    failures.push(Error::source(&src.id, &src.location.display(), e));
+                }
+            }
+            return Err(Error::SourcesFailed(failures));
+        }
+    };
+    let ctx = Context {
+        run_date: date,
+        timezone: pipeline.campaign.timezone,
+        catalog: &catalog,
+        sku_map: &sku_map,
+    };
+    let staged = stage_feeds(&pipeline.feeds, &fetched[2..], &ctx);
+    let mut feeds: Vec<StagedFeed> = Vec::new();
+    for (s, r) in pipeline.feeds.iter().zip(staged) {
+        match r {
+            Some(Ok(f)) => {
+                tracing::info!(stage = "stage", source = %s.id, records = f.records, rejected = f.exceptions.len(), "Staged source.");
+                feeds.push(f);
+            }
+            Some(Err(e)) => {
+                tracing::error!(stage = "stage", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
+                failures.push(Error::source(&s.id, &s.location.display(), e));
+            }
+            None => {}
+        }
+    }
+    if !failures.is_empty() {
+        return Err(Error::SourcesFailed(failures));
+    }
+    let owners: Vec<Option<String>> = pipeline.feeds.iter().map(|s| s.owner.clone()).collect();
+    let resolved = latest::resolve(&feeds, &owners);
+    let stage_ms = t.elapsed().as_millis() as u64;
+
+    // ---- aggregate ----
+    let t = Instant::now();
+    let tables = aggregate::aggregate(&catalog, &resolved, &pipeline.campaign)?;
+    let mut exceptions: Vec<stage::Exception> = feeds
+        .iter()
+        .flat_map(|f| f.exceptions.iter().cloned())
+        .chain(resolved.exceptions.iter().cloned())
+        .collect();
+    exceptions.sort();
+    let exceptions_df = tables::exceptions_frame(&exceptions)?;
+    let aggregate_ms = t.elapsed().as_millis() as u64;
+
+    // ---- publish ----
+    let t = Instant::now();
+    let run_id = format!(
+        "{}-{}",
+        started.format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    );
+    let staging = atomic::Staging::new(&args.out, &run_id)?;
+    let mut outputs = Vec::new();
+    outputs.extend(publish::write_table(
+        &staging.dir,
+        "readiness",
+        &tables.readiness,
+    )?);
+    outputs.extend(publish::write_table(
+        &staging.dir,
+        "supplier_readiness",
+        &tables.supplier_readiness,
+    )?);
+    outputs.extend(publish::write_table(
+        &staging.dir,
+        "exceptions",
+        &exceptions_df,
+    )?);
+
+    let sources_rec = source_records(&pipeline, &fetched, &catalog, &sku_map, &feeds, &resolved);
+    let summary = summarize(&tables, exceptions.len() as u64)?;
+    let mut manifest = Manifest {
+        siap_version: env!("CARGO_PKG_VERSION").to_string(),
+        campaign: pipeline.campaign.name.clone(),
+        pipeline: pipeline.file.display().to_string(),
+        run_date: date.to_string(),
+        run_id: run_id.clone(),
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_at: String::new(),
+        status: "success".into(),
+        rules: Rules {
+            minimum_units: pipeline.campaign.minimum_units,
+            window_opens: pipeline.campaign.opens.to_string(),
+            window_closes: pipeline.campaign.closes.to_string(),
+            timezone: pipeline.campaign.timezone.name().to_string(),
+        },
+        sources: sources_rec,
+        outputs,
+        summary,
+        timings_ms: Timings {
+            fetch: fetch_ms,
+            stage: stage_ms,
+            aggregate: aggregate_ms,
+            publish: 0,
+        },
+    };
+    manifest.timings_ms.publish = t.elapsed().as_millis() as u64;
+    manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    publish::write_json(&staging.dir, "manifest.json", &manifest)?;
+    let run_dir = staging.commit(&date.to_string(), &run_id)?;
+    Ok(RunReport {
+        manifest,
+        run_dir,
+        latest: args.out.join("latest"),
+    })
+}
+
+/// Stages feeds on plain threads (never on the async runtime). `None` for a
+/// feed whose fetch already failed.
+fn stage_feeds(
+    feeds: &[Source],
+    fetched: &[std::result::Result<Fetched, String>],
+    ctx: &Context,
+) -> Vec<Option<std::result::Result<StagedFeed, String>>> {
+    let results: Vec<Mutex<Option<std::result::Result<StagedFeed, String>>>> =
+        feeds.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(feeds.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= feeds.len() {
+                        break;
+                    }
+                    if let Ok(f) = &fetched[i] {
+                        let r = stage::stage_feed(&feeds[i], &f.bytes, ctx);
+                        *results[i].lock().expect("no poisoned stage slot") = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().expect("no poisoned stage slot"))
+        .collect()
+}
+
+fn source_records(
+    pipeline: &Pipeline,
+    fetched: &[std::result::Result<Fetched, String>],
+    catalog: &stage::Catalog,
+    sku_map: &stage::SkuMap,
+    feeds: &[StagedFeed],
+    resolved: &latest::Resolved,
+) -> Vec<SourceRecord> {
+    let mut out = Vec::new();
+    for (i, s) in pipeline.all_sources().enumerate() {
+        let f = fetched[i].as_ref().expect("all fetched");
+        let base = SourceRecord {
+            id: s.id.clone(),
+            kind: s.kind.as_str().to_string(),
+            owner: s.owner.clone(),
+            location: s.location.display(),
+            format: format!(
+                "{}{}",
+                s.dialect.format.as_str(),
+                if s.dialect.gzip { "+gzip" } else { "" }
+            ),
+            bytes: f.bytes.len() as u64,
+            sha256: f.sha256.clone(),
+            records_read: 0,
+            accepted: 0,
+            counted: 0,
+            superseded: 0,
+            rejected: 0,
+            duplicates: 0,
+            extra_columns: Vec::new(),
+            header_only: false,
+        };
+        let rec = match i {
+            0 => SourceRecord {
+                records_read: catalog.records,
+                accepted: catalog.records - catalog.duplicates,
+                counted: catalog.records - catalog.duplicates,
+                duplicates: catalog.duplicates,
+                extra_columns: catalog.extra_columns.clone(),
+                header_only: catalog.records == 0,
+                ..base
+            },
+            1 => SourceRecord {
+                records_read: sku_map.records,
+                accepted: sku_map.records - sku_map.duplicates,
+                counted: sku_map.records - sku_map.duplicates,
+                duplicates: sku_map.duplicates,
+                extra_columns: sku_map.extra_columns.clone(),
+                header_only: sku_map.records == 0,
+                ..base
+            },
+            _ => {
+                let fi = i - 2;
+                let feed = &feeds[fi];
+                let c = resolved.counts[fi];
+                SourceRecord {
+                    records_read: feed.records,
+                    accepted: c.counted + c.superseded,
+                    counted: c.counted,
+                    superseded: c.superseded,
+                    rejected: feed.exceptions.len() as u64 + c.conflicting,
+                    duplicates: c.duplicates,
+                    extra_columns: feed.extra_columns.clone(),
+                    header_only: feed.records == 0,
+                    ..base
+                }
+            }
+        };
+        out.push(rec);
+    }
+    out
+}
+
+fn summarize(tables: &aggregate::Tables, exceptions: u64) -> Result<Summary> {
+    let status = tables
+        .readiness
+        .column("status")
+        .and_then(|c| c.str().cloned())
+        .map_err(|e| Error::polars("reading statuses")(e))?;
+    let ready = status.iter().filter(|s| *s == Some("READY")).count() as u64;
+    let products = tables.readiness.height() as u64;
+    Ok(Summary {
+        products,
+        ready,
+        not_ready: products - ready,
+        exceptions,
+    })
+}
+
+/// `siap validate`: the pipeline file, and that its local sources exist.
+pub fn validate(path: &Path) -> Result<Pipeline> {
+    let pipeline = pipeline::load(path)?;
+    let mut problems = Vec::new();
+    for s in pipeline.all_sources() {
+        if let pipeline::Location::Local(p) = &s.location
+            && !p.is_file()
+        {
+            problems.push(crate::error::ConfigProblem {
+                file: pipeline.file.clone(),
+                line: s.position.0,
+                column: s.position.1,
+                message: format!(
+                    "source `{}`: local file `{}` does not exist",
+                    s.id,
+                    p.display()
+                ),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(pipeline)
+    } else {
+        Err(Error::Config(problems))
+    }
+}

@@ -1,0 +1,268 @@
+//! The two reference tables every feed row is judged against: the catalog
+//! and the SKU map. They are strict: a bad row here fails the run with
+//! every problem listed, because a wrong pack size or product would quietly
+//! skew every total.
+
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
+
+use super::map_columns;
+use super::read::{self, Cell, Cells, Visitor};
+use super::values::{NumberError, parse_quantity};
+use crate::pipeline::Source;
+
+/// How many problems a failed reference table lists before "and N more".
+const MAX_LISTED: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+}
+
+/// The catalog, sorted by product id.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub products: Vec<Product>,
+    index: HashMap<String, u32>,
+    pub records: u64,
+    pub duplicates: u64,
+    pub extra_columns: Vec<String>,
+}
+
+impl Catalog {
+    pub fn index(&self, product_id: &str) -> Option<u32> {
+        self.index.get(product_id).copied()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SkuEntry {
+    pub product_id: String,
+    pub pack_size: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SkuMap {
+    /// supplier → supplier SKU → entry.
+    map: HashMap<String, HashMap<String, SkuEntry>>,
+    pub records: u64,
+    pub duplicates: u64,
+    pub extra_columns: Vec<String>,
+}
+
+impl SkuMap {
+    pub fn get(&self, supplier: &str, sku: &str) -> Option<&SkuEntry> {
+        self.map.get(supplier)?.get(sku)
+    }
+
+    /// Every supplier the SKU map knows, sorted.
+    pub fn suppliers(&self) -> Vec<String> {
+        let mut s: Vec<String> = self.map.keys().cloned().collect();
+        s.sort();
+        s
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+struct TableVisitor {
+    source: Source,
+    idx: Vec<Option<usize>>,
+    extra: Vec<String>,
+    rows: Vec<(u64, Vec<String>)>,
+    problems: Vec<String>,
+    records: u64,
+}
+
+impl Visitor for TableVisitor {
+    fn header(&mut self, names: &[String]) -> Result<(), String> {
+        let (idx, extra) = map_columns(&self.source, names, &[])?;
+        self.idx = idx;
+        self.extra = extra;
+        Ok(())
+    }
+
+    fn record(&mut self, line: u64, _raw: &str, cells: &dyn Cells) {
+        self.records += 1;
+        let values = self
+            .idx
+            .iter()
+            .map(|i| match i.map(|i| cells.get(i)) {
+                Some(Cell::Text(s) | Cell::Number(s)) => s.trim().to_string(),
+                Some(Cell::DateTime(d)) => d.to_string(),
+                Some(Cell::Instant(i)) => i.to_string(),
+                Some(Cell::Null) | None => String::new(),
+            })
+            .collect();
+        self.rows.push((line, values));
+    }
+
+    fn broken(&mut self, line: u64, _raw: &str, reason: super::Reason, detail: String) {
+        self.records += 1;
+        self.problems
+            .push(format!("line {line}: {reason}: {detail}"));
+    }
+}
+
+fn read_table(source: &Source, bytes: &[u8]) -> Result<TableVisitor, String> {
+    let mut v = TableVisitor {
+        source: source.clone(),
+        idx: Vec::new(),
+        extra: Vec::new(),
+        rows: Vec::new(),
+        problems: Vec::new(),
+        records: 0,
+    };
+    read::read(bytes, &source.dialect, &mut v)?;
+    Ok(v)
+}
+
+fn fail(problems: Vec<String>) -> Result<(), String> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let n = problems.len();
+    let mut shown: Vec<String> = problems.into_iter().take(MAX_LISTED).collect();
+    if n > MAX_LISTED {
+        shown.push(format!("and {} more", n - MAX_LISTED));
+    }
+    Err(format!("{n} bad row(s):\n    {}", shown.join("\n    ")))
+}
+
+pub fn stage_catalog(source: &Source, bytes: &[u8]) -> Result<Catalog, String> {
+    let mut v = read_table(source, bytes)?;
+    let mut by_id: BTreeMap<String, (u64, Product)> = BTreeMap::new();
+    let mut duplicates = 0;
+    for (line, vals) in std::mem::take(&mut v.rows) {
+        let [id, name, category] = <[String; 3]>::try_from(vals).expect("three catalog columns");
+        if id.is_empty() {
+            v.problems
+                .push(format!("line {line}: missing field: `product_id` is empty"));
+            continue;
+        }
+        if name.is_empty() {
+            v.problems.push(format!(
+                "line {line}: missing field: `product_name` of `{id}` is empty"
+            ));
+        }
+        let product = Product {
+            id: id.clone(),
+            name,
+            category,
+        };
+        match by_id.get(&id) {
+            Some((_, p)) if *p == product => duplicates += 1,
+            Some((first, _)) => v.problems.push(format!(
+                "line {line}: product `{id}` is listed again with different values (first on line {first})"
+            )),
+            None => {
+                by_id.insert(id, (line, product));
+            }
+        }
+    }
+    fail(v.problems)?;
+    let products: Vec<Product> = by_id.into_values().map(|(_, p)| p).collect();
+    let index = products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i as u32))
+        .collect();
+    Ok(Catalog {
+        products,
+        index,
+        records: v.records,
+        duplicates,
+        extra_columns: v.extra,
+    })
+}
+
+pub fn stage_sku_map(source: &Source, bytes: &[u8]) -> Result<SkuMap, String> {
+    let mut v = read_table(source, bytes)?;
+    let mut map: HashMap<String, HashMap<String, SkuEntry>> = HashMap::new();
+    let mut first_line: HashMap<(String, String), u64> = HashMap::new();
+    let mut duplicates = 0;
+    for (line, vals) in std::mem::take(&mut v.rows) {
+        let [supplier, sku, product, pack] =
+            <[String; 4]>::try_from(vals).expect("four sku map columns");
+        let mut missing = Vec::new();
+        for (name, val) in [
+            ("supplier_id", &supplier),
+            ("supplier_sku", &sku),
+            ("product_id", &product),
+        ] {
+            if val.is_empty() {
+                missing.push(format!("`{name}`"));
+            }
+        }
+        if !missing.is_empty() {
+            v.problems.push(format!(
+                "line {line}: missing field: {} empty",
+                missing.join(", ")
+            ));
+            continue;
+        }
+        // A blank pack size means one unit per reported quantity (SPEC).
+        let pack_size =
+            match parse_quantity(&pack, source.dialect.decimal, source.dialect.thousands) {
+                Ok(p) if p >= 1 => p,
+                Err(NumberError::Missing) => 1,
+                Ok(p) => {
+                    v.problems.push(format!(
+                        "line {line}: pack_size {p} of `{supplier}`/`{sku}` is below 1"
+                    ));
+                    continue;
+                }
+                Err(NumberError::Negative(p)) => {
+                    v.problems.push(format!(
+                        "line {line}: pack_size {p} of `{supplier}`/`{sku}` is below 1"
+                    ));
+                    continue;
+                }
+                Err(NumberError::Bad(why)) => {
+                    v.problems.push(format!(
+                        "line {line}: bad number: pack_size `{pack}` of `{supplier}`/`{sku}` {why}"
+                    ));
+                    continue;
+                }
+            };
+        let entry = map.entry(supplier.clone()).or_default();
+        match entry.get(&sku) {
+            Some(e) if e.product_id == product && e.pack_size == pack_size => duplicates += 1,
+            Some(_) => {
+                let first = first_line
+                    .get(&(supplier.clone(), sku.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                v.problems.push(format!(
+                    "line {line}: `{supplier}`/`{sku}` is mapped again with a different product or pack size (first on line {first})"
+                ));
+            }
+            None => {
+                first_line.insert((supplier.clone(), sku.clone()), line);
+                entry.insert(
+                    sku,
+                    SkuEntry {
+                        product_id: product,
+                        pack_size,
+                    },
+                );
+            }
+        }
+    }
+    fail(v.problems)?;
+    Ok(SkuMap {
+        map,
+        records: v.records,
+        duplicates,
+        extra_columns: v.extra,
+    })
+}

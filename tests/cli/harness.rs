@@ -1,0 +1,133 @@
+//! A throwaway working directory and a way to run the real binary in it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Self {
+        Run {
+            status: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert_eq!(
+            self.status, 0,
+            "siap failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// The repository root (where `pipelines/` and `sample_data/` live).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// Copies the sample campaign (pipelines + sample_data) in, so a test
+    /// may edit feeds without touching the repository.
+    pub fn copy_sample(&self) -> PathBuf {
+        copy_dir(&repo().join("pipelines"), &self.join("pipelines"));
+        copy_dir(&repo().join("sample_data"), &self.join("sample_data"));
+        self.join("pipelines/harbolnas.toml")
+    }
+
+    pub fn siap(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_siap"))
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("SIAP_LOG")
+            .env_remove("SIAP_OUT")
+            .env_remove("SIAP_LOG_FORMAT")
+            .output()
+            .expect("run siap");
+        Run::from(out)
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A CSV file as header + rows of strings.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+/// One CSV table as maps from column name to value, keyed by `key`.
+pub fn csv_by_key(
+    path: &Path,
+    key: &[&str],
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+    let (header, rows) = read_csv(path);
+    rows.into_iter()
+        .map(|r| {
+            let m: std::collections::BTreeMap<String, String> =
+                header.iter().cloned().zip(r).collect();
+            let k = key
+                .iter()
+                .map(|k| m[*k].clone())
+                .collect::<Vec<_>>()
+                .join("/");
+            (k, m)
+        })
+        .collect()
+}
+
+pub fn manifest(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("latest/manifest.json")).expect("manifest");
+    serde_json::from_str(&text).expect("manifest is JSON")
+}

@@ -1,0 +1,467 @@
+//! The sample campaign, end to end, checked against values worked out by
+//! hand from the feeds in `sample_data/` (the arithmetic is written out).
+
+use crate::harness::{Workdir, csv_by_key, manifest, read_csv, repo};
+
+const M: i64 = 1_000_000;
+
+struct Expect {
+    id: &'static str,
+    suppliers: i64,
+    stock: i64,
+    window: i64,
+    early: i64,
+    late: i64,
+}
+
+fn expected() -> Vec<Expect> {
+    vec![
+        // Kopi Nusantara cartons of 120. Surabaya: the 25/11 snapshot (5.000)
+        // replaces the 20/11 one (4.500); Jakarta writes `4.000,00`.
+        // Shipments SHP-K-1001 (ETA 01/12 = opens) and SHP-K-1002 (ETA
+        // 08/12 = closes): both window bounds are inclusive.
+        Expect {
+            id: "KOPI-001",
+            suppliers: 1,
+            stock: 5_000 * 120 + 4_000 * 120,
+            window: 4_500 * 120 + 4_000 * 120,
+            early: 0,
+            late: 0,
+        },
+        // Two suppliers. Nusantara's blank pack size is 1; Aroma Pagi's
+        // latest snapshot is 25,000 packs of 10 (30,000 is superseded).
+        Expect {
+            id: "KOPI-002",
+            suppliers: 2,
+            stock: 300_000 + 25_000 * 10,
+            window: 60_000 * 10 + 500_000,
+            early: 0,
+            late: 0,
+        },
+        // Cartons of 48; SHP-K-1004 arrives 09/12, a day after closing.
+        Expect {
+            id: "KOPI-003",
+            suppliers: 1,
+            stock: 15_000 * 48 + 10_000 * 48,
+            window: 10_000 * 48,
+            early: 0,
+            late: 12_000 * 48,
+        },
+        Expect {
+            id: "BISK-001",
+            suppliers: 1,
+            stock: 30_000 * 24 + 15_000 * 24,
+            window: 45_000 * 24,
+            early: 0,
+            late: 0,
+        },
+        // The tins arrive 28/11, before the window opens.
+        Expect {
+            id: "BISK-002",
+            suppliers: 1,
+            stock: 20_000 * 6,
+            window: 0,
+            early: 20_000 * 6,
+            late: 0,
+        },
+        // SKU `007250` keeps its leading zeros; `7250` is unmapped and the
+        // -500 row is rejected, so neither counts. SHP-K-1005's later update
+        // moves its ETA from 10/12 into the window.
+        Expect {
+            id: "KRUP-001",
+            suppliers: 1,
+            stock: 700_000 + 400_000,
+            window: 1_100_000,
+            early: 0,
+            late: 0,
+        },
+        // Bales of 20; SHP-K-1006 is held in customs but counts by its ETA.
+        Expect {
+            id: "KRUP-002",
+            suppliers: 1,
+            stock: 40_000 * 20,
+            window: 60_000 * 20,
+            early: 0,
+            late: 0,
+        },
+        // Cartons of 40. Semarang's 26/11 snapshot wins; Bekasi's duplicate
+        // row counts once; Makassar's two conflicting 26/11 rows are
+        // rejected, so its 22/11 row (5,000) counts. SHP-C-2006 arrived
+        // without an ETA: in no bucket.
+        Expect {
+            id: "MIE-001",
+            suppliers: 1,
+            stock: 18_000 * 40 + 12_000 * 40 + 5_000 * 40,
+            window: 30_000 * 40,
+            early: 0,
+            late: 0,
+        },
+        // SHP-K-1008 has no ETA and is still travelling: late. SHP-K-1009 was
+        // cancelled by its later update. SHP-K-1010 arrived early (30/11).
+        Expect {
+            id: "MIE-002",
+            suppliers: 1,
+            stock: 30_000 * 40,
+            window: 10_000 * 40,
+            early: 5_000 * 40,
+            late: 10_000 * 40,
+        },
+        Expect {
+            id: "MIE-003",
+            suppliers: 1,
+            stock: 26_000 * 40,
+            window: 26_000 * 40,
+            early: 0,
+            late: 0,
+        },
+        // No supplier offers it at all.
+        Expect {
+            id: "WLT-001",
+            suppliers: 0,
+            stock: 0,
+            window: 0,
+            early: 0,
+            late: 0,
+        },
+        // The 29/11 snapshot is after the run date (27/11) and rejected.
+        Expect {
+            id: "WLT-002",
+            suppliers: 1,
+            stock: 12_000,
+            window: 8_000,
+            early: 0,
+            late: 0,
+        },
+    ]
+}
+
+fn run_sample(w: &Workdir) -> std::path::PathBuf {
+    let pipeline = repo().join("pipelines/harbolnas.toml");
+    let out = w.join("out");
+    w.siap(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--date",
+        "2026-11-27",
+    ])
+    .assert_success();
+    out
+}
+
+#[test]
+fn readiness_matches_hand_computed_values() {
+    let w = Workdir::new();
+    let out = run_sample(&w);
+    let table = csv_by_key(&out.join("latest/readiness.csv"), &["product_id"]);
+    let expected = expected();
+    assert_eq!(table.len(), expected.len(), "one row per catalog product");
+    for e in expected {
+        let row = &table[e.id];
+        let n = |c: &str| {
+            row[c]
+                .parse::<i64>()
+                .unwrap_or_else(|_| panic!("{}: {c} = {}", e.id, row[c]))
+        };
+        assert_eq!(n("suppliers"), e.suppliers, "{} suppliers", e.id);
+        assert_eq!(n("stock_units"), e.stock, "{} stock_units", e.id);
+        assert_eq!(n("window_units"), e.window, "{} window_units", e.id);
+        assert_eq!(n("early_units"), e.early, "{} early_units", e.id);
+        assert_eq!(n("late_units"), e.late, "{} late_units", e.id);
+        assert_eq!(
+            n("stock_shortfall"),
+            (M - e.stock).max(0),
+            "{} stock_shortfall",
+            e.id
+        );
+        assert_eq!(
+            n("window_shortfall"),
+            (M - e.window).max(0),
+            "{} window_shortfall",
+            e.id
+        );
+        let short = e.stock < M;
+        let misses = e.window < M;
+        assert_eq!(row["short_of_minimum"], short.to_string(), "{}", e.id);
+        assert_eq!(row["misses_window"], misses.to_string(), "{}", e.id);
+        let status = if short || misses {
+            "NOT_READY"
+        } else {
+            "READY"
+        };
+        assert_eq!(row["status"], status, "{} status", e.id);
+    }
+    // The sample shows every outcome.
+    let status = |id: &str| table[id]["status"].clone();
+    assert_eq!(status("KOPI-001"), "READY");
+    assert_eq!(
+        (
+            table["KOPI-002"]["short_of_minimum"].as_str(),
+            table["KOPI-002"]["misses_window"].as_str()
+        ),
+        ("true", "false")
+    );
+    assert_eq!(
+        (
+            table["KOPI-003"]["short_of_minimum"].as_str(),
+            table["KOPI-003"]["misses_window"].as_str()
+        ),
+        ("false", "true")
+    );
+    assert_eq!(
+        (
+            table["BISK-002"]["short_of_minimum"].as_str(),
+            table["BISK-002"]["misses_window"].as_str()
+        ),
+        ("true", "true")
+    );
+}
+
+#[test]
+fn supplier_breakdown_matches_hand_computed_values() {
+    let w = Workdir::new();
+    let out = run_sample(&w);
+    let t = csv_by_key(
+        &out.join("latest/supplier_readiness.csv"),
+        &["product_id", "supplier_id"],
+    );
+    let get = |k: &str, c: &str| t[k][c].parse::<i64>().unwrap();
+    assert_eq!(get("KOPI-002/SUP-NUSA", "stock_units"), 300_000);
+    assert_eq!(get("KOPI-002/SUP-NUSA", "window_units"), 500_000);
+    assert_eq!(get("KOPI-002/SUP-PAGI", "stock_units"), 25_000 * 10);
+    assert_eq!(get("KOPI-002/SUP-PAGI", "window_units"), 60_000 * 10);
+    assert_eq!(get("MIE-002/SUP-MIEJAYA", "late_units"), 10_000 * 40);
+    assert!(
+        !t.keys().any(|k| k.starts_with("WLT-001")),
+        "no supplier row for an unsupplied product"
+    );
+    // Sorted by product, then supplier.
+    let keys: Vec<&String> = t.keys().collect();
+    let (_, rows) = read_csv(&out.join("latest/supplier_readiness.csv"));
+    let order: Vec<String> = rows.iter().map(|r| format!("{}/{}", r[0], r[1])).collect();
+    assert_eq!(order.iter().collect::<Vec<_>>(), keys);
+}
+
+#[test]
+fn rejected_rows_land_in_exceptions_and_not_in_totals() {
+    let w = Workdir::new();
+    let out = run_sample(&w);
+    let (header, rows) = read_csv(&out.join("latest/exceptions.csv"));
+    assert_eq!(
+        header,
+        [
+            "source",
+            "supplier_id",
+            "line",
+            "field",
+            "reason",
+            "detail",
+            "raw"
+        ]
+    );
+    let got: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| (r[0].clone(), r[2].clone(), r[4].clone(), r[6].clone()))
+        .collect();
+    let want = [
+        (
+            "cepat-express",
+            "11",
+            "unknown status",
+            r#"{"shipment_id": "SHP-C-2009", "supplier_id": "SUP-WALET", "supplier_sku": "WE-KRG-50", "quantity": 3000, "status": "hilang", "etd": "2026-11-20", "eta": "2026-12-04", "updated_at": "2026-11-26T11:00:00+07:00"}"#,
+        ),
+        (
+            "kerupuk-sidoarjo",
+            "6",
+            "unmapped sku",
+            "7250,Gudang Sidoarjo,90000,2026-11-26T16:00:00+07:00",
+        ),
+        (
+            "kerupuk-sidoarjo",
+            "7",
+            "negative quantity",
+            "SDJ-MTH-500,Gudang Gresik,-500,2026-11-26T16:00:00+07:00",
+        ),
+        (
+            "mie-jaya",
+            "7",
+            "conflicting duplicate",
+            "MJ-GRG-85,WH Makassar,6000,2026-11-26T06:00:00+07:00",
+        ),
+        (
+            "mie-jaya",
+            "8",
+            "conflicting duplicate",
+            "MJ-GRG-85,WH Makassar,6500,2026-11-26T06:00:00+07:00",
+        ),
+        (
+            "walet-emas",
+            "2",
+            "as-of after run date",
+            r#"{"supplier_sku": "WE-KRG-50", "warehouse": "Gudang Pontianak", "quantity": "15000", "as_of": "2026-11-29T09:00:00+07:00"}"#,
+        ),
+        (
+            "walet-emas",
+            "3",
+            "malformed record",
+            r#"{"supplier_sku": "WE-KRG-50", "warehouse": "Gudang Pontianak", "quantity":"#,
+        ),
+    ];
+    let want: Vec<(String, String, String, String)> = want
+        .iter()
+        .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn manifest_balances_for_every_source() {
+    let w = Workdir::new();
+    let out = run_sample(&w);
+    let m = manifest(&out);
+    let sources = m["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 10);
+    for s in sources {
+        let n = |k: &str| s[k].as_u64().unwrap();
+        assert_eq!(
+            n("records_read"),
+            n("counted") + n("superseded") + n("rejected") + n("duplicates"),
+            "source {} does not balance: {s}",
+            s["id"]
+        );
+        assert_eq!(n("accepted"), n("counted") + n("superseded"));
+        assert_eq!(s["sha256"].as_str().unwrap().len(), 64);
+    }
+    let by_id = |id: &str| sources.iter().find(|s| s["id"] == id).unwrap().clone();
+    let mie = by_id("mie-jaya");
+    assert_eq!(
+        (
+            mie["records_read"].as_u64(),
+            mie["counted"].as_u64(),
+            mie["superseded"].as_u64(),
+            mie["rejected"].as_u64(),
+            mie["duplicates"].as_u64()
+        ),
+        (Some(9), Some(5), Some(1), Some(2), Some(1))
+    );
+    let kapal = by_id("kapal-nusantara");
+    assert_eq!(
+        (kapal["records_read"].as_u64(), kapal["superseded"].as_u64()),
+        (Some(12), Some(2))
+    );
+    assert_eq!(
+        by_id("renyah-jaya")["extra_columns"],
+        serde_json::json!(["notes"])
+    );
+    // Outputs are listed with their checksums.
+    let outputs = m["outputs"].as_array().unwrap();
+    for name in [
+        "readiness.csv",
+        "readiness.parquet",
+        "supplier_readiness.csv",
+        "exceptions.parquet",
+    ] {
+        let o = outputs
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed"));
+        let bytes = std::fs::read(out.join("latest").join(name)).unwrap();
+        use sha2::Digest;
+        assert_eq!(
+            o["sha256"].as_str().unwrap(),
+            hex::encode(sha2::Sha256::digest(&bytes))
+        );
+    }
+    assert_eq!(m["summary"]["ready"], 5);
+    assert_eq!(m["summary"]["not_ready"], 7);
+}
+
+#[test]
+fn parquet_equals_csv() {
+    use polars::prelude::*;
+    let w = Workdir::new();
+    let out = run_sample(&w);
+    for table in ["readiness", "supplier_readiness", "exceptions"] {
+        let file = std::fs::File::open(out.join(format!("latest/{table}.parquet"))).unwrap();
+        let df = ParquetReader::new(file).finish().unwrap();
+        let (header, rows) = read_csv(&out.join(format!("latest/{table}.csv")));
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(names, header, "{table} columns");
+        assert_eq!(df.height(), rows.len(), "{table} rows");
+        for (ci, name) in header.iter().enumerate() {
+            let col = df.column(name).unwrap().cast(&DataType::String).unwrap();
+            let vals = col.str().unwrap();
+            for (ri, row) in rows.iter().enumerate() {
+                assert_eq!(
+                    vals.get(ri).unwrap_or(""),
+                    row[ci],
+                    "{table}.{name} row {ri}"
+                );
+            }
+        }
+    }
+    // Units are integers, flags booleans.
+    let file = std::fs::File::open(out.join("latest/readiness.parquet")).unwrap();
+    let df = ParquetReader::new(file).finish().unwrap();
+    assert_eq!(df.column("stock_units").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(
+        df.column("misses_window").unwrap().dtype(),
+        &DataType::Boolean
+    );
+}
+
+#[test]
+fn rerun_gives_byte_identical_tables() {
+    let w = Workdir::new();
+    let out = run_sample(&w);
+    let first: Vec<Vec<u8>> = files(&out);
+    let first_target = std::fs::read_link(out.join("latest")).unwrap();
+    // A second run on the same inputs, into the same folder.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let out2 = run_sample(&w);
+    assert_ne!(
+        std::fs::read_link(out2.join("latest")).unwrap(),
+        first_target,
+        "a new run folder"
+    );
+    assert_eq!(files(&out2), first);
+    // And into a fresh folder.
+    let w2 = Workdir::new();
+    assert_eq!(files(&run_sample(&w2)), first);
+}
+
+fn files(out: &std::path::Path) -> Vec<Vec<u8>> {
+    ["readiness", "supplier_readiness", "exceptions"]
+        .iter()
+        .flat_map(|t| ["csv", "parquet"].map(|e| format!("latest/{t}.{e}")))
+        .map(|p| std::fs::read(out.join(p)).unwrap())
+        .collect()
+}
+
+#[test]
+fn summary_on_stderr() {
+    let w = Workdir::new();
+    let pipeline = repo().join("pipelines/harbolnas.toml");
+    let r = w.siap(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--out",
+        "out",
+        "--date",
+        "2026-11-27",
+        "--quiet",
+    ]);
+    r.assert_success();
+    assert!(
+        r.stderr
+            .contains("5 READY, 7 NOT_READY of 12 products; 7 rejected row(s)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("latest: out/latest"), "{}", r.stderr);
+}
