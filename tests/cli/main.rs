@@ -3,5 +3,7 @@
 mod harness;
 
 mod config;
+mod dialects;
+mod formats;
 mod publish;
 mod sample;

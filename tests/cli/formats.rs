@@ -1,0 +1,220 @@
+//! Binary and encoded formats, generated here with real writers (gzip,
+//! UTF-16, an XLSX workbook with Excel date cells, Parquet with typed
+//! columns) and read back through `siap inspect`. Each holds the same three
+//! stock rows, so each must stage to the same canonical values.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::harness::{Workdir, repo};
+
+const CSV: &str = "supplier_sku,warehouse,quantity,as_of\n\
+K-01,Gudang Jakarta,1000000,2026-10-31T08:00:00+07:00\n\
+007,Gudang Bandung,250,2026-10-31T08:00:00+07:00\n\
+K-01,Gudang Bekasi,-3,2026-10-31T08:00:00+07:00\n";
+
+fn pipeline(w: &Workdir, sources: &str) -> String {
+    for f in ["catalog.csv", "sku_map.csv"] {
+        std::fs::copy(repo().join("tests/fixtures").join(f), w.join(f)).unwrap();
+    }
+    let text = format!(
+        "[campaign]\nname = \"Formats\"\ntimezone = \"Asia/Jakarta\"\nwindow = {{ opens = 2026-11-03, closes = 2026-11-05 }}\n\
+         [catalog]\nlocation = \"catalog.csv\"\n[sku_map]\nlocation = \"sku_map.csv\"\n{sources}"
+    );
+    w.write("p.toml", text).display().to_string()
+}
+
+fn inspect(w: &Workdir, p: &str, source: &str) -> Value {
+    let r = w.siap(&[
+        "inspect",
+        p,
+        "--source",
+        source,
+        "--rows",
+        "10",
+        "--json",
+        "--date",
+        "2026-11-01",
+    ]);
+    r.assert_success();
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+/// The three rows every variant must give: two staged, one rejected.
+fn assert_standard(v: &Value) {
+    let rows: Vec<(i64, String, String, i64)> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["quantity"].as_i64().unwrap(),
+                r["warehouse"].as_str().unwrap().to_string(),
+                r["as_of"].as_str().unwrap().to_string(),
+                r["units"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                1_000_000,
+                "Gudang Jakarta".to_string(),
+                "2026-10-31T08:00:00+07:00".to_string(),
+                1_000_000
+            ),
+            (
+                250,
+                "Gudang Bandung".to_string(),
+                "2026-10-31T08:00:00+07:00".to_string(),
+                250 * 12
+            ),
+        ],
+        "{v}"
+    );
+    let rej = &v["rejected"].as_array().unwrap();
+    assert_eq!(rej.len(), 1, "{v}");
+    assert_eq!(rej[0]["reason"], "negative quantity");
+}
+
+#[test]
+fn gzip_csv() {
+    let w = Workdir::new();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(CSV.as_bytes()).unwrap();
+    w.write("stock.csv.gz", gz.finish().unwrap());
+    let p = pipeline(
+        &w,
+        "[[stock]]\nid = \"gz\"\nsupplier = \"S1\"\nlocation = \"stock.csv.gz\"\n",
+    );
+    let v = inspect(&w, &p, "gz");
+    assert_standard(&v);
+    assert_eq!(v["format"], "csv");
+    assert_eq!(v["rejected"][0]["line"], 4);
+}
+
+#[test]
+fn utf16_with_bom() {
+    let w = Workdir::new();
+    let mut bytes = vec![0xFF, 0xFE];
+    for unit in CSV.encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    w.write("stock_utf16.csv", bytes);
+    let p = pipeline(
+        &w,
+        "[[stock]]\nid = \"u16\"\nsupplier = \"S1\"\nlocation = \"stock_utf16.csv\"\nencoding = \"utf-16\"\n",
+    );
+    assert_standard(&inspect(&w, &p, "u16"));
+}
+
+#[test]
+fn utf16_declared_as_utf8_fails_the_source_with_a_hint() {
+    let w = Workdir::new();
+    let mut bytes = vec![0xFF, 0xFE];
+    for unit in CSV.encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    w.write("stock_utf16.csv", bytes);
+    let p = pipeline(
+        &w,
+        "[[stock]]\nid = \"u16\"\nsupplier = \"S1\"\nlocation = \"stock_utf16.csv\"\n",
+    );
+    let r = w.siap(&["run", &p, "--out", "out", "--date", "2026-11-01"]);
+    assert_eq!(r.status, 4);
+    assert!(
+        r.stderr.contains("source `u16`") && r.stderr.contains("set `encoding = \"utf-16\"`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn xlsx_with_excel_dates_a_title_row_and_a_named_sheet() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let w = Workdir::new();
+    let mut wb = Workbook::new();
+    wb.add_worksheet()
+        .set_name("Catatan")
+        .unwrap()
+        .write_string(0, 0, "not this sheet")
+        .unwrap();
+    let ws = wb.add_worksheet();
+    ws.set_name("Stok").unwrap();
+    let date = Format::new().set_num_format("dd/mm/yyyy hh:mm");
+    ws.write_string(0, 0, "Laporan stok PT Contoh").unwrap();
+    for (c, h) in ["Kode Barang", "Gudang", "Jumlah", "Per Tanggal"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string(1, c as u16, *h).unwrap();
+    }
+    let at = ExcelDateTime::from_ymd(2026, 10, 31)
+        .unwrap()
+        .and_hms(8, 0, 0)
+        .unwrap();
+    ws.write_string(2, 0, "K-01").unwrap();
+    ws.write_string(2, 1, "Gudang Jakarta").unwrap();
+    ws.write_number(2, 2, 1_000_000.0).unwrap();
+    ws.write_datetime_with_format(2, 3, &at, &date).unwrap();
+    // A SKU typed as text keeps its leading zeros; a date typed as text
+    // follows the declared format.
+    ws.write_string(3, 0, "007").unwrap();
+    ws.write_string(3, 1, "Gudang Bandung").unwrap();
+    ws.write_string(3, 2, "250").unwrap();
+    ws.write_string(3, 3, "31/10/2026 08:00").unwrap();
+    ws.write_string(4, 0, "K-01").unwrap();
+    ws.write_string(4, 1, "Gudang Bekasi").unwrap();
+    ws.write_number(4, 2, -3.0).unwrap();
+    ws.write_datetime_with_format(4, 3, &at, &date).unwrap();
+    w.write("stok.xlsx", wb.save_to_buffer().unwrap());
+    let p = pipeline(
+        &w,
+        "[[stock]]\nid = \"xlsx\"\nsupplier = \"S1\"\nlocation = \"stok.xlsx\"\nsheet = \"Stok\"\nheader_row = 2\n\
+         timestamp_format = \"%d/%m/%Y %H:%M\"\n\
+         columns = { supplier_sku = \"Kode Barang\", warehouse = \"Gudang\", quantity = \"Jumlah\", as_of = \"Per Tanggal\" }\n",
+    );
+    let v = inspect(&w, &p, "xlsx");
+    assert_standard(&v);
+    // Sheet rows: the header is row 2, so the data starts on row 3.
+    assert_eq!(v["rows"][0]["line"], 3);
+    assert_eq!(v["rejected"][0]["line"], 5);
+    assert_eq!(
+        v["rejected"][0]["raw"],
+        r#"{"Gudang":"Gudang Bekasi","Jumlah":-3,"Kode Barang":"K-01","Per Tanggal":"2026-10-31T08:00:00"}"#
+    );
+}
+
+#[test]
+fn parquet_with_typed_columns() {
+    use polars::prelude::*;
+    let w = Workdir::new();
+    // 2026-10-31T01:00:00Z is 08:00 in Jakarta.
+    let micros = 1_793_408_400_000_000i64;
+    let as_of = Int64Chunked::new("as_of".into(), &[micros, micros, micros])
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_series();
+    let mut df = df! {
+        "supplier_sku" => ["K-01", "007", "K-01"],
+        "warehouse" => ["Gudang Jakarta", "Gudang Bandung", "Gudang Bekasi"],
+        "quantity" => [1_000_000i64, 250, -3],
+    }
+    .unwrap();
+    df.with_column(as_of.into()).unwrap();
+    assert!(matches!(
+        df.column("as_of").unwrap().dtype(),
+        DataType::Datetime(_, Some(_))
+    ));
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf).finish(&mut df).unwrap();
+    w.write("stock.parquet", buf);
+    let p = pipeline(
+        &w,
+        "[[stock]]\nid = \"pq\"\nsupplier = \"S1\"\nlocation = \"stock.parquet\"\n",
+    );
+    let v = inspect(&w, &p, "pq");
+    assert_standard(&v);
+    assert_eq!(v["rejected"][0]["line"], 3, "record number");
+}
