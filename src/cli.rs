@@ -40,17 +40,47 @@ pub enum Command {
     Run {
         /// The pipeline file (TOML).
         pipeline: PathBuf,
-        /// Output folder: runs are kept under `runs/<date>/`, and `latest`
-        /// points at the newest successful one.
-        #[arg(long, default_value = "siap-out", env = "SIAP_OUT")]
-        out: PathBuf,
+        #[command(flatten)]
+        work: WorkDir,
         /// The run's logical date (YYYY-MM-DD); default: today in the
         /// campaign's timezone.
         #[arg(long)]
         date: Option<NaiveDate>,
+        /// Refetch and restage only the stock feeds of this supplier
+        /// (repeatable); every other source reuses its most recent copy.
+        #[arg(long = "supplier", value_name = "ID")]
+        suppliers: Vec<String>,
         /// How many sources to fetch at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+    },
+    /// List past runs: date, status, READY/NOT_READY, rejected rows,
+    /// refreshed and reused sources.
+    Runs {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        #[command(flatten)]
+        work: WorkDir,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Products whose status or flags changed between two runs, with the
+    /// unit deltas. Default: the newest run against the one before it.
+    Diff {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        #[command(flatten)]
+        work: WorkDir,
+        /// The older run's date (its newest run).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// The newer run's date (its newest run).
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Show how one source parses: its columns, the first staged rows and
     /// every row that would be rejected. Writes nothing.
@@ -76,4 +106,31 @@ pub enum Command {
         /// The pipeline file (TOML).
         pipeline: PathBuf,
     },
+}
+
+/// Where runs live.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkDir {
+    /// The work directory: one folder per run date under `runs/`, and
+    /// `latest` pointing at the newest good run. Default:
+    /// `siap-work/<pipeline file name without .toml>`.
+    #[arg(
+        long = "work-dir",
+        visible_alias = "out",
+        env = "SIAP_WORK_DIR",
+        value_name = "DIR"
+    )]
+    pub dir: Option<PathBuf>,
+}
+
+impl WorkDir {
+    pub fn resolve(&self, pipeline: &std::path::Path) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| {
+            let stem = pipeline
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "pipeline".into());
+            PathBuf::from("siap-work").join(stem)
+        })
+    }
 }

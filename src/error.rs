@@ -24,6 +24,8 @@ pub enum ExitCode {
     Locked = 5,
     /// The tables could not be written; the previous outputs are untouched.
     Publish = 6,
+    /// Published, but a quality gate at level `warn` failed.
+    Warnings = 7,
 }
 
 impl ExitCode {

@@ -19,7 +19,7 @@ fn main() {
     };
     init_tracing(&cli);
     let code = match execute(&cli) {
-        Ok(()) => ExitCode::Success,
+        Ok(code) => code,
         Err(e) => {
             report(&e);
             e.exit_code()
@@ -40,50 +40,104 @@ fn init_tracing(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIAP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let terminal = std::io::stderr().is_terminal();
+    siap::progress::init(terminal && !cli.quiet && cli.log_format == LogFormat::Text);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match cli.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        // One JSON object per line, fields at the top level, for schedulers
+        // and log shippers.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .init(),
         LogFormat::Text => builder
             .with_target(false)
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(terminal)
+            .with_writer(siap::progress::LogWriter)
             .init(),
     }
 }
 
-fn execute(cli: &Cli) -> Result<(), Error> {
+fn execute(cli: &Cli) -> Result<ExitCode, Error> {
     match &cli.command {
         Command::Run {
             pipeline,
-            out,
+            work,
             date,
+            suppliers,
             concurrency,
         } => {
             let report = siap::run::run(&siap::run::RunArgs {
                 pipeline: pipeline.clone(),
-                out: out.clone(),
+                work_dir: work.resolve(pipeline),
                 date: *date,
                 concurrency: *concurrency,
+                suppliers: suppliers.clone(),
             })?;
-            let s = &report.manifest.summary;
-            let rejected: u64 = report.manifest.sources.iter().map(|s| s.rejected).sum();
+            let m = &report.manifest;
+            let s = &m.summary;
+            let rejected: u64 = m.sources.iter().map(|s| s.rejected).sum();
+            let reused = m.sources.iter().filter(|s| !s.refreshed).count();
             eprintln!(
                 "siap: {} run {} for {}: {} READY, {} NOT_READY of {} products; {} rejected row(s) in exceptions",
-                report.manifest.campaign,
-                report.manifest.status,
-                report.manifest.run_date,
-                s.ready,
-                s.not_ready,
-                s.products,
-                rejected,
+                m.campaign, m.status, m.run_date, s.ready, s.not_ready, s.products, rejected,
             );
+            if reused > 0 {
+                eprintln!(
+                    "siap: refreshed {} source(s), reused {} from earlier runs",
+                    m.sources.len() - reused,
+                    reused
+                );
+            }
+            for w in &m.warnings {
+                eprintln!("warning: {w}");
+            }
             eprintln!(
                 "siap: outputs in {} (latest: {})",
                 report.run_dir.display(),
                 report.latest.display()
             );
-            Ok(())
+            Ok(if m.warnings.is_empty() {
+                ExitCode::Success
+            } else {
+                ExitCode::Warnings
+            })
+        }
+        Command::Runs {
+            pipeline,
+            work,
+            json,
+        } => {
+            let lines = siap::history::runs(&work.resolve(pipeline));
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&lines)
+                        .map_err(|e| Error::Internal(e.to_string()))?
+                );
+            } else {
+                print!("{}", siap::history::render_runs(&lines));
+            }
+            Ok(ExitCode::Success)
+        }
+        Command::Diff {
+            pipeline,
+            work,
+            from,
+            to,
+            json,
+        } => {
+            let d = siap::history::diff(&work.resolve(pipeline), *from, *to)?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&d).map_err(|e| Error::Internal(e.to_string()))?
+                );
+            } else {
+                print!("{}", siap::history::render_diff(&d));
+            }
+            Ok(ExitCode::Success)
         }
         Command::Inspect {
             pipeline,
@@ -101,7 +155,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             } else {
                 print!("{}", i.render());
             }
-            Ok(())
+            Ok(ExitCode::Success)
         }
         Command::Validate { pipeline } => {
             let p = siap::run::validate(pipeline)?;
@@ -113,7 +167,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 p.campaign.opens,
                 p.campaign.closes
             );
-            Ok(())
+            Ok(ExitCode::Success)
         }
     }
 }

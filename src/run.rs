@@ -8,24 +8,28 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, TimeZone};
 
 use crate::aggregate;
 use crate::error::{Error, Result};
 use crate::fetch::{self, Fetched};
-use crate::pipeline::{self, Pipeline, Source};
+use crate::gates::{self, Level};
+use crate::pipeline::{self, Pipeline, Source, SourceKind};
 use crate::publish::manifest::{Manifest, Rules, SourceRecord, Summary, Timings};
-use crate::publish::{self, atomic, tables};
-use crate::stage::{self, Context, StagedFeed, latest};
+use crate::publish::{self, atomic, staged, tables};
+use crate::stage::{self, Context, Rows, StagedFeed, latest};
+use crate::workdir;
 
 /// What `siap run` was asked to do.
 #[derive(Debug, Clone)]
 pub struct RunArgs {
     pub pipeline: PathBuf,
-    pub out: PathBuf,
+    pub work_dir: PathBuf,
     pub date: Option<NaiveDate>,
     /// How many sources are fetched at once.
     pub concurrency: usize,
+    /// Refresh only the sources of these suppliers; reuse the rest.
+    pub suppliers: Vec<String>,
 }
 
 /// What a successful run did.
@@ -45,31 +49,139 @@ pub fn run_date(pipeline: &Pipeline, date: Option<NaiveDate>) -> NaiveDate {
     })
 }
 
+/// Where a source's bytes come from in this run.
+enum Origin {
+    /// Fetched from its location now.
+    Fetch,
+    /// The raw copy of an earlier run.
+    Reuse {
+        run: String,
+        age_days: i64,
+        raw: PathBuf,
+    },
+}
+
+/// Checks `--supplier` ids against the pipeline's stock feeds.
+fn check_suppliers(pipeline: &Pipeline, suppliers: &[String]) -> Result<()> {
+    let known: std::collections::BTreeSet<&str> = pipeline
+        .feeds
+        .iter()
+        .filter(|s| s.kind == SourceKind::Stock)
+        .filter_map(|s| s.owner.as_deref())
+        .collect();
+    for s in suppliers {
+        if !known.contains(s.as_str()) {
+            return Err(Error::Usage(format!(
+                "the pipeline has no stock feed owned by supplier `{s}`; known suppliers: {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &RunArgs) -> Result<RunReport> {
     let started = chrono::Utc::now();
     let pipeline = pipeline::load(&args.pipeline)?;
+    check_suppliers(&pipeline, &args.suppliers)?;
     let date = run_date(&pipeline, args.date);
-    let _lock = atomic::lock(&args.out)?;
-    atomic::clean_leftovers(&args.out);
-    tracing::info!(campaign = %pipeline.campaign.name, run_date = %date, "Starting run.");
+    let work = &args.work_dir;
+    let _lock = atomic::lock(work)?;
+    atomic::clean_leftovers(work);
+    tracing::info!(campaign = %pipeline.campaign.name, run_date = %date, work_dir = %work.display(), "Starting run.");
+
+    let run_id = format!(
+        "{}-{}",
+        started.format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    );
+    let staging = atomic::Staging::new(work, &run_id)?;
+    let raw_dir = staging.dir.join("raw");
+    let staged_dir = staging.dir.join("staged");
+    for d in [&raw_dir, &staged_dir] {
+        std::fs::create_dir_all(d).map_err(|e| Error::Publish {
+            path: d.clone(),
+            message: e.to_string(),
+        })?;
+    }
+
+    // ---- which sources to fetch ----
+    let sources: Vec<&Source> = pipeline.all_sources().collect();
+    let past = if args.suppliers.is_empty() {
+        Vec::new()
+    } else {
+        workdir::list_runs(work)
+    };
+    let mut failures: Vec<Error> = Vec::new();
+    let origins: Vec<Option<Origin>> = sources
+        .iter()
+        .map(|s| {
+            let refresh = args.suppliers.is_empty()
+                || (s.kind == SourceKind::Stock && s.owner.as_ref().is_some_and(|o| args.suppliers.contains(o)));
+            if refresh {
+                return Some(Origin::Fetch);
+            }
+            match workdir::reusable_copy(&past, &s.id, date) {
+                Some((run, raw)) => Some(Origin::Reuse { run: run.name(), age_days: (date - run.date).num_days(), raw }),
+                None => {
+                    failures.push(Error::source(
+                        &s.id,
+                        &s.location.display(),
+                        format!("no earlier run on or before {date} has a copy to reuse; run without --supplier first"),
+                    ));
+                    None
+                }
+            }
+        })
+        .collect();
+    if !failures.is_empty() {
+        return Err(Error::SourcesFailed(failures));
+    }
 
     // ---- fetch ----
     let t = Instant::now();
-    let sources: Vec<&Source> = pipeline.all_sources().collect();
-    let fetched = fetch::fetch_all(&sources, args.concurrency);
-    let fetch_ms = t.elapsed().as_millis() as u64;
-    let mut failures: Vec<Error> = Vec::new();
-    for (s, f) in sources.iter().zip(&fetched) {
-        match f {
+    let to_fetch: Vec<&Source> = sources
+        .iter()
+        .zip(&origins)
+        .filter(|(_, o)| matches!(o, Some(Origin::Fetch)))
+        .map(|(s, _)| *s)
+        .collect();
+    let mut fetched_iter = fetch::fetch_all(&to_fetch, args.concurrency).into_iter();
+    let mut fetched: Vec<std::result::Result<Fetched, String>> = Vec::with_capacity(sources.len());
+    for (s, o) in sources.iter().zip(&origins) {
+        let r = match o {
+            Some(Origin::Fetch) => fetched_iter.next().expect("one result per fetched source"),
+            Some(Origin::Reuse { raw, run, age_days }) => {
+                tracing::info!(stage = "fetch", source = %s.id, from_run = %run, age_days, "Reusing an earlier copy.");
+                std::fs::read(raw)
+                    .map(Fetched::new)
+                    .map_err(|e| format!("cannot read the reused copy `{}`: {e}", raw.display()))
+            }
+            None => unreachable!("sources without an origin failed above"),
+        };
+        match &r {
             Ok(f) => {
-                tracing::info!(stage = "fetch", source = %s.id, bytes = f.bytes.len(), "Fetched source.")
+                tracing::info!(stage = "fetch", source = %s.id, bytes = f.bytes.len(), "Fetched source.");
+                let copy = raw_dir.join(&s.id);
+                if let Err(e) = std::fs::write(&copy, &f.bytes) {
+                    return Err(Error::Publish {
+                        path: copy,
+                        message: e.to_string(),
+                    });
+                }
             }
             Err(e) => {
                 tracing::error!(stage = "fetch", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
                 failures.push(Error::source(&s.id, &s.location.display(), e.clone()));
             }
         }
+        fetched.push(r);
     }
+    let fetch_ms = t.elapsed().as_millis() as u64;
 
     // ---- stage ----
     let t = Instant::now();
@@ -97,12 +209,16 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         catalog: &catalog,
         sku_map: &sku_map,
     };
-    let staged = stage_feeds(&pipeline.feeds, &fetched[2..], &ctx);
+    let staged_results = stage_feeds(&pipeline.feeds, &fetched[2..], &ctx);
     let mut feeds: Vec<StagedFeed> = Vec::new();
-    for (s, r) in pipeline.feeds.iter().zip(staged) {
+    for (s, r) in pipeline.feeds.iter().zip(staged_results) {
         match r {
             Some(Ok(f)) => {
                 tracing::info!(stage = "stage", source = %s.id, records = f.records, rejected = f.exceptions.len(), "Staged source.");
+                if f.records == 0 {
+                    tracing::warn!(stage = "stage", source = %s.id, "Source has a header and no records.");
+                }
+                staged::write_staged(&staged_dir, &f, &catalog)?;
                 feeds.push(f);
             }
             Some(Err(e)) => {
@@ -119,6 +235,54 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let resolved = latest::resolve(&feeds, &owners);
     let stage_ms = t.elapsed().as_millis() as u64;
 
+    let mut sources_rec =
+        source_records(&pipeline, &fetched, &catalog, &sku_map, &feeds, &resolved);
+    for (rec, o) in sources_rec.iter_mut().zip(&origins) {
+        if let Some(Origin::Reuse { run, age_days, .. }) = o {
+            rec.refreshed = false;
+            rec.reused_from = Some(run.clone());
+            rec.reused_age_days = Some(*age_days);
+        }
+    }
+
+    // ---- quality gates ----
+    let reference = gate_reference(&pipeline, date);
+    let mut warnings = Vec::new();
+    for (fi, s) in pipeline.feeds.iter().enumerate() {
+        let rec = &mut sources_rec[fi + 2];
+        let newest = newest_timestamp(&feeds[fi]);
+        rec.newest_timestamp = newest.and_then(|n| {
+            chrono::DateTime::from_timestamp_micros(n)
+                .map(|d| d.with_timezone(&pipeline.campaign.timezone).to_rfc3339())
+        });
+        let results = gates::evaluate(
+            &s.gates,
+            &gates::Measures {
+                records: rec.records_read,
+                rejected: rec.rejected,
+                newest,
+                reference,
+            },
+        );
+        for g in results.iter().filter(|g| !g.passed) {
+            let msg = format!("gate `{}` failed: {}", g.gate, g.message);
+            match g.level {
+                Level::Error => {
+                    tracing::error!(stage = "gates", source = %s.id, gate = %g.gate, "{msg}");
+                    failures.push(Error::source(&s.id, &s.location.display(), msg));
+                }
+                Level::Warn => {
+                    tracing::warn!(stage = "gates", source = %s.id, gate = %g.gate, "{msg}");
+                    warnings.push(format!("source `{}`: {msg}", s.id));
+                }
+            }
+        }
+        rec.gates = results;
+    }
+    if !failures.is_empty() {
+        return Err(Error::SourcesFailed(failures));
+    }
+
     // ---- aggregate ----
     let t = Instant::now();
     let tables = aggregate::aggregate(&catalog, &resolved, &pipeline.campaign)?;
@@ -133,12 +297,6 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 
     // ---- publish ----
     let t = Instant::now();
-    let run_id = format!(
-        "{}-{}",
-        started.format("%Y%m%dT%H%M%S%.3fZ"),
-        std::process::id()
-    );
-    let staging = atomic::Staging::new(&args.out, &run_id)?;
     let mut outputs = Vec::new();
     outputs.extend(publish::write_table(
         &staging.dir,
@@ -156,7 +314,6 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         &exceptions_df,
     )?);
 
-    let sources_rec = source_records(&pipeline, &fetched, &catalog, &sku_map, &feeds, &resolved);
     let summary = summarize(&tables, exceptions.len() as u64)?;
     let mut manifest = Manifest {
         siap_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -166,7 +323,14 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         run_id: run_id.clone(),
         started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         finished_at: String::new(),
-        status: "success".into(),
+        status: if warnings.is_empty() {
+            "success"
+        } else {
+            "success_with_warnings"
+        }
+        .into(),
+        suppliers: args.suppliers.clone(),
+        warnings,
         rules: Rules {
             minimum_units: pipeline.campaign.minimum_units,
             window_opens: pipeline.campaign.opens.to_string(),
@@ -190,8 +354,32 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     Ok(RunReport {
         manifest,
         run_dir,
-        latest: args.out.join("latest"),
+        latest: work.join("latest"),
     })
+}
+
+/// Freshness is measured from now, or from the end of the run date when
+/// rerunning a past date (so yesterday's rerun judges yesterday's feeds).
+fn gate_reference(pipeline: &Pipeline, date: NaiveDate) -> i64 {
+    let now = chrono::Utc::now().timestamp_micros();
+    let end = date
+        .succ_opt()
+        .unwrap_or(date)
+        .and_time(chrono::NaiveTime::MIN);
+    let end = match pipeline.campaign.timezone.from_local_datetime(&end) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            t.timestamp_micros()
+        }
+        chrono::LocalResult::None => end.and_utc().timestamp_micros(),
+    };
+    now.min(end)
+}
+
+fn newest_timestamp(feed: &StagedFeed) -> Option<i64> {
+    match &feed.rows {
+        Rows::Stock(r) => r.iter().map(|r| r.as_of).max(),
+        Rows::Shipments(r) => r.iter().map(|r| r.updated_at).max(),
+    }
 }
 
 /// Stages feeds on plain threads (never on the async runtime). `None` for a
@@ -261,6 +449,12 @@ fn source_records(
             duplicates: 0,
             extra_columns: Vec::new(),
             header_only: false,
+            refreshed: true,
+            reused_from: None,
+            reused_age_days: None,
+            raw_copy: format!("raw/{}", s.id),
+            newest_timestamp: None,
+            gates: Vec::new(),
         };
         let rec = match i {
             0 => SourceRecord {

@@ -278,6 +278,8 @@ pub struct Source {
     pub default_warehouse: Option<String>,
     /// Line and column of the source's `location` in the pipeline file.
     pub position: (usize, usize),
+    /// Quality gates (feeds only).
+    pub gates: crate::gates::Gates,
 }
 
 impl Source {

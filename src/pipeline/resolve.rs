@@ -238,8 +238,8 @@ fn source(
 ) -> Option<Source> {
     let mut allowed: Vec<&str> = DIALECT_KEYS.to_vec();
     match kind {
-        SourceKind::Stock => allowed.extend(["id", "supplier", "default_warehouse"]),
-        SourceKind::Shipments => allowed.extend(["id", "provider", "statuses"]),
+        SourceKind::Stock => allowed.extend(["id", "supplier", "default_warehouse", "gates"]),
+        SourceKind::Shipments => allowed.extend(["id", "provider", "statuses", "gates"]),
         _ => {}
     }
     doc.check_keys(t, path, &allowed);
@@ -298,6 +298,7 @@ fn source(
     // Without `supplier`, a stock feed must carry a supplier_id column; the
     // header is checked when the feed is read.
     let position = doc.position(Doc::span_of(t, "location").map_or(0, |s| s.start));
+    let gates = gates(doc, t, path);
 
     Some(Source {
         id: id?,
@@ -309,7 +310,82 @@ fn source(
         statuses,
         default_warehouse,
         position,
+        gates,
     })
+}
+
+/// `gates = { max_rejected_share = { max = 0.05, level = "error" },
+/// max_age_hours = { max = 36, level = "warn" } }`; `level` defaults to
+/// `error`.
+fn gates(doc: &mut Doc, t: &dyn TableLike, path: &str) -> crate::gates::Gates {
+    use crate::gates::{Gates, Level};
+    let mut out = Gates::default();
+    if t.get("gates").is_none() {
+        return out;
+    }
+    let Some(g) = doc.table(t, path, "gates") else {
+        return out;
+    };
+    let gpath = format!("{path}.gates");
+    doc.check_keys(g, &gpath, &["max_rejected_share", "max_age_hours"]);
+    for key in ["max_rejected_share", "max_age_hours"] {
+        if g.get(key).is_none() {
+            continue;
+        }
+        let Some(gate) = doc.table(g, &gpath, key) else {
+            continue;
+        };
+        let kpath = format!("{gpath}.{key}");
+        doc.check_keys(gate, &kpath, &["max", "level"]);
+        let level = match doc.string(gate, &kpath, "level") {
+            None => Some(Level::Error),
+            Some(l) => match Level::parse(&l) {
+                Some(l) => Some(l),
+                None => {
+                    doc.problem(
+                        Doc::span_of(gate, "level"),
+                        format!("`{kpath}.level` must be \"warn\" or \"error\""),
+                    );
+                    None
+                }
+            },
+        };
+        let max = match gate.get("max") {
+            None => {
+                doc.problem(Doc::span_of(g, key), format!("missing key `{kpath}.max`"));
+                None
+            }
+            Some(v) => {
+                let v = v.as_value();
+                let n = v.and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)));
+                if n.is_none() {
+                    doc.problem(
+                        Doc::span_of(gate, "max"),
+                        format!("`{kpath}.max` must be a number"),
+                    );
+                }
+                n
+            }
+        };
+        match (key, max, level) {
+            ("max_rejected_share", Some(m), Some(l)) if (0.0..=1.0).contains(&m) => {
+                out.max_rejected_share = Some((m, l))
+            }
+            ("max_rejected_share", Some(_), Some(_)) => doc.problem(
+                Doc::span_of(gate, "max"),
+                format!("`{kpath}.max` is a share between 0 and 1"),
+            ),
+            ("max_age_hours", Some(m), Some(l)) if m >= 0.0 => {
+                out.max_age_hours = Some((m.round() as i64, l))
+            }
+            ("max_age_hours", Some(_), Some(_)) => doc.problem(
+                Doc::span_of(gate, "max"),
+                format!("`{kpath}.max` must be 0 or more"),
+            ),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn resolve_location(

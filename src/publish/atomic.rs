@@ -61,6 +61,17 @@ pub fn lock(out: &Path) -> Result<Lock> {
 pub struct Staging {
     pub dir: PathBuf,
     out: PathBuf,
+    committed: bool,
+}
+
+/// A run that fails removes its half-built folder at once; one that is
+/// killed leaves it for the next run's [`clean_leftovers`].
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 /// Removes what interrupted runs left in `.tmp/`. Only called while holding
@@ -90,12 +101,13 @@ impl Staging {
         Ok(Staging {
             dir,
             out: out.to_path_buf(),
+            committed: false,
         })
     }
 
     /// Moves the finished folder to `runs/<date>/<run_id>` and points
     /// `latest` at it. Returns the run folder.
-    pub fn commit(self, date: &str, run_id: &str) -> Result<PathBuf> {
+    pub fn commit(mut self, date: &str, run_id: &str) -> Result<PathBuf> {
         let err = |p: &Path, e: std::io::Error| Error::Publish {
             path: p.to_path_buf(),
             message: e.to_string(),
@@ -105,6 +117,7 @@ impl Staging {
         sync_dir(&self.dir);
         let final_dir = parent.join(run_id);
         fs::rename(&self.dir, &final_dir).map_err(|e| err(&final_dir, e))?;
+        self.committed = true;
         sync_dir(&parent);
 
         // Swap `latest`: make a new symlink beside it, then rename over.

@@ -14,6 +14,12 @@ pub struct Manifest {
     pub started_at: String,
     pub finished_at: String,
     pub status: String,
+    /// `--supplier` ids of a partial rerun (empty: a full run).
+    #[serde(default)]
+    pub suppliers: Vec<String>,
+    /// Warnings (gates at level `warn`) that did not stop the run.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub rules: Rules,
     pub sources: Vec<SourceRecord>,
     pub outputs: Vec<OutputRecord>,
@@ -33,7 +39,7 @@ pub struct Rules {
 /// `records_read = counted + superseded + rejected + duplicates`, and
 /// `accepted = counted + superseded` (the SPEC's "accepted" includes rows
 /// later superseded by a newer snapshot or update).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SourceRecord {
     pub id: String,
     pub kind: String,
@@ -54,6 +60,27 @@ pub struct SourceRecord {
     pub extra_columns: Vec<String>,
     /// A feed with a header and no records.
     pub header_only: bool,
+    /// Fetched in this run (false: reused from an earlier run).
+    #[serde(default = "yes")]
+    pub refreshed: bool,
+    /// `<date>/<run-id>` of the run whose raw copy was reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
+    /// How many days older than this run's date the reused copy is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_age_days: Option<i64>,
+    /// The raw copy inside the run folder.
+    #[serde(default)]
+    pub raw_copy: String,
+    /// Newest `as_of` / `updated_at` among accepted rows (feeds only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::gates::GateResult>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl SourceRecord {

@@ -17,6 +17,7 @@
 
 pub mod atomic;
 pub mod manifest;
+pub mod staged;
 pub mod tables;
 
 use std::fs::File;
@@ -108,15 +109,20 @@ pub fn write_table(dir: &Path, name: &str, df: &DataFrame) -> Result<Vec<OutputR
             .finish(&mut df)
             .map_err(|e| e.to_string())
     })?;
-    let parquet = write_file(dir, &format!("{name}.parquet"), rows, |w| {
+    let parquet = write_parquet(dir, &format!("{name}.parquet"), df)?;
+    Ok(vec![csv, parquet])
+}
+
+/// Writes one frame as Parquet (zstd).
+pub fn write_parquet(dir: &Path, name: &str, df: &DataFrame) -> Result<OutputRecord> {
+    write_file(dir, name, df.height() as u64, |w| {
         let mut df = df.clone();
         ParquetWriter::new(w)
             .with_compression(ParquetCompression::Zstd(None))
             .finish(&mut df)
             .map(|_| ())
             .map_err(|e| e.to_string())
-    })?;
-    Ok(vec![csv, parquet])
+    })
 }
 
 /// Writes `manifest.json`.

@@ -269,6 +269,7 @@ struct FeedVisitor<'a> {
     stock: Vec<StockRow>,
     shipments: Vec<ShipmentRow>,
     buf: String,
+    progress: indicatif::ProgressBar,
 }
 
 impl<'a> FeedVisitor<'a> {
@@ -297,10 +298,12 @@ impl<'a> FeedVisitor<'a> {
             stock: Vec::new(),
             shipments: Vec::new(),
             buf: String::new(),
+            progress: crate::progress::rows(&source.id),
         }
     }
 
     fn finish(mut self) -> StagedFeed {
+        self.progress.finish_and_clear();
         self.staged.rows = match self.source.kind {
             SourceKind::Shipments => Rows::Shipments(self.shipments),
             _ => Rows::Stock(self.stock),
@@ -670,6 +673,9 @@ impl Visitor for FeedVisitor<'_> {
 
     fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells) {
         self.staged.records += 1;
+        if self.staged.records.is_multiple_of(65_536) {
+            self.progress.set_position(self.staged.records);
+        }
         match self.source.kind {
             SourceKind::Shipments => match self.shipment_record(line, cells) {
                 Ok(mut row) => {

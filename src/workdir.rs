@@ -1,0 +1,104 @@
+//! The work directory: every run on disk, and how to find past ones.
+//!
+//! ```text
+//! <work-dir>/
+//!   .lock                         held by the running siap (OS-level lock)
+//!   .tmp/<run-id>/                a run being written; never read
+//!   latest -> runs/<date>/<run-id>   swapped atomically after a good run
+//!   runs/<date>/<run-id>/         one folder per successful run of a date
+//!     raw/<source-id>             the bytes each source had
+//!     staged/<source-id>.parquet  each feed's validated canonical rows
+//!     readiness.{csv,parquet}  supplier_readiness.{csv,parquet}
+//!     exceptions.{csv,parquet}  manifest.json
+//! ```
+//!
+//! Only complete runs ever appear under `runs/`: a run is assembled in
+//! `.tmp/` and renamed into place in one step. Source ids and dates are the
+//! only names that come from outside, and both are checked to be plain file
+//! names (see [`crate::pipeline::is_safe_id`]), so nothing lands outside
+//! this folder.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use crate::publish::manifest::Manifest;
+
+/// One successful run found on disk.
+#[derive(Debug, Clone)]
+pub struct PastRun {
+    pub date: NaiveDate,
+    pub run_id: String,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl PastRun {
+    /// `<date>/<run-id>`, as manifests refer to runs.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.date, self.run_id)
+    }
+}
+
+/// Every run with a readable manifest, oldest first.
+pub fn list_runs(work: &Path) -> Vec<PastRun> {
+    let mut runs = Vec::new();
+    let Ok(dates) = std::fs::read_dir(work.join("runs")) else {
+        return runs;
+    };
+    for d in dates.flatten() {
+        let Some(date) = d
+            .file_name()
+            .to_str()
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        let Ok(ids) = std::fs::read_dir(d.path()) else {
+            continue;
+        };
+        for r in ids.flatten() {
+            let dir = r.path();
+            let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
+                continue;
+            };
+            let Ok(manifest) = serde_json::from_str::<Manifest>(&text) else {
+                tracing::warn!(path = %dir.display(), "Skipping a run whose manifest cannot be read.");
+                continue;
+            };
+            runs.push(PastRun {
+                date,
+                run_id: r.file_name().to_string_lossy().into_owned(),
+                dir,
+                manifest,
+            });
+        }
+    }
+    // Run ids start with the UTC start time, so they sort in time order.
+    runs.sort_by(|a, b| (a.date, &a.run_id).cmp(&(b.date, &b.run_id)));
+    runs
+}
+
+/// The run `latest` points at, if any.
+pub fn latest(work: &Path) -> Option<String> {
+    let target = std::fs::read_link(work.join("latest")).ok()?;
+    let mut parts = target.components().rev();
+    let id = parts.next()?.as_os_str().to_string_lossy().into_owned();
+    let date = parts.next()?.as_os_str().to_string_lossy().into_owned();
+    Some(format!("{date}/{id}"))
+}
+
+/// The most recent run on or before `date` that holds a raw copy of
+/// `source_id`: that date's newest run if there is one, else the latest
+/// earlier one.
+pub fn reusable_copy(
+    runs: &[PastRun],
+    source_id: &str,
+    date: NaiveDate,
+) -> Option<(PastRun, PathBuf)> {
+    runs.iter().rev().filter(|r| r.date <= date).find_map(|r| {
+        let raw = r.dir.join("raw").join(source_id);
+        let listed = r.manifest.sources.iter().any(|s| s.id == source_id);
+        (listed && raw.is_file()).then(|| (r.clone(), raw))
+    })
+}
