@@ -4,6 +4,32 @@ use clap::Parser;
 use siap::cli::{Cli, Command, LogFormat};
 use siap::error::{Error, ExitCode};
 
+/// Whether the final summary and errors are JSON lines (`--log-format
+/// json`): every line siap writes to stderr must then parse as JSON.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes one line for the operator: plain text, or a JSON object with the
+/// same fields a log event has.
+fn say(level: &str, message: &str, fields: serde_json::Value) {
+    if JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut obj = serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": level,
+            "message": message,
+        });
+        if let (Some(o), serde_json::Value::Object(f)) = (obj.as_object_mut(), fields) {
+            o.extend(f);
+        }
+        eprintln!("{obj}");
+    } else if level == "ERROR" {
+        eprintln!("error: {message}");
+    } else if level == "WARN" {
+        eprintln!("warning: {message}");
+    } else {
+        eprintln!("siap: {message}");
+    }
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -17,6 +43,10 @@ fn main() {
             std::process::exit(code);
         }
     };
+    JSON.store(
+        cli.log_format == LogFormat::Json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     init_tracing(&cli);
     let code = match execute(&cli) {
         Ok(code) => code,
@@ -79,24 +109,42 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
             let s = &m.summary;
             let rejected: u64 = m.sources.iter().map(|s| s.rejected).sum();
             let reused = m.sources.iter().filter(|s| !s.refreshed).count();
-            eprintln!(
-                "siap: {} run {} for {}: {} READY, {} NOT_READY of {} products; {} rejected row(s) in exceptions",
+            for w in &m.warnings {
+                say("WARN", w, serde_json::json!({}));
+            }
+            let mut text = format!(
+                "{} run {} for {}: {} READY, {} NOT_READY of {} products; {} rejected row(s) in exceptions",
                 m.campaign, m.status, m.run_date, s.ready, s.not_ready, s.products, rejected,
             );
             if reused > 0 {
-                eprintln!(
-                    "siap: refreshed {} source(s), reused {} from earlier runs",
+                text.push_str(&format!(
+                    "\nsiap: refreshed {} source(s), reused {} from earlier runs",
                     m.sources.len() - reused,
                     reused
-                );
+                ));
             }
-            for w in &m.warnings {
-                eprintln!("warning: {w}");
-            }
-            eprintln!(
-                "siap: outputs in {} (latest: {})",
+            text.push_str(&format!(
+                "\nsiap: outputs in {} (latest: {})",
                 report.run_dir.display(),
                 report.latest.display()
+            ));
+            let json = JSON.load(std::sync::atomic::Ordering::Relaxed);
+            say(
+                "INFO",
+                if json { "Run finished." } else { &text },
+                serde_json::json!({
+                    "campaign": m.campaign,
+                    "status": m.status,
+                    "run_date": m.run_date,
+                    "ready": s.ready,
+                    "not_ready": s.not_ready,
+                    "products": s.products,
+                    "rejected": rejected,
+                    "refreshed": m.sources.len() - reused,
+                    "reused": reused,
+                    "run_dir": report.run_dir.display().to_string(),
+                    "latest": report.latest.display().to_string(),
+                }),
             );
             Ok(if m.warnings.is_empty() {
                 ExitCode::Success
@@ -159,13 +207,17 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
         }
         Command::Validate { pipeline } => {
             let p = siap::run::validate(pipeline)?;
-            eprintln!(
-                "siap: `{}` is valid: campaign `{}`, {} feed(s), window {} to {}",
-                pipeline.display(),
-                p.campaign.name,
-                p.feeds.len(),
-                p.campaign.opens,
-                p.campaign.closes
+            say(
+                "INFO",
+                &format!(
+                    "`{}` is valid: campaign `{}`, {} feed(s), window {} to {}",
+                    pipeline.display(),
+                    p.campaign.name,
+                    p.feeds.len(),
+                    p.campaign.opens,
+                    p.campaign.closes
+                ),
+                serde_json::json!({}),
             );
             Ok(ExitCode::Success)
         }
@@ -174,13 +226,26 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
 
 fn report(e: &Error) {
     tracing::debug!(error = %e, "Run failed.");
+    let code = e.exit_code().code();
     match e {
         Error::SourcesFailed(list) => {
             for s in list {
-                eprintln!("error: {s}");
+                say(
+                    "ERROR",
+                    &s.to_string(),
+                    serde_json::json!({"exit_code": code}),
+                );
             }
-            eprintln!("error: {e}; the previous outputs are untouched");
+            say(
+                "ERROR",
+                &format!("{e}; the previous outputs are untouched"),
+                serde_json::json!({"exit_code": code}),
+            );
         }
-        _ => eprintln!("error: {e}"),
+        _ => say(
+            "ERROR",
+            &e.to_string(),
+            serde_json::json!({"exit_code": code}),
+        ),
     }
 }

@@ -131,3 +131,35 @@ pub fn manifest(out: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(out.join("latest/manifest.json")).expect("manifest");
     serde_json::from_str(&text).expect("manifest is JSON")
 }
+
+impl Workdir {
+    /// Starts siap without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_siap"))
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("SIAP_LOG")
+            .env_remove("SIAP_OUT")
+            .env_remove("SIAP_WORK_DIR")
+            .env_remove("SIAP_LOG_FORMAT")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start siap")
+    }
+}
+
+pub fn finish(child: std::process::Child) -> Run {
+    Run::from(child.wait_with_output().expect("wait for siap"))
+}
+
+/// Replaces `from` with `to` in a file.
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}

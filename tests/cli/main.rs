@@ -7,3 +7,5 @@ mod dialects;
 mod formats;
 mod publish;
 mod sample;
+mod scheduling;
+mod server;

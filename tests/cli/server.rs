@@ -1,0 +1,164 @@
+//! A real HTTP/1.1 server on 127.0.0.1 for tests: canned responses per
+//! path, optional delays, and a count of requests per path. It serves
+//! until dropped.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Default)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Wait this long before answering.
+    pub delay: Duration,
+}
+
+impl Response {
+    pub fn ok(body: impl Into<Vec<u8>>) -> Self {
+        Response {
+            status: 200,
+            body: body.into(),
+            ..Default::default()
+        }
+    }
+    pub fn delayed(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+/// What the server answers for each path: a queue per path, the last
+/// response repeating.
+type Routes = Arc<Mutex<HashMap<String, Vec<Response>>>>;
+
+pub struct Server {
+    pub port: u16,
+    routes: Routes,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().unwrap().port();
+        let routes: Routes = Arc::default();
+        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, h, q, s) = (routes.clone(), hits.clone(), requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (r, h, q) = (r.clone(), h.clone(), q.clone());
+                std::thread::spawn(move || {
+                    let _ = handle(conn, &r, &h, &q);
+                });
+            }
+        });
+        Server {
+            port,
+            routes,
+            hits,
+            requests,
+            stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Answers `path` with these responses in turn (the last one repeats).
+    pub fn route(&self, path: &str, responses: Vec<Response>) {
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), responses);
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// Every request's head (request line and headers), as received.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn handle(
+    mut conn: TcpStream,
+    routes: &Routes,
+    hits: &Arc<Mutex<HashMap<String, usize>>>,
+    requests: &Arc<Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let path = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .split('?')
+        .next()
+        .unwrap_or("/")
+        .to_string();
+    requests.lock().unwrap().push(head);
+    let n = {
+        let mut h = hits.lock().unwrap();
+        let e = h.entry(path.clone()).or_insert(0);
+        *e += 1;
+        *e
+    };
+    let resp = {
+        let r = routes.lock().unwrap();
+        match r.get(&path) {
+            Some(list) if !list.is_empty() => list[(n - 1).min(list.len() - 1)].clone(),
+            _ => Response {
+                status: 404,
+                body: b"not found".to_vec(),
+                ..Default::default()
+            },
+        }
+    };
+    std::thread::sleep(resp.delay);
+    let mut out = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", resp.status);
+    let mut has_length = false;
+    for (k, v) in &resp.headers {
+        has_length |= k.eq_ignore_ascii_case("content-length");
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !has_length {
+        out.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
+    }
+    out.push_str("\r\n");
+    conn.write_all(out.as_bytes())?;
+    conn.write_all(&resp.body)?;
+    conn.flush()?;
+    let _ = reader.read(&mut [0u8; 0]);
+    Ok(())
+}
