@@ -60,14 +60,28 @@ pub fn inspect(
     };
     let date = crate::run::run_date(&pipeline, date);
     let wanted: Vec<&Source> = vec![&pipeline.catalog, &pipeline.sku_map, source];
-    let fetched = fetch::fetch_all(&wanted, 3);
+    let tmp = tempfile::tempdir()
+        .map_err(|e| Error::Internal(format!("cannot make a temporary folder: {e}")))?;
+    let jobs = wanted
+        .iter()
+        .map(|s| fetch::Job {
+            source: s,
+            dest: tmp.path().join(&s.id),
+            previous: None,
+        })
+        .collect();
+    let fetched = fetch::fetch_all(jobs, 3);
     let mut bytes = Vec::new();
     for (s, f) in wanted.iter().zip(fetched) {
-        bytes.push(f.map_err(|e| Error::source(&s.id, &s.location.display(), e))?);
+        let f = f.map_err(|e| Error::source(&s.id, &s.location.display(), e))?;
+        bytes.push(
+            std::fs::read(&f.path)
+                .map_err(|e| Error::source(&s.id, &s.location.display(), e.to_string()))?,
+        );
     }
-    let catalog = stage::reference::stage_catalog(&pipeline.catalog, &bytes[0].bytes)
+    let catalog = stage::reference::stage_catalog(&pipeline.catalog, &bytes[0])
         .map_err(|e| Error::source("catalog", &pipeline.catalog.location.display(), e))?;
-    let sku_map = stage::reference::stage_sku_map(&pipeline.sku_map, &bytes[1].bytes)
+    let sku_map = stage::reference::stage_sku_map(&pipeline.sku_map, &bytes[1])
         .map_err(|e| Error::source("sku_map", &pipeline.sku_map.location.display(), e))?;
     let fail = |e: String| Error::source(&source.id, &source.location.display(), e);
 
@@ -114,7 +128,7 @@ pub fn inspect(
                 catalog: &catalog,
                 sku_map: &sku_map,
             };
-            let feed = stage::stage_feed(source, &bytes[2].bytes, &ctx).map_err(fail)?;
+            let feed = stage::stage_feed(source, &bytes[2], &ctx).map_err(fail)?;
             let resolved = latest::resolve(
                 std::slice::from_ref(&feed),
                 std::slice::from_ref(&source.owner),

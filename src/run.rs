@@ -111,11 +111,9 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 
     // ---- which sources to fetch ----
     let sources: Vec<&Source> = pipeline.all_sources().collect();
-    let past = if args.suppliers.is_empty() {
-        Vec::new()
-    } else {
-        workdir::list_runs(work)
-    };
+    // Past runs: copies to reuse for `--supplier`, validators for
+    // conditional GETs.
+    let past = workdir::list_runs(work);
     let mut failures: Vec<Error> = Vec::new();
     let origins: Vec<Option<Origin>> = sources
         .iter()
@@ -144,35 +142,40 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 
     // ---- fetch ----
     let t = Instant::now();
-    let to_fetch: Vec<&Source> = sources
+    let jobs: Vec<fetch::Job> = sources
         .iter()
         .zip(&origins)
         .filter(|(_, o)| matches!(o, Some(Origin::Fetch)))
-        .map(|(s, _)| *s)
+        .map(|(s, _)| fetch::Job {
+            source: s,
+            dest: raw_dir.join(&s.id),
+            previous: conditional(&past, s, date),
+        })
         .collect();
-    let mut fetched_iter = fetch::fetch_all(&to_fetch, args.concurrency).into_iter();
+    let mut fetched_iter = fetch::fetch_all(jobs, args.concurrency).into_iter();
     let mut fetched: Vec<std::result::Result<Fetched, String>> = Vec::with_capacity(sources.len());
     for (s, o) in sources.iter().zip(&origins) {
         let r = match o {
             Some(Origin::Fetch) => fetched_iter.next().expect("one result per fetched source"),
             Some(Origin::Reuse { raw, run, age_days }) => {
                 tracing::info!(stage = "fetch", source = %s.id, from_run = %run, age_days, "Reusing an earlier copy.");
-                std::fs::read(raw)
-                    .map(Fetched::new)
-                    .map_err(|e| format!("cannot read the reused copy `{}`: {e}", raw.display()))
+                let dest = raw_dir.join(&s.id);
+                std::fs::hard_link(raw, &dest)
+                    .or_else(|_| std::fs::copy(raw, &dest).map(|_| ()))
+                    .and_then(|_| fetch::hash_file(&dest))
+                    .map(|(bytes, sha256)| Fetched {
+                        path: dest.clone(),
+                        bytes,
+                        sha256,
+                        ..Default::default()
+                    })
+                    .map_err(|e| format!("cannot reuse the copy `{}`: {e}", raw.display()))
             }
             None => unreachable!("sources without an origin failed above"),
         };
         match &r {
             Ok(f) => {
-                tracing::info!(stage = "fetch", source = %s.id, bytes = f.bytes.len(), "Fetched source.");
-                let copy = raw_dir.join(&s.id);
-                if let Err(e) = std::fs::write(&copy, &f.bytes) {
-                    return Err(Error::Publish {
-                        path: copy,
-                        message: e.to_string(),
-                    });
-                }
+                tracing::info!(stage = "fetch", source = %s.id, bytes = f.bytes, "Fetched source.")
             }
             Err(e) => {
                 tracing::error!(stage = "fetch", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
@@ -181,13 +184,22 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         }
         fetched.push(r);
     }
+    // Staging reads each raw copy back from disk.
+    let contents: Vec<std::result::Result<Vec<u8>, String>> = fetched
+        .iter()
+        .map(|f| match f {
+            Ok(f) => std::fs::read(&f.path)
+                .map_err(|e| format!("cannot read the raw copy `{}`: {e}", f.path.display())),
+            Err(e) => Err(e.clone()),
+        })
+        .collect();
     let fetch_ms = t.elapsed().as_millis() as u64;
 
     // ---- stage ----
     let t = Instant::now();
-    let get = |i: usize| fetched[i].as_ref().ok();
-    let catalog = get(0).map(|f| stage::reference::stage_catalog(&pipeline.catalog, &f.bytes));
-    let sku_map = get(1).map(|f| stage::reference::stage_sku_map(&pipeline.sku_map, &f.bytes));
+    let get = |i: usize| contents[i].as_ref().ok();
+    let catalog = get(0).map(|b| stage::reference::stage_catalog(&pipeline.catalog, b));
+    let sku_map = get(1).map(|b| stage::reference::stage_sku_map(&pipeline.sku_map, b));
     let (catalog, sku_map) = match (catalog, sku_map) {
         (Some(Ok(c)), Some(Ok(m))) => (c, m),
         (c, m) => {
@@ -209,7 +221,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         catalog: &catalog,
         sku_map: &sku_map,
     };
-    let staged_results = stage_feeds(&pipeline.feeds, &fetched[2..], &ctx);
+    let staged_results = stage_feeds(&pipeline.feeds, &contents[2..], &ctx);
     let mut feeds: Vec<StagedFeed> = Vec::new();
     for (s, r) in pipeline.feeds.iter().zip(staged_results) {
         match r {
@@ -358,6 +370,36 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     })
 }
 
+/// The previous copy of an HTTP source, for a conditional GET: from the
+/// newest run on or before `date` that fetched the same location and kept a
+/// validator.
+fn conditional(
+    past: &[workdir::PastRun],
+    source: &Source,
+    date: NaiveDate,
+) -> Option<fetch::Previous> {
+    if !matches!(source.location, pipeline::Location::Http(_)) {
+        return None;
+    }
+    let location = source.location.display();
+    past.iter().rev().filter(|r| r.date <= date).find_map(|r| {
+        let rec = r
+            .manifest
+            .sources
+            .iter()
+            .find(|x| x.id == source.id && x.location == location)?;
+        let raw = r.dir.join("raw").join(&source.id);
+        ((rec.etag.is_some() || rec.last_modified.is_some()) && raw.is_file()).then(|| {
+            fetch::Previous {
+                raw,
+                etag: rec.etag.clone(),
+                last_modified: rec.last_modified.clone(),
+                run: r.name(),
+            }
+        })
+    })
+}
+
 /// Freshness is measured from now, or from the end of the run date when
 /// rerunning a past date (so yesterday's rerun judges yesterday's feeds).
 fn gate_reference(pipeline: &Pipeline, date: NaiveDate) -> i64 {
@@ -386,7 +428,7 @@ fn newest_timestamp(feed: &StagedFeed) -> Option<i64> {
 /// feed whose fetch already failed.
 fn stage_feeds(
     feeds: &[Source],
-    fetched: &[std::result::Result<Fetched, String>],
+    fetched: &[std::result::Result<Vec<u8>, String>],
     ctx: &Context,
 ) -> Vec<Option<std::result::Result<StagedFeed, String>>> {
     let results: Vec<Mutex<Option<std::result::Result<StagedFeed, String>>>> =
@@ -405,7 +447,7 @@ fn stage_feeds(
                         break;
                     }
                     if let Ok(f) = &fetched[i] {
-                        let r = stage::stage_feed(&feeds[i], &f.bytes, ctx);
+                        let r = stage::stage_feed(&feeds[i], f, ctx);
                         *results[i].lock().expect("no poisoned stage slot") = Some(r);
                     }
                 }
@@ -439,8 +481,12 @@ fn source_records(
                 s.dialect.format.as_str(),
                 if s.dialect.gzip { "+gzip" } else { "" }
             ),
-            bytes: f.bytes.len() as u64,
+            bytes: f.bytes,
             sha256: f.sha256.clone(),
+            unchanged: f.unchanged,
+            etag: f.etag.clone(),
+            last_modified: f.last_modified.clone(),
+            attempts: f.attempts,
             records_read: 0,
             accepted: 0,
             counted: 0,

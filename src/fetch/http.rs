@@ -1,46 +1,103 @@
-//! HTTP(S) sources.
+//! HTTP(S) sources, fetched the way a nightly job must.
+//!
+//! - Timeouts: connect, idle read (a body that stalls) and a total budget
+//!   per source covering every attempt and wait.
+//! - Retries with exponential backoff and jitter on connection errors,
+//!   timeouts, broken bodies, 429 and 5xx (not 501); `Retry-After` honoured
+//!   in seconds or as an HTTP date when it fits the remaining budget. Other
+//!   4xx are final. Every attempt is logged with its outcome.
+//! - Integrity: a body shorter than its Content-Length, larger than
+//!   `max_bytes`, or an HTML page where a feed was expected fails.
+//! - Conditional GET: the previous copy's ETag / Last-Modified are sent; a
+//!   304 reuses the previous raw copy.
+//! - Redirects: at most 5; never from HTTPS to HTTP; never to another host
+//!   when the source carries credentials (headers, user info or a query).
+//! - Secrets: header values and URLs are never printed; URLs are shown
+//!   through [`redact_url`].
 
+use std::path::Path;
 use std::time::Duration;
 
-use super::{Fetched, redact_url};
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 
-pub fn client() -> Result<reqwest::Client, String> {
+use super::{Fetched, Hasher, Previous, redact_url};
+use crate::pipeline::Source;
+
+/// Whether an attempt's failure is worth another try.
+enum Retry {
+    No,
+    /// Yes, after the server's `Retry-After` if it sent one.
+    Yes(Option<Duration>),
+}
+
+struct AttemptError {
+    retry: Retry,
+    message: String,
+}
+
+fn final_error(message: impl Into<String>) -> AttemptError {
+    AttemptError {
+        retry: Retry::No,
+        message: message.into(),
+    }
+}
+
+fn retryable(message: impl Into<String>, after: Option<Duration>) -> AttemptError {
+    AttemptError {
+        retry: Retry::Yes(after),
+        message: message.into(),
+    }
+}
+
+fn client(source: &Source, url: &reqwest::Url) -> Result<reqwest::Client, String> {
+    let o = &source.http;
+    let credentials = !o.headers.is_empty()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some();
+    let host = url.host_str().map(str::to_string);
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 5 {
+            return attempt.error("more than 5 redirects");
+        }
+        let from_https = attempt
+            .previous()
+            .last()
+            .is_some_and(|u| u.scheme() == "https");
+        if from_https && attempt.url().scheme() == "http" {
+            return attempt.error("refusing to follow a redirect from HTTPS to HTTP");
+        }
+        if credentials && attempt.url().host_str().map(str::to_string) != host {
+            let to = attempt.url().host_str().unwrap_or("?").to_string();
+            return attempt.error(format!(
+                "refusing to follow a redirect to another host (`{to}`) with this source's credentials"
+            ));
+        }
+        attempt.follow()
+    });
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(300))
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .connect_timeout(o.connect_timeout)
+        .read_timeout(o.read_timeout)
+        .redirect(policy)
+        .user_agent(concat!("siap/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
-pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<Fetched, String> {
-    let shown = redact_url(url);
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {shown} failed: {}", describe(&e)))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!("GET {shown} answered {status}"));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("GET {shown}: reading the body failed: {}", describe(&e)))?;
-    Ok(Fetched::new(bytes.to_vec()))
-}
-
-/// A reqwest error without its URL (which may hold a secret).
+/// A reqwest error without its URL (which may hold a secret): the kind,
+/// and the innermost cause.
 fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "could not connect"
+    } else if e.is_redirect() {
+        "bad redirect"
     } else if e.is_body() || e.is_decode() {
-        "bad body"
+        "the body broke off"
     } else {
-        "request error"
+        "request failed"
     };
     let mut source = std::error::Error::source(e);
     let mut detail = String::new();
@@ -52,5 +109,263 @@ fn describe(e: &reqwest::Error) -> String {
         kind.to_string()
     } else {
         format!("{kind}: {detail}")
+    }
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let ms = (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds();
+    Some(Duration::from_millis(ms.max(0) as u64))
+}
+
+/// A number in [0.5, 1.0) that differs from call to call (jitter spreads
+/// retries of many sources hitting one server).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    0.5 + (h.finish() % 1000) as f64 / 2000.0
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 0.5 * 2f64.powi(attempt.saturating_sub(1) as i32);
+    Duration::from_secs_f64(base.min(30.0) * jitter())
+}
+
+fn header(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    resp.headers().get(name)?.to_str().ok().map(str::to_string)
+}
+
+fn looks_like_html(first: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&first[..first.len().min(512)]).to_ascii_lowercase();
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    t.starts_with("<!doctype html") || t.starts_with("<html")
+}
+
+async fn attempt_once(
+    client: &reqwest::Client,
+    source: &Source,
+    url: &reqwest::Url,
+    dest: &Path,
+    previous: Option<&Previous>,
+) -> Result<Fetched, AttemptError> {
+    let o = &source.http;
+    let mut req = client.get(url.clone());
+    for (k, v) in &o.headers {
+        req = req.header(k, v);
+    }
+    if let Some(p) = previous {
+        if let Some(e) = &p.etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, e);
+        }
+        if let Some(m) = &p.last_modified {
+            req = req.header(reqwest::header::IF_MODIFIED_SINCE, m);
+        }
+    }
+    let mut resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_redirect() || e.is_builder() => return Err(final_error(describe(&e))),
+        Err(e) => return Err(retryable(describe(&e), None)),
+    };
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_MODIFIED {
+        if let Some(p) = previous {
+            std::fs::copy(&p.raw, dest)
+                .map_err(|e| final_error(format!("cannot copy the previous copy: {e}")))?;
+            let (bytes, sha256) = super::hash_file(dest).map_err(|e| final_error(e.to_string()))?;
+            return Ok(Fetched {
+                path: dest.to_path_buf(),
+                bytes,
+                sha256,
+                unchanged: true,
+                etag: p.etag.clone(),
+                last_modified: p.last_modified.clone(),
+                attempts: 0,
+            });
+        }
+        return Err(final_error(
+            "answered 304 Not Modified to a request that was not conditional",
+        ));
+    }
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || (status.is_server_error() && status != reqwest::StatusCode::NOT_IMPLEMENTED)
+    {
+        return Err(retryable(format!("answered {status}"), retry_after(&resp)));
+    }
+    if !status.is_success() {
+        return Err(final_error(format!("answered {status}")));
+    }
+    let content_type = header(&resp, reqwest::header::CONTENT_TYPE).unwrap_or_default();
+    let expected = source.dialect.format.as_str();
+    if content_type.to_ascii_lowercase().starts_with("text/html") {
+        return Err(final_error(format!(
+            "the server sent an HTML page (Content-Type `{content_type}`), not the {expected} feed expected"
+        )));
+    }
+    let length = resp.content_length();
+    if let Some(n) = length
+        && n > o.max_bytes
+    {
+        return Err(final_error(format!(
+            "the body is {n} bytes, more than max_bytes = {}",
+            o.max_bytes
+        )));
+    }
+    let etag = header(&resp, reqwest::header::ETAG);
+    let last_modified = header(&resp, reqwest::header::LAST_MODIFIED);
+    let mut file = tokio::fs::File::create(dest)
+        .await
+        .map_err(|e| final_error(format!("cannot write `{}`: {e}", dest.display())))?;
+    let bar = crate::progress::bytes(&source.id, length);
+    let mut h = Hasher::default();
+    let mut first = Vec::new();
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) if e.is_timeout() => {
+                bar.finish_and_clear();
+                return Err(retryable(
+                    format!(
+                        "the body stalled: nothing for {}s after {} bytes",
+                        o.read_timeout.as_secs(),
+                        h.bytes
+                    ),
+                    None,
+                ));
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(retryable(
+                    format!("{} after {} bytes", describe(&e), h.bytes),
+                    None,
+                ));
+            }
+        };
+        if first.len() < 512 {
+            first.extend_from_slice(&chunk[..chunk.len().min(512 - first.len())]);
+            if looks_like_html(&first) {
+                bar.finish_and_clear();
+                return Err(final_error(format!(
+                    "the server sent an HTML page, not the {expected} feed expected"
+                )));
+            }
+        }
+        h.update(&chunk);
+        bar.set_position(h.bytes);
+        if h.bytes > o.max_bytes {
+            bar.finish_and_clear();
+            return Err(final_error(format!(
+                "the body is more than max_bytes = {} bytes",
+                o.max_bytes
+            )));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| final_error(format!("cannot write `{}`: {e}", dest.display())))?;
+    }
+    bar.finish_and_clear();
+    if let Some(n) = length
+        && h.bytes != n
+    {
+        return Err(retryable(
+            format!(
+                "the body ended after {} of {n} bytes (Content-Length)",
+                h.bytes
+            ),
+            None,
+        ));
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| final_error(e.to_string()))?;
+    let bytes = h.bytes;
+    Ok(Fetched {
+        path: dest.to_path_buf(),
+        bytes,
+        sha256: h.hex(),
+        unchanged: false,
+        etag,
+        last_modified,
+        attempts: 0,
+    })
+}
+
+pub async fn fetch(
+    source: &Source,
+    url: &str,
+    dest: &Path,
+    previous: Option<&Previous>,
+) -> Result<Fetched, String> {
+    let shown = redact_url(url);
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
+    let client = client(source, &parsed)?;
+    let o = &source.http;
+    let deadline = Instant::now() + o.total_timeout;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = tokio::time::timeout_at(
+            deadline,
+            attempt_once(&client, source, &parsed, dest, previous),
+        )
+        .await;
+        let err = match result {
+            Ok(Ok(mut f)) => {
+                f.attempts = attempt;
+                tracing::info!(stage = "fetch", source = %source.id, url = %shown, attempt, bytes = f.bytes, unchanged = f.unchanged, "GET succeeded.");
+                return Ok(f);
+            }
+            Ok(Err(e)) => e,
+            Err(_) => {
+                return Err(format!(
+                    "GET {shown}: the total timeout of {}s ran out during attempt {attempt}",
+                    o.total_timeout.as_secs()
+                ));
+            }
+        };
+        let wait = match err.retry {
+            Retry::No => {
+                tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %err.message, "GET failed; not retrying.");
+                return Err(format!(
+                    "GET {shown}: {} (attempt {attempt}, not retried)",
+                    err.message
+                ));
+            }
+            Retry::Yes(after) => after.unwrap_or_else(|| backoff(attempt)),
+        };
+        if attempt >= o.max_attempts {
+            tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %err.message, "GET failed; no attempts left.");
+            return Err(format!(
+                "GET {shown}: {} (gave up after {attempt} attempts)",
+                err.message
+            ));
+        }
+        if Instant::now() + wait > deadline {
+            return Err(format!(
+                "GET {shown}: {}; waiting {:.1}s to retry would overrun the total timeout of {}s (attempt {attempt})",
+                err.message,
+                wait.as_secs_f64(),
+                o.total_timeout.as_secs()
+            ));
+        }
+        tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %err.message, retry_in_ms = wait.as_millis() as u64, "GET failed; retrying.");
+        tokio::time::sleep(wait).await;
     }
 }

@@ -1,33 +1,89 @@
-//! Fetch: a source's location → its bytes, size and sha256. Parses nothing.
+//! Fetch: a source's location → a raw copy on disk with its size and
+//! sha256. Parses nothing.
 //!
-//! All sources are fetched concurrently on a tokio runtime; the polars work
-//! of the later stages runs on plain threads after the runtime is done
-//! (polars inside an async task can panic, polars issue #26902).
+//! All sources are fetched concurrently on a tokio runtime, at most
+//! `concurrency` at a time; bodies stream to disk, never whole into memory.
+//! The polars work of the later stages runs on plain threads after the
+//! runtime is done (polars inside an async task can panic, polars issue
+//! #26902).
 
 pub mod http;
 pub mod local;
+
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::{Location, Source};
 
-/// The bytes of one source and what the manifest records about them.
-#[derive(Debug, Clone)]
+/// A raw copy on disk and what the manifest records about it.
+#[derive(Debug, Clone, Default)]
 pub struct Fetched {
-    pub bytes: Vec<u8>,
+    pub path: PathBuf,
+    pub bytes: u64,
     pub sha256: String,
+    /// The server answered 304 Not Modified: the copy is the previous run's.
+    pub unchanged: bool,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// HTTP attempts made (1 for local files).
+    pub attempts: u32,
 }
 
-impl Fetched {
-    pub fn new(bytes: Vec<u8>) -> Self {
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        Fetched { bytes, sha256 }
+/// The previous copy of a source, for a conditional GET.
+#[derive(Debug, Clone)]
+pub struct Previous {
+    pub raw: PathBuf,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// `<date>/<run-id>` it came from.
+    pub run: String,
+}
+
+/// One source to fetch into `dest`.
+pub struct Job<'a> {
+    pub source: &'a Source,
+    pub dest: PathBuf,
+    pub previous: Option<Previous>,
+}
+
+/// sha256 and size of data written through it.
+#[derive(Default)]
+pub struct Hasher {
+    hasher: Sha256,
+    pub bytes: u64,
+}
+
+impl Hasher {
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.bytes += data.len() as u64;
+    }
+    pub fn hex(self) -> String {
+        hex::encode(self.hasher.finalize())
     }
 }
 
-/// Fetches every source, at most `concurrency` at a time. Results are in
-/// the order of `sources`; an `Err` carries a message naming no secret.
-pub fn fetch_all(sources: &[&Source], concurrency: usize) -> Vec<Result<Fetched, String>> {
+/// Hashes a file already on disk.
+pub fn hash_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Hasher::default();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    let bytes = h.bytes;
+    Ok((bytes, h.hex()))
+}
+
+/// Fetches every job. Results are in job order; an `Err` carries a message
+/// naming no secret.
+pub fn fetch_all(jobs: Vec<Job<'_>>, concurrency: usize) -> Vec<Result<Fetched, String>> {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -35,29 +91,26 @@ pub fn fetch_all(sources: &[&Source], concurrency: usize) -> Vec<Result<Fetched,
     {
         Ok(rt) => rt,
         Err(e) => {
-            return sources
+            return jobs
                 .iter()
                 .map(|_| Err(format!("cannot start the fetch runtime: {e}")))
                 .collect();
         }
     };
     runtime.block_on(async {
-        let client = http::client();
         let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-        let tasks: Vec<_> = sources
-            .iter()
-            .map(|s| {
-                let location = s.location.clone();
-                let client = client.clone();
+        let tasks: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                let source = job.source.clone();
                 let limit = limit.clone();
                 tokio::spawn(async move {
                     let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
-                    match &location {
-                        Location::Local(path) => local::fetch(path).await,
-                        Location::Http(url) => match &client {
-                            Ok(c) => http::fetch(c, url).await,
-                            Err(e) => Err(e.clone()),
-                        },
+                    match &source.location {
+                        Location::Local(path) => local::fetch(path, &job.dest).await,
+                        Location::Http(url) => {
+                            http::fetch(&source, url, &job.dest, job.previous.as_ref()).await
+                        }
                     }
                 })
             })

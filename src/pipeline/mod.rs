@@ -239,6 +239,8 @@ pub struct Dialect {
     pub sheet: Option<String>,
     /// XLSX: the 1-based row holding the header.
     pub header_row: usize,
+    /// Largest decompressed body accepted (from the source's `max_bytes`).
+    pub max_bytes: u64,
 }
 
 impl Dialect {
@@ -256,6 +258,7 @@ impl Dialect {
             date_formats: Vec::new(),
             sheet: None,
             header_row: 1,
+            max_bytes: HttpOptions::default().max_bytes,
         }
     }
 }
@@ -280,6 +283,57 @@ pub struct Source {
     pub position: (usize, usize),
     /// Quality gates (feeds only).
     pub gates: crate::gates::Gates,
+    /// How an `http(s)://` location is fetched.
+    pub http: HttpOptions,
+}
+
+/// HTTP fetching options of one source.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Request headers, values already taken from the environment. Treated
+    /// as secrets: never printed.
+    pub headers: Vec<(String, String)>,
+    pub connect_timeout: std::time::Duration,
+    /// A body that sends nothing for this long has stalled.
+    pub read_timeout: std::time::Duration,
+    /// All attempts together, waits included.
+    pub total_timeout: std::time::Duration,
+    pub max_attempts: u32,
+    /// Largest body accepted, compressed or decompressed.
+    pub max_bytes: u64,
+}
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(k, _)| format!("{k}: ***"))
+                    .collect::<Vec<_>>(),
+            )
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("total_timeout", &self.total_timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            headers: Vec::new(),
+            connect_timeout: std::time::Duration::from_secs(10),
+            read_timeout: std::time::Duration::from_secs(30),
+            total_timeout: std::time::Duration::from_secs(600),
+            max_attempts: 4,
+            max_bytes: 2 * 1024 * 1024 * 1024,
+        }
+    }
 }
 
 impl Source {

@@ -33,6 +33,12 @@ const DIALECT_KEYS: &[&str] = &[
     "sheet",
     "header_row",
     "columns",
+    "headers",
+    "connect_timeout_secs",
+    "read_timeout_secs",
+    "total_timeout_secs",
+    "max_attempts",
+    "max_bytes",
 ];
 
 /// Reads and checks a pipeline file.
@@ -280,9 +286,17 @@ fn source(
 
     let location = doc
         .required_string(t, span.clone(), path, "location")
-        .and_then(|loc| resolve_location(doc, t, path, &loc, base));
+        .and_then(|loc| {
+            let loc = expand_env(doc, t, "location", path, &loc)?;
+            resolve_location(doc, t, path, &loc, base)
+        });
+    let http = http_options(doc, t, path);
 
-    let dialect = location.as_ref().and_then(|loc| dialect(doc, t, path, loc));
+    let mut dialect = location.as_ref().and_then(|loc| dialect(doc, t, path, loc));
+    // A gzip body may inflate: the same limit applies after decompression.
+    if let (Some(d), Some(h)) = (dialect.as_mut(), http.as_ref()) {
+        d.max_bytes = h.max_bytes;
+    }
 
     let columns = columns(doc, t, path, kind);
     let statuses = if kind == SourceKind::Shipments {
@@ -311,7 +325,117 @@ fn source(
         default_warehouse,
         position,
         gates,
+        http: http?,
     })
+}
+
+/// Replaces `${VAR}` with the environment variable's value. A variable that
+/// is not set is a configuration problem (naming the variable, never a
+/// value).
+fn expand_env(
+    doc: &mut Doc,
+    t: &dyn TableLike,
+    key: &str,
+    path: &str,
+    text: &str,
+) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    let mut ok = true;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            doc.problem(
+                Doc::span_of(t, key),
+                format!("`{path}.{key}`: `${{` without a closing `}}`"),
+            );
+            return None;
+        };
+        let var = &rest[start + 2..start + end];
+        match std::env::var(var) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => {
+                doc.problem(
+                    Doc::span_of(t, key),
+                    format!(
+                        "`{path}.{key}` uses the environment variable `{var}`, which is not set"
+                    ),
+                );
+                ok = false;
+            }
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    ok.then_some(out)
+}
+
+fn http_options(
+    doc: &mut Doc,
+    t: &dyn TableLike,
+    path: &str,
+) -> Option<crate::pipeline::HttpOptions> {
+    use std::time::Duration;
+    let mut o = crate::pipeline::HttpOptions::default();
+    let mut ok = true;
+    if t.get("headers").is_some()
+        && let Some(h) = doc.table(t, path, "headers")
+    {
+        let hpath = format!("{path}.headers");
+        let keys: Vec<String> = h.iter().map(|(k, _)| k.to_string()).collect();
+        for k in keys {
+            let Some(v) = doc.string(h, &hpath, &k) else {
+                ok = false;
+                continue;
+            };
+            match expand_env(doc, h, &k, &hpath, &v) {
+                Some(v) => o.headers.push((k, v)),
+                None => ok = false,
+            }
+        }
+    }
+    let mut secs = |key: &str, slot: &mut Duration| {
+        if t.get(key).is_some() {
+            match doc.integer(t, path, key) {
+                Some(n) if n >= 1 => *slot = Duration::from_secs(n as u64),
+                _ => {
+                    doc.problem(
+                        Doc::span_of(t, key),
+                        format!("`{path}.{key}` must be a whole number of seconds, at least 1"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    };
+    secs("connect_timeout_secs", &mut o.connect_timeout);
+    secs("read_timeout_secs", &mut o.read_timeout);
+    secs("total_timeout_secs", &mut o.total_timeout);
+    if t.get("max_attempts").is_some() {
+        match doc.integer(t, path, "max_attempts") {
+            Some(n) if (1..=20).contains(&n) => o.max_attempts = n as u32,
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "max_attempts"),
+                    format!("`{path}.max_attempts` must be between 1 and 20"),
+                );
+                ok = false;
+            }
+        }
+    }
+    if t.get("max_bytes").is_some() {
+        match doc.integer(t, path, "max_bytes") {
+            Some(n) if n >= 1 => o.max_bytes = n as u64,
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "max_bytes"),
+                    format!("`{path}.max_bytes` must be at least 1"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(o)
 }
 
 /// `gates = { max_rejected_share = { max = 0.05, level = "error" },

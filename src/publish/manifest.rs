@@ -50,6 +50,17 @@ pub struct SourceRecord {
     pub format: String,
     pub bytes: u64,
     pub sha256: String,
+    /// The server answered 304 Not Modified; the previous copy was used.
+    #[serde(default)]
+    pub unchanged: bool,
+    /// Validators for the next run's conditional GET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// HTTP attempts (1 for local files, 0 when reused).
+    #[serde(default)]
+    pub attempts: u32,
     pub records_read: u64,
     pub accepted: u64,
     pub counted: u64,

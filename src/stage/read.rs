@@ -113,8 +113,15 @@ pub fn read(bytes: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Resul
     let bytes = if dialect.gzip {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(bytes)
+            .take(dialect.max_bytes.saturating_add(1))
             .read_to_end(&mut out)
-            .map_err(|e| format!("cannot decompress gzip: {e}"))?;
+            .map_err(|e| format!("cannot decompress gzip (truncated or corrupt): {e}"))?;
+        if out.len() as u64 > dialect.max_bytes {
+            return Err(format!(
+                "the decompressed body is more than max_bytes = {} bytes",
+                dialect.max_bytes
+            ));
+        }
         if out.is_empty() {
             return Err("the file is empty (0 bytes after gzip)".into());
         }

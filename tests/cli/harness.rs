@@ -163,3 +163,19 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     );
     std::fs::write(path, text.replace(from, to)).unwrap();
 }
+
+impl Workdir {
+    /// Runs siap with extra environment variables.
+    pub fn siap_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_siap"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_remove("SIAP_LOG")
+            .env_remove("SIAP_WORK_DIR")
+            .env_remove("SIAP_LOG_FORMAT");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run siap"))
+    }
+}

@@ -16,6 +16,10 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// Send only this many body bytes, then stall for the duration.
+    pub stall: Option<(usize, Duration)>,
+    /// Send this ETag, and answer 304 to a request carrying it.
+    pub etag: Option<String>,
 }
 
 impl Response {
@@ -28,6 +32,17 @@ impl Response {
     }
     pub fn delayed(mut self, d: Duration) -> Self {
         self.delay = d;
+        self
+    }
+    pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Response {
+            status,
+            body: body.into(),
+            ..Default::default()
+        }
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_string(), v.to_string()));
         self
     }
 }
@@ -127,7 +142,7 @@ fn handle(
         .next()
         .unwrap_or("/")
         .to_string();
-    requests.lock().unwrap().push(head);
+    requests.lock().unwrap().push(head.clone());
     let n = {
         let mut h = hits.lock().unwrap();
         let e = h.entry(path.clone()).or_insert(0);
@@ -146,17 +161,37 @@ fn handle(
         }
     };
     std::thread::sleep(resp.delay);
+    let mut resp = resp;
+    if let Some(tag) = &resp.etag {
+        let asked = head.lines().any(|l| {
+            l.to_ascii_lowercase().starts_with("if-none-match:") && l.contains(tag.as_str())
+        });
+        if asked {
+            resp = Response {
+                status: 304,
+                ..Default::default()
+            };
+        } else {
+            resp.headers.push(("ETag".into(), tag.clone()));
+        }
+    }
     let mut out = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", resp.status);
     let mut has_length = false;
     for (k, v) in &resp.headers {
         has_length |= k.eq_ignore_ascii_case("content-length");
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    if !has_length {
+    if !has_length && resp.status != 304 {
         out.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
     }
     out.push_str("\r\n");
     conn.write_all(out.as_bytes())?;
+    if let Some((n, pause)) = resp.stall {
+        conn.write_all(&resp.body[..n.min(resp.body.len())])?;
+        conn.flush()?;
+        std::thread::sleep(pause);
+        return Ok(());
+    }
     conn.write_all(&resp.body)?;
     conn.flush()?;
     let _ = reader.read(&mut [0u8; 0]);
