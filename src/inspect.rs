@@ -132,6 +132,7 @@ pub fn inspect(
             let resolved = latest::resolve(
                 std::slice::from_ref(&feed),
                 std::slice::from_ref(&source.owner),
+                &catalog,
             );
             inspection.columns = feed
                 .column_map

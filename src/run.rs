@@ -244,7 +244,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         return Err(Error::SourcesFailed(failures));
     }
     let owners: Vec<Option<String>> = pipeline.feeds.iter().map(|s| s.owner.clone()).collect();
-    let resolved = latest::resolve(&feeds, &owners);
+    let resolved = latest::resolve(&feeds, &owners, &catalog);
     let stage_ms = t.elapsed().as_millis() as u64;
 
     let mut sources_rec =
@@ -297,36 +297,47 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 
     // ---- aggregate ----
     let t = Instant::now();
-    let tables = aggregate::aggregate(&catalog, &resolved, &pipeline.campaign)?;
     let mut exceptions: Vec<stage::Exception> = feeds
         .iter()
         .flat_map(|f| f.exceptions.iter().cloned())
         .chain(resolved.exceptions.iter().cloned())
         .collect();
     exceptions.sort();
+    let tables = aggregate::aggregate(&catalog, &resolved, &exceptions, &pipeline.campaign)?;
     let exceptions_df = tables::exceptions_frame(&exceptions)?;
     let aggregate_ms = t.elapsed().as_millis() as u64;
 
     // ---- publish ----
     let t = Instant::now();
     let mut outputs = Vec::new();
-    outputs.extend(publish::write_table(
-        &staging.dir,
-        "readiness",
-        &tables.readiness,
-    )?);
-    outputs.extend(publish::write_table(
-        &staging.dir,
-        "supplier_readiness",
-        &tables.supplier_readiness,
-    )?);
-    outputs.extend(publish::write_table(
-        &staging.dir,
-        "exceptions",
-        &exceptions_df,
-    )?);
+    let o = &pipeline.output;
+    for (name, df) in [
+        ("readiness", &tables.readiness),
+        ("supplier_readiness", &tables.supplier_readiness),
+        ("exceptions", &exceptions_df),
+        ("shipments", &tables.shipments),
+    ] {
+        outputs.extend(publish::write_table(&staging.dir, name, df, o)?);
+    }
 
     let summary = summarize(&tables, exceptions.len() as u64)?;
+    let book = publish::xlsx::workbook(
+        &tables,
+        &exceptions_df,
+        &sources_rec,
+        &pipeline.campaign,
+        date,
+    )
+    .map_err(|e| Error::Publish {
+        path: staging.dir.join("readiness.xlsx"),
+        message: e.to_string(),
+    })?;
+    outputs.push(publish::write_workbook(
+        &staging.dir,
+        "readiness.xlsx",
+        &book,
+        tables.readiness.height() as u64,
+    )?);
     let mut manifest = Manifest {
         siap_version: env!("CARGO_PKG_VERSION").to_string(),
         campaign: pipeline.campaign.name.clone(),

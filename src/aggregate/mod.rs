@@ -5,6 +5,7 @@
 //! rows. Sums are `Int64`; [`check_overflow`] proves before summing that no
 //! sum can exceed it, so nothing ever wraps.
 
+pub mod product;
 pub mod window;
 
 use polars::prelude::*;
@@ -18,6 +19,8 @@ use crate::stage::latest::Resolved;
 pub struct Tables {
     pub readiness: DataFrame,
     pub supplier_readiness: DataFrame,
+    /// Every latest shipment with its window bucket.
+    pub shipments: DataFrame,
 }
 
 fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
@@ -73,7 +76,12 @@ fn unit_rows(catalog: &Catalog, resolved: &Resolved, campaign: &Campaign) -> Res
 
 const UNIT_COLUMNS: [&str; 4] = ["stock_units", "window_units", "early_units", "late_units"];
 
-pub fn aggregate(catalog: &Catalog, resolved: &Resolved, campaign: &Campaign) -> Result<Tables> {
+pub fn aggregate(
+    catalog: &Catalog,
+    resolved: &Resolved,
+    exceptions: &[crate::stage::Exception],
+    campaign: &Campaign,
+) -> Result<Tables> {
     check_overflow(resolved)?;
     let rows = unit_rows(catalog, resolved, campaign)?;
 
@@ -111,6 +119,7 @@ pub fn aggregate(catalog: &Catalog, resolved: &Resolved, campaign: &Campaign) ->
     }
     .map_err(polars_err("building the catalog"))?;
 
+    let extras = product::extras(catalog, resolved, exceptions, campaign)?;
     let m = campaign.minimum_units;
     let zero_if_null: Vec<Expr> = std::iter::once("suppliers")
         .chain(UNIT_COLUMNS)
@@ -151,15 +160,31 @@ pub fn aggregate(catalog: &Catalog, resolved: &Resolved, campaign: &Campaign) ->
             col("short_of_minimum"),
             col("misses_window"),
             col("status"),
+            coverage("stock_units", m).alias("stock_coverage"),
+            coverage("window_units", m).alias("window_coverage"),
         ])
+        .left_join(extras.lazy(), col("product_id"), col("product_id"))
         .sort(["product_id"], SortMultipleOptions::default())
         .collect()
         .map_err(polars_err("computing readiness"))?;
+    let reasons = product::reasons(&readiness, campaign)?;
+    // `reason` sits right after `status`, before the informational columns.
+    let mut readiness = readiness;
+    let at = readiness.get_column_index("status").map_or(0, |i| i + 1);
+    readiness
+        .insert_column(at, Column::new("reason".into(), reasons))
+        .map_err(polars_err("adding reasons"))?;
 
     Ok(Tables {
         readiness,
         supplier_readiness,
+        shipments: window::shipments_table(catalog, &resolved.shipments, campaign)?,
     })
+}
+
+/// `units / minimum`, rounded to four decimals.
+fn coverage(units: &str, m: i64) -> Expr {
+    (col(units).cast(DataType::Float64) / lit(m as f64)).round(4, RoundMode::default())
 }
 
 /// `max(0, M − units)`.

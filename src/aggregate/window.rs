@@ -79,3 +79,76 @@ pub fn units_in(bucket: &'static str) -> Expr {
         .then(col("units"))
         .otherwise(lit(0i64).cast(DataType::Int64))
 }
+
+/// The Shipments table: every latest shipment, its bucket, and whether it
+/// counts toward the window.
+pub fn shipments_table(
+    catalog: &Catalog,
+    ships: &[LatestShipment],
+    campaign: &Campaign,
+) -> Result<DataFrame> {
+    let err = |e| Error::polars("building the shipments table")(e);
+    let tz = campaign.timezone;
+    let mut rows: Vec<&LatestShipment> = ships.iter().collect();
+    rows.sort_by(|a, b| {
+        (
+            &catalog.products[a.product as usize].id,
+            &a.supplier,
+            &a.provider,
+            &a.shipment_id,
+        )
+            .cmp(&(
+                &catalog.products[b.product as usize].id,
+                &b.supplier,
+                &b.provider,
+                &b.shipment_id,
+            ))
+    });
+    let date = |name: &str, v: Vec<Option<i32>>| -> Column {
+        Int32Chunked::new(name.into(), &v)
+            .into_date()
+            .into_series()
+            .into()
+    };
+    let mut df = df! {
+        "product_id" => rows.iter().map(|s| catalog.products[s.product as usize].id.as_str()).collect::<Vec<_>>(),
+        "supplier_id" => rows.iter().map(|s| s.supplier.as_str()).collect::<Vec<_>>(),
+        "provider" => rows.iter().map(|s| s.provider.as_str()).collect::<Vec<_>>(),
+        "shipment_id" => rows.iter().map(|s| s.shipment_id.as_str()).collect::<Vec<_>>(),
+        "supplier_sku" => rows.iter().map(|s| s.sku.as_str()).collect::<Vec<_>>(),
+        "quantity" => rows.iter().map(|s| s.quantity).collect::<Vec<_>>(),
+        "units" => rows.iter().map(|s| s.units).collect::<Vec<_>>(),
+        "status" => rows.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(),
+    }
+    .map_err(err)?;
+    df.with_column(date(
+        "etd",
+        rows.iter().map(|s| s.etd.map(epoch_days)).collect(),
+    ))
+    .map_err(err)?;
+    df.with_column(date(
+        "eta",
+        rows.iter().map(|s| s.eta.map(epoch_days)).collect(),
+    ))
+    .map_err(err)?;
+    let updated: Vec<String> = rows
+        .iter()
+        .map(|s| {
+            chrono::DateTime::from_timestamp_micros(s.updated_at)
+                .map(|d| d.with_timezone(&tz).to_rfc3339())
+                .unwrap_or_default()
+        })
+        .collect();
+    let buckets: Vec<&str> = rows
+        .iter()
+        .map(|s| bucket(s.status, s.eta, campaign))
+        .collect();
+    let counts: Vec<bool> = buckets.iter().map(|b| *b == WINDOW).collect();
+    df.with_column(Column::new("updated_at".into(), updated))
+        .map_err(err)?;
+    df.with_column(Column::new("bucket".into(), buckets))
+        .map_err(err)?;
+    df.with_column(Column::new("counts_in_window".into(), counts))
+        .map_err(err)?;
+    Ok(df)
+}

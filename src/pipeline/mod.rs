@@ -32,6 +32,29 @@ pub struct Pipeline {
     pub sku_map: Source,
     /// Stock feeds, then shipment feeds, in file order.
     pub feeds: Vec<Source>,
+    pub output: OutputOptions,
+}
+
+/// How the CSV outputs are written (`[output]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// Start CSV files with a UTF-8 byte-order mark (Excel on Windows needs
+    /// it to read UTF-8).
+    pub csv_bom: bool,
+    pub csv_delimiter: u8,
+    /// Write decimals with `,` (set with `csv_delimiter = ";"` for Excel
+    /// in locales like Indonesia's).
+    pub csv_decimal_comma: bool,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        OutputOptions {
+            csv_bom: false,
+            csv_delimiter: b',',
+            csv_decimal_comma: false,
+        }
+    }
 }
 
 impl Pipeline {

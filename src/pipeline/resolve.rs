@@ -15,7 +15,14 @@ use super::{
 use crate::error::{ConfigProblem, Error, Result};
 use crate::stage::Status;
 
-const TOP_KEYS: &[&str] = &["campaign", "catalog", "sku_map", "stock", "shipments"];
+const TOP_KEYS: &[&str] = &[
+    "campaign",
+    "catalog",
+    "sku_map",
+    "stock",
+    "shipments",
+    "output",
+];
 const CAMPAIGN_KEYS: &[&str] = &["name", "minimum_units", "timezone", "window"];
 const WINDOW_KEYS: &[&str] = &["opens", "closes"];
 const DIALECT_KEYS: &[&str] = &[
@@ -67,6 +74,7 @@ pub fn parse(src: &str, path: &Path) -> Result<Pipeline> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
     let campaign = campaign(&mut doc, root);
+    let output = output(&mut doc, root);
     let catalog = reference(&mut doc, root, &base, SourceKind::Catalog);
     let sku_map = reference(&mut doc, root, &base, SourceKind::SkuMap);
     let mut feeds = Vec::new();
@@ -93,6 +101,7 @@ pub fn parse(src: &str, path: &Path) -> Result<Pipeline> {
             catalog,
             sku_map,
             feeds: feeds.into_iter().map(|(f, _)| f).collect(),
+            output,
         }),
         _ => Err(Error::Config(problems)),
     }
@@ -757,4 +766,47 @@ fn statuses(doc: &mut Doc, t: &dyn TableLike, path: &str) -> BTreeMap<String, St
         }
     }
     out
+}
+
+fn output(doc: &mut Doc, root: &dyn TableLike) -> crate::pipeline::OutputOptions {
+    let mut o = crate::pipeline::OutputOptions::default();
+    if root.get("output").is_none() {
+        return o;
+    }
+    let Some(t) = doc.table(root, "", "output") else {
+        return o;
+    };
+    doc.check_keys(
+        t,
+        "output",
+        &["csv_bom", "csv_delimiter", "csv_decimal_comma"],
+    );
+    for key in ["csv_bom", "csv_decimal_comma"] {
+        if let Some(v) = t.get(key) {
+            match v.as_bool() {
+                Some(b) if key == "csv_bom" => o.csv_bom = b,
+                Some(b) => o.csv_decimal_comma = b,
+                None => doc.problem(
+                    Doc::span_of(t, key),
+                    format!("`output.{key}` must be true or false"),
+                ),
+            }
+        }
+    }
+    if t.get("csv_delimiter").is_some() {
+        match single_char(doc, t, "output", "csv_delimiter") {
+            Some(Some(c @ (',' | ';' | '\t' | '|'))) => o.csv_delimiter = c as u8,
+            _ => doc.problem(
+                Doc::span_of(t, "csv_delimiter"),
+                "`output.csv_delimiter` must be \",\", \";\", \"\\t\" or \"|\"",
+            ),
+        }
+    }
+    if o.csv_decimal_comma && o.csv_delimiter == b',' {
+        doc.problem(
+            Doc::span_of(t, "csv_decimal_comma"),
+            "`output.csv_decimal_comma` needs `csv_delimiter` other than \",\"",
+        );
+    }
+    o
 }

@@ -42,8 +42,18 @@ pub fn lock(out: &Path) -> Result<Lock> {
             Ok(Lock { _file: file })
         }
         Err(fs::TryLockError::WouldBlock) => {
+            // The holder writes its pid right after locking; give it a
+            // moment if we arrived in between.
             let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            for _ in 0..20 {
+                holder.clear();
+                let _ = file.rewind();
+                let _ = file.read_to_string(&mut holder);
+                if !holder.trim().is_empty() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
             Err(Error::Locked {
                 path: out.to_path_buf(),
                 holder: if holder.trim().is_empty() {

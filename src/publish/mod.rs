@@ -19,6 +19,7 @@ pub mod atomic;
 pub mod manifest;
 pub mod staged;
 pub mod tables;
+pub mod xlsx;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -97,14 +98,57 @@ fn write_file(
     })
 }
 
-/// Writes one table as CSV (UTF-8, RFC 4180, `\n` line endings, ISO dates)
-/// and Parquet (zstd), returning both records.
-pub fn write_table(dir: &Path, name: &str, df: &DataFrame) -> Result<Vec<OutputRecord>> {
+/// A text cell that a spreadsheet would run as a formula gets a leading
+/// `'`, as OWASP recommends for CSV injection: `=`, `+`, `-`, `@`, tab and
+/// carriage return. Numeric columns are numbers and keep their sign.
+pub fn neutralize(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+fn neutralize_strings(df: &DataFrame) -> Result<DataFrame> {
+    let mut out = df.clone();
+    for name in df.get_column_names_owned() {
+        let col = df
+            .column(&name)
+            .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
+        if col.dtype() == &DataType::String {
+            let ca = col
+                .str()
+                .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
+            let mapped: StringChunked = ca
+                .iter()
+                .map(|v| v.map(|s| neutralize(s).into_owned()))
+                .collect::<StringChunked>()
+                .with_name(name.clone());
+            out.with_column(mapped.into_column())
+                .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one table as CSV (UTF-8, RFC 4180, `\n` line endings, ISO dates,
+/// text neutralized against formula injection) and Parquet (zstd, exact
+/// values), returning both records.
+pub fn write_table(
+    dir: &Path,
+    name: &str,
+    df: &DataFrame,
+    o: &crate::pipeline::OutputOptions,
+) -> Result<Vec<OutputRecord>> {
     let rows = df.height() as u64;
+    let safe = neutralize_strings(df)?;
     let csv = write_file(dir, &format!("{name}.csv"), rows, |w| {
-        let mut df = df.clone();
+        let mut df = safe.clone();
         CsvWriter::new(w)
             .include_header(true)
+            .include_bom(o.csv_bom)
+            .with_separator(o.csv_delimiter)
+            .with_decimal_comma(o.csv_decimal_comma)
             .with_line_terminator("\n".into())
             .finish(&mut df)
             .map_err(|e| e.to_string())
@@ -130,5 +174,12 @@ pub fn write_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Res
     write_file(dir, name, 0, |w| {
         serde_json::to_writer_pretty(&mut *w, value).map_err(|e| e.to_string())?;
         w.write_all(b"\n").map_err(|e| e.to_string())
+    })
+}
+
+/// Writes the XLSX workbook.
+pub fn write_workbook(dir: &Path, name: &str, bytes: &[u8], rows: u64) -> Result<OutputRecord> {
+    write_file(dir, name, rows, |w| {
+        w.write_all(bytes).map_err(|e| e.to_string())
     })
 }

@@ -9,6 +9,7 @@ pub fn exceptions_frame(exceptions: &[Exception]) -> Result<DataFrame> {
     df! {
         "source" => exceptions.iter().map(|e| e.source.as_str()).collect::<Vec<_>>(),
         "supplier_id" => exceptions.iter().map(|e| e.supplier_id.as_str()).collect::<Vec<_>>(),
+        "product_id" => exceptions.iter().map(|e| e.product_id.as_str()).collect::<Vec<_>>(),
         "line" => exceptions.iter().map(|e| e.line).collect::<Vec<_>>(),
         "field" => exceptions.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
         "reason" => exceptions.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),

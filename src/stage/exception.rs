@@ -68,6 +68,9 @@ pub struct Exception {
     pub source: String,
     /// Empty when the record did not say (or could not be read).
     pub supplier_id: String,
+    /// The catalog product the record is about, when its supplier and SKU
+    /// map to one; empty otherwise.
+    pub product_id: String,
     /// The line (or sheet row, or record number for Parquet) where the
     /// record starts.
     pub line: u64,

@@ -80,7 +80,12 @@ struct Group<V> {
 const DUP: u32 = u32::MAX;
 
 /// Runs the rules. `owners[i]` is the provider of feed `i` (for shipments).
-pub fn resolve(feeds: &[StagedFeed], owners: &[Option<String>]) -> Resolved {
+pub fn resolve(
+    feeds: &[StagedFeed],
+    owners: &[Option<String>],
+    catalog: &super::Catalog,
+) -> Resolved {
+    let pid = |p: u32| catalog.products[p as usize].id.as_str();
     let mut global = Interner::default();
     // Map every feed's local string ids to global ones, so keys compare
     // across feeds.
@@ -148,6 +153,7 @@ pub fn resolve(feeds: &[StagedFeed], owners: &[Option<String>]) -> Resolved {
                     out.exceptions.push(conflict(
                         f,
                         global.get(m[r.supplier as usize]),
+                        pid(r.product),
                         r.line,
                         r.raw,
                         "as_of",
@@ -252,6 +258,7 @@ pub fn resolve(feeds: &[StagedFeed], owners: &[Option<String>]) -> Resolved {
                     out.exceptions.push(conflict(
                         f,
                         global.get(m[r.supplier as usize]),
+                        pid(r.product),
                         r.line,
                         r.raw,
                         "updated_at",
@@ -319,6 +326,7 @@ pub fn resolve(feeds: &[StagedFeed], owners: &[Option<String>]) -> Resolved {
 fn conflict(
     f: &StagedFeed,
     supplier: &str,
+    product: &str,
     line: u64,
     raw: super::RawSpan,
     ts_field: &str,
@@ -326,6 +334,7 @@ fn conflict(
     Exception {
         source: f.source_id.clone(),
         supplier_id: supplier.to_string(),
+        product_id: product.to_string(),
         line,
         field: ts_field.to_string(),
         reason: Reason::ConflictingDuplicate,

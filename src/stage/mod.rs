@@ -319,11 +319,41 @@ impl<'a> FeedVisitor<'a> {
         }
     }
 
-    fn reject(&mut self, line: u64, raw: &str, supplier: &str, fail: Fail) {
+    /// The catalog product a rejected record is about, when its supplier
+    /// and SKU still say (for the per-product exception count).
+    fn attribute(&self, supplier: &str, cells: Option<&dyn Cells>) -> String {
+        let sku_pos = if self.source.kind == SourceKind::Shipments {
+            2
+        } else {
+            1
+        };
+        let Some(cells) = cells else {
+            return String::new();
+        };
+        let mut buf = String::new();
+        let sku = cell_text(self.cell(cells, sku_pos), &mut buf);
+        self.ctx
+            .sku_map
+            .get(supplier, sku)
+            .filter(|e| self.ctx.catalog.index(&e.product_id).is_some())
+            .map(|e| e.product_id.clone())
+            .unwrap_or_default()
+    }
+
+    fn reject(
+        &mut self,
+        line: u64,
+        raw: &str,
+        supplier: &str,
+        cells: Option<&dyn Cells>,
+        fail: Fail,
+    ) {
         let Fail(field, reason, detail) = fail;
+        let product_id = self.attribute(supplier, cells);
         self.staged.exceptions.push(Exception {
             source: self.source.id.clone(),
             supplier_id: supplier.to_string(),
+            product_id,
             line,
             field: field.to_string(),
             reason,
@@ -682,14 +712,14 @@ impl Visitor for FeedVisitor<'_> {
                     row.raw = self.push_raw(raw);
                     self.shipments.push(row);
                 }
-                Err((supplier, f)) => self.reject(line, raw, &supplier, f),
+                Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
             },
             _ => match self.stock_record(line, raw, cells) {
                 Ok(mut row) => {
                     row.raw = self.push_raw(raw);
                     self.stock.push(row);
                 }
-                Err((supplier, f)) => self.reject(line, raw, &supplier, f),
+                Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
             },
         }
         let _ = &self.buf;
@@ -698,6 +728,6 @@ impl Visitor for FeedVisitor<'_> {
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {
         self.staged.records += 1;
         let supplier = self.source.supplier().unwrap_or("").to_string();
-        self.reject(line, raw, &supplier, Fail("", reason, detail));
+        self.reject(line, raw, &supplier, None, Fail("", reason, detail));
     }
 }

@@ -10,3 +10,4 @@ mod publish;
 mod sample;
 mod scheduling;
 mod server;
+mod spreadsheet;

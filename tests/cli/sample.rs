@@ -253,6 +253,7 @@ fn rejected_rows_land_in_exceptions_and_not_in_totals() {
         [
             "source",
             "supplier_id",
+            "product_id",
             "line",
             "field",
             "reason",
@@ -262,7 +263,7 @@ fn rejected_rows_land_in_exceptions_and_not_in_totals() {
     );
     let got: Vec<(String, String, String, String)> = rows
         .iter()
-        .map(|r| (r[0].clone(), r[2].clone(), r[4].clone(), r[6].clone()))
+        .map(|r| (r[0].clone(), r[3].clone(), r[5].clone(), r[7].clone()))
         .collect();
     let want = [
         (

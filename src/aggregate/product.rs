@@ -1,0 +1,210 @@
+//! Informational columns beside the SPEC's readiness columns, and the
+//! plain-words `reason`.
+//!
+//! These explain a status; they never change it. Each is documented in the
+//! README and the workbook's About sheet.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use super::window::{self, epoch_days};
+use crate::error::{Error, Result};
+use crate::pipeline::Campaign;
+use crate::stage::latest::Resolved;
+use crate::stage::{Catalog, Exception, Status};
+
+#[derive(Default)]
+struct Extra {
+    in_transit: i64,
+    customs_hold: i64,
+    no_eta: i64,
+    earliest_eta: Option<NaiveDate>,
+    latest_eta: Option<NaiveDate>,
+    /// (eta, units) of in-window shipments.
+    in_window: Vec<(NaiveDate, i64)>,
+    oldest_as_of: Option<i64>,
+}
+
+/// Per-product informational columns, keyed by `product_id`.
+pub fn extras(
+    catalog: &Catalog,
+    resolved: &Resolved,
+    exceptions: &[Exception],
+    campaign: &Campaign,
+) -> Result<DataFrame> {
+    let mut by: BTreeMap<u32, Extra> = BTreeMap::new();
+    for s in &resolved.stock {
+        let e = by.entry(s.product).or_default();
+        e.oldest_as_of = Some(e.oldest_as_of.map_or(s.as_of, |o| o.min(s.as_of)));
+    }
+    for s in resolved
+        .shipments
+        .iter()
+        .filter(|s| s.status != Status::Cancelled)
+    {
+        let e = by.entry(s.product).or_default();
+        match s.status {
+            Status::Departed | Status::InTransit => e.in_transit += s.units,
+            Status::CustomsHold => e.customs_hold += s.units,
+            _ => {}
+        }
+        match s.eta {
+            None => e.no_eta += s.units,
+            Some(d) => {
+                e.earliest_eta = Some(e.earliest_eta.map_or(d, |x| x.min(d)));
+                e.latest_eta = Some(e.latest_eta.map_or(d, |x| x.max(d)));
+                if window::bucket(s.status, Some(d), campaign) == window::WINDOW {
+                    e.in_window.push((d, s.units));
+                }
+            }
+        }
+    }
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for x in exceptions.iter().filter(|x| !x.product_id.is_empty()) {
+        *counts.entry(x.product_id.as_str()).or_default() += 1;
+    }
+    let n = catalog.products.len();
+    let (mut ids, mut transit, mut hold, mut no_eta) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut first, mut last, mut reached, mut oldest, mut exc) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let tz = campaign.timezone;
+    for (i, p) in catalog.products.iter().enumerate() {
+        let mut e = by.remove(&(i as u32)).unwrap_or_default();
+        ids.push(p.id.as_str());
+        transit.push(e.in_transit);
+        hold.push(e.customs_hold);
+        no_eta.push(e.no_eta);
+        first.push(e.earliest_eta.map(epoch_days));
+        last.push(e.latest_eta.map(epoch_days));
+        // The first ETA at which cumulative in-window units reach the minimum.
+        e.in_window.sort();
+        let mut total = 0i64;
+        let day = e.in_window.iter().find_map(|(d, u)| {
+            total += u;
+            (total >= campaign.minimum_units).then_some(*d)
+        });
+        reached.push(day.map(epoch_days));
+        oldest.push(e.oldest_as_of.and_then(|t| {
+            chrono::DateTime::from_timestamp_micros(t).map(|d| d.with_timezone(&tz).to_rfc3339())
+        }));
+        exc.push(counts.get(p.id.as_str()).copied().unwrap_or(0));
+    }
+    let date = |name: &str, v: Vec<Option<i32>>| -> Column {
+        Int32Chunked::new(name.into(), &v)
+            .into_date()
+            .into_series()
+            .into()
+    };
+    let mut df = df! {
+        "product_id" => ids,
+        "in_transit_units" => transit,
+        "customs_hold_units" => hold,
+        "no_eta_units" => no_eta,
+        "oldest_stock_as_of" => oldest,
+        "exceptions" => exc,
+    }
+    .map_err(|e| Error::polars("building informational columns")(e))?;
+    for (name, v) in [
+        ("earliest_eta", first),
+        ("latest_eta", last),
+        ("minimum_reached_on", reached),
+    ] {
+        df.with_column(date(name, v))
+            .map_err(|e| Error::polars("building informational columns")(e))?;
+    }
+    Ok(df)
+}
+
+fn thousands(n: i64) -> String {
+    let s = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// The reason column: why a product is or is not ready, in plain words.
+pub fn reasons(df: &DataFrame, campaign: &Campaign) -> Result<Vec<String>> {
+    let col = |name: &str| -> Result<Vec<i64>> {
+        Ok(df
+            .column(name)
+            .and_then(|c| c.i64().cloned())
+            .map_err(|e| Error::polars("reading readiness")(e))?
+            .iter()
+            .map(|v| v.unwrap_or(0))
+            .collect())
+    };
+    let (suppliers, stock, window, early, late) = (
+        col("suppliers")?,
+        col("stock_units")?,
+        col("window_units")?,
+        col("early_units")?,
+        col("late_units")?,
+    );
+    let m = campaign.minimum_units;
+    let mut out = Vec::with_capacity(stock.len());
+    for i in 0..stock.len() {
+        if suppliers[i] == 0 {
+            out.push(format!(
+                "no supplier offers it: no stock and no shipments (minimum {})",
+                thousands(m)
+            ));
+            continue;
+        }
+        let mut parts = Vec::new();
+        if stock[i] < m {
+            parts.push(format!(
+                "stock {}: {} short of the {} minimum",
+                thousands(stock[i]),
+                thousands(m - stock[i]),
+                thousands(m)
+            ));
+        }
+        if window[i] < m {
+            let mut p = format!(
+                "{} units arrive in the window ({} to {}): {} short",
+                thousands(window[i]),
+                campaign.opens,
+                campaign.closes,
+                thousands(m - window[i])
+            );
+            if late[i] > 0 {
+                p.push_str(&format!(
+                    "; {} units arrive after the window closes on {} or have no ETA",
+                    thousands(late[i]),
+                    campaign.closes
+                ));
+            }
+            if early[i] > 0 {
+                p.push_str(&format!(
+                    "; {} units arrive before it opens on {}",
+                    thousands(early[i]),
+                    campaign.opens
+                ));
+            }
+            parts.push(p);
+        }
+        if parts.is_empty() {
+            out.push(format!(
+                "ready: stock {} and {} units in the window, minimum {}",
+                thousands(stock[i]),
+                thousands(window[i]),
+                thousands(m)
+            ));
+        } else {
+            out.push(parts.join("; "));
+        }
+    }
+    Ok(out)
+}

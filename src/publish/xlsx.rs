@@ -1,0 +1,341 @@
+//! The workbook for spreadsheet users: Readiness, By supplier, Shipments,
+//! Exceptions and About.
+//!
+//! Numbers are numeric cells with thousands separators, dates are date
+//! cells, every text cell is written as a string (so `=HYPERLINK(...)` in a
+//! product name is shown, never run). Headers are frozen, filters are on,
+//! widths are fitted, and NOT_READY rows and each flag are highlighted by
+//! conditional formatting, so an analyst's own edits re-highlight. The
+//! document date is the run date, so a rerun gives the same bytes.
+
+use polars::prelude::*;
+use rust_xlsxwriter::{
+    Chart, ChartType, Color, ConditionalFormatFormula, DocProperties, ExcelDateTime, Format,
+    FormatBorder, Workbook, Worksheet, XlsxError, utility::column_number_to_name,
+};
+
+use super::manifest::SourceRecord;
+use crate::aggregate::Tables;
+use crate::pipeline::Campaign;
+
+/// Column definitions, shown on the About sheet and in the README.
+pub const READINESS_COLUMNS: &[(&str, &str)] = &[
+    ("product_id", "the catalog's product id"),
+    ("product_name", "the catalog's product name"),
+    ("category", "the catalog's product line"),
+    (
+        "suppliers",
+        "suppliers with a counted latest stock row or latest non-cancelled shipment",
+    ),
+    ("stock_units", "sum of latest stock quantity × pack size"),
+    (
+        "window_units",
+        "latest non-cancelled shipments with an ETA inside the window, in units",
+    ),
+    ("early_units", "same, ETA before the window opens"),
+    (
+        "late_units",
+        "same, ETA after the window closes, or no ETA and not arrived",
+    ),
+    ("stock_shortfall", "max(0, minimum − stock_units)"),
+    ("window_shortfall", "max(0, minimum − window_units)"),
+    ("short_of_minimum", "stock_units < minimum"),
+    ("misses_window", "window_units < minimum"),
+    ("status", "READY when neither flag is set, else NOT_READY"),
+    ("reason", "why, in plain words"),
+    ("stock_coverage", "stock_units / minimum"),
+    ("window_coverage", "window_units / minimum"),
+    (
+        "in_transit_units",
+        "units of latest shipments departed or in transit",
+    ),
+    (
+        "customs_hold_units",
+        "units of latest shipments held in customs (they count by their ETA)",
+    ),
+    (
+        "no_eta_units",
+        "units of latest non-cancelled shipments without an ETA",
+    ),
+    (
+        "oldest_stock_as_of",
+        "the oldest as_of among the latest stock rows",
+    ),
+    (
+        "exceptions",
+        "rejected rows whose supplier and SKU map to the product",
+    ),
+    (
+        "earliest_eta",
+        "earliest ETA of the latest non-cancelled shipments",
+    ),
+    (
+        "latest_eta",
+        "latest ETA of the latest non-cancelled shipments",
+    ),
+    (
+        "minimum_reached_on",
+        "the first ETA at which cumulative in-window units reach the minimum; empty if never",
+    ),
+];
+
+struct Formats {
+    header: Format,
+    int: Format,
+    ratio: Format,
+    date: Format,
+    bad: Format,
+    flag: Format,
+}
+
+fn formats() -> Formats {
+    Formats {
+        header: Format::new()
+            .set_bold()
+            .set_background_color(Color::RGB(0xDDEBF7))
+            .set_border_bottom(FormatBorder::Thin),
+        int: Format::new().set_num_format("#,##0"),
+        ratio: Format::new().set_num_format("0.0%"),
+        date: Format::new().set_num_format("yyyy-mm-dd"),
+        bad: Format::new()
+            .set_background_color(Color::RGB(0xFFC7CE))
+            .set_font_color(Color::RGB(0x9C0006)),
+        flag: Format::new()
+            .set_bold()
+            .set_font_color(Color::RGB(0x9C0006)),
+    }
+}
+
+fn excel_date(days: i32) -> Option<ExcelDateTime> {
+    let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)? + chrono::Duration::days(i64::from(days));
+    use chrono::Datelike;
+    ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8).ok()
+}
+
+/// Writes a frame as a sheet: typed cells, frozen header, filter, widths.
+fn write_frame(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), XlsxError> {
+    for (c, col) in df.columns().iter().enumerate() {
+        let c = c as u16;
+        ws.write_string_with_format(0, c, col.name().as_str(), &f.header)?;
+        let s = col.as_materialized_series();
+        let row = |i: usize| (i + 1) as u32;
+        match s.dtype() {
+            DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => {
+                let v = s
+                    .cast(&DataType::Float64)
+                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
+                for (i, x) in v
+                    .f64()
+                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
+                    .iter()
+                    .enumerate()
+                {
+                    if let Some(x) = x {
+                        ws.write_number_with_format(row(i), c, x, &f.int)?;
+                    }
+                }
+            }
+            DataType::Float64 => {
+                for (i, x) in s
+                    .f64()
+                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
+                    .iter()
+                    .enumerate()
+                {
+                    if let Some(x) = x {
+                        ws.write_number_with_format(row(i), c, x, &f.ratio)?;
+                    }
+                }
+            }
+            DataType::Boolean => {
+                for (i, x) in s
+                    .bool()
+                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
+                    .iter()
+                    .enumerate()
+                {
+                    if let Some(x) = x {
+                        ws.write_boolean(row(i), c, x)?;
+                    }
+                }
+            }
+            DataType::Date => {
+                let days = s
+                    .date()
+                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
+                    .physical()
+                    .clone();
+                for (i, x) in days.iter().enumerate() {
+                    if let Some(d) = x.and_then(excel_date) {
+                        ws.write_datetime_with_format(row(i), c, &d, &f.date)?;
+                    }
+                }
+            }
+            _ => {
+                let v = s
+                    .cast(&DataType::String)
+                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
+                for (i, x) in v
+                    .str()
+                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
+                    .iter()
+                    .enumerate()
+                {
+                    // Always a string cell: never a formula, whatever it starts with.
+                    if let Some(x) = x {
+                        ws.write_string(row(i), c, x)?;
+                    }
+                }
+            }
+        }
+    }
+    let last_col = df.width().saturating_sub(1) as u16;
+    ws.set_freeze_panes(1, 0)?;
+    ws.autofilter(0, 0, df.height() as u32, last_col)?;
+    ws.set_autofit_max_width(60);
+    ws.autofit();
+    Ok(())
+}
+
+fn col_letter(df: &DataFrame, name: &str) -> Option<String> {
+    df.get_column_index(name)
+        .map(|i| column_number_to_name(i as u16))
+}
+
+pub fn workbook(
+    tables: &Tables,
+    exceptions: &DataFrame,
+    sources: &[SourceRecord],
+    campaign: &Campaign,
+    run_date: chrono::NaiveDate,
+) -> Result<Vec<u8>, XlsxError> {
+    use chrono::Datelike;
+    let f = formats();
+    let mut wb = Workbook::new();
+    let created = ExcelDateTime::from_ymd(
+        run_date.year() as u16,
+        run_date.month() as u8,
+        run_date.day() as u8,
+    )?;
+    wb.set_properties(
+        &DocProperties::new()
+            .set_title(format!("{} readiness {}", campaign.name, run_date))
+            .set_author("siap")
+            .set_creation_datetime(&created),
+    );
+
+    let r = &tables.readiness;
+    let n = r.height() as u32;
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name("Readiness")?;
+        write_frame(ws, r, &f)?;
+        let last_col = r.width().saturating_sub(1) as u16;
+        if n > 0 {
+            if let Some(status) = col_letter(r, "status") {
+                let rule = ConditionalFormatFormula::new()
+                    .set_rule(format!("=${status}2=\"NOT_READY\"").as_str())
+                    .set_format(&f.bad);
+                ws.add_conditional_format(1, 0, n, last_col, &rule)?;
+            }
+            for flag in ["short_of_minimum", "misses_window"] {
+                if let (Some(i), Some(l)) = (r.get_column_index(flag), col_letter(r, flag)) {
+                    let rule = ConditionalFormatFormula::new()
+                        .set_rule(format!("={l}2=TRUE").as_str())
+                        .set_format(&f.flag);
+                    ws.add_conditional_format(1, i as u16, n, i as u16, &rule)?;
+                }
+            }
+            // Stock and window units against the minimum, per product.
+            let (Some(pid), Some(stock), Some(window)) = (
+                r.get_column_index("product_id"),
+                r.get_column_index("stock_units"),
+                r.get_column_index("window_units"),
+            ) else {
+                return Err(XlsxError::ParameterError(
+                    "readiness lacks its unit columns".into(),
+                ));
+            };
+            let mut chart = Chart::new(ChartType::Column);
+            chart
+                .title()
+                .set_name("Stock and in-window units against the minimum");
+            for (name, c) in [("stock_units", stock), ("window_units", window)] {
+                chart
+                    .add_series()
+                    .set_name(name)
+                    .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
+                    .set_values(("Readiness", 1, c as u16, n, c as u16));
+            }
+            let mut line = Chart::new(ChartType::Line);
+            line.add_series()
+                .set_name("minimum")
+                .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
+                .set_values(("About", 1, 4, n, 4));
+            chart.combine(&line);
+            ws.insert_chart(n + 3, 0, &chart)?;
+        }
+    }
+    for (name, df) in [
+        ("By supplier", &tables.supplier_readiness),
+        ("Shipments", &tables.shipments),
+        ("Exceptions", exceptions),
+    ] {
+        let ws = wb.add_worksheet();
+        ws.set_name(name)?;
+        write_frame(ws, df, &f)?;
+    }
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name("About")?;
+        let bold = Format::new().set_bold();
+        let mut lines: Vec<(String, String)> = vec![
+            ("campaign".into(), campaign.name.clone()),
+            ("run date".into(), run_date.to_string()),
+            ("minimum units".into(), campaign.minimum_units.to_string()),
+            (
+                "window".into(),
+                format!(
+                    "{} to {} (inclusive, by ETA date as written)",
+                    campaign.opens, campaign.closes
+                ),
+            ),
+            ("timezone".into(), campaign.timezone.name().to_string()),
+            (String::new(), String::new()),
+            ("Readiness column".into(), "meaning".into()),
+        ];
+        lines.extend(
+            READINESS_COLUMNS
+                .iter()
+                .map(|(c, m)| (c.to_string(), m.to_string())),
+        );
+        lines.push((String::new(), String::new()));
+        lines.push((
+            "Source".into(),
+            "location · sha256 · records read / accepted / rejected".into(),
+        ));
+        lines.extend(sources.iter().map(|s| {
+            (
+                s.id.clone(),
+                format!(
+                    "{} · {} · {} / {} / {}",
+                    s.location, s.sha256, s.records_read, s.accepted, s.rejected
+                ),
+            )
+        }));
+        for (row, (k, v)) in lines.iter().enumerate() {
+            if !k.is_empty() {
+                ws.write_string_with_format(row as u32, 0, k, &bold)?;
+                ws.write_string(row as u32, 1, v)?;
+            }
+        }
+        // Chart helper: the minimum beside each product row (column E).
+        ws.write_string_with_format(0, 4, "minimum (chart)", &bold)?;
+        for i in 1..=n {
+            ws.write_number_with_format(i, 4, campaign.minimum_units as f64, &f.int)?;
+        }
+        ws.set_autofit_max_width(100);
+        ws.autofit();
+    }
+    wb.save_to_buffer()
+}

@@ -1,0 +1,322 @@
+//! Spreadsheet-ready outputs: the workbook read back with an XLSX reader,
+//! formula injection, CSV options, explanations.
+
+use std::io::Read;
+use std::path::Path;
+
+use calamine::{Data, Reader, Xlsx};
+
+use crate::harness::{Workdir, edit, read_csv, repo};
+
+fn sample(w: &Workdir) -> std::path::PathBuf {
+    let p = repo().join("pipelines/harbolnas.toml");
+    w.siap(&[
+        "run",
+        p.to_str().unwrap(),
+        "--work-dir",
+        "work",
+        "--date",
+        "2026-11-27",
+    ])
+    .assert_success();
+    w.join("work/latest")
+}
+
+fn open(path: &Path) -> Xlsx<std::io::BufReader<std::fs::File>> {
+    calamine::open_workbook(path).expect("a readable workbook")
+}
+
+/// A cell as the CSV writes it.
+fn as_csv(d: &Data) -> String {
+    match d {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+        Data::Float(f) => format!("{f}"),
+        Data::Int(i) => i.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(d) => d
+            .as_datetime()
+            .map(|d| d.date().to_string())
+            .unwrap_or_default(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn workbook_sheets_hold_typed_cells_equal_to_the_csv_tables() {
+    let w = Workdir::new();
+    let out = sample(&w);
+    let mut wb = open(&out.join("readiness.xlsx"));
+    assert_eq!(
+        wb.sheet_names(),
+        [
+            "Readiness",
+            "By supplier",
+            "Shipments",
+            "Exceptions",
+            "About"
+        ]
+    );
+    for (sheet, csv) in [
+        ("Readiness", "readiness.csv"),
+        ("By supplier", "supplier_readiness.csv"),
+        ("Shipments", "shipments.csv"),
+        ("Exceptions", "exceptions.csv"),
+    ] {
+        let range = wb.worksheet_range(sheet).unwrap();
+        let (header, rows) = read_csv(&out.join(csv));
+        let cells: Vec<&[Data]> = range.rows().collect();
+        assert_eq!(
+            cells[0].iter().map(as_csv).collect::<Vec<_>>(),
+            header,
+            "{sheet} header"
+        );
+        assert_eq!(cells.len(), rows.len() + 1, "{sheet} rows");
+        for (r, row) in rows.iter().enumerate() {
+            for (c, want) in row.iter().enumerate() {
+                let got = &cells[r + 1][c];
+                match got {
+                    // Numbers compare as numbers (1.0 is written `1.0` in CSV).
+                    Data::Float(v) => assert_eq!(
+                        want.parse::<f64>().ok(),
+                        Some(*v),
+                        "{sheet} row {r} col {c}"
+                    ),
+                    // CSV text is neutralized against formula injection.
+                    _ => assert_eq!(
+                        siap::publish::neutralize(&as_csv(got)),
+                        want.as_str(),
+                        "{sheet} row {r} col {c}"
+                    ),
+                }
+            }
+        }
+    }
+    let r = wb.worksheet_range("Readiness").unwrap();
+    let header: Vec<String> = r.rows().next().unwrap().iter().map(as_csv).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let kopi = r.rows().find(|row| as_csv(&row[0]) == "KOPI-001").unwrap();
+    assert!(
+        matches!(kopi[col("stock_units")], Data::Float(v) if v == 1_080_000.0),
+        "numbers are numeric cells"
+    );
+    assert!(
+        matches!(kopi[col("earliest_eta")], Data::DateTime(_)),
+        "dates are date cells: {:?}",
+        kopi[col("earliest_eta")]
+    );
+    assert!(matches!(kopi[col("short_of_minimum")], Data::Bool(false)));
+    assert!(matches!(kopi[col("window_coverage")], Data::Float(v) if (v - 1.02).abs() < 1e-9));
+}
+
+fn unzip(path: &Path, name: &str) -> Option<String> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut f = z.by_name(name).ok()?;
+    let mut s = String::new();
+    f.read_to_string(&mut s).unwrap();
+    Some(s)
+}
+
+#[test]
+fn workbook_has_conditional_formats_filters_frozen_header_and_a_chart() {
+    let w = Workdir::new();
+    let out = sample(&w);
+    let sheet = unzip(&out.join("readiness.xlsx"), "xl/worksheets/sheet1.xml").unwrap();
+    assert!(
+        sheet.contains("<conditionalFormatting"),
+        "conditional formats"
+    );
+    assert!(
+        sheet.contains("=\"NOT_READY\"") || sheet.contains("&quot;NOT_READY&quot;"),
+        "NOT_READY rule"
+    );
+    assert!(sheet.contains("<autoFilter"), "filters");
+    assert!(sheet.contains("state=\"frozen\""), "frozen header");
+    assert!(sheet.contains("<drawing"), "chart placed on the sheet");
+    let chart = unzip(&out.join("readiness.xlsx"), "xl/charts/chart1.xml").expect("a chart");
+    assert!(
+        chart.contains("<c:barChart>") && chart.contains("<c:lineChart>"),
+        "columns and the minimum line"
+    );
+}
+
+#[test]
+fn rerun_gives_a_byte_identical_workbook() {
+    let w = Workdir::new();
+    let first = std::fs::read(sample(&w).join("readiness.xlsx")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = std::fs::read(sample(&w).join("readiness.xlsx")).unwrap();
+    assert_eq!(first, second);
+}
+
+// Product names are trimmed when staged, so the leading tab is tested in a
+// raw record (below), which is kept exactly.
+const HOSTILE: [&str; 4] = [
+    "=HYPERLINK(\"http://x\",\"y\")",
+    "+62 812",
+    "-1+1",
+    "@SUM(A1)",
+];
+
+#[test]
+fn hostile_strings_stay_text() {
+    let w = Workdir::new();
+    let p = w.copy_sample();
+    // Hostile product names, a hostile warehouse, and a hostile raw record.
+    let mut catalog = std::fs::read_to_string(w.join("sample_data/catalog.csv")).unwrap();
+    for (i, h) in HOSTILE.iter().enumerate() {
+        catalog.push_str(&format!(
+            "EVIL-{i},\"{}\",hostile\n",
+            h.replace('"', "\"\"")
+        ));
+    }
+    std::fs::write(w.join("sample_data/catalog.csv"), catalog).unwrap();
+    edit(
+        &w.join("sample_data/stock/mie_jaya.csv"),
+        "MJ-KARI-72,WH Semarang,26000",
+        "MJ-KARI-72,@WH Semarang,26000",
+    );
+    let mut feed = std::fs::read_to_string(w.join("sample_data/stock/mie_jaya.csv")).unwrap();
+    feed.push_str("=cmd|' /C calc'!A0,WH X,1,2026-11-26T06:00:00+07:00\n");
+    feed.push_str("\tMJ-TAB,WH X,1,2026-11-26T06:00:00+07:00,ragged\n");
+    std::fs::write(w.join("sample_data/stock/mie_jaya.csv"), feed).unwrap();
+    w.siap(&[
+        "run",
+        p.to_str().unwrap(),
+        "--work-dir",
+        "work",
+        "--date",
+        "2026-11-27",
+    ])
+    .assert_success();
+    let out = w.join("work/latest");
+
+    let mut wb = open(&out.join("readiness.xlsx"));
+    for sheet in [
+        "Readiness",
+        "By supplier",
+        "Shipments",
+        "Exceptions",
+        "About",
+    ] {
+        let formulas = wb.worksheet_formula(sheet).unwrap();
+        assert!(
+            formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+            "no formula on {sheet}"
+        );
+    }
+    let r = wb.worksheet_range("Readiness").unwrap();
+    let names: Vec<Data> = r
+        .rows()
+        .filter(|row| as_csv(&row[0]).starts_with("EVIL-"))
+        .map(|row| row[1].clone())
+        .collect();
+    assert_eq!(names, HOSTILE.map(|h| Data::String(h.to_string())));
+    let exc = wb.worksheet_range("Exceptions").unwrap();
+    assert!(exc.rows().any(|row| {
+        row.iter().any(|c| {
+            *c == Data::String("=cmd|' /C calc'!A0,WH X,1,2026-11-26T06:00:00+07:00".into())
+        })
+    }));
+    assert!(
+        exc.rows().any(|row| {
+            row.iter().any(|c| {
+                *c == Data::String("\tMJ-TAB,WH X,1,2026-11-26T06:00:00+07:00,ragged".into())
+            })
+        })
+    );
+
+    // CSV: a leading `'` neutralizes each, per OWASP; Parquet keeps them exact.
+    let (_, rows) = read_csv(&out.join("readiness.csv"));
+    let names: Vec<String> = rows
+        .iter()
+        .filter(|r| r[0].starts_with("EVIL-"))
+        .map(|r| r[1].clone())
+        .collect();
+    assert_eq!(names, HOSTILE.map(|h| format!("'{h}")));
+    let (_, exc) = read_csv(&out.join("exceptions.csv"));
+    assert!(
+        exc.iter()
+            .any(|r| r.last().unwrap() == "'=cmd|' /C calc'!A0,WH X,1,2026-11-26T06:00:00+07:00")
+    );
+    assert!(
+        exc.iter()
+            .any(|r| r.last().unwrap() == "'\tMJ-TAB,WH X,1,2026-11-26T06:00:00+07:00,ragged")
+    );
+    // Numbers keep their sign and are not quoted.
+    let (header, rows) = read_csv(&out.join("readiness.csv"));
+    let s = header.iter().position(|h| h == "stock_units").unwrap();
+    assert!(rows.iter().all(|r| r[s].parse::<i64>().is_ok()));
+}
+
+#[test]
+fn csv_for_indonesian_excel_bom_semicolons_and_decimal_commas() {
+    let w = Workdir::new();
+    let p = w.copy_sample();
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str("\n[output]\ncsv_bom = true\ncsv_delimiter = \";\"\ncsv_decimal_comma = true\n");
+    std::fs::write(&p, text).unwrap();
+    w.siap(&[
+        "run",
+        p.to_str().unwrap(),
+        "--work-dir",
+        "work",
+        "--date",
+        "2026-11-27",
+    ])
+    .assert_success();
+    let bytes = std::fs::read(w.join("work/latest/readiness.csv")).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBFproduct_id;product_name;category;"));
+    let text = String::from_utf8(bytes).unwrap();
+    let kopi = text.lines().find(|l| l.starts_with("KOPI-001;")).unwrap();
+    assert!(
+        kopi.contains(";1,08;1,02;"),
+        "coverage with decimal commas: {kopi}"
+    );
+}
+
+#[test]
+fn reasons_explain_each_status() {
+    let w = Workdir::new();
+    let out = sample(&w);
+    let t = crate::harness::csv_by_key(&out.join("readiness.csv"), &["product_id"]);
+    assert_eq!(
+        t["KOPI-001"]["reason"],
+        "ready: stock 1,080,000 and 1,020,000 units in the window, minimum 1,000,000"
+    );
+    assert_eq!(
+        t["KOPI-002"]["reason"],
+        "stock 550,000: 450,000 short of the 1,000,000 minimum"
+    );
+    assert_eq!(
+        t["KOPI-003"]["reason"],
+        "480,000 units arrive in the window (2026-12-01 to 2026-12-08): 520,000 short; 576,000 units arrive after the window closes on 2026-12-08 or have no ETA"
+    );
+    assert_eq!(
+        t["WLT-001"]["reason"],
+        "no supplier offers it: no stock and no shipments (minimum 1,000,000)"
+    );
+    // Informational columns.
+    assert_eq!(
+        t["KOPI-001"]["minimum_reached_on"], "2026-12-08",
+        "540,000 on 1 Dec, +480,000 on 8 Dec"
+    );
+    assert_eq!(t["MIE-002"]["minimum_reached_on"], "");
+    assert_eq!(t["MIE-001"]["no_eta_units"], (5_000 * 40).to_string());
+    assert_eq!(
+        t["KRUP-002"]["customs_hold_units"],
+        (60_000 * 20).to_string()
+    );
+    assert_eq!(
+        t["MIE-001"]["exceptions"], "2",
+        "the two conflicting Makassar rows"
+    );
+    assert_eq!(t["KOPI-001"]["earliest_eta"], "2026-12-01");
+    assert_eq!(t["KOPI-001"]["latest_eta"], "2026-12-08");
+    assert_eq!(t["KOPI-002"]["stock_coverage"], "0.55");
+    assert_eq!(
+        t["KOPI-001"]["oldest_stock_as_of"],
+        "2026-11-25T08:00:00+07:00"
+    );
+}
