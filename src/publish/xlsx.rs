@@ -192,7 +192,8 @@ fn write_frame(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), Xl
     let last_col = df.width().saturating_sub(1) as u16;
     ws.set_freeze_panes(1, 0)?;
     ws.autofilter(0, 0, df.height() as u32, last_col)?;
-    ws.set_autofit_max_width(60);
+    // Pixels: wide enough for ids and numbers, not for a whole raw record.
+    ws.set_autofit_max_width(420);
     ws.autofit();
     Ok(())
 }
@@ -230,6 +231,9 @@ pub fn workbook(
         let ws = wb.add_worksheet();
         ws.set_name("Readiness")?;
         write_frame(ws, r, &f)?;
+        // Printed (or exported to PDF): landscape, one page wide.
+        ws.set_landscape();
+        ws.set_print_fit_to_pages(1, 0);
         let last_col = r.width().saturating_sub(1) as u16;
         if n > 0 {
             if let Some(status) = col_letter(r, "status") {
@@ -334,7 +338,7 @@ pub fn workbook(
         for i in 1..=n {
             ws.write_number_with_format(i, 4, campaign.minimum_units as f64, &f.int)?;
         }
-        ws.set_autofit_max_width(100);
+        ws.set_autofit_max_width(900);
         ws.autofit();
     }
     wb.save_to_buffer()
