@@ -100,6 +100,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a deterministic synthetic campaign (catalog, SKU map, stock and
+    /// shipment feeds in the canonical CSV dialect, and a pipeline file) for
+    /// demos, load tests and the benchmark.
+    Generate {
+        /// Catalog products.
+        #[arg(long, default_value_t = 2_000)]
+        products: usize,
+        /// Stock feed rows (spread over 8 files).
+        #[arg(long, default_value_t = 1_000_000)]
+        stock_rows: u64,
+        /// Shipment feed rows (spread over 2 providers).
+        #[arg(long, default_value_t = 200_000)]
+        shipment_rows: u64,
+        /// The same seed gives the same bytes.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The run date the data is built around.
+        #[arg(long, default_value = "2026-11-27")]
+        date: NaiveDate,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check a pipeline file (and that its local sources exist) without
     /// running anything.
     Validate {

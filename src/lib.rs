@@ -17,6 +17,7 @@ pub mod cli;
 pub mod error;
 pub mod fetch;
 pub mod gates;
+pub mod generate;
 pub mod history;
 pub mod inspect;
 pub mod pipeline;

@@ -123,6 +123,18 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
                     reused
                 ));
             }
+            let t = &m.timings_ms;
+            let records: u64 = m.sources.iter().map(|s| s.records_read).sum();
+            let secs = |ms: u64| ms as f64 / 1000.0;
+            text.push_str(&format!(
+                "\nsiap: {:.1}s: fetch {:.1}s, stage {:.1}s ({:.0} records/s), aggregate {:.1}s, publish {:.1}s",
+                secs(t.total()),
+                secs(t.fetch),
+                secs(t.stage),
+                records as f64 / secs(t.stage.max(1)),
+                secs(t.aggregate),
+                secs(t.publish),
+            ));
             text.push_str(&format!(
                 "\nsiap: outputs in {} (latest: {})",
                 report.run_dir.display(),
@@ -142,6 +154,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
                     "rejected": rejected,
                     "refreshed": m.sources.len() - reused,
                     "reused": reused,
+                    "timings_ms": serde_json::to_value(&m.timings_ms).unwrap_or_default(),
                     "run_dir": report.run_dir.display().to_string(),
                     "latest": report.latest.display().to_string(),
                 }),
@@ -203,6 +216,33 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
             } else {
                 print!("{}", i.render());
             }
+            Ok(ExitCode::Success)
+        }
+        Command::Generate {
+            products,
+            stock_rows,
+            shipment_rows,
+            seed,
+            date,
+            out,
+        } => {
+            siap::generate::generate(&siap::generate::GenerateArgs {
+                products: *products,
+                stock_rows: *stock_rows,
+                shipment_rows: *shipment_rows,
+                seed: *seed,
+                out: out.clone(),
+                run_date: *date,
+            })?;
+            say(
+                "INFO",
+                &format!(
+                    "wrote a synthetic campaign to {} (run it with `siap run {} --date {date}`)",
+                    out.display(),
+                    out.join("pipeline.toml").display()
+                ),
+                serde_json::json!({}),
+            );
             Ok(ExitCode::Success)
         }
         Command::Validate { pipeline } => {

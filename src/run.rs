@@ -221,7 +221,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         catalog: &catalog,
         sku_map: &sku_map,
     };
-    let staged_results = stage_feeds(&pipeline.feeds, &contents[2..], &ctx);
+    let staged_results = stage_feeds(&pipeline.feeds, &contents[2..], &ctx, &staged_dir);
     let mut feeds: Vec<StagedFeed> = Vec::new();
     for (s, r) in pipeline.feeds.iter().zip(staged_results) {
         match r {
@@ -230,7 +230,6 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 if f.records == 0 {
                     tracing::warn!(stage = "stage", source = %s.id, "Source has a header and no records.");
                 }
-                staged::write_staged(&staged_dir, &f, &catalog)?;
                 feeds.push(f);
             }
             Some(Err(e)) => {
@@ -317,10 +316,18 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         ("exceptions", &exceptions_df),
         ("shipments", &tables.shipments),
     ] {
+        let t = Instant::now();
         outputs.extend(publish::write_table(&staging.dir, name, df, o)?);
+        tracing::debug!(
+            stage = "publish",
+            table = name,
+            ms = t.elapsed().as_millis() as u64,
+            "Wrote table."
+        );
     }
 
     let summary = summarize(&tables, exceptions.len() as u64)?;
+    let t_book = Instant::now();
     let book = publish::xlsx::workbook(
         &tables,
         &exceptions_df,
@@ -338,6 +345,11 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         &book,
         tables.readiness.height() as u64,
     )?);
+    tracing::debug!(
+        stage = "publish",
+        ms = t_book.elapsed().as_millis() as u64,
+        "Wrote the workbook."
+    );
     let mut manifest = Manifest {
         siap_version: env!("CARGO_PKG_VERSION").to_string(),
         campaign: pipeline.campaign.name.clone(),
@@ -437,10 +449,13 @@ fn newest_timestamp(feed: &StagedFeed) -> Option<i64> {
 
 /// Stages feeds on plain threads (never on the async runtime). `None` for a
 /// feed whose fetch already failed.
+/// Each worker also writes its feed's `staged/<id>.parquet`, so those writes
+/// run in parallel too.
 fn stage_feeds(
     feeds: &[Source],
     fetched: &[std::result::Result<Vec<u8>, String>],
     ctx: &Context,
+    staged_dir: &Path,
 ) -> Vec<Option<std::result::Result<StagedFeed, String>>> {
     let results: Vec<Mutex<Option<std::result::Result<StagedFeed, String>>>> =
         feeds.iter().map(|_| Mutex::new(None)).collect();
@@ -458,7 +473,13 @@ fn stage_feeds(
                         break;
                     }
                     if let Ok(f) = &fetched[i] {
-                        let r = stage::stage_feed(&feeds[i], f, ctx);
+                        let t = Instant::now();
+                        let r = stage::stage_feed(&feeds[i], f, ctx).and_then(|mut staged| {
+                            staged.stage_ms = t.elapsed().as_millis() as u64;
+                            staged::write_staged(staged_dir, &staged, ctx.catalog)
+                                .map_err(|e| format!("cannot write the staged copy: {e}"))?;
+                            Ok(staged)
+                        });
                         *results[i].lock().expect("no poisoned stage slot") = Some(r);
                     }
                 }
@@ -510,6 +531,7 @@ fn source_records(
             reused_from: None,
             reused_age_days: None,
             raw_copy: format!("raw/{}", s.id),
+            stage_ms: 0,
             newest_timestamp: None,
             gates: Vec::new(),
         };
@@ -545,6 +567,7 @@ fn source_records(
                     duplicates: c.duplicates,
                     extra_columns: feed.extra_columns.clone(),
                     header_only: feed.records == 0,
+                    stage_ms: feed.stage_ms,
                     ..base
                 }
             }

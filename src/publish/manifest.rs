@@ -88,6 +88,9 @@ pub struct SourceRecord {
     pub newest_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<crate::gates::GateResult>,
+    /// Wall time staging this source (feeds only), in milliseconds.
+    #[serde(default)]
+    pub stage_ms: u64,
 }
 
 fn yes() -> bool {
@@ -115,4 +118,10 @@ pub struct Timings {
     pub stage: u64,
     pub aggregate: u64,
     pub publish: u64,
+}
+
+impl Timings {
+    pub fn total(&self) -> u64 {
+        self.fetch + self.stage + self.aggregate + self.publish
+    }
 }

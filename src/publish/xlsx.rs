@@ -112,8 +112,14 @@ fn excel_date(days: i32) -> Option<ExcelDateTime> {
     ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8).ok()
 }
 
+/// The most data rows a sheet holds. The CSV and Parquet tables hold every
+/// row; a spreadsheet user past this many rows wants those (and Excel stops
+/// at 1,048,576 anyway).
+pub const MAX_SHEET_ROWS: usize = 50_000;
+
 /// Writes a frame as a sheet: typed cells, frozen header, filter, widths.
 fn write_frame(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), XlsxError> {
+    let df = &df.head(Some(MAX_SHEET_ROWS));
     for (c, col) in df.columns().iter().enumerate() {
         let c = c as u16;
         ws.write_string_with_format(0, c, col.name().as_str(), &f.header)?;
@@ -194,6 +200,7 @@ fn write_frame(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), Xl
     ws.autofilter(0, 0, df.height() as u32, last_col)?;
     // Pixels: wide enough for ids and numbers, not for a whole raw record.
     ws.set_autofit_max_width(420);
+    ws.set_autofit_max_row(500);
     ws.autofit();
     Ok(())
 }

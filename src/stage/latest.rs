@@ -102,204 +102,232 @@ pub fn resolve(
         ..Default::default()
     };
 
-    // ---- stock ----
-    {
-        type Key = (u32, u32, u32);
-        let mut groups: Vec<Group<i64>> = Vec::new();
-        let mut gmap: HashMap<(Key, i64), u32> = HashMap::new();
-        let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(feeds.len());
-        for (fi, f) in feeds.iter().enumerate() {
-            let Rows::Stock(rows) = &f.rows else {
-                row_group.push(Vec::new());
-                continue;
-            };
-            let m = &remap[fi];
-            let mut rg = Vec::with_capacity(rows.len());
-            for r in rows {
-                let key = (
-                    m[r.supplier as usize],
-                    m[r.sku as usize],
-                    m[r.warehouse as usize],
-                );
-                let next = groups.len() as u32;
-                let gid = *gmap.entry((key, r.as_of)).or_insert(next);
-                if gid == next {
-                    groups.push(Group {
-                        values: Vec::with_capacity(1),
-                    });
-                }
-                let g = &mut groups[gid as usize];
-                if g.values.contains(&r.quantity) {
-                    rg.push(DUP);
-                } else {
-                    g.values.push(r.quantity);
-                    rg.push(gid);
-                }
-            }
-            row_group.push(rg);
-        }
-        let mut best: HashMap<Key, (i64, usize, usize)> = HashMap::new();
-        for (fi, f) in feeds.iter().enumerate() {
-            let Rows::Stock(rows) = &f.rows else { continue };
-            let m = &remap[fi];
-            for (ri, r) in rows.iter().enumerate() {
-                let gid = row_group[fi][ri];
-                if gid == DUP {
-                    out.counts[fi].duplicates += 1;
+    // Stock and shipments are independent: resolve them on two threads.
+    let fresh = || Resolved {
+        counts: vec![RuleCounts::default(); feeds.len()],
+        ..Default::default()
+    };
+    let stock_part = || {
+        let mut out = fresh();
+        {
+            type Key = (u32, u32, u32);
+            let mut groups: Vec<Group<i64>> = Vec::new();
+            let mut gmap: HashMap<(Key, i64), u32> = HashMap::new();
+            let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(feeds.len());
+            for (fi, f) in feeds.iter().enumerate() {
+                let Rows::Stock(rows) = &f.rows else {
+                    row_group.push(Vec::new());
                     continue;
+                };
+                let m = &remap[fi];
+                let mut rg = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let key = (
+                        m[r.supplier as usize],
+                        m[r.sku as usize],
+                        m[r.warehouse as usize],
+                    );
+                    let next = groups.len() as u32;
+                    let gid = *gmap.entry((key, r.as_of)).or_insert(next);
+                    if gid == next {
+                        groups.push(Group {
+                            values: Vec::with_capacity(1),
+                        });
+                    }
+                    let g = &mut groups[gid as usize];
+                    if g.values.contains(&r.quantity) {
+                        rg.push(DUP);
+                    } else {
+                        g.values.push(r.quantity);
+                        rg.push(gid);
+                    }
                 }
-                if groups[gid as usize].values.len() > 1 {
-                    out.counts[fi].conflicting += 1;
-                    out.exceptions.push(conflict(
-                        f,
-                        global.get(m[r.supplier as usize]),
-                        pid(r.product),
-                        r.line,
-                        r.raw,
-                        "as_of",
-                    ));
+                row_group.push(rg);
+            }
+            let mut best: HashMap<Key, (i64, usize, usize)> = HashMap::new();
+            for (fi, f) in feeds.iter().enumerate() {
+                let Rows::Stock(rows) = &f.rows else { continue };
+                let m = &remap[fi];
+                for (ri, r) in rows.iter().enumerate() {
+                    let gid = row_group[fi][ri];
+                    if gid == DUP {
+                        out.counts[fi].duplicates += 1;
+                        continue;
+                    }
+                    if groups[gid as usize].values.len() > 1 {
+                        out.counts[fi].conflicting += 1;
+                        out.exceptions.push(conflict(
+                            f,
+                            global.get(m[r.supplier as usize]),
+                            pid(r.product),
+                            r.line,
+                            r.raw,
+                            "as_of",
+                        ));
+                        continue;
+                    }
+                    let key = (
+                        m[r.supplier as usize],
+                        m[r.sku as usize],
+                        m[r.warehouse as usize],
+                    );
+                    let e = best.entry(key).or_insert((r.as_of, fi, ri));
+                    if r.as_of > e.0 {
+                        *e = (r.as_of, fi, ri);
+                    }
+                }
+            }
+            let mut counted = 0u64;
+            for (_, (_, fi, ri)) in best.iter() {
+                let Rows::Stock(rows) = &feeds[*fi].rows else {
                     continue;
-                }
-                let key = (
-                    m[r.supplier as usize],
-                    m[r.sku as usize],
-                    m[r.warehouse as usize],
-                );
-                let e = best.entry(key).or_insert((r.as_of, fi, ri));
-                if r.as_of > e.0 {
-                    *e = (r.as_of, fi, ri);
+                };
+                let r = &rows[*ri];
+                let m = &remap[*fi];
+                out.counts[*fi].counted += 1;
+                counted += 1;
+                out.stock.push(LatestStock {
+                    product: r.product,
+                    supplier: global.get(m[r.supplier as usize]).to_string(),
+                    sku: global.get(m[r.sku as usize]).to_string(),
+                    warehouse: global.get(m[r.warehouse as usize]).to_string(),
+                    quantity: r.quantity,
+                    units: r.units,
+                    as_of: r.as_of,
+                    source: *fi,
+                });
+            }
+            let _ = counted;
+            for (fi, f) in feeds.iter().enumerate() {
+                if let Rows::Stock(rows) = &f.rows {
+                    let c = &mut out.counts[fi];
+                    c.superseded = rows.len() as u64 - c.counted - c.duplicates - c.conflicting;
                 }
             }
         }
-        let mut counted = 0u64;
-        for (_, (_, fi, ri)) in best.iter() {
-            let Rows::Stock(rows) = &feeds[*fi].rows else {
-                continue;
-            };
-            let r = &rows[*ri];
-            let m = &remap[*fi];
-            out.counts[*fi].counted += 1;
-            counted += 1;
-            out.stock.push(LatestStock {
-                product: r.product,
-                supplier: global.get(m[r.supplier as usize]).to_string(),
-                sku: global.get(m[r.sku as usize]).to_string(),
-                warehouse: global.get(m[r.warehouse as usize]).to_string(),
-                quantity: r.quantity,
-                units: r.units,
-                as_of: r.as_of,
-                source: *fi,
-            });
-        }
-        let _ = counted;
-        for (fi, f) in feeds.iter().enumerate() {
-            if let Rows::Stock(rows) = &f.rows {
-                let c = &mut out.counts[fi];
-                c.superseded = rows.len() as u64 - c.counted - c.duplicates - c.conflicting;
-            }
-        }
-    }
-
-    // ---- shipments ----
-    {
-        type Key = (u32, u32);
-        type Values = (u32, u32, i64, Status, Option<NaiveDate>, Option<NaiveDate>);
-        let mut groups: Vec<Group<Values>> = Vec::new();
-        let mut gmap: HashMap<(Key, i64), u32> = HashMap::new();
-        let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(feeds.len());
-        for (fi, f) in feeds.iter().enumerate() {
-            let Rows::Shipments(rows) = &f.rows else {
-                row_group.push(Vec::new());
-                continue;
-            };
-            let m = &remap[fi];
-            let mut rg = Vec::with_capacity(rows.len());
-            for r in rows {
-                let key = (provider_ids[fi], m[r.shipment as usize]);
-                let values: Values = (
-                    m[r.supplier as usize],
-                    m[r.sku as usize],
-                    r.quantity,
-                    r.status,
-                    r.etd,
-                    r.eta,
-                );
-                let next = groups.len() as u32;
-                let gid = *gmap.entry((key, r.updated_at)).or_insert(next);
-                if gid == next {
-                    groups.push(Group {
-                        values: Vec::with_capacity(1),
-                    });
-                }
-                let g = &mut groups[gid as usize];
-                if g.values.contains(&values) {
-                    rg.push(DUP);
-                } else {
-                    g.values.push(values);
-                    rg.push(gid);
-                }
-            }
-            row_group.push(rg);
-        }
-        let mut best: HashMap<Key, (i64, usize, usize)> = HashMap::new();
-        for (fi, f) in feeds.iter().enumerate() {
-            let Rows::Shipments(rows) = &f.rows else {
-                continue;
-            };
-            let m = &remap[fi];
-            for (ri, r) in rows.iter().enumerate() {
-                let gid = row_group[fi][ri];
-                if gid == DUP {
-                    out.counts[fi].duplicates += 1;
+        out
+    };
+    let ship_part = || {
+        let mut out = fresh();
+        {
+            type Key = (u32, u32);
+            type Values = (u32, u32, i64, Status, Option<NaiveDate>, Option<NaiveDate>);
+            let mut groups: Vec<Group<Values>> = Vec::new();
+            let mut gmap: HashMap<(Key, i64), u32> = HashMap::new();
+            let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(feeds.len());
+            for (fi, f) in feeds.iter().enumerate() {
+                let Rows::Shipments(rows) = &f.rows else {
+                    row_group.push(Vec::new());
                     continue;
+                };
+                let m = &remap[fi];
+                let mut rg = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let key = (provider_ids[fi], m[r.shipment as usize]);
+                    let values: Values = (
+                        m[r.supplier as usize],
+                        m[r.sku as usize],
+                        r.quantity,
+                        r.status,
+                        r.etd,
+                        r.eta,
+                    );
+                    let next = groups.len() as u32;
+                    let gid = *gmap.entry((key, r.updated_at)).or_insert(next);
+                    if gid == next {
+                        groups.push(Group {
+                            values: Vec::with_capacity(1),
+                        });
+                    }
+                    let g = &mut groups[gid as usize];
+                    if g.values.contains(&values) {
+                        rg.push(DUP);
+                    } else {
+                        g.values.push(values);
+                        rg.push(gid);
+                    }
                 }
-                if groups[gid as usize].values.len() > 1 {
-                    out.counts[fi].conflicting += 1;
-                    out.exceptions.push(conflict(
-                        f,
-                        global.get(m[r.supplier as usize]),
-                        pid(r.product),
-                        r.line,
-                        r.raw,
-                        "updated_at",
-                    ));
+                row_group.push(rg);
+            }
+            let mut best: HashMap<Key, (i64, usize, usize)> = HashMap::new();
+            for (fi, f) in feeds.iter().enumerate() {
+                let Rows::Shipments(rows) = &f.rows else {
                     continue;
+                };
+                let m = &remap[fi];
+                for (ri, r) in rows.iter().enumerate() {
+                    let gid = row_group[fi][ri];
+                    if gid == DUP {
+                        out.counts[fi].duplicates += 1;
+                        continue;
+                    }
+                    if groups[gid as usize].values.len() > 1 {
+                        out.counts[fi].conflicting += 1;
+                        out.exceptions.push(conflict(
+                            f,
+                            global.get(m[r.supplier as usize]),
+                            pid(r.product),
+                            r.line,
+                            r.raw,
+                            "updated_at",
+                        ));
+                        continue;
+                    }
+                    let key = (provider_ids[fi], m[r.shipment as usize]);
+                    let e = best.entry(key).or_insert((r.updated_at, fi, ri));
+                    if r.updated_at > e.0 {
+                        *e = (r.updated_at, fi, ri);
+                    }
                 }
-                let key = (provider_ids[fi], m[r.shipment as usize]);
-                let e = best.entry(key).or_insert((r.updated_at, fi, ri));
-                if r.updated_at > e.0 {
-                    *e = (r.updated_at, fi, ri);
+            }
+            for (_, (_, fi, ri)) in best.iter() {
+                let Rows::Shipments(rows) = &feeds[*fi].rows else {
+                    continue;
+                };
+                let r = &rows[*ri];
+                let m = &remap[*fi];
+                out.counts[*fi].counted += 1;
+                out.shipments.push(LatestShipment {
+                    product: r.product,
+                    provider: owners[*fi].clone().unwrap_or_default(),
+                    shipment_id: global.get(m[r.shipment as usize]).to_string(),
+                    supplier: global.get(m[r.supplier as usize]).to_string(),
+                    sku: global.get(m[r.sku as usize]).to_string(),
+                    quantity: r.quantity,
+                    units: r.units,
+                    status: r.status,
+                    etd: r.etd,
+                    eta: r.eta,
+                    updated_at: r.updated_at,
+                    source: *fi,
+                });
+            }
+            for (fi, f) in feeds.iter().enumerate() {
+                if let Rows::Shipments(rows) = &f.rows {
+                    let c = &mut out.counts[fi];
+                    c.superseded = rows.len() as u64 - c.counted - c.duplicates - c.conflicting;
                 }
             }
         }
-        for (_, (_, fi, ri)) in best.iter() {
-            let Rows::Shipments(rows) = &feeds[*fi].rows else {
-                continue;
-            };
-            let r = &rows[*ri];
-            let m = &remap[*fi];
-            out.counts[*fi].counted += 1;
-            out.shipments.push(LatestShipment {
-                product: r.product,
-                provider: owners[*fi].clone().unwrap_or_default(),
-                shipment_id: global.get(m[r.shipment as usize]).to_string(),
-                supplier: global.get(m[r.supplier as usize]).to_string(),
-                sku: global.get(m[r.sku as usize]).to_string(),
-                quantity: r.quantity,
-                units: r.units,
-                status: r.status,
-                etd: r.etd,
-                eta: r.eta,
-                updated_at: r.updated_at,
-                source: *fi,
-            });
-        }
-        for (fi, f) in feeds.iter().enumerate() {
-            if let Rows::Shipments(rows) = &f.rows {
-                let c = &mut out.counts[fi];
-                c.superseded = rows.len() as u64 - c.counted - c.duplicates - c.conflicting;
-            }
-        }
+        out
+    };
+    let (stock, ships) = std::thread::scope(|s| {
+        let a = s.spawn(stock_part);
+        let b = ship_part();
+        (a.join().expect("stock rules do not panic"), b)
+    });
+    out.stock = stock.stock;
+    out.shipments = ships.shipments;
+    out.exceptions = stock.exceptions;
+    out.exceptions.extend(ships.exceptions);
+    for (i, c) in out.counts.iter_mut().enumerate() {
+        let (a, b) = (stock.counts[i], ships.counts[i]);
+        *c = RuleCounts {
+            counted: a.counted + b.counted,
+            superseded: a.superseded + b.superseded,
+            duplicates: a.duplicates + b.duplicates,
+            conflicting: a.conflicting + b.conflicting,
+        };
     }
 
     // Hash-map order is not stable: sort for deterministic outputs.

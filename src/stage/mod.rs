@@ -171,6 +171,8 @@ pub struct StagedFeed {
     /// Each canonical column and the feed column it was read from (`None`:
     /// absent, e.g. supplied by the pipeline file).
     pub column_map: Vec<(&'static str, Option<String>)>,
+    /// Wall time spent staging this feed.
+    pub stage_ms: u64,
 }
 
 impl StagedFeed {
@@ -294,6 +296,7 @@ impl<'a> FeedVisitor<'a> {
                 raw: String::new(),
                 extra_columns: Vec::new(),
                 column_map: Vec::new(),
+                stage_ms: 0,
             },
             stock: Vec::new(),
             shipments: Vec::new(),

@@ -190,6 +190,11 @@ impl TimeParser {
     pub fn written_timestamp(&self, s: &str) -> Option<Written> {
         let s = s.trim();
         if self.timestamp_formats.is_empty() {
+            // Fast path: RFC 3339 has a dedicated parser, far quicker than
+            // trying strftime patterns.
+            if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+                return Some(Written::Offset(d));
+            }
             if let Some(z) = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
                 return ISO_LOCAL
                     .iter()

@@ -5,6 +5,7 @@ mod harness;
 mod config;
 mod dialects;
 mod formats;
+mod generate;
 mod http;
 mod publish;
 mod sample;

@@ -219,13 +219,10 @@ fn hostile_strings_stay_text() {
             *c == Data::String("=cmd|' /C calc'!A0,WH X,1,2026-11-26T06:00:00+07:00".into())
         })
     }));
-    assert!(
-        exc.rows().any(|row| {
-            row.iter().any(|c| {
-                *c == Data::String("\tMJ-TAB,WH X,1,2026-11-26T06:00:00+07:00,ragged".into())
-            })
-        })
-    );
+    assert!(exc.rows().any(|row| {
+        row.iter()
+            .any(|c| *c == Data::String("\tMJ-TAB,WH X,1,2026-11-26T06:00:00+07:00,ragged".into()))
+    }));
 
     // CSV: a leading `'` neutralizes each, per OWASP; Parquet keeps them exact.
     let (_, rows) = read_csv(&out.join("readiness.csv"));
