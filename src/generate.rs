@@ -93,9 +93,8 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
     // the supplier's own numbering, so the same code recurs across suppliers.
     let mut offers: Vec<Offer> = Vec::new();
     let mut next_code = vec![0usize; suppliers];
-    let keys_target = (args.stock_rows / 4).max(1) as f64;
     let mut offers_of: Vec<Vec<usize>> = vec![Vec::new(); p];
-    for (i, product_offers) in offers_of.iter_mut().enumerate() {
+    for product_offers in offers_of.iter_mut() {
         let n = 1 + rng.usize(0..3);
         let target = (MINIMUM as f64 * (0.4 + 1.4 * rng.f64())) as i64;
         for _ in 0..n {
@@ -116,7 +115,6 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
         for &o in product_offers.iter() {
             offers[o].base_qty = (target / keys as i64 / offers[o].pack).max(1);
         }
-        let _ = i;
     }
     let mut w = create(&out.join("sku_map.csv"))?;
     writeln!(w, "supplier_id,supplier_sku,product_id,pack_size").map_err(&e)?;
@@ -135,7 +133,6 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
         .enumerate()
         .flat_map(|(o, of)| (0..of.warehouses).map(move |wh| (o, wh)))
         .collect();
-    let _ = keys_target;
     let day0 = args.run_date - Duration::days(10);
     let stamp = |day: i64, hour: i64, minute: i64| {
         let d = day0 + Duration::days(day);

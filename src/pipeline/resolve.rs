@@ -720,10 +720,9 @@ fn columns(
     kind: SourceKind,
 ) -> Option<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let Some(cols) = t.get("columns") else {
+    if t.get("columns").is_none() {
         return Some(out);
-    };
-    let _ = cols;
+    }
     let cols = doc.table(t, path, "columns")?;
     let canonical: Vec<&str> = kind.canonical_columns().iter().map(|(c, _)| *c).collect();
     let cpath = format!("{path}.columns");

@@ -177,7 +177,6 @@ pub fn resolve(
                     }
                 }
             }
-            let mut counted = 0u64;
             for (_, (_, fi, ri)) in best.iter() {
                 let Rows::Stock(rows) = &feeds[*fi].rows else {
                     continue;
@@ -185,7 +184,6 @@ pub fn resolve(
                 let r = &rows[*ri];
                 let m = &remap[*fi];
                 out.counts[*fi].counted += 1;
-                counted += 1;
                 out.stock.push(LatestStock {
                     product: r.product,
                     supplier: global.get(m[r.supplier as usize]).to_string(),
@@ -197,7 +195,6 @@ pub fn resolve(
                     source: *fi,
                 });
             }
-            let _ = counted;
             for (fi, f) in feeds.iter().enumerate() {
                 if let Rows::Stock(rows) = &f.rows {
                     let c = &mut out.counts[fi];

@@ -270,7 +270,6 @@ struct FeedVisitor<'a> {
     staged: StagedFeed,
     stock: Vec<StockRow>,
     shipments: Vec<ShipmentRow>,
-    buf: String,
     progress: indicatif::ProgressBar,
 }
 
@@ -300,7 +299,6 @@ impl<'a> FeedVisitor<'a> {
             },
             stock: Vec::new(),
             shipments: Vec::new(),
-            buf: String::new(),
             progress: crate::progress::rows(&source.id),
         }
     }
@@ -562,12 +560,7 @@ impl<'a> FeedVisitor<'a> {
         }
     }
 
-    fn stock_record(
-        &mut self,
-        line: u64,
-        raw: &str,
-        cells: &dyn Cells,
-    ) -> Result<StockRow, (String, Fail)> {
+    fn stock_record(&mut self, line: u64, cells: &dyn Cells) -> Result<StockRow, (String, Fail)> {
         // Canonical order: supplier_id, supplier_sku, warehouse, quantity, as_of.
         let supplier = match &self.source.owner {
             Some(o) => o.clone(),
@@ -607,7 +600,6 @@ impl<'a> FeedVisitor<'a> {
             line,
             raw: RawSpan { offset: 0, len: 0 },
         };
-        let _ = raw;
         Ok(row)
     }
 
@@ -717,7 +709,7 @@ impl Visitor for FeedVisitor<'_> {
                 }
                 Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
             },
-            _ => match self.stock_record(line, raw, cells) {
+            _ => match self.stock_record(line, cells) {
                 Ok(mut row) => {
                     row.raw = self.push_raw(raw);
                     self.stock.push(row);
@@ -725,7 +717,6 @@ impl Visitor for FeedVisitor<'_> {
                 Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
             },
         }
-        let _ = &self.buf;
     }
 
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {

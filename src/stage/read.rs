@@ -573,7 +573,7 @@ fn read_xlsx(bytes: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Resu
     let range = wb
         .worksheet_range(&sheet)
         .map_err(|e| format!("cannot read sheet `{sheet}`: {e}"))?;
-    let Some((first_row, first_col)) = range.start() else {
+    let Some((first_row, _)) = range.start() else {
         return Err(format!("sheet `{sheet}` is empty"));
     };
     let width = range.width();
@@ -601,9 +601,6 @@ fn read_xlsx(bytes: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Resu
         if sheet_row < header_row {
             continue;
         }
-        // Cells left of the used range are empty: pad so columns line up
-        // with the sheet's own letters.
-        let _ = first_col;
         if sheet_row == header_row || header.is_none() {
             let h: Vec<String> = r
                 .iter()

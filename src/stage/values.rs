@@ -50,7 +50,6 @@ pub fn parse_quantity(
     let mut value: i64 = 0;
     let mut digits_in_group = 0usize;
     let mut groups = 0usize;
-    let mut first_group_len = 0usize;
     let mut seen_digit = false;
     let mut chars = body.char_indices();
     let mut fraction: Option<&str> = None;
@@ -68,7 +67,6 @@ pub fn parse_quantity(
                 if digits_in_group == 0 || digits_in_group > 3 {
                     return Err(NumberError::Bad("malformed digit grouping"));
                 }
-                first_group_len = digits_in_group;
             } else if digits_in_group != 3 {
                 return Err(NumberError::Bad("malformed digit grouping"));
             }
@@ -81,7 +79,6 @@ pub fn parse_quantity(
             return Err(NumberError::Bad("not a whole number"));
         }
     }
-    let _ = first_group_len;
     if !seen_digit {
         return Err(NumberError::Bad("not a whole number"));
     }
