@@ -129,10 +129,15 @@ pub fn inspect(
                 sku_map: &sku_map,
             };
             let feed = stage::stage_feed(source, &bytes[2], &ctx).map_err(fail)?;
-            let resolved = latest::resolve(
+            let mut resolved = latest::resolve(
                 std::slice::from_ref(&feed),
                 std::slice::from_ref(&source.owner),
                 &catalog,
+            );
+            stage::fill_raw(
+                &mut resolved.exceptions,
+                std::slice::from_ref(source),
+                |_| Some(&bytes[2]),
             );
             inspection.columns = feed
                 .column_map

@@ -184,15 +184,16 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         }
         fetched.push(r);
     }
-    // Staging reads each raw copy back from disk.
-    let contents: Vec<std::result::Result<Vec<u8>, String>> = fetched
-        .iter()
-        .map(|f| match f {
-            Ok(f) => std::fs::read(&f.path)
-                .map_err(|e| format!("cannot read the raw copy `{}`: {e}", f.path.display())),
-            Err(e) => Err(e.clone()),
-        })
-        .collect();
+    // Staging reads each raw copy back from disk: the reference tables now,
+    // each feed in its staging worker (so only the feeds being staged are
+    // in memory at once).
+    let read_copy = |f: &std::result::Result<Fetched, String>| match f {
+        Ok(f) => std::fs::read(&f.path)
+            .map_err(|e| format!("cannot read the raw copy `{}`: {e}", f.path.display())),
+        Err(e) => Err(e.clone()),
+    };
+    let contents: Vec<std::result::Result<Vec<u8>, String>> =
+        fetched[..2].iter().map(read_copy).collect();
     let fetch_ms = t.elapsed().as_millis() as u64;
 
     // ---- stage ----
@@ -221,7 +222,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         catalog: &catalog,
         sku_map: &sku_map,
     };
-    let staged_results = stage_feeds(&pipeline.feeds, &contents[2..], &ctx, &staged_dir);
+    let staged_results = stage_feeds(&pipeline.feeds, &fetched[2..], &ctx, &staged_dir);
     let mut feeds: Vec<StagedFeed> = Vec::new();
     for (s, r) in pipeline.feeds.iter().zip(staged_results) {
         match r {
@@ -243,7 +244,13 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         return Err(Error::SourcesFailed(failures));
     }
     let owners: Vec<Option<String>> = pipeline.feeds.iter().map(|s| s.owner.clone()).collect();
-    let resolved = latest::resolve(&feeds, &owners, &catalog);
+    let mut resolved = latest::resolve(&feeds, &owners, &catalog);
+    stage::fill_raw(&mut resolved.exceptions, &pipeline.feeds, |i| {
+        fetched[2 + i]
+            .as_ref()
+            .ok()
+            .and_then(|f| std::fs::read(&f.path).ok())
+    });
     let stage_ms = t.elapsed().as_millis() as u64;
 
     let mut sources_rec =
@@ -453,7 +460,7 @@ fn newest_timestamp(feed: &StagedFeed) -> Option<i64> {
 /// run in parallel too.
 fn stage_feeds(
     feeds: &[Source],
-    fetched: &[std::result::Result<Vec<u8>, String>],
+    fetched: &[std::result::Result<Fetched, String>],
     ctx: &Context,
     staged_dir: &Path,
 ) -> Vec<Option<std::result::Result<StagedFeed, String>>> {
@@ -474,12 +481,17 @@ fn stage_feeds(
                     }
                     if let Ok(f) = &fetched[i] {
                         let t = Instant::now();
-                        let r = stage::stage_feed(&feeds[i], f, ctx).and_then(|mut staged| {
-                            staged.stage_ms = t.elapsed().as_millis() as u64;
-                            staged::write_staged(staged_dir, &staged, ctx.catalog)
-                                .map_err(|e| format!("cannot write the staged copy: {e}"))?;
-                            Ok(staged)
-                        });
+                        let r = std::fs::read(&f.path)
+                            .map_err(|e| {
+                                format!("cannot read the raw copy `{}`: {e}", f.path.display())
+                            })
+                            .and_then(|bytes| stage::stage_feed(&feeds[i], &bytes, ctx))
+                            .and_then(|mut staged| {
+                                staged.stage_ms = t.elapsed().as_millis() as u64;
+                                staged::write_staged(staged_dir, &staged, ctx.catalog)
+                                    .map_err(|e| format!("cannot write the staged copy: {e}"))?;
+                                Ok(staged)
+                            });
                         *results[i].lock().expect("no poisoned stage slot") = Some(r);
                     }
                 }

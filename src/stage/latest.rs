@@ -161,7 +161,6 @@ pub fn resolve(
                             global.get(m[r.supplier as usize]),
                             pid(r.product),
                             r.line,
-                            r.raw,
                             "as_of",
                         ));
                         continue;
@@ -265,7 +264,6 @@ pub fn resolve(
                             global.get(m[r.supplier as usize]),
                             pid(r.product),
                             r.line,
-                            r.raw,
                             "updated_at",
                         ));
                         continue;
@@ -348,14 +346,7 @@ pub fn resolve(
     out
 }
 
-fn conflict(
-    f: &StagedFeed,
-    supplier: &str,
-    product: &str,
-    line: u64,
-    raw: super::RawSpan,
-    ts_field: &str,
-) -> Exception {
+fn conflict(f: &StagedFeed, supplier: &str, product: &str, line: u64, ts_field: &str) -> Exception {
     Exception {
         source: f.source_id.clone(),
         supplier_id: supplier.to_string(),
@@ -364,6 +355,7 @@ fn conflict(
         field: ts_field.to_string(),
         reason: Reason::ConflictingDuplicate,
         detail: format!("another row has the same key and `{ts_field}` but different values"),
-        raw: f.raw_text(raw).to_string(),
+        // Filled in by `stage::fill_raw` from the feed's raw copy.
+        raw: String::new(),
     }
 }

@@ -107,13 +107,6 @@ impl Interner {
     }
 }
 
-/// Where a record's raw text sits in its feed's arena.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawSpan {
-    pub offset: u64,
-    pub len: u32,
-}
-
 /// A staged stock row. Strings are ids in the feed's interner.
 #[derive(Debug, Clone, Copy)]
 pub struct StockRow {
@@ -128,7 +121,6 @@ pub struct StockRow {
     /// quantity × pack size.
     pub units: i64,
     pub line: u64,
-    pub raw: RawSpan,
 }
 
 /// A staged shipment row.
@@ -145,7 +137,6 @@ pub struct ShipmentRow {
     pub product: u32,
     pub units: i64,
     pub line: u64,
-    pub raw: RawSpan,
 }
 
 #[derive(Debug, Clone)]
@@ -164,8 +155,6 @@ pub struct StagedFeed {
     pub rows: Rows,
     pub exceptions: Vec<Exception>,
     pub strings: Interner,
-    /// Raw text of the accepted records, for later exceptions.
-    pub raw: String,
     /// Header columns that map to nothing canonical.
     pub extra_columns: Vec<String>,
     /// Each canonical column and the feed column it was read from (`None`:
@@ -173,13 +162,6 @@ pub struct StagedFeed {
     pub column_map: Vec<(&'static str, Option<String>)>,
     /// Wall time spent staging this feed.
     pub stage_ms: u64,
-}
-
-impl StagedFeed {
-    pub fn raw_text(&self, span: RawSpan) -> &str {
-        let start = span.offset as usize;
-        &self.raw[start..start + span.len as usize]
-    }
 }
 
 /// Stages one feed (stock or shipments). An `Err` fails the source.
@@ -292,7 +274,6 @@ impl<'a> FeedVisitor<'a> {
                 rows: Rows::Stock(Vec::new()),
                 exceptions: Vec::new(),
                 strings: Interner::default(),
-                raw: String::new(),
                 extra_columns: Vec::new(),
                 column_map: Vec::new(),
                 stage_ms: 0,
@@ -361,15 +342,6 @@ impl<'a> FeedVisitor<'a> {
             detail,
             raw: raw.to_string(),
         });
-    }
-
-    fn push_raw(&mut self, raw: &str) -> RawSpan {
-        let span = RawSpan {
-            offset: self.staged.raw.len() as u64,
-            len: raw.len() as u32,
-        };
-        self.staged.raw.push_str(raw);
-        span
     }
 
     fn text_field(
@@ -598,7 +570,6 @@ impl<'a> FeedVisitor<'a> {
             product,
             units,
             line,
-            raw: RawSpan { offset: 0, len: 0 },
         };
         Ok(row)
     }
@@ -657,7 +628,6 @@ impl<'a> FeedVisitor<'a> {
             product,
             units,
             line,
-            raw: RawSpan { offset: 0, len: 0 },
         })
     }
 }
@@ -703,17 +673,11 @@ impl Visitor for FeedVisitor<'_> {
         }
         match self.source.kind {
             SourceKind::Shipments => match self.shipment_record(line, cells) {
-                Ok(mut row) => {
-                    row.raw = self.push_raw(raw);
-                    self.shipments.push(row);
-                }
+                Ok(row) => self.shipments.push(row),
                 Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
             },
             _ => match self.stock_record(line, cells) {
-                Ok(mut row) => {
-                    row.raw = self.push_raw(raw);
-                    self.stock.push(row);
-                }
+                Ok(row) => self.stock.push(row),
                 Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
             },
         }
@@ -723,5 +687,65 @@ impl Visitor for FeedVisitor<'_> {
         self.staged.records += 1;
         let supplier = self.source.supplier().unwrap_or("").to_string();
         self.reject(line, raw, &supplier, None, Fail("", reason, detail));
+    }
+}
+
+/// The raw text of the records starting on `lines`, read again from a
+/// feed's bytes. Accepted rows keep no copy of their text; the few that a
+/// later rule rejects (conflicting duplicates) get it from here.
+pub fn raw_records(
+    source: &Source,
+    bytes: &[u8],
+    lines: &std::collections::BTreeSet<u64>,
+) -> std::collections::BTreeMap<u64, String> {
+    struct Pick<'a> {
+        lines: &'a std::collections::BTreeSet<u64>,
+        found: std::collections::BTreeMap<u64, String>,
+    }
+    impl Visitor for Pick<'_> {
+        fn header(&mut self, _: &[String]) -> Result<(), String> {
+            Ok(())
+        }
+        fn record(&mut self, line: u64, raw: &str, _: &dyn Cells) {
+            if self.lines.contains(&line) {
+                self.found.insert(line, raw.to_string());
+            }
+        }
+        fn broken(&mut self, _: u64, _: &str, _: Reason, _: String) {}
+    }
+    let mut pick = Pick {
+        lines,
+        found: Default::default(),
+    };
+    let _ = read::read(bytes, &source.dialect, &mut pick);
+    pick.found
+}
+
+/// Fills in the raw text of exceptions found after staging (by the
+/// latest-row rules), reading each affected feed once more.
+pub fn fill_raw<B: AsRef<[u8]>>(
+    exceptions: &mut [Exception],
+    feeds: &[Source],
+    bytes_of: impl Fn(usize) -> Option<B>,
+) {
+    for (i, source) in feeds.iter().enumerate() {
+        let lines: std::collections::BTreeSet<u64> = exceptions
+            .iter()
+            .filter(|e| e.raw.is_empty() && e.source == source.id)
+            .map(|e| e.line)
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let Some(bytes) = bytes_of(i) else { continue };
+        let found = raw_records(source, bytes.as_ref(), &lines);
+        for e in exceptions
+            .iter_mut()
+            .filter(|e| e.raw.is_empty() && e.source == source.id)
+        {
+            if let Some(r) = found.get(&e.line) {
+                e.raw = r.clone();
+            }
+        }
     }
 }
