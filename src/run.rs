@@ -244,7 +244,13 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         return Err(Error::SourcesFailed(failures));
     }
     let owners: Vec<Option<String>> = pipeline.feeds.iter().map(|s| s.owner.clone()).collect();
+    let t_rules = Instant::now();
     let mut resolved = latest::resolve(&feeds, &owners, &catalog);
+    tracing::debug!(
+        stage = "stage",
+        ms = t_rules.elapsed().as_millis() as u64,
+        "Applied the latest-row rules."
+    );
     stage::fill_raw(&mut resolved.exceptions, &pipeline.feeds, |i| {
         fetched[2 + i]
             .as_ref()
@@ -488,8 +494,10 @@ fn stage_feeds(
                             .and_then(|bytes| stage::stage_feed(&feeds[i], &bytes, ctx))
                             .and_then(|mut staged| {
                                 staged.stage_ms = t.elapsed().as_millis() as u64;
-                                staged::write_staged(staged_dir, &staged, ctx.catalog)
+                                let t_write = Instant::now();
+                            staged::write_staged(staged_dir, &staged, ctx.catalog)
                                     .map_err(|e| format!("cannot write the staged copy: {e}"))?;
+                            tracing::debug!(stage = "stage", source = %staged.source_id, ms = t_write.elapsed().as_millis() as u64, "Wrote the staged copy.");
                                 Ok(staged)
                             });
                         *results[i].lock().expect("no poisoned stage slot") = Some(r);

@@ -73,8 +73,26 @@ pub struct Resolved {
 }
 
 /// Per (key, timestamp): the distinct values seen, and the rows holding them.
+/// Kept without a heap allocation in the common case of one value.
 struct Group<V> {
-    values: Vec<V>,
+    first: V,
+    more: Vec<V>,
+}
+
+impl<V: PartialEq> Group<V> {
+    /// Records `v`; false when it repeats a value already seen (an exact
+    /// duplicate).
+    fn add(&mut self, v: V) -> bool {
+        if self.first == v || self.more.contains(&v) {
+            return false;
+        }
+        self.more.push(v);
+        true
+    }
+
+    fn conflicted(&self) -> bool {
+        !self.more.is_empty()
+    }
 }
 
 const DUP: u32 = u32::MAX;
@@ -102,6 +120,26 @@ pub fn resolve(
         ..Default::default()
     };
 
+    let stock_rows: usize = feeds
+        .iter()
+        .map(|f| {
+            if let Rows::Stock(r) = &f.rows {
+                r.len()
+            } else {
+                0
+            }
+        })
+        .sum();
+    let ship_rows: usize = feeds
+        .iter()
+        .map(|f| {
+            if let Rows::Shipments(r) = &f.rows {
+                r.len()
+            } else {
+                0
+            }
+        })
+        .sum();
     // Stock and shipments are independent: resolve them on two threads.
     let fresh = || Resolved {
         counts: vec![RuleCounts::default(); feeds.len()],
@@ -112,7 +150,9 @@ pub fn resolve(
         {
             type Key = (u32, u32, u32);
             let mut groups: Vec<Group<i64>> = Vec::new();
-            let mut gmap: HashMap<(Key, i64), u32> = HashMap::new();
+            // Sized up front: rehashing millions of entries costs more than
+            // the memory of a table sized to the row count.
+            let mut gmap: HashMap<(Key, i64), u32> = HashMap::with_capacity(stock_rows);
             let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(feeds.len());
             for (fi, f) in feeds.iter().enumerate() {
                 let Rows::Stock(rows) = &f.rows else {
@@ -131,15 +171,14 @@ pub fn resolve(
                     let gid = *gmap.entry((key, r.as_of)).or_insert(next);
                     if gid == next {
                         groups.push(Group {
-                            values: Vec::with_capacity(1),
+                            first: r.quantity,
+                            more: Vec::new(),
                         });
-                    }
-                    let g = &mut groups[gid as usize];
-                    if g.values.contains(&r.quantity) {
-                        rg.push(DUP);
-                    } else {
-                        g.values.push(r.quantity);
                         rg.push(gid);
+                    } else if groups[gid as usize].add(r.quantity) {
+                        rg.push(gid);
+                    } else {
+                        rg.push(DUP);
                     }
                 }
                 row_group.push(rg);
@@ -154,7 +193,7 @@ pub fn resolve(
                         out.counts[fi].duplicates += 1;
                         continue;
                     }
-                    if groups[gid as usize].values.len() > 1 {
+                    if groups[gid as usize].conflicted() {
                         out.counts[fi].conflicting += 1;
                         out.exceptions.push(conflict(
                             f,
@@ -209,7 +248,7 @@ pub fn resolve(
             type Key = (u32, u32);
             type Values = (u32, u32, i64, Status, Option<NaiveDate>, Option<NaiveDate>);
             let mut groups: Vec<Group<Values>> = Vec::new();
-            let mut gmap: HashMap<(Key, i64), u32> = HashMap::new();
+            let mut gmap: HashMap<(Key, i64), u32> = HashMap::with_capacity(ship_rows);
             let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(feeds.len());
             for (fi, f) in feeds.iter().enumerate() {
                 let Rows::Shipments(rows) = &f.rows else {
@@ -232,15 +271,14 @@ pub fn resolve(
                     let gid = *gmap.entry((key, r.updated_at)).or_insert(next);
                     if gid == next {
                         groups.push(Group {
-                            values: Vec::with_capacity(1),
+                            first: values,
+                            more: Vec::new(),
                         });
-                    }
-                    let g = &mut groups[gid as usize];
-                    if g.values.contains(&values) {
-                        rg.push(DUP);
-                    } else {
-                        g.values.push(values);
                         rg.push(gid);
+                    } else if groups[gid as usize].add(values) {
+                        rg.push(gid);
+                    } else {
+                        rg.push(DUP);
                     }
                 }
                 row_group.push(rg);
@@ -257,7 +295,7 @@ pub fn resolve(
                         out.counts[fi].duplicates += 1;
                         continue;
                     }
-                    if groups[gid as usize].values.len() > 1 {
+                    if groups[gid as usize].conflicted() {
                         out.counts[fi].conflicting += 1;
                         out.exceptions.push(conflict(
                             f,
