@@ -323,46 +323,61 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let t = Instant::now();
     let mut outputs = Vec::new();
     let o = &pipeline.output;
-    for (name, df) in [
-        ("readiness", &tables.readiness),
-        ("supplier_readiness", &tables.supplier_readiness),
-        ("exceptions", &exceptions_df),
-        ("shipments", &tables.shipments),
-    ] {
-        let t = Instant::now();
-        outputs.extend(publish::write_table(&staging.dir, name, df, o)?);
-        tracing::debug!(
-            stage = "publish",
-            table = name,
-            ms = t.elapsed().as_millis() as u64,
-            "Wrote table."
-        );
-    }
-
-    let summary = summarize(&tables, exceptions.len() as u64)?;
-    let t_book = Instant::now();
-    let book = publish::xlsx::workbook(
-        &tables,
-        &exceptions_df,
-        &sources_rec,
-        &pipeline.campaign,
-        date,
-    )
-    .map_err(|e| Error::Publish {
-        path: staging.dir.join("readiness.xlsx"),
-        message: e.to_string(),
-    })?;
+    // The workbook is built on its own thread while the CSV and Parquet
+    // tables are written: it is the slowest output.
+    let (book, written) = std::thread::scope(|scope| {
+        let book = scope.spawn(|| {
+            let t = Instant::now();
+            let b = publish::xlsx::workbook(
+                &tables,
+                &exceptions_df,
+                &sources_rec,
+                &pipeline.campaign,
+                date,
+            );
+            tracing::debug!(
+                stage = "publish",
+                ms = t.elapsed().as_millis() as u64,
+                "Built the workbook."
+            );
+            b
+        });
+        let mut written = Vec::new();
+        for (name, df) in [
+            ("readiness", &tables.readiness),
+            ("supplier_readiness", &tables.supplier_readiness),
+            ("exceptions", &exceptions_df),
+            ("shipments", &tables.shipments),
+        ] {
+            let t = Instant::now();
+            match publish::write_table(&staging.dir, name, df, o) {
+                Ok(r) => written.extend(r),
+                Err(e) => return (book.join(), Err(e)),
+            }
+            tracing::debug!(
+                stage = "publish",
+                table = name,
+                ms = t.elapsed().as_millis() as u64,
+                "Wrote table."
+            );
+        }
+        (book.join(), Ok(written))
+    });
+    outputs.extend(written?);
+    let book = book
+        .map_err(|_| Error::Internal("the workbook thread panicked".into()))?
+        .map_err(|e| Error::Publish {
+            path: staging.dir.join("readiness.xlsx"),
+            message: e.to_string(),
+        })?;
     outputs.push(publish::write_workbook(
         &staging.dir,
         "readiness.xlsx",
         &book,
         tables.readiness.height() as u64,
     )?);
-    tracing::debug!(
-        stage = "publish",
-        ms = t_book.elapsed().as_millis() as u64,
-        "Wrote the workbook."
-    );
+
+    let summary = summarize(&tables, exceptions.len() as u64)?;
     let mut manifest = Manifest {
         siap_version: env!("CARGO_PKG_VERSION").to_string(),
         campaign: pipeline.campaign.name.clone(),

@@ -159,10 +159,20 @@ pub fn write_table(
 
 /// Writes one frame as Parquet (zstd).
 pub fn write_parquet(dir: &Path, name: &str, df: &DataFrame) -> Result<OutputRecord> {
+    write_parquet_with(dir, name, df, ParquetCompression::Zstd(None))
+}
+
+/// Writes one frame as Parquet with the given compression.
+pub fn write_parquet_with(
+    dir: &Path,
+    name: &str,
+    df: &DataFrame,
+    compression: ParquetCompression,
+) -> Result<OutputRecord> {
     write_file(dir, name, df.height() as u64, |w| {
         let mut df = df.clone();
         ParquetWriter::new(w)
-            .with_compression(ParquetCompression::Zstd(None))
+            .with_compression(compression)
             .finish(&mut df)
             .map(|_| ())
             .map_err(|e| e.to_string())

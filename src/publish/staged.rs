@@ -76,5 +76,13 @@ pub fn staged_frame(feed: &StagedFeed, catalog: &Catalog) -> Result<DataFrame> {
 
 pub fn write_staged(dir: &Path, feed: &StagedFeed, catalog: &Catalog) -> Result<()> {
     let df = staged_frame(feed, catalog)?;
-    super::write_parquet(dir, &format!("{}.parquet", feed.source_id), &df).map(|_| ())
+    // Snappy: staged copies are large and written on the hot path; the
+    // published tables use zstd.
+    super::write_parquet_with(
+        dir,
+        &format!("{}.parquet", feed.source_id),
+        &df,
+        ParquetCompression::Snappy,
+    )
+    .map(|_| ())
 }
