@@ -47,6 +47,19 @@ impl Status {
         }
     }
 
+    /// The canonical names exactly as written.
+    pub fn exact(s: &str) -> Option<Self> {
+        Some(match s {
+            "booked" => Status::Booked,
+            "departed" => Status::Departed,
+            "in_transit" => Status::InTransit,
+            "customs_hold" => Status::CustomsHold,
+            "arrived" => Status::Arrived,
+            "cancelled" => Status::Cancelled,
+            _ => return None,
+        })
+    }
+
     /// The canonical names, after trimming and case folding.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match values::fold(s).as_str() {
@@ -223,20 +236,18 @@ pub(crate) fn map_columns(
 }
 
 /// A cell as text, for text fields.
-fn cell_text<'c>(c: Cell<'c>, buf: &'c mut String) -> &'c str {
+/// Borrowed for text cells (the hot path: no allocation per field).
+fn cell_text(c: Cell<'_>) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
     match c {
-        Cell::Null => "",
-        Cell::Text(s) | Cell::Number(s) => s.trim(),
-        Cell::DateTime(d) => {
-            *buf = d.format("%Y-%m-%dT%H:%M:%S").to_string();
-            buf
-        }
-        Cell::Instant(i) => {
-            *buf = chrono::DateTime::from_timestamp_micros(i)
+        Cell::Null => Cow::Borrowed(""),
+        Cell::Text(s) | Cell::Number(s) => Cow::Borrowed(s.trim()),
+        Cell::DateTime(d) => Cow::Owned(d.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        Cell::Instant(i) => Cow::Owned(
+            chrono::DateTime::from_timestamp_micros(i)
                 .map(|d| d.to_rfc3339())
-                .unwrap_or_default();
-            buf
-        }
+                .unwrap_or_default(),
+        ),
     }
 }
 
@@ -312,11 +323,10 @@ impl<'a> FeedVisitor<'a> {
         let Some(cells) = cells else {
             return String::new();
         };
-        let mut buf = String::new();
-        let sku = cell_text(self.cell(cells, sku_pos), &mut buf);
+        let sku = cell_text(self.cell(cells, sku_pos));
         self.ctx
             .sku_map
-            .get(supplier, sku)
+            .get(supplier, &sku)
             .filter(|e| self.ctx.catalog.index(&e.product_id).is_some())
             .map(|e| e.product_id.clone())
             .unwrap_or_default()
@@ -344,14 +354,13 @@ impl<'a> FeedVisitor<'a> {
         });
     }
 
-    fn text_field(
+    fn text_field<'c>(
         &self,
-        cells: &dyn Cells,
+        cells: &'c dyn Cells,
         pos: usize,
         name: &'static str,
-    ) -> Result<String, Fail> {
-        let mut buf = String::new();
-        let s = cell_text(self.cell(cells, pos), &mut buf);
+    ) -> Result<std::borrow::Cow<'c, str>, Fail> {
+        let s = cell_text(self.cell(cells, pos));
         if s.is_empty() {
             return Err(Fail(
                 name,
@@ -359,7 +368,7 @@ impl<'a> FeedVisitor<'a> {
                 format!("`{name}` is empty"),
             ));
         }
-        Ok(s.to_string())
+        Ok(s)
     }
 
     fn quantity(&self, cells: &dyn Cells, pos: usize) -> Result<i64, Fail> {
@@ -534,24 +543,24 @@ impl<'a> FeedVisitor<'a> {
 
     fn stock_record(&mut self, line: u64, cells: &dyn Cells) -> Result<StockRow, (String, Fail)> {
         // Canonical order: supplier_id, supplier_sku, warehouse, quantity, as_of.
-        let supplier = match &self.source.owner {
-            Some(o) => o.clone(),
+        let source = self.source;
+        let supplier = match source.owner.as_deref() {
+            Some(o) => std::borrow::Cow::Borrowed(o),
             None => self
                 .text_field(cells, 0, "supplier_id")
                 .map_err(|f| (String::new(), f))?,
         };
-        let fail = |f| (supplier.clone(), f);
+        let fail = |f| (supplier.to_string(), f);
         let sku = self.text_field(cells, 1, "supplier_sku").map_err(fail)?;
         let warehouse = if self.idx[2].is_none() {
-            self.source.default_warehouse.clone().unwrap_or_default()
+            std::borrow::Cow::Borrowed(source.default_warehouse.as_deref().unwrap_or(""))
         } else {
             self.text_field(cells, 2, "warehouse").map_err(fail)?
         };
         let quantity = self.quantity(cells, 3).map_err(fail)?;
         let (_, as_of) = self.timestamp(cells, 4, "as_of").map_err(fail)?;
         if as_of >= self.as_of_limit {
-            let mut buf = String::new();
-            let shown = cell_text(self.cell(cells, 4), &mut buf).to_string();
+            let shown = cell_text(self.cell(cells, 4));
             return Err(fail(Fail(
                 "as_of",
                 Reason::AsOfAfterRunDate,
@@ -581,11 +590,8 @@ impl<'a> FeedVisitor<'a> {
     ) -> Result<ShipmentRow, (String, Fail)> {
         // Canonical order: shipment_id, supplier_id, supplier_sku, quantity,
         // status, etd, eta, updated_at.
-        let supplier = {
-            let mut buf = String::new();
-            cell_text(self.cell(cells, 1), &mut buf).to_string()
-        };
-        let fail = |f| (supplier.clone(), f);
+        let supplier = cell_text(self.cell(cells, 1));
+        let fail = |f| (supplier.to_string(), f);
         let shipment = self.text_field(cells, 0, "shipment_id").map_err(fail)?;
         if supplier.is_empty() {
             return Err(fail(Fail(
@@ -597,19 +603,23 @@ impl<'a> FeedVisitor<'a> {
         let sku = self.text_field(cells, 2, "supplier_sku").map_err(fail)?;
         let quantity = self.quantity(cells, 3).map_err(fail)?;
         let status_text = self.text_field(cells, 4, "status").map_err(fail)?;
-        let status = self
-            .source
-            .statuses
-            .get(&values::fold(&status_text))
-            .copied()
-            .or_else(|| Status::parse(&status_text))
-            .ok_or_else(|| {
-                fail(Fail(
-                    "status",
-                    Reason::UnknownStatus,
-                    format!("`{status_text}` is not a known status"),
-                ))
-            })?;
+        // The feed's vocabulary wins; without one, canonical words as
+        // written need no case folding (no allocation on the hot path).
+        let vocabulary = &self.source.statuses;
+        let status = (if vocabulary.is_empty() {
+            Status::exact(&status_text)
+        } else {
+            None
+        })
+        .or_else(|| vocabulary.get(&values::fold(&status_text)).copied())
+        .or_else(|| Status::parse(&status_text))
+        .ok_or_else(|| {
+            fail(Fail(
+                "status",
+                Reason::UnknownStatus,
+                format!("`{status_text}` is not a known status"),
+            ))
+        })?;
         let etd = self.date(cells, 5, "etd").map_err(fail)?;
         let eta = self.date(cells, 6, "eta").map_err(fail)?;
         let (_, updated_at) = self.timestamp(cells, 7, "updated_at").map_err(fail)?;
