@@ -95,7 +95,103 @@ impl<V: PartialEq> Group<V> {
     }
 }
 
-const DUP: u32 = u32::MAX;
+/// What the rules decided for one staged row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The latest row of its key: it counts.
+    Counted,
+    /// A valid row replaced by a newer one.
+    Superseded,
+    /// An exact copy of an earlier row.
+    Duplicate,
+    /// Same key and timestamp as another row, different values.
+    Conflicting,
+}
+
+/// The rules themselves, for any kind of row: `key`, `ts` and `value` read
+/// row `ri` of feed `fi` (`lens[fi]` rows each). Returns an outcome per row.
+fn classify<K, V>(
+    lens: &[usize],
+    key: impl Fn(usize, usize) -> K,
+    ts: impl Fn(usize, usize) -> i64,
+    value: impl Fn(usize, usize) -> V,
+) -> Vec<Vec<Outcome>>
+where
+    K: std::hash::Hash + Eq + Copy,
+    V: PartialEq,
+{
+    const DUP: u32 = u32::MAX;
+    let total: usize = lens.iter().sum();
+    // Sized up front: rehashing millions of entries costs more than the
+    // memory of a table sized to the row count.
+    let mut groups: Vec<Group<V>> = Vec::with_capacity(total);
+    let mut gmap: HashMap<(K, i64), u32> = HashMap::with_capacity(total);
+    let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(lens.len());
+    for (fi, &n) in lens.iter().enumerate() {
+        let mut rg = Vec::with_capacity(n);
+        for ri in 0..n {
+            let next = groups.len() as u32;
+            let gid = *gmap.entry((key(fi, ri), ts(fi, ri))).or_insert(next);
+            if gid == next {
+                groups.push(Group {
+                    first: value(fi, ri),
+                    more: Vec::new(),
+                });
+                rg.push(gid);
+            } else if groups[gid as usize].add(value(fi, ri)) {
+                rg.push(gid);
+            } else {
+                rg.push(DUP);
+            }
+        }
+        row_group.push(rg);
+    }
+    drop(gmap);
+    // The latest row per key among rows neither duplicated nor conflicting.
+    let mut best: HashMap<K, (i64, usize, usize)> = HashMap::new();
+    for (fi, rg) in row_group.iter().enumerate() {
+        for (ri, &gid) in rg.iter().enumerate() {
+            if gid == DUP || groups[gid as usize].conflicted() {
+                continue;
+            }
+            let t = ts(fi, ri);
+            let e = best.entry(key(fi, ri)).or_insert((t, fi, ri));
+            if t > e.0 {
+                *e = (t, fi, ri);
+            }
+        }
+    }
+    let mut out: Vec<Vec<Outcome>> = row_group
+        .iter()
+        .map(|rg| {
+            rg.iter()
+                .map(|&gid| match gid {
+                    DUP => Outcome::Duplicate,
+                    g if groups[g as usize].conflicted() => Outcome::Conflicting,
+                    _ => Outcome::Superseded,
+                })
+                .collect()
+        })
+        .collect();
+    for (_, fi, ri) in best.into_values() {
+        out[fi][ri] = Outcome::Counted;
+    }
+    out
+}
+
+/// Tallies one feed's outcomes.
+fn tally(outcomes: &[Outcome]) -> RuleCounts {
+    let mut c = RuleCounts::default();
+    for o in outcomes {
+        match o {
+            Outcome::Counted => c.counted += 1,
+            Outcome::Superseded => c.superseded += 1,
+            Outcome::Duplicate => c.duplicates += 1,
+            Outcome::Conflicting => c.conflicting += 1,
+        }
+    }
+    c
+}
 
 /// Runs the rules. `owners[i]` is the provider of feed `i` (for shipments).
 pub fn resolve(
@@ -115,255 +211,121 @@ pub fn resolve(
         .iter()
         .map(|o| global.intern(o.as_deref().unwrap_or("")))
         .collect();
-    let mut out = Resolved {
-        counts: vec![RuleCounts::default(); feeds.len()],
-        ..Default::default()
+    let g = |fi: usize, id: u32| global.get(remap[fi][id as usize]);
+    let stock_rows = |fi: usize| match &feeds[fi].rows {
+        Rows::Stock(r) => r.as_slice(),
+        Rows::Shipments(_) => &[],
     };
+    let ship_rows = |fi: usize| match &feeds[fi].rows {
+        Rows::Shipments(r) => r.as_slice(),
+        Rows::Stock(_) => &[],
+    };
+    let stock_lens: Vec<usize> = (0..feeds.len()).map(|fi| stock_rows(fi).len()).collect();
+    let ship_lens: Vec<usize> = (0..feeds.len()).map(|fi| ship_rows(fi).len()).collect();
 
-    let stock_rows: usize = feeds
-        .iter()
-        .map(|f| {
-            if let Rows::Stock(r) = &f.rows {
-                r.len()
-            } else {
-                0
-            }
-        })
-        .sum();
-    let ship_rows: usize = feeds
-        .iter()
-        .map(|f| {
-            if let Rows::Shipments(r) = &f.rows {
-                r.len()
-            } else {
-                0
-            }
-        })
-        .sum();
-    // Stock and shipments are independent: resolve them on two threads.
-    let fresh = || Resolved {
-        counts: vec![RuleCounts::default(); feeds.len()],
-        ..Default::default()
-    };
-    let stock_part = || {
-        let mut out = fresh();
-        {
-            type Key = (u32, u32, u32);
-            let mut groups: Vec<Group<i64>> = Vec::new();
-            // Sized up front: rehashing millions of entries costs more than
-            // the memory of a table sized to the row count.
-            let mut gmap: HashMap<(Key, i64), u32> = HashMap::with_capacity(stock_rows);
-            let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(feeds.len());
-            for (fi, f) in feeds.iter().enumerate() {
-                let Rows::Stock(rows) = &f.rows else {
-                    row_group.push(Vec::new());
-                    continue;
-                };
-                let m = &remap[fi];
-                let mut rg = Vec::with_capacity(rows.len());
-                for r in rows {
-                    let key = (
+    // Stock and shipments are independent: classify them on two threads.
+    let (stock_outcomes, ship_outcomes) = std::thread::scope(|scope| {
+        let stock = scope.spawn(|| {
+            classify(
+                &stock_lens,
+                |fi, ri| {
+                    let r = &stock_rows(fi)[ri];
+                    let m = &remap[fi];
+                    (
                         m[r.supplier as usize],
                         m[r.sku as usize],
                         m[r.warehouse as usize],
-                    );
-                    let next = groups.len() as u32;
-                    let gid = *gmap.entry((key, r.as_of)).or_insert(next);
-                    if gid == next {
-                        groups.push(Group {
-                            first: r.quantity,
-                            more: Vec::new(),
-                        });
-                        rg.push(gid);
-                    } else if groups[gid as usize].add(r.quantity) {
-                        rg.push(gid);
-                    } else {
-                        rg.push(DUP);
-                    }
-                }
-                row_group.push(rg);
-            }
-            let mut best: HashMap<Key, (i64, usize, usize)> = HashMap::new();
-            for (fi, f) in feeds.iter().enumerate() {
-                let Rows::Stock(rows) = &f.rows else { continue };
+                    )
+                },
+                |fi, ri| stock_rows(fi)[ri].as_of,
+                |fi, ri| stock_rows(fi)[ri].quantity,
+            )
+        });
+        let ships = classify(
+            &ship_lens,
+            |fi, ri| {
+                (
+                    provider_ids[fi],
+                    remap[fi][ship_rows(fi)[ri].shipment as usize],
+                )
+            },
+            |fi, ri| ship_rows(fi)[ri].updated_at,
+            |fi, ri| {
+                let r = &ship_rows(fi)[ri];
                 let m = &remap[fi];
-                for (ri, r) in rows.iter().enumerate() {
-                    let gid = row_group[fi][ri];
-                    if gid == DUP {
-                        out.counts[fi].duplicates += 1;
-                        continue;
-                    }
-                    if groups[gid as usize].conflicted() {
-                        out.counts[fi].conflicting += 1;
-                        out.exceptions.push(conflict(
-                            f,
-                            global.get(m[r.supplier as usize]),
-                            pid(r.product),
-                            r.line,
-                            "as_of",
-                        ));
-                        continue;
-                    }
-                    let key = (
-                        m[r.supplier as usize],
-                        m[r.sku as usize],
-                        m[r.warehouse as usize],
-                    );
-                    let e = best.entry(key).or_insert((r.as_of, fi, ri));
-                    if r.as_of > e.0 {
-                        *e = (r.as_of, fi, ri);
-                    }
-                }
-            }
-            for (_, (_, fi, ri)) in best.iter() {
-                let Rows::Stock(rows) = &feeds[*fi].rows else {
-                    continue;
-                };
-                let r = &rows[*ri];
-                let m = &remap[*fi];
-                out.counts[*fi].counted += 1;
-                out.stock.push(LatestStock {
+                (
+                    m[r.supplier as usize],
+                    m[r.sku as usize],
+                    r.quantity,
+                    r.status,
+                    r.etd,
+                    r.eta,
+                )
+            },
+        );
+        (stock.join().expect("the stock rules do not panic"), ships)
+    });
+
+    let mut out = Resolved::default();
+    for (fi, f) in feeds.iter().enumerate() {
+        let (a, b) = (tally(&stock_outcomes[fi]), tally(&ship_outcomes[fi]));
+        out.counts.push(RuleCounts {
+            counted: a.counted + b.counted,
+            superseded: a.superseded + b.superseded,
+            duplicates: a.duplicates + b.duplicates,
+            conflicting: a.conflicting + b.conflicting,
+        });
+        for (r, o) in stock_rows(fi).iter().zip(&stock_outcomes[fi]) {
+            match o {
+                Outcome::Counted => out.stock.push(LatestStock {
                     product: r.product,
-                    supplier: global.get(m[r.supplier as usize]).to_string(),
-                    sku: global.get(m[r.sku as usize]).to_string(),
-                    warehouse: global.get(m[r.warehouse as usize]).to_string(),
+                    supplier: g(fi, r.supplier).to_string(),
+                    sku: g(fi, r.sku).to_string(),
+                    warehouse: g(fi, r.warehouse).to_string(),
                     quantity: r.quantity,
                     units: r.units,
                     as_of: r.as_of,
-                    source: *fi,
-                });
-            }
-            for (fi, f) in feeds.iter().enumerate() {
-                if let Rows::Stock(rows) = &f.rows {
-                    let c = &mut out.counts[fi];
-                    c.superseded = rows.len() as u64 - c.counted - c.duplicates - c.conflicting;
-                }
+                    source: fi,
+                }),
+                Outcome::Conflicting => out.exceptions.push(conflict(
+                    f,
+                    g(fi, r.supplier),
+                    pid(r.product),
+                    r.line,
+                    "as_of",
+                )),
+                _ => {}
             }
         }
-        out
-    };
-    let ship_part = || {
-        let mut out = fresh();
-        {
-            type Key = (u32, u32);
-            type Values = (u32, u32, i64, Status, Option<NaiveDate>, Option<NaiveDate>);
-            let mut groups: Vec<Group<Values>> = Vec::new();
-            let mut gmap: HashMap<(Key, i64), u32> = HashMap::with_capacity(ship_rows);
-            let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(feeds.len());
-            for (fi, f) in feeds.iter().enumerate() {
-                let Rows::Shipments(rows) = &f.rows else {
-                    row_group.push(Vec::new());
-                    continue;
-                };
-                let m = &remap[fi];
-                let mut rg = Vec::with_capacity(rows.len());
-                for r in rows {
-                    let key = (provider_ids[fi], m[r.shipment as usize]);
-                    let values: Values = (
-                        m[r.supplier as usize],
-                        m[r.sku as usize],
-                        r.quantity,
-                        r.status,
-                        r.etd,
-                        r.eta,
-                    );
-                    let next = groups.len() as u32;
-                    let gid = *gmap.entry((key, r.updated_at)).or_insert(next);
-                    if gid == next {
-                        groups.push(Group {
-                            first: values,
-                            more: Vec::new(),
-                        });
-                        rg.push(gid);
-                    } else if groups[gid as usize].add(values) {
-                        rg.push(gid);
-                    } else {
-                        rg.push(DUP);
-                    }
-                }
-                row_group.push(rg);
-            }
-            let mut best: HashMap<Key, (i64, usize, usize)> = HashMap::new();
-            for (fi, f) in feeds.iter().enumerate() {
-                let Rows::Shipments(rows) = &f.rows else {
-                    continue;
-                };
-                let m = &remap[fi];
-                for (ri, r) in rows.iter().enumerate() {
-                    let gid = row_group[fi][ri];
-                    if gid == DUP {
-                        out.counts[fi].duplicates += 1;
-                        continue;
-                    }
-                    if groups[gid as usize].conflicted() {
-                        out.counts[fi].conflicting += 1;
-                        out.exceptions.push(conflict(
-                            f,
-                            global.get(m[r.supplier as usize]),
-                            pid(r.product),
-                            r.line,
-                            "updated_at",
-                        ));
-                        continue;
-                    }
-                    let key = (provider_ids[fi], m[r.shipment as usize]);
-                    let e = best.entry(key).or_insert((r.updated_at, fi, ri));
-                    if r.updated_at > e.0 {
-                        *e = (r.updated_at, fi, ri);
-                    }
-                }
-            }
-            for (_, (_, fi, ri)) in best.iter() {
-                let Rows::Shipments(rows) = &feeds[*fi].rows else {
-                    continue;
-                };
-                let r = &rows[*ri];
-                let m = &remap[*fi];
-                out.counts[*fi].counted += 1;
-                out.shipments.push(LatestShipment {
+        for (r, o) in ship_rows(fi).iter().zip(&ship_outcomes[fi]) {
+            match o {
+                Outcome::Counted => out.shipments.push(LatestShipment {
                     product: r.product,
-                    provider: owners[*fi].clone().unwrap_or_default(),
-                    shipment_id: global.get(m[r.shipment as usize]).to_string(),
-                    supplier: global.get(m[r.supplier as usize]).to_string(),
-                    sku: global.get(m[r.sku as usize]).to_string(),
+                    provider: owners[fi].clone().unwrap_or_default(),
+                    shipment_id: g(fi, r.shipment).to_string(),
+                    supplier: g(fi, r.supplier).to_string(),
+                    sku: g(fi, r.sku).to_string(),
                     quantity: r.quantity,
                     units: r.units,
                     status: r.status,
                     etd: r.etd,
                     eta: r.eta,
                     updated_at: r.updated_at,
-                    source: *fi,
-                });
-            }
-            for (fi, f) in feeds.iter().enumerate() {
-                if let Rows::Shipments(rows) = &f.rows {
-                    let c = &mut out.counts[fi];
-                    c.superseded = rows.len() as u64 - c.counted - c.duplicates - c.conflicting;
-                }
+                    source: fi,
+                }),
+                Outcome::Conflicting => out.exceptions.push(conflict(
+                    f,
+                    g(fi, r.supplier),
+                    pid(r.product),
+                    r.line,
+                    "updated_at",
+                )),
+                _ => {}
             }
         }
-        out
-    };
-    let (stock, ships) = std::thread::scope(|s| {
-        let a = s.spawn(stock_part);
-        let b = ship_part();
-        (a.join().expect("stock rules do not panic"), b)
-    });
-    out.stock = stock.stock;
-    out.shipments = ships.shipments;
-    out.exceptions = stock.exceptions;
-    out.exceptions.extend(ships.exceptions);
-    for (i, c) in out.counts.iter_mut().enumerate() {
-        let (a, b) = (stock.counts[i], ships.counts[i]);
-        *c = RuleCounts {
-            counted: a.counted + b.counted,
-            superseded: a.superseded + b.superseded,
-            duplicates: a.duplicates + b.duplicates,
-            conflicting: a.conflicting + b.conflicting,
-        };
     }
 
-    // Hash-map order is not stable: sort for deterministic outputs.
+    // Sort for deterministic outputs.
     out.stock.sort_by(|a, b| {
         (a.product, &a.supplier, &a.sku, &a.warehouse).cmp(&(
             b.product,
