@@ -123,8 +123,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             if refresh {
                 return Some(Origin::Fetch);
             }
-            match workdir::reusable_copy(&past, &s.id, date) {
-                Some((run, raw)) => Some(Origin::Reuse { run: run.name(), age_days: (date - run.date).num_days(), raw }),
+            match workdir::find_copy(&past, &s.id, date, |_| true) {
+                Some((run, _, raw)) => Some(Origin::Reuse { run: run.name(), age_days: (date - run.date).num_days(), raw }),
                 None => {
                     failures.push(Error::source(
                         &s.id,
@@ -433,21 +433,13 @@ fn conditional(
         return None;
     }
     let location = source.location.display();
-    past.iter().rev().filter(|r| r.date <= date).find_map(|r| {
-        let rec = r
-            .manifest
-            .sources
-            .iter()
-            .find(|x| x.id == source.id && x.location == location)?;
-        let raw = r.dir.join("raw").join(&source.id);
-        ((rec.etag.is_some() || rec.last_modified.is_some()) && raw.is_file()).then(|| {
-            fetch::Previous {
-                raw,
-                etag: rec.etag.clone(),
-                last_modified: rec.last_modified.clone(),
-                run: r.name(),
-            }
-        })
+    let (_, rec, raw) = workdir::find_copy(past, &source.id, date, |rec| {
+        rec.location == location && (rec.etag.is_some() || rec.last_modified.is_some())
+    })?;
+    Some(fetch::Previous {
+        raw,
+        etag: rec.etag.clone(),
+        last_modified: rec.last_modified.clone(),
     })
 }
 

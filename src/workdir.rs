@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::publish::manifest::Manifest;
+use crate::publish::manifest::{Manifest, SourceRecord};
 
 /// One successful run found on disk.
 #[derive(Debug, Clone)]
@@ -89,16 +89,21 @@ pub fn latest(work: &Path) -> Option<String> {
 }
 
 /// The most recent run on or before `date` that holds a raw copy of
-/// `source_id`: that date's newest run if there is one, else the latest
-/// earlier one.
-pub fn reusable_copy(
-    runs: &[PastRun],
+/// `source_id` and whose manifest record for it passes `accept`: that
+/// date's newest such run if there is one, else the latest earlier one.
+pub fn find_copy<'r>(
+    runs: &'r [PastRun],
     source_id: &str,
     date: NaiveDate,
-) -> Option<(PastRun, PathBuf)> {
+    accept: impl Fn(&SourceRecord) -> bool,
+) -> Option<(&'r PastRun, &'r SourceRecord, PathBuf)> {
     runs.iter().rev().filter(|r| r.date <= date).find_map(|r| {
+        let rec = r
+            .manifest
+            .sources
+            .iter()
+            .find(|s| s.id == source_id && accept(s))?;
         let raw = r.dir.join("raw").join(source_id);
-        let listed = r.manifest.sources.iter().any(|s| s.id == source_id);
-        (listed && raw.is_file()).then(|| (r.clone(), raw))
+        raw.is_file().then_some((r, rec, raw))
     })
 }

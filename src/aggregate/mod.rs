@@ -44,7 +44,7 @@ pub fn check_overflow(resolved: &Resolved) -> Result<()> {
 }
 
 /// Latest stock and shipment rows as frames keyed by product and supplier.
-fn unit_rows(catalog: &Catalog, resolved: &Resolved, campaign: &Campaign) -> Result<LazyFrame> {
+fn unit_rows(catalog: &Catalog, resolved: &Resolved, shipments: &DataFrame) -> Result<LazyFrame> {
     let pid = |p: u32| catalog.products[p as usize].id.as_str();
     let stock = df! {
         "product_id" => resolved.stock.iter().map(|s| pid(s.product)).collect::<Vec<_>>(),
@@ -58,7 +58,8 @@ fn unit_rows(catalog: &Catalog, resolved: &Resolved, campaign: &Campaign) -> Res
         lit(0i64).cast(DataType::Int64).alias("early_units"),
         lit(0i64).cast(DataType::Int64).alias("late_units"),
     ]);
-    let ships = window::shipment_frame(catalog, &resolved.shipments, campaign)?
+    let ships = shipments
+        .clone()
         .lazy()
         // Cancelled shipments deliver nothing and do not make a supplier count.
         .filter(col("bucket").neq(lit(window::CANCELLED)))
@@ -83,7 +84,10 @@ pub fn aggregate(
     campaign: &Campaign,
 ) -> Result<Tables> {
     check_overflow(resolved)?;
-    let rows = unit_rows(catalog, resolved, campaign)?;
+    // One shipments table, with each shipment's bucket, serves both the
+    // sums and the published table.
+    let shipments = window::shipments_table(catalog, &resolved.shipments, campaign)?;
+    let rows = unit_rows(catalog, resolved, &shipments)?;
 
     let supplier_readiness = rows
         .group_by([col("product_id"), col("supplier_id")])
@@ -178,7 +182,7 @@ pub fn aggregate(
     Ok(Tables {
         readiness,
         supplier_readiness,
-        shipments: window::shipments_table(catalog, &resolved.shipments, campaign)?,
+        shipments,
     })
 }
 

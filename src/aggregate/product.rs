@@ -96,12 +96,6 @@ pub fn extras(
         }));
         exc.push(counts.get(p.id.as_str()).copied().unwrap_or(0));
     }
-    let date = |name: &str, v: Vec<Option<i32>>| -> Column {
-        Int32Chunked::new(name.into(), &v)
-            .into_date()
-            .into_series()
-            .into()
-    };
     let mut df = df! {
         "product_id" => ids,
         "in_transit_units" => transit,
@@ -116,7 +110,7 @@ pub fn extras(
         ("latest_eta", last),
         ("minimum_reached_on", reached),
     ] {
-        df.with_column(date(name, v))
+        df.with_column(window::date_column(name, v))
             .map_err(|e| Error::polars("building informational columns")(e))?;
     }
     Ok(df)

@@ -37,32 +37,12 @@ pub fn bucket(status: Status, eta: Option<chrono::NaiveDate>, campaign: &Campaig
     }
 }
 
-/// Latest shipments with their bucket, as a frame.
-pub fn shipment_frame(
-    catalog: &Catalog,
-    ships: &[LatestShipment],
-    campaign: &Campaign,
-) -> Result<DataFrame> {
-    let eta = Series::new(
-        "eta".into(),
-        ships
-            .iter()
-            .map(|s| s.eta.map(epoch_days))
-            .collect::<Vec<_>>(),
-    )
-    .cast(&DataType::Date)
-    .map_err(|e| Error::polars("building shipment eta")(e))?;
-    let mut df = df! {
-        "product_id" => ships.iter().map(|s| catalog.products[s.product as usize].id.as_str()).collect::<Vec<_>>(),
-        "supplier_id" => ships.iter().map(|s| s.supplier.as_str()).collect::<Vec<_>>(),
-        "units" => ships.iter().map(|s| s.units).collect::<Vec<_>>(),
-        "status" => ships.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(),
-        "bucket" => ships.iter().map(|s| bucket(s.status, s.eta, campaign)).collect::<Vec<_>>(),
-    }
-    .map_err(|e| Error::polars("building shipment rows")(e))?;
-    df.with_column(eta.into())
-        .map_err(|e| Error::polars("building shipment rows")(e))?;
-    Ok(df)
+/// A polars `Date` column from days since the epoch.
+pub fn date_column(name: &str, days: Vec<Option<i32>>) -> Column {
+    Int32Chunked::new(name.into(), &days)
+        .into_date()
+        .into_series()
+        .into()
 }
 
 /// Units of the rows in one bucket, 0 elsewhere. A shipment with no ETA
@@ -104,12 +84,6 @@ pub fn shipments_table(
                 &b.shipment_id,
             ))
     });
-    let date = |name: &str, v: Vec<Option<i32>>| -> Column {
-        Int32Chunked::new(name.into(), &v)
-            .into_date()
-            .into_series()
-            .into()
-    };
     let mut df = df! {
         "product_id" => rows.iter().map(|s| catalog.products[s.product as usize].id.as_str()).collect::<Vec<_>>(),
         "supplier_id" => rows.iter().map(|s| s.supplier.as_str()).collect::<Vec<_>>(),
@@ -121,12 +95,12 @@ pub fn shipments_table(
         "status" => rows.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(),
     }
     .map_err(err)?;
-    df.with_column(date(
+    df.with_column(date_column(
         "etd",
         rows.iter().map(|s| s.etd.map(epoch_days)).collect(),
     ))
     .map_err(err)?;
-    df.with_column(date(
+    df.with_column(date_column(
         "eta",
         rows.iter().map(|s| s.eta.map(epoch_days)).collect(),
     ))

@@ -36,8 +36,6 @@ pub struct Previous {
     pub raw: PathBuf,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
-    /// `<date>/<run-id>` it came from.
-    pub run: String,
 }
 
 /// One source to fetch into `dest`.

@@ -25,8 +25,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use crate::fetch::Hasher;
 use polars::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -49,15 +49,13 @@ fn publish_err(path: &Path) -> impl FnOnce(String) -> Error + '_ {
 /// A writer that hashes what it writes.
 struct Hashing<W: Write> {
     inner: W,
-    hasher: Sha256,
-    bytes: u64,
+    hasher: Hasher,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -75,16 +73,11 @@ fn write_file(
     let file = File::create(&path).map_err(|e| publish_err(&path)(e.to_string()))?;
     let mut w = Hashing {
         inner: BufWriter::new(file),
-        hasher: Sha256::new(),
-        bytes: 0,
+        hasher: Hasher::default(),
     };
     write(&mut w).map_err(publish_err(&path))?;
     w.flush().map_err(|e| publish_err(&path)(e.to_string()))?;
-    let Hashing {
-        inner,
-        hasher,
-        bytes,
-    } = w;
+    let Hashing { inner, hasher } = w;
     let file = inner
         .into_inner()
         .map_err(|e| publish_err(&path)(e.to_string()))?;
@@ -93,8 +86,8 @@ fn write_file(
     Ok(OutputRecord {
         name: name.to_string(),
         rows,
-        bytes,
-        sha256: hex::encode(hasher.finalize()),
+        bytes: hasher.bytes,
+        sha256: hasher.hex(),
     })
 }
 

@@ -20,13 +20,6 @@ fn micros(name: &str, v: Vec<i64>) -> Result<Column> {
         .into())
 }
 
-fn days(name: &str, v: Vec<Option<i32>>) -> Result<Column> {
-    Ok(Int32Chunked::new(name.into(), &v)
-        .into_date()
-        .into_series()
-        .into())
-}
-
 pub fn staged_frame(feed: &StagedFeed, catalog: &Catalog) -> Result<DataFrame> {
     let s = |id: u32| feed.strings.get(id);
     let p = |i: u32| catalog.products[i as usize].id.as_str();
@@ -59,10 +52,16 @@ pub fn staged_frame(feed: &StagedFeed, catalog: &Catalog) -> Result<DataFrame> {
                 "units" => r.iter().map(|r| r.units).collect::<Vec<_>>(),
             }
             .map_err(err)?;
-            df.with_column(days("etd", r.iter().map(|r| d(r.etd)).collect())?)
-                .map_err(err)?;
-            df.with_column(days("eta", r.iter().map(|r| d(r.eta)).collect())?)
-                .map_err(err)?;
+            df.with_column(crate::aggregate::window::date_column(
+                "etd",
+                r.iter().map(|r| d(r.etd)).collect(),
+            ))
+            .map_err(err)?;
+            df.with_column(crate::aggregate::window::date_column(
+                "eta",
+                r.iter().map(|r| d(r.eta)).collect(),
+            ))
+            .map_err(err)?;
             df.with_column(micros(
                 "updated_at",
                 r.iter().map(|r| r.updated_at).collect(),

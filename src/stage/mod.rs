@@ -62,15 +62,10 @@ impl Status {
 
     /// The canonical names, after trimming and case folding.
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match values::fold(s).as_str() {
-            "booked" => Status::Booked,
-            "departed" => Status::Departed,
-            "in_transit" => Status::InTransit,
-            "customs_hold" => Status::CustomsHold,
-            "arrived" => Status::Arrived,
-            "cancelled" | "canceled" => Status::Cancelled,
-            _ => return None,
-        })
+        match values::fold(s).as_str() {
+            "canceled" => Some(Status::Cancelled),
+            folded => Status::exact(folded),
+        }
     }
 }
 
@@ -471,7 +466,7 @@ impl<'a> FeedVisitor<'a> {
         let instant = self
             .time
             .instant(w)
-            .map_err(|why| Fail(name, Reason::BadDate, format!("`{}` {why}", cell_debug(c))))?;
+            .map_err(|why| Fail(name, Reason::BadDate, format!("`{}` {why}", cell_text(c))))?;
         Ok((w, instant))
     }
 
@@ -639,15 +634,6 @@ impl<'a> FeedVisitor<'a> {
             units,
             line,
         })
-    }
-}
-
-fn cell_debug(c: Cell) -> String {
-    match c {
-        Cell::Text(s) | Cell::Number(s) => s.to_string(),
-        Cell::DateTime(d) => d.to_string(),
-        Cell::Instant(i) => i.to_string(),
-        Cell::Null => String::new(),
     }
 }
 

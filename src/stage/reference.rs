@@ -58,13 +58,6 @@ impl SkuMap {
         self.map.get(supplier)?.get(sku)
     }
 
-    /// Every supplier the SKU map knows, sorted.
-    pub fn suppliers(&self) -> Vec<String> {
-        let mut s: Vec<String> = self.map.keys().cloned().collect();
-        s.sort();
-        s
-    }
-
     pub fn len(&self) -> usize {
         self.map.values().map(HashMap::len).sum()
     }
