@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::fetch;
 use crate::pipeline::{self, Source, SourceKind};
-use crate::stage::{self, Context, Rows, latest};
+use crate::stage::{self, Context, latest};
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -71,18 +71,21 @@ pub fn inspect(
         })
         .collect();
     let fetched = fetch::fetch_all(jobs, 3);
-    let mut bytes = Vec::new();
+    let mut paths = Vec::new();
     for (s, f) in wanted.iter().zip(fetched) {
         let f = f.map_err(|e| Error::source(&s.id, &s.location.display(), e))?;
-        bytes.push(
-            std::fs::read(&f.path)
-                .map_err(|e| Error::source(&s.id, &s.location.display(), e.to_string()))?,
-        );
+        paths.push(f.path);
     }
-    let catalog = stage::reference::stage_catalog(&pipeline.catalog, &bytes[0])
+    let read = |i: usize, s: &Source| {
+        std::fs::read(&paths[i])
+            .map_err(|e| Error::source(&s.id, &s.location.display(), e.to_string()))
+    };
+    let catalog = stage::reference::stage_catalog(&pipeline.catalog, &read(0, &pipeline.catalog)?)
         .map_err(|e| Error::source("catalog", &pipeline.catalog.location.display(), e))?;
-    let sku_map = stage::reference::stage_sku_map(&pipeline.sku_map, &bytes[1])
-        .map_err(|e| Error::source("sku_map", &pipeline.sku_map.location.display(), e))?;
+    let mut sku_map =
+        stage::reference::stage_sku_map(&pipeline.sku_map, &read(1, &pipeline.sku_map)?)
+            .map_err(|e| Error::source("sku_map", &pipeline.sku_map.location.display(), e))?;
+    sku_map.link(&catalog);
     let fail = |e: String| Error::source(&source.id, &source.location.display(), e);
 
     let mut inspection = Inspection {
@@ -122,22 +125,36 @@ pub fn inspect(
             inspection.extra_columns = sku_map.extra_columns.clone();
         }
         SourceKind::Stock | SourceKind::Shipments => {
+            let names = stage::Names::default();
             let ctx = Context {
                 run_date: date,
                 timezone: tz,
                 catalog: &catalog,
                 sku_map: &sku_map,
+                names: &names,
             };
-            let feed = stage::stage_feed(source, &bytes[2], &ctx).map_err(fail)?;
-            let mut resolved = latest::resolve(
-                std::slice::from_ref(&feed),
-                std::slice::from_ref(&source.owner),
-                &catalog,
-            );
-            stage::fill_raw(
-                &mut resolved.exceptions,
-                std::slice::from_ref(source),
-                |_| Some(&bytes[2]),
+            let spill = stage::spill::Spill::create(&tmp.path().join("spill"), 1)
+                .map_err(|e| Error::Internal(format!("cannot make a temporary folder: {e}")))?;
+            let provider = source.owner.as_deref().map_or(0, |o| names.id(o));
+            let mut sink = Preview {
+                ctx: &ctx,
+                ts: &ts,
+                limit: rows,
+                rows: Vec::new(),
+                spill: spill.writer(0, provider),
+            };
+            let feed = stage::stage_file(source, &paths[2], &ctx, &mut sink).map_err(fail)?;
+            inspection.rows = std::mem::take(&mut sink.rows);
+            sink.spill
+                .finish(source.kind == SourceKind::Shipments)
+                .map_err(|e| Error::Internal(format!("cannot write a temporary file: {e}")))?;
+            let resolved = latest::resolve(&spill, 1, &sku_map, names.all(), 1)
+                .map_err(|e| Error::Internal(format!("cannot read a temporary file: {e}")))?;
+            let conflicts = stage::conflict_exceptions(
+                &resolved.conflicts,
+                &[source],
+                std::slice::from_ref(&paths[2]),
+                &sku_map,
             );
             inspection.columns = feed
                 .column_map
@@ -146,57 +163,9 @@ pub fn inspect(
                 .collect();
             inspection.extra_columns = feed.extra_columns.clone();
             inspection.records_read = feed.records;
-            let s = |id: u32| feed.strings.get(id).to_string();
-            let product = |p: u32| catalog.products[p as usize].id.clone();
-            match &feed.rows {
-                Rows::Stock(r) => {
-                    inspection.rows_staged = r.len() as u64;
-                    inspection.rows = r
-                        .iter()
-                        .take(rows)
-                        .map(|r| {
-                            serde_json::json!({
-                                "line": r.line,
-                                "supplier_id": s(r.supplier),
-                                "supplier_sku": s(r.sku),
-                                "warehouse": s(r.warehouse),
-                                "quantity": r.quantity,
-                                "as_of": ts(r.as_of),
-                                "product_id": product(r.product),
-                                "units": r.units,
-                            })
-                        })
-                        .collect();
-                }
-                Rows::Shipments(r) => {
-                    inspection.rows_staged = r.len() as u64;
-                    inspection.rows = r
-                        .iter()
-                        .take(rows)
-                        .map(|r| {
-                            serde_json::json!({
-                                "line": r.line,
-                                "shipment_id": s(r.shipment),
-                                "supplier_id": s(r.supplier),
-                                "supplier_sku": s(r.sku),
-                                "quantity": r.quantity,
-                                "status": r.status.as_str(),
-                                "etd": r.etd.map(|d| d.to_string()),
-                                "eta": r.eta.map(|d| d.to_string()),
-                                "updated_at": ts(r.updated_at),
-                                "product_id": product(r.product),
-                                "units": r.units,
-                            })
-                        })
-                        .collect();
-                }
-            }
-            let mut rejected: Vec<stage::Exception> = feed
-                .exceptions
-                .iter()
-                .chain(&resolved.exceptions)
-                .cloned()
-                .collect();
+            inspection.rows_staged = feed.accepted;
+            let mut rejected: Vec<stage::Exception> =
+                feed.exceptions.iter().cloned().chain(conflicts).collect();
             rejected.sort();
             inspection.rejected = rejected
                 .into_iter()
@@ -268,5 +237,55 @@ impl Inspection {
             }
         }
         out
+    }
+}
+
+/// Keeps the first staged rows in canonical form, and sends every row to
+/// the rules' partition so conflicting duplicates are found as in a run.
+struct Preview<'a, F: Fn(i64) -> String> {
+    ctx: &'a Context<'a>,
+    ts: &'a F,
+    limit: usize,
+    rows: Vec<serde_json::Value>,
+    spill: stage::spill::SpillWriter<'a>,
+}
+
+impl<F: Fn(i64) -> String> stage::Sink for Preview<'_, F> {
+    fn batch(&mut self, batch: &stage::Batch) -> std::result::Result<(), String> {
+        let map = self.ctx.sku_map;
+        let take = self.limit.saturating_sub(self.rows.len());
+        let names = self.ctx.names.all();
+        for r in batch.stock.iter().take(take) {
+            let e = map.entry(r.sku);
+            self.rows.push(serde_json::json!({
+                "line": r.line,
+                "supplier_id": e.supplier_id,
+                "supplier_sku": e.supplier_sku,
+                "warehouse": &*names[r.warehouse as usize],
+                "quantity": r.quantity,
+                "as_of": (self.ts)(r.as_of),
+                "product_id": e.product_id,
+                "units": r.quantity * e.pack_size,
+            }));
+        }
+        for r in batch.shipments.iter().take(take) {
+            let e = map.entry(r.sku);
+            self.rows.push(serde_json::json!({
+                "line": r.line,
+                "shipment_id": batch.shipment_id(r),
+                "supplier_id": e.supplier_id,
+                "supplier_sku": e.supplier_sku,
+                "quantity": r.quantity,
+                "status": r.status.as_str(),
+                "etd": r.etd.map(|d| d.to_string()),
+                "eta": r.eta.map(|d| d.to_string()),
+                "updated_at": (self.ts)(r.updated_at),
+                "product_id": e.product_id,
+                "units": r.quantity * e.pack_size,
+            }));
+        }
+        self.spill
+            .add(batch)
+            .map_err(|e| format!("cannot write a temporary file: {e}"))
     }
 }

@@ -17,7 +17,7 @@ use crate::gates::{self, Level};
 use crate::pipeline::{self, Pipeline, Source, SourceKind};
 use crate::publish::manifest::{Manifest, Rules, SourceRecord, Summary, Timings};
 use crate::publish::{self, atomic, staged, tables};
-use crate::stage::{self, Context, Rows, StagedFeed, latest};
+use crate::stage::{self, Context, StagedFeed, latest};
 use crate::workdir;
 
 /// What `siap run` was asked to do.
@@ -201,7 +201,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let get = |i: usize| contents[i].as_ref().ok();
     let catalog = get(0).map(|b| stage::reference::stage_catalog(&pipeline.catalog, b));
     let sku_map = get(1).map(|b| stage::reference::stage_sku_map(&pipeline.sku_map, b));
-    let (catalog, sku_map) = match (catalog, sku_map) {
+    let (catalog, mut sku_map) = match (catalog, sku_map) {
         (Some(Ok(c)), Some(Ok(m))) => (c, m),
         (c, m) => {
             for (src, r) in [
@@ -216,13 +216,27 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             return Err(Error::SourcesFailed(failures));
         }
     };
+    sku_map.link(&catalog);
+    let names = stage::Names::default();
     let ctx = Context {
         run_date: date,
         timezone: pipeline.campaign.timezone,
         catalog: &catalog,
         sku_map: &sku_map,
+        names: &names,
     };
-    let staged_results = stage_feeds(&pipeline.feeds, &fetched[2..], &ctx, &staged_dir);
+    let feed_bytes: u64 = fetched[2..]
+        .iter()
+        .filter_map(|f| f.as_ref().ok())
+        .map(|f| f.bytes)
+        .sum();
+    let spill_dir = staging.dir.join("spill");
+    let spill = stage::spill::Spill::create(&spill_dir, stage::spill::partitions_for(feed_bytes))
+        .map_err(|e| Error::Publish {
+        path: spill_dir.clone(),
+        message: e.to_string(),
+    })?;
+    let staged_results = stage_feeds(&pipeline.feeds, &fetched[2..], &ctx, &staged_dir, &spill);
     let mut feeds: Vec<StagedFeed> = Vec::new();
     for (s, r) in pipeline.feeds.iter().zip(staged_results) {
         match r {
@@ -243,20 +257,43 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     if !failures.is_empty() {
         return Err(Error::SourcesFailed(failures));
     }
-    let owners: Vec<Option<String>> = pipeline.feeds.iter().map(|s| s.owner.clone()).collect();
+    // Local copies are hashed by staging, which reads every byte anyway.
+    for (i, f) in fetched.iter_mut().enumerate() {
+        if let Ok(f) = f
+            && f.sha256.is_empty()
+        {
+            f.sha256 = match i {
+                0 | 1 => contents[i]
+                    .as_ref()
+                    .map(|b| {
+                        let mut h = fetch::Hasher::default();
+                        h.update(b);
+                        h.hex()
+                    })
+                    .unwrap_or_default(),
+                _ => feeds[i - 2].sha256.clone(),
+            };
+        }
+    }
     let t_rules = Instant::now();
-    let mut resolved = latest::resolve(&feeds, &owners, &catalog);
+    let resolved =
+        latest::resolve(&spill, feeds.len(), &sku_map, names.all(), workers()).map_err(|e| {
+            Error::Publish {
+                path: spill_dir.clone(),
+                message: format!("cannot read back the staged partitions: {e}"),
+            }
+        })?;
+    spill.remove();
     tracing::debug!(
         stage = "stage",
         ms = t_rules.elapsed().as_millis() as u64,
+        partitions = stage::spill::partitions_for(feed_bytes),
         "Applied the latest-row rules."
     );
-    stage::fill_raw(&mut resolved.exceptions, &pipeline.feeds, |i| {
-        fetched[2 + i]
-            .as_ref()
-            .ok()
-            .and_then(|f| std::fs::read(&f.path).ok())
-    });
+    let feed_sources: Vec<&Source> = pipeline.feeds.iter().collect();
+    let raw_paths: Vec<PathBuf> = pipeline.feeds.iter().map(|s| raw_dir.join(&s.id)).collect();
+    let conflicts =
+        stage::conflict_exceptions(&resolved.conflicts, &feed_sources, &raw_paths, &sku_map);
     let stage_ms = t.elapsed().as_millis() as u64;
 
     let mut sources_rec =
@@ -274,7 +311,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let mut warnings = Vec::new();
     for (fi, s) in pipeline.feeds.iter().enumerate() {
         let rec = &mut sources_rec[fi + 2];
-        let newest = newest_timestamp(&feeds[fi]);
+        let newest = feeds[fi].newest;
         rec.newest_timestamp = newest.and_then(|n| {
             chrono::DateTime::from_timestamp_micros(n)
                 .map(|d| d.with_timezone(&pipeline.campaign.timezone).to_rfc3339())
@@ -312,10 +349,16 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let mut exceptions: Vec<stage::Exception> = feeds
         .iter()
         .flat_map(|f| f.exceptions.iter().cloned())
-        .chain(resolved.exceptions.iter().cloned())
+        .chain(conflicts)
         .collect();
     exceptions.sort();
-    let tables = aggregate::aggregate(&catalog, &resolved, &exceptions, &pipeline.campaign)?;
+    let tables = aggregate::aggregate(
+        &catalog,
+        &sku_map,
+        &resolved,
+        &exceptions,
+        &pipeline.campaign,
+    )?;
     let exceptions_df = tables::exceptions_frame(&exceptions)?;
     let aggregate_ms = t.elapsed().as_millis() as u64;
 
@@ -460,55 +503,75 @@ fn gate_reference(pipeline: &Pipeline, date: NaiveDate) -> i64 {
     now.min(end)
 }
 
-fn newest_timestamp(feed: &StagedFeed) -> Option<i64> {
-    match &feed.rows {
-        Rows::Stock(r) => r.iter().map(|r| r.as_of).max(),
-        Rows::Shipments(r) => r.iter().map(|r| r.updated_at).max(),
+/// Worker threads for staging and the rules: one per core.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// Where a run's staged rows go: the feed's staged Parquet copy and the
+/// rules' partitions.
+struct RunSink<'a> {
+    ctx: &'a Context<'a>,
+    staged: staged::StagedWriter,
+    spill: stage::spill::SpillWriter<'a>,
+}
+
+impl stage::Sink for RunSink<'_> {
+    fn batch(&mut self, batch: &stage::Batch) -> std::result::Result<(), String> {
+        self.staged.write(batch, self.ctx)?;
+        self.spill
+            .add(batch)
+            .map_err(|e| format!("cannot write the staged partitions: {e}"))
     }
 }
 
-/// Stages feeds on plain threads (never on the async runtime). `None` for a
-/// feed whose fetch already failed.
-/// Each worker also writes its feed's `staged/<id>.parquet`, so those writes
-/// run in parallel too.
+/// Stages feeds on plain threads (never on the async runtime), streaming
+/// each raw copy. `None` for a feed whose fetch already failed. Each worker
+/// writes its feed's `staged/<id>.parquet` and partition records as it
+/// goes; the largest feeds start first.
 fn stage_feeds(
     feeds: &[Source],
     fetched: &[std::result::Result<Fetched, String>],
     ctx: &Context,
     staged_dir: &Path,
+    spill: &stage::spill::Spill,
 ) -> Vec<Option<std::result::Result<StagedFeed, String>>> {
     let results: Vec<Mutex<Option<std::result::Result<StagedFeed, String>>>> =
         feeds.iter().map(|_| Mutex::new(None)).collect();
+    let mut order: Vec<usize> = (0..feeds.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(fetched[i].as_ref().map(|f| f.bytes).unwrap_or(0)));
     let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .min(feeds.len().max(1));
+    let workers = workers().min(feeds.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= feeds.len() {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= order.len() {
                         break;
                     }
-                    if let Ok(f) = &fetched[i] {
-                        let t = Instant::now();
-                        let r = std::fs::read(&f.path)
-                            .map_err(|e| {
-                                format!("cannot read the raw copy `{}`: {e}", f.path.display())
-                            })
-                            .and_then(|bytes| stage::stage_feed(&feeds[i], &bytes, ctx))
-                            .and_then(|mut staged| {
-                                staged.stage_ms = t.elapsed().as_millis() as u64;
-                                let t_write = Instant::now();
-                            staged::write_staged(staged_dir, &staged, ctx.catalog)
-                                    .map_err(|e| format!("cannot write the staged copy: {e}"))?;
-                            tracing::debug!(stage = "stage", source = %staged.source_id, ms = t_write.elapsed().as_millis() as u64, "Wrote the staged copy.");
-                                Ok(staged)
-                            });
-                        *results[i].lock().expect("no poisoned stage slot") = Some(r);
-                    }
+                    let i = order[k];
+                    let Ok(f) = &fetched[i] else { continue };
+                    let source = &feeds[i];
+                    let t = Instant::now();
+                    let provider = source.owner.as_deref().map_or(0, |o| ctx.names.id(o));
+                    let mut sink = RunSink {
+                        ctx,
+                        staged: staged::StagedWriter::new(staged_dir, &source.id, source.kind),
+                        spill: spill.writer(i as u16, provider),
+                    };
+                    let r = stage::stage_file(source, &f.path, ctx, &mut sink).and_then(|mut s| {
+                        let RunSink { staged, spill, .. } = sink;
+                        staged.finish(ctx)?;
+                        spill
+                            .finish(source.kind == SourceKind::Shipments)
+                            .map_err(|e| format!("cannot write the staged partitions: {e}"))?;
+                        s.stage_ms = t.elapsed().as_millis() as u64;
+                        Ok(s)
+                    });
+                    *results[i].lock().expect("no poisoned stage slot") = Some(r);
                 }
             });
         }

@@ -90,11 +90,12 @@ fn fixture() -> Fixture {
         &std::fs::read(dir.join("catalog.csv")).unwrap(),
     )
     .unwrap();
-    let sku_map = siap::stage::reference::stage_sku_map(
+    let mut sku_map = siap::stage::reference::stage_sku_map(
         &pipeline.sku_map,
         &std::fs::read(dir.join("sku_map.csv")).unwrap(),
     )
     .unwrap();
+    sku_map.link(&catalog);
     Fixture {
         pipeline,
         catalog,
@@ -102,12 +103,24 @@ fn fixture() -> Fixture {
     }
 }
 
+/// Counts the rows staging accepts.
+struct Count(usize);
+
+impl siap::stage::Sink for Count {
+    fn batch(&mut self, b: &siap::stage::Batch) -> Result<(), String> {
+        self.0 += b.len();
+        Ok(())
+    }
+}
+
 fn stage_all_formats(f: &Fixture, bytes: &[u8]) {
+    let names = siap::stage::Names::default();
     let ctx = siap::stage::Context {
         run_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         timezone: chrono_tz::Asia::Jakarta,
         catalog: &f.catalog,
         sku_map: &f.sku_map,
+        names: &names,
     };
     for base in ["reasons", "ships-vocab"] {
         let base: &Source = f.pipeline.source(base).unwrap();
@@ -123,7 +136,9 @@ fn stage_all_formats(f: &Fixture, bytes: &[u8]) {
                 s.dialect.format = format;
                 s.dialect.gzip = gzip;
                 let r = std::panic::catch_unwind(|| {
-                    siap::stage::stage_feed(&s, bytes, &ctx).map(|_| ())
+                    let mut sink = Count(0);
+                    siap::stage::stage_feed(&s, bytes, &ctx, &mut sink)
+                        .map(|f| assert_eq!(f.accepted as usize, sink.0))
                 });
                 assert!(
                     r.is_ok(),

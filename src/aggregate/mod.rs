@@ -12,8 +12,8 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::pipeline::Campaign;
-use crate::stage::Catalog;
 use crate::stage::latest::Resolved;
+use crate::stage::{Catalog, SkuMap};
 
 /// The tables a run publishes.
 pub struct Tables {
@@ -29,12 +29,7 @@ fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
 
 /// Fails when the units of all counted rows together could overflow `i64`.
 pub fn check_overflow(resolved: &Resolved) -> Result<()> {
-    let total: i128 = resolved
-        .stock
-        .iter()
-        .map(|s| i128::from(s.units))
-        .chain(resolved.shipments.iter().map(|s| i128::from(s.units)))
-        .sum();
+    let total = resolved.total_units;
     if total > i128::from(i64::MAX) {
         return Err(Error::Internal(format!(
             "the counted units add up to {total}, beyond what a 64-bit sum holds; check the feeds for absurd quantities"
@@ -43,12 +38,18 @@ pub fn check_overflow(resolved: &Resolved) -> Result<()> {
     Ok(())
 }
 
-/// Latest stock and shipment rows as frames keyed by product and supplier.
-fn unit_rows(catalog: &Catalog, resolved: &Resolved, shipments: &DataFrame) -> Result<LazyFrame> {
+/// Counted stock (already summed per product and supplier) and latest
+/// shipments as frames keyed by product and supplier.
+fn unit_rows(
+    catalog: &Catalog,
+    sku_map: &SkuMap,
+    resolved: &Resolved,
+    shipments: &DataFrame,
+) -> Result<LazyFrame> {
     let pid = |p: u32| catalog.products[p as usize].id.as_str();
     let stock = df! {
         "product_id" => resolved.stock.iter().map(|s| pid(s.product)).collect::<Vec<_>>(),
-        "supplier_id" => resolved.stock.iter().map(|s| s.supplier.as_str()).collect::<Vec<_>>(),
+        "supplier_id" => resolved.stock.iter().map(|s| sku_map.suppliers[s.supplier as usize].as_str()).collect::<Vec<_>>(),
         "stock_units" => resolved.stock.iter().map(|s| s.units).collect::<Vec<_>>(),
     }
     .map_err(polars_err("building stock rows"))?
@@ -79,6 +80,7 @@ const UNIT_COLUMNS: [&str; 4] = ["stock_units", "window_units", "early_units", "
 
 pub fn aggregate(
     catalog: &Catalog,
+    sku_map: &SkuMap,
     resolved: &Resolved,
     exceptions: &[crate::stage::Exception],
     campaign: &Campaign,
@@ -86,8 +88,8 @@ pub fn aggregate(
     check_overflow(resolved)?;
     // One shipments table, with each shipment's bucket, serves both the
     // sums and the published table.
-    let shipments = window::shipments_table(catalog, &resolved.shipments, campaign)?;
-    let rows = unit_rows(catalog, resolved, &shipments)?;
+    let shipments = window::shipments_table(catalog, sku_map, resolved, campaign)?;
+    let rows = unit_rows(catalog, sku_map, resolved, &shipments)?;
 
     let supplier_readiness = rows
         .group_by([col("product_id"), col("supplier_id")])

@@ -37,7 +37,8 @@ pub fn extras(
     let mut by: BTreeMap<u32, Extra> = BTreeMap::new();
     for s in &resolved.stock {
         let e = by.entry(s.product).or_default();
-        e.oldest_as_of = Some(e.oldest_as_of.map_or(s.as_of, |o| o.min(s.as_of)));
+        let t = s.oldest_as_of;
+        e.oldest_as_of = Some(e.oldest_as_of.map_or(t, |o| o.min(t)));
     }
     for s in resolved
         .shipments

@@ -10,8 +10,8 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::pipeline::Campaign;
-use crate::stage::latest::LatestShipment;
-use crate::stage::{Catalog, Status};
+use crate::stage::latest::{LatestShipment, Resolved};
+use crate::stage::{Catalog, SkuMap, Status};
 
 pub const EARLY: &str = "early";
 pub const WINDOW: &str = "in_window";
@@ -64,32 +64,22 @@ pub fn units_in(bucket: &'static str) -> Expr {
 /// counts toward the window.
 pub fn shipments_table(
     catalog: &Catalog,
-    ships: &[LatestShipment],
+    sku_map: &SkuMap,
+    resolved: &Resolved,
     campaign: &Campaign,
 ) -> Result<DataFrame> {
     let err = |e| Error::polars("building the shipments table")(e);
     let tz = campaign.timezone;
-    let mut rows: Vec<&LatestShipment> = ships.iter().collect();
-    rows.sort_by(|a, b| {
-        (
-            &catalog.products[a.product as usize].id,
-            &a.supplier,
-            &a.provider,
-            &a.shipment_id,
-        )
-            .cmp(&(
-                &catalog.products[b.product as usize].id,
-                &b.supplier,
-                &b.provider,
-                &b.shipment_id,
-            ))
-    });
+    // Already sorted by product, supplier, provider and shipment id.
+    let rows = &resolved.shipments;
+    let names = &resolved.names;
+    let entry = |s: &LatestShipment| sku_map.entry(s.sku);
     let mut df = df! {
         "product_id" => rows.iter().map(|s| catalog.products[s.product as usize].id.as_str()).collect::<Vec<_>>(),
-        "supplier_id" => rows.iter().map(|s| s.supplier.as_str()).collect::<Vec<_>>(),
-        "provider" => rows.iter().map(|s| s.provider.as_str()).collect::<Vec<_>>(),
-        "shipment_id" => rows.iter().map(|s| s.shipment_id.as_str()).collect::<Vec<_>>(),
-        "supplier_sku" => rows.iter().map(|s| s.sku.as_str()).collect::<Vec<_>>(),
+        "supplier_id" => rows.iter().map(|s| entry(s).supplier_id.as_str()).collect::<Vec<_>>(),
+        "provider" => rows.iter().map(|s| &*names[s.provider as usize]).collect::<Vec<_>>(),
+        "shipment_id" => rows.iter().map(|s| &*s.shipment_id).collect::<Vec<_>>(),
+        "supplier_sku" => rows.iter().map(|s| entry(s).supplier_sku.as_str()).collect::<Vec<_>>(),
         "quantity" => rows.iter().map(|s| s.quantity).collect::<Vec<_>>(),
         "units" => rows.iter().map(|s| s.units).collect::<Vec<_>>(),
         "status" => rows.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(),

@@ -15,11 +15,19 @@
 //!   all become `conflicting duplicate` exceptions, at any timestamp; the
 //!   key then falls back to its latest remaining row, if any.
 //!
-//! Memory grows with the number of distinct (key, timestamp) pairs.
+//! The rows arrive partitioned by key (see [`super::spill`]); each
+//! partition is sorted by (key, timestamp, read order) and walked once, so
+//! memory follows the largest partition, and partitions are resolved on
+//! every core. Counted stock rows are summed on the spot per SKU map entry;
+//! only the latest shipments (one per shipment) are kept, for the
+//! shipments table.
 
-use hashbrown::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Exception, Interner, Reason, Rows, StagedFeed, Status};
+use super::spill::{ShipRec, Spill, StockRec, date_of};
+use super::{Span, Status};
+use crate::stage::SkuMap;
 use chrono::NaiveDate;
 
 /// Per-feed tallies of what the rules did.
@@ -35,154 +43,141 @@ pub struct RuleCounts {
     pub conflicting: u64,
 }
 
-#[derive(Debug, Clone)]
-pub struct LatestStock {
-    pub product: u32,
-    pub supplier: String,
-    pub sku: String,
-    pub warehouse: String,
-    pub quantity: i64,
-    pub units: i64,
-    pub as_of: i64,
-    pub source: usize,
+impl RuleCounts {
+    fn add(&mut self, o: &RuleCounts) {
+        self.counted += o.counted;
+        self.superseded += o.superseded;
+        self.duplicates += o.duplicates;
+        self.conflicting += o.conflicting;
+    }
 }
 
+/// The counted stock of one (product, supplier): the sum of its latest
+/// rows' units, and the oldest `as_of` among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockSum {
+    /// Index into the catalog.
+    pub product: u32,
+    /// Index into [`SkuMap::suppliers`].
+    pub supplier: u32,
+    pub units: i64,
+    pub oldest_as_of: i64,
+}
+
+/// The latest row of one shipment.
 #[derive(Debug, Clone)]
 pub struct LatestShipment {
+    /// Index into the catalog.
     pub product: u32,
-    pub provider: String,
-    pub shipment_id: String,
-    pub supplier: String,
-    pub sku: String,
+    /// Index into [`SkuMap::entries`] (supplier and SKU).
+    pub sku: u32,
+    /// Index into [`SkuMap::suppliers`].
+    pub supplier: u32,
+    /// Index into [`Resolved::names`].
+    pub provider: u32,
+    pub shipment_id: Box<str>,
     pub quantity: i64,
     pub units: i64,
     pub status: Status,
     pub etd: Option<NaiveDate>,
     pub eta: Option<NaiveDate>,
     pub updated_at: i64,
-    pub source: usize,
+}
+
+/// A row sent to exceptions by the rules: same key and timestamp as
+/// another row, different values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Conflict {
+    pub feed: usize,
+    pub line: u64,
+    pub span: Span,
+    /// Index into [`SkuMap::entries`].
+    pub sku: u32,
 }
 
 #[derive(Debug, Default)]
 pub struct Resolved {
-    pub stock: Vec<LatestStock>,
+    /// Per (product, supplier), sorted.
+    pub stock: Vec<StockSum>,
+    /// Sorted by product, supplier, provider, shipment id.
     pub shipments: Vec<LatestShipment>,
-    pub exceptions: Vec<Exception>,
+    /// Sorted by feed and line.
+    pub conflicts: Vec<Conflict>,
     /// Indexed like the input feeds.
     pub counts: Vec<RuleCounts>,
+    /// Provider (and warehouse) names, by id.
+    pub names: Vec<Box<str>>,
+    /// All counted units, stock and shipments, without overflow.
+    pub total_units: i128,
 }
 
-/// Per (key, timestamp): the distinct values seen, and the rows holding them.
-/// Kept without a heap allocation in the common case of one value.
-struct Group<V> {
-    first: V,
-    more: Vec<V>,
-}
-
-impl<V: PartialEq> Group<V> {
-    /// Records `v`; false when it repeats a value already seen (an exact
-    /// duplicate).
-    fn add(&mut self, v: V) -> bool {
-        if self.first == v || self.more.contains(&v) {
-            return false;
-        }
-        self.more.push(v);
-        true
-    }
-
-    fn conflicted(&self) -> bool {
-        !self.more.is_empty()
-    }
-}
-
-/// What the rules decided for one staged row.
+/// What the rules decided for one row, before tallying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    /// The latest row of its key: it counts.
     Counted,
-    /// A valid row replaced by a newer one.
     Superseded,
-    /// An exact copy of an earlier row.
     Duplicate,
-    /// Same key and timestamp as another row, different values.
     Conflicting,
 }
 
-/// The rules themselves, for any kind of row: `key`, `ts` and `value` read
-/// row `ri` of feed `fi` (`lens[fi]` rows each). Returns an outcome per row.
-fn classify<K, V>(
-    lens: &[usize],
-    key: impl Fn(usize, usize) -> K,
-    ts: impl Fn(usize, usize) -> i64,
-    value: impl Fn(usize, usize) -> V,
-) -> Vec<Vec<Outcome>>
-where
-    K: std::hash::Hash + Eq + Copy,
-    V: PartialEq,
-{
-    const DUP: u32 = u32::MAX;
-    let total: usize = lens.iter().sum();
-    // Sized up front: rehashing millions of entries costs more than the
-    // memory of a table sized to the row count.
-    let mut groups: Vec<Group<V>> = Vec::with_capacity(total);
-    let mut gmap: HashMap<(K, i64), u32> = HashMap::with_capacity(total);
-    let mut row_group: Vec<Vec<u32>> = Vec::with_capacity(lens.len());
-    for (fi, &n) in lens.iter().enumerate() {
-        let mut rg = Vec::with_capacity(n);
-        for ri in 0..n {
-            let next = groups.len() as u32;
-            let gid = *gmap.entry((key(fi, ri), ts(fi, ri))).or_insert(next);
-            if gid == next {
-                groups.push(Group {
-                    first: value(fi, ri),
-                    more: Vec::new(),
-                });
-                rg.push(gid);
-            } else if groups[gid as usize].add(value(fi, ri)) {
-                rg.push(gid);
+/// The rules for one key's rows, sorted by (timestamp, read order):
+/// calls `out(row index, outcome)` for every row.
+fn classify_key<V: PartialEq>(
+    n: usize,
+    ts: impl Fn(usize) -> i64,
+    value: impl Fn(usize) -> V,
+    mut out: impl FnMut(usize, Outcome),
+) {
+    let mut candidate: Option<usize> = None;
+    let mut seen: Vec<(V, usize)> = Vec::new();
+    let mut a = 0;
+    while a < n {
+        let t = ts(a);
+        let mut b = a + 1;
+        while b < n && ts(b) == t {
+            b += 1;
+        }
+        // One (key, timestamp) group: repeats of a value are duplicates of
+        // the first row read with it.
+        seen.clear();
+        for i in a..b {
+            let v = value(i);
+            if seen.iter().any(|(s, _)| *s == v) {
+                out(i, Outcome::Duplicate);
             } else {
-                rg.push(DUP);
+                seen.push((v, i));
             }
         }
-        row_group.push(rg);
-    }
-    drop(gmap);
-    // The latest row per key among rows neither duplicated nor conflicting.
-    let mut best: HashMap<K, (i64, usize, usize)> = HashMap::new();
-    for (fi, rg) in row_group.iter().enumerate() {
-        for (ri, &gid) in rg.iter().enumerate() {
-            if gid == DUP || groups[gid as usize].conflicted() {
-                continue;
+        if seen.len() > 1 {
+            for (_, i) in &seen {
+                out(*i, Outcome::Conflicting);
             }
-            let t = ts(fi, ri);
-            let e = best.entry(key(fi, ri)).or_insert((t, fi, ri));
-            if t > e.0 {
-                *e = (t, fi, ri);
+        } else {
+            if let Some(prev) = candidate {
+                out(prev, Outcome::Superseded);
             }
+            candidate = Some(seen[0].1);
         }
+        a = b;
     }
-    let mut out: Vec<Vec<Outcome>> = row_group
-        .iter()
-        .map(|rg| {
-            rg.iter()
-                .map(|&gid| match gid {
-                    DUP => Outcome::Duplicate,
-                    g if groups[g as usize].conflicted() => Outcome::Conflicting,
-                    _ => Outcome::Superseded,
-                })
-                .collect()
-        })
-        .collect();
-    for (_, fi, ri) in best.into_values() {
-        out[fi][ri] = Outcome::Counted;
+    if let Some(c) = candidate {
+        out(c, Outcome::Counted);
     }
-    out
 }
 
-/// Tallies one feed's outcomes.
-fn tally(outcomes: &[Outcome]) -> RuleCounts {
-    let mut c = RuleCounts::default();
-    for o in outcomes {
+/// One worker's share of the results.
+struct Part {
+    counts: Vec<RuleCounts>,
+    /// Per SKU map entry: counted units and the oldest counted `as_of`.
+    stock: Vec<(i128, i64)>,
+    shipments: Vec<LatestShipment>,
+    conflicts: Vec<Conflict>,
+    total: i128,
+}
+
+impl Part {
+    fn tally(&mut self, feed: u16, o: Outcome) {
+        let c = &mut self.counts[feed as usize];
         match o {
             Outcome::Counted => c.counted += 1,
             Outcome::Superseded => c.superseded += 1,
@@ -190,172 +185,215 @@ fn tally(outcomes: &[Outcome]) -> RuleCounts {
             Outcome::Conflicting => c.conflicting += 1,
         }
     }
-    c
 }
 
-/// Runs the rules. `owners[i]` is the provider of feed `i` (for shipments).
-pub fn resolve(
-    feeds: &[StagedFeed],
-    owners: &[Option<String>],
-    catalog: &super::Catalog,
-) -> Resolved {
-    let pid = |p: u32| catalog.products[p as usize].id.as_str();
-    let mut global = Interner::default();
-    // Map every feed's local string ids to global ones, so keys compare
-    // across feeds.
-    let remap: Vec<Vec<u32>> = feeds
-        .iter()
-        .map(|f| f.strings.strings.iter().map(|s| global.intern(s)).collect())
-        .collect();
-    let provider_ids: Vec<u32> = owners
-        .iter()
-        .map(|o| global.intern(o.as_deref().unwrap_or("")))
-        .collect();
-    let g = |fi: usize, id: u32| global.get(remap[fi][id as usize]);
-    let stock_rows = |fi: usize| match &feeds[fi].rows {
-        Rows::Stock(r) => r.as_slice(),
-        Rows::Shipments(_) => &[],
-    };
-    let ship_rows = |fi: usize| match &feeds[fi].rows {
-        Rows::Shipments(r) => r.as_slice(),
-        Rows::Stock(_) => &[],
-    };
-    let stock_lens: Vec<usize> = (0..feeds.len()).map(|fi| stock_rows(fi).len()).collect();
-    let ship_lens: Vec<usize> = (0..feeds.len()).map(|fi| ship_rows(fi).len()).collect();
-
-    // Stock and shipments are independent: classify them on two threads.
-    let (stock_outcomes, ship_outcomes) = std::thread::scope(|scope| {
-        let stock = scope.spawn(|| {
-            classify(
-                &stock_lens,
-                |fi, ri| {
-                    let r = &stock_rows(fi)[ri];
-                    let m = &remap[fi];
-                    (
-                        m[r.supplier as usize],
-                        m[r.sku as usize],
-                        m[r.warehouse as usize],
-                    )
-                },
-                |fi, ri| stock_rows(fi)[ri].as_of,
-                |fi, ri| stock_rows(fi)[ri].quantity,
-            )
-        });
-        let ships = classify(
-            &ship_lens,
-            |fi, ri| {
-                (
-                    provider_ids[fi],
-                    remap[fi][ship_rows(fi)[ri].shipment as usize],
-                )
-            },
-            |fi, ri| ship_rows(fi)[ri].updated_at,
-            |fi, ri| {
-                let r = &ship_rows(fi)[ri];
-                let m = &remap[fi];
-                (
-                    m[r.supplier as usize],
-                    m[r.sku as usize],
-                    r.quantity,
-                    r.status,
-                    r.etd,
-                    r.eta,
-                )
+fn resolve_stock(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
+    let mut recs = StockRec::decode_all(bytes);
+    recs.sort_unstable_by_key(|r| (r.key(), r.as_of, r.feed, r.line));
+    let mut a = 0;
+    while a < recs.len() {
+        let key = recs[a].key();
+        let mut b = a + 1;
+        while b < recs.len() && recs[b].key() == key {
+            b += 1;
+        }
+        let rows = &recs[a..b];
+        classify_key(
+            rows.len(),
+            |i| rows[i].as_of,
+            |i| rows[i].quantity,
+            |i, o| {
+                let r = &rows[i];
+                part.tally(r.feed, o);
+                match o {
+                    Outcome::Counted => {
+                        let units =
+                            i128::from(r.quantity) * i128::from(sku_map.entry(r.sku).pack_size);
+                        part.total += units;
+                        let s = &mut part.stock[r.sku as usize];
+                        s.0 += units;
+                        s.1 = s.1.min(r.as_of);
+                    }
+                    Outcome::Conflicting => part.conflicts.push(Conflict {
+                        feed: r.feed as usize,
+                        line: r.line,
+                        span: r.span,
+                        sku: r.sku,
+                    }),
+                    _ => {}
+                }
             },
         );
-        (stock.join().expect("the stock rules do not panic"), ships)
-    });
-
-    let mut out = Resolved::default();
-    for (fi, f) in feeds.iter().enumerate() {
-        let (a, b) = (tally(&stock_outcomes[fi]), tally(&ship_outcomes[fi]));
-        out.counts.push(RuleCounts {
-            counted: a.counted + b.counted,
-            superseded: a.superseded + b.superseded,
-            duplicates: a.duplicates + b.duplicates,
-            conflicting: a.conflicting + b.conflicting,
-        });
-        for (r, o) in stock_rows(fi).iter().zip(&stock_outcomes[fi]) {
-            match o {
-                Outcome::Counted => out.stock.push(LatestStock {
-                    product: r.product,
-                    supplier: g(fi, r.supplier).to_string(),
-                    sku: g(fi, r.sku).to_string(),
-                    warehouse: g(fi, r.warehouse).to_string(),
-                    quantity: r.quantity,
-                    units: r.units,
-                    as_of: r.as_of,
-                    source: fi,
-                }),
-                Outcome::Conflicting => out.exceptions.push(conflict(
-                    f,
-                    g(fi, r.supplier),
-                    pid(r.product),
-                    r.line,
-                    "as_of",
-                )),
-                _ => {}
-            }
-        }
-        for (r, o) in ship_rows(fi).iter().zip(&ship_outcomes[fi]) {
-            match o {
-                Outcome::Counted => out.shipments.push(LatestShipment {
-                    product: r.product,
-                    provider: owners[fi].clone().unwrap_or_default(),
-                    shipment_id: g(fi, r.shipment).to_string(),
-                    supplier: g(fi, r.supplier).to_string(),
-                    sku: g(fi, r.sku).to_string(),
-                    quantity: r.quantity,
-                    units: r.units,
-                    status: r.status,
-                    etd: r.etd,
-                    eta: r.eta,
-                    updated_at: r.updated_at,
-                    source: fi,
-                }),
-                Outcome::Conflicting => out.exceptions.push(conflict(
-                    f,
-                    g(fi, r.supplier),
-                    pid(r.product),
-                    r.line,
-                    "updated_at",
-                )),
-                _ => {}
-            }
-        }
+        a = b;
     }
-
-    // Sort for deterministic outputs.
-    out.stock.sort_by(|a, b| {
-        (a.product, &a.supplier, &a.sku, &a.warehouse).cmp(&(
-            b.product,
-            &b.supplier,
-            &b.sku,
-            &b.warehouse,
-        ))
-    });
-    out.shipments.sort_by(|a, b| {
-        (a.product, &a.supplier, &a.provider, &a.shipment_id).cmp(&(
-            b.product,
-            &b.supplier,
-            &b.provider,
-            &b.shipment_id,
-        ))
-    });
-    out.exceptions.sort();
-    out
 }
 
-fn conflict(f: &StagedFeed, supplier: &str, product: &str, line: u64, ts_field: &str) -> Exception {
-    Exception {
-        source: f.source_id.clone(),
-        supplier_id: supplier.to_string(),
-        product_id: product.to_string(),
-        line,
-        field: ts_field.to_string(),
-        reason: Reason::ConflictingDuplicate,
-        detail: format!("another row has the same key and `{ts_field}` but different values"),
-        // Filled in by `stage::fill_raw` from the feed's raw copy.
-        raw: String::new(),
+fn resolve_shipments(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
+    let mut recs = ShipRec::decode_all(bytes);
+    recs.sort_unstable_by(|x, y| {
+        (x.provider, x.id, x.updated_at, x.feed, x.line).cmp(&(
+            y.provider,
+            y.id,
+            y.updated_at,
+            y.feed,
+            y.line,
+        ))
+    });
+    let mut a = 0;
+    while a < recs.len() {
+        let (provider, id) = (recs[a].provider, recs[a].id);
+        let mut b = a + 1;
+        while b < recs.len() && recs[b].provider == provider && recs[b].id == id {
+            b += 1;
+        }
+        let rows = &recs[a..b];
+        classify_key(
+            rows.len(),
+            |i| rows[i].updated_at,
+            |i| {
+                let r = &rows[i];
+                (r.sku, r.quantity, r.status, r.etd, r.eta)
+            },
+            |i, o| {
+                let r = &rows[i];
+                part.tally(r.feed, o);
+                match o {
+                    Outcome::Counted => {
+                        let e = sku_map.entry(r.sku);
+                        let units = r.quantity * e.pack_size;
+                        part.total += i128::from(units);
+                        part.shipments.push(LatestShipment {
+                            product: e.product.expect("staged rows have a product"),
+                            sku: r.sku,
+                            supplier: e.supplier,
+                            provider: r.provider,
+                            shipment_id: String::from_utf8_lossy(r.id).into(),
+                            quantity: r.quantity,
+                            units,
+                            status: r.status,
+                            etd: r.etd.and_then(date_of),
+                            eta: r.eta.and_then(date_of),
+                            updated_at: r.updated_at,
+                        });
+                    }
+                    Outcome::Conflicting => part.conflicts.push(Conflict {
+                        feed: r.feed as usize,
+                        line: r.line,
+                        span: r.span,
+                        sku: r.sku,
+                    }),
+                    _ => {}
+                }
+            },
+        );
+        a = b;
     }
+}
+
+/// Runs the rules over every partition, on `workers` threads.
+pub fn resolve(
+    spill: &Spill,
+    feeds: usize,
+    sku_map: &SkuMap,
+    names: Vec<Box<str>>,
+    workers: usize,
+) -> std::io::Result<Resolved> {
+    let jobs = spill.parts() * 2;
+    let next = AtomicUsize::new(0);
+    let error: Mutex<Option<std::io::Error>> = Mutex::new(None);
+    let parts: Vec<Part> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.clamp(1, jobs.max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut part = Part {
+                        counts: vec![RuleCounts::default(); feeds],
+                        stock: vec![(0, i64::MAX); sku_map.len()],
+                        shipments: Vec::new(),
+                        conflicts: Vec::new(),
+                        total: 0,
+                    };
+                    loop {
+                        let j = next.fetch_add(1, Ordering::Relaxed);
+                        if j >= jobs {
+                            break;
+                        }
+                        let ships = j % 2 == 1;
+                        match spill.read(ships, j / 2) {
+                            Ok(bytes) if ships => resolve_shipments(&bytes, sku_map, &mut part),
+                            Ok(bytes) => resolve_stock(&bytes, sku_map, &mut part),
+                            Err(e) => {
+                                *error.lock().expect("no poisoned error") = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    part
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("the rules do not panic"))
+            .collect()
+    });
+    if let Some(e) = error.into_inner().expect("no poisoned error") {
+        return Err(e);
+    }
+    let mut out = Resolved {
+        counts: vec![RuleCounts::default(); feeds],
+        names,
+        ..Default::default()
+    };
+    let mut stock = vec![(0i128, i64::MAX); sku_map.len()];
+    for p in parts {
+        for (c, pc) in out.counts.iter_mut().zip(&p.counts) {
+            c.add(pc);
+        }
+        for (s, ps) in stock.iter_mut().zip(&p.stock) {
+            s.0 += ps.0;
+            s.1 = s.1.min(ps.1);
+        }
+        out.shipments.extend(p.shipments);
+        out.conflicts.extend(p.conflicts);
+        out.total_units += p.total;
+    }
+    // Fold SKU entries into (product, supplier) sums.
+    let mut sums: std::collections::BTreeMap<(u32, u32), (i128, i64)> = Default::default();
+    for (i, (units, oldest)) in stock.into_iter().enumerate() {
+        if oldest == i64::MAX {
+            continue; // no counted row
+        }
+        let e = &sku_map.entries[i];
+        let product = e.product.expect("counted rows have a product");
+        let s = sums.entry((product, e.supplier)).or_insert((0, i64::MAX));
+        s.0 += units;
+        s.1 = s.1.min(oldest);
+    }
+    out.stock = sums
+        .into_iter()
+        .map(|((product, supplier), (units, oldest))| StockSum {
+            product,
+            supplier,
+            // Checked against `total_units` before any table is built.
+            units: i64::try_from(units).unwrap_or(i64::MAX),
+            oldest_as_of: oldest,
+        })
+        .collect();
+    let names = &out.names;
+    out.shipments.sort_by(|a, b| {
+        (
+            a.product,
+            a.supplier,
+            &names[a.provider as usize],
+            &a.shipment_id,
+        )
+            .cmp(&(
+                b.product,
+                b.supplier,
+                &names[b.provider as usize],
+                &b.shipment_id,
+            ))
+    });
+    out.conflicts.sort();
+    Ok(out)
 }

@@ -11,6 +11,7 @@ pub mod exception;
 pub mod latest;
 pub mod read;
 pub mod reference;
+pub mod spill;
 pub mod values;
 
 use chrono::{NaiveDate, TimeZone};
@@ -75,6 +76,32 @@ pub struct Context<'a> {
     pub timezone: Tz,
     pub catalog: &'a Catalog,
     pub sku_map: &'a SkuMap,
+    /// Warehouse and provider names of every feed, numbered once.
+    pub names: &'a Names,
+}
+
+/// Strings numbered across all feeds (staged on several threads), so keys
+/// compare across feeds by number. Each feed keeps its own cache in front.
+#[derive(Debug, Default)]
+pub struct Names(std::sync::Mutex<Interner>);
+
+impl Names {
+    pub fn id(&self, s: &str) -> u32 {
+        self.0.lock().expect("no poisoned names").intern(s)
+    }
+
+    /// Every name, indexed by id.
+    pub fn all(&self) -> Vec<Box<str>> {
+        self.0.lock().expect("no poisoned names").strings.clone()
+    }
+
+    /// The names of these ids.
+    pub fn all_of(&self, ids: &[u32]) -> Vec<Box<str>> {
+        let names = self.0.lock().expect("no poisoned names");
+        ids.iter()
+            .map(|&i| names.strings[i as usize].clone())
+            .collect()
+    }
 }
 
 impl Context<'_> {
@@ -115,54 +142,95 @@ impl Interner {
     }
 }
 
-/// A staged stock row. Strings are ids in the feed's interner.
+/// Where a record's raw text is in its decoded feed, so a rule applied
+/// after staging (conflicting duplicates) can quote it without a reparse.
+/// `offset` is `u64::MAX` when the reader cannot say (non-CSV formats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// A staged stock row. Supplier, SKU, product and pack size come from its
+/// SKU map entry.
 #[derive(Debug, Clone, Copy)]
 pub struct StockRow {
-    pub supplier: u32,
+    /// Index into [`SkuMap::entries`].
     pub sku: u32,
+    /// Id in [`Context::names`].
     pub warehouse: u32,
     pub quantity: i64,
     /// Microseconds since the epoch, UTC.
     pub as_of: i64,
-    /// Index into the catalog.
-    pub product: u32,
-    /// quantity × pack size.
-    pub units: i64,
     pub line: u64,
+    pub span: Span,
 }
 
-/// A staged shipment row.
+/// A staged shipment row; its id is text in the batch it belongs to.
 #[derive(Debug, Clone, Copy)]
 pub struct ShipmentRow {
-    pub shipment: u32,
-    pub supplier: u32,
+    pub id_start: u32,
+    pub id_len: u32,
     pub sku: u32,
     pub quantity: i64,
     pub status: Status,
     pub etd: Option<NaiveDate>,
     pub eta: Option<NaiveDate>,
     pub updated_at: i64,
-    pub product: u32,
-    pub units: i64,
     pub line: u64,
+    pub span: Span,
 }
 
-#[derive(Debug, Clone)]
-pub enum Rows {
-    Stock(Vec<StockRow>),
-    Shipments(Vec<ShipmentRow>),
+/// Accepted rows, handed to a [`Sink`] a batch at a time so memory does
+/// not grow with the feed.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub stock: Vec<StockRow>,
+    pub shipments: Vec<ShipmentRow>,
+    /// Shipment ids, back to back.
+    pub ids: String,
 }
 
-/// One feed after staging.
+impl Batch {
+    pub const ROWS: usize = 65_536;
+
+    pub fn shipment_id(&self, r: &ShipmentRow) -> &str {
+        &self.ids[r.id_start as usize..(r.id_start + r.id_len) as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.stock.len() + self.shipments.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn clear(&mut self) {
+        self.stock.clear();
+        self.shipments.clear();
+        self.ids.clear();
+    }
+}
+
+/// Where staged rows go: the staged Parquet copy and the latest-row rules'
+/// partitions in a run; a preview in `siap inspect`.
+pub trait Sink {
+    fn batch(&mut self, batch: &Batch) -> Result<(), String>;
+}
+
+/// One feed after staging. Its accepted rows went to the sink.
 #[derive(Debug, Clone)]
 pub struct StagedFeed {
     pub source_id: String,
     pub kind: SourceKind,
     /// Records read (blank lines are not records).
     pub records: u64,
-    pub rows: Rows,
+    /// Rows that passed validation (before the latest-row rules).
+    pub accepted: u64,
+    /// The newest `as_of` / `updated_at` among accepted rows.
+    pub newest: Option<i64>,
     pub exceptions: Vec<Exception>,
-    pub strings: Interner,
     /// Header columns that map to nothing canonical.
     pub extra_columns: Vec<String>,
     /// Each canonical column and the feed column it was read from (`None`:
@@ -170,13 +238,35 @@ pub struct StagedFeed {
     pub column_map: Vec<(&'static str, Option<String>)>,
     /// Wall time spent staging this feed.
     pub stage_ms: u64,
+    /// The sha256 of the file staged (empty when staged from memory).
+    pub sha256: String,
 }
 
-/// Stages one feed (stock or shipments). An `Err` fails the source.
-pub fn stage_feed(source: &Source, bytes: &[u8], ctx: &Context) -> Result<StagedFeed, String> {
-    let mut v = FeedVisitor::new(source, ctx);
+/// Stages one feed (stock or shipments) held in memory. An `Err` fails the
+/// source.
+pub fn stage_feed(
+    source: &Source,
+    bytes: &[u8],
+    ctx: &Context,
+    sink: &mut dyn Sink,
+) -> Result<StagedFeed, String> {
+    let mut v = FeedVisitor::new(source, ctx, sink);
     read::read(bytes, &source.dialect, &mut v)?;
-    Ok(v.finish())
+    v.finish()
+}
+
+/// Stages one feed from a file, streaming CSV a chunk at a time.
+pub fn stage_file(
+    source: &Source,
+    path: &std::path::Path,
+    ctx: &Context,
+    sink: &mut dyn Sink,
+) -> Result<StagedFeed, String> {
+    let mut v = FeedVisitor::new(source, ctx, sink);
+    let sha256 = read::read_file(path, &source.dialect, &mut v)?;
+    let mut staged = v.finish()?;
+    staged.sha256 = sha256;
+    Ok(staged)
 }
 
 /// Column positions for the canonical fields, found from the header.
@@ -256,13 +346,17 @@ struct FeedVisitor<'a> {
     as_of_limit: i64,
     idx: Vec<Option<usize>>,
     staged: StagedFeed,
-    stock: Vec<StockRow>,
-    shipments: Vec<ShipmentRow>,
+    batch: Batch,
+    sink: &'a mut dyn Sink,
+    sink_error: Option<String>,
+    /// This feed's cache in front of `ctx.names`.
+    names: HashMap<Box<str>, u32>,
+    recent: Vec<(Box<str>, u32)>,
     progress: indicatif::ProgressBar,
 }
 
 impl<'a> FeedVisitor<'a> {
-    fn new(source: &'a Source, ctx: &'a Context<'a>) -> Self {
+    fn new(source: &'a Source, ctx: &'a Context<'a>, sink: &'a mut dyn Sink) -> Self {
         FeedVisitor {
             source,
             ctx,
@@ -277,27 +371,68 @@ impl<'a> FeedVisitor<'a> {
                 source_id: source.id.clone(),
                 kind: source.kind,
                 records: 0,
-                rows: Rows::Stock(Vec::new()),
+                accepted: 0,
+                newest: None,
                 exceptions: Vec::new(),
-                strings: Interner::default(),
                 extra_columns: Vec::new(),
                 column_map: Vec::new(),
                 stage_ms: 0,
+                sha256: String::new(),
             },
-            stock: Vec::new(),
-            shipments: Vec::new(),
+            batch: Batch::default(),
+            sink,
+            sink_error: None,
+            names: HashMap::new(),
+            recent: Vec::new(),
             progress: crate::progress::rows(&source.id),
         }
     }
 
-    fn finish(mut self) -> StagedFeed {
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.sink_error.is_some() {
+            return;
+        }
+        if let Err(e) = self.sink.batch(&self.batch) {
+            self.sink_error = Some(e);
+        }
+        self.batch.clear();
+    }
+
+    fn finish(mut self) -> Result<StagedFeed, String> {
+        self.flush();
         self.progress.finish_and_clear();
-        self.staged.rows = match self.source.kind {
-            SourceKind::Shipments => Rows::Shipments(self.shipments),
-            _ => Rows::Stock(self.stock),
-        };
+        if let Some(e) = self.sink_error {
+            return Err(e);
+        }
         self.staged.exceptions.sort();
-        self.staged
+        Ok(self.staged)
+    }
+
+    fn name_id(&mut self, s: &str) -> u32 {
+        // Warehouses are few per feed: a short list beats hashing.
+        if let Some((_, id)) = self.recent.iter().find(|(n, _)| &**n == s) {
+            return *id;
+        }
+        let id = match self.names.get(s) {
+            Some(&id) => id,
+            None => {
+                let id = self.ctx.names.id(s);
+                self.names.insert(s.into(), id);
+                id
+            }
+        };
+        if self.recent.len() < 8 {
+            self.recent.push((s.into(), id));
+        }
+        id
+    }
+
+    fn accepted(&mut self, ts: i64) {
+        self.staged.accepted += 1;
+        self.staged.newest = Some(self.staged.newest.map_or(ts, |n| n.max(ts)));
+        if self.batch.len() >= Batch::ROWS {
+            self.flush();
+        }
     }
 
     fn cell<'c>(&self, cells: &'c dyn Cells, canonical_pos: usize) -> Cell<'c> {
@@ -322,7 +457,7 @@ impl<'a> FeedVisitor<'a> {
         self.ctx
             .sku_map
             .get(supplier, &sku)
-            .filter(|e| self.ctx.catalog.index(&e.product_id).is_some())
+            .filter(|e| e.product.is_some())
             .map(|e| e.product_id.clone())
             .unwrap_or_default()
     }
@@ -514,29 +649,38 @@ impl<'a> FeedVisitor<'a> {
         }
     }
 
-    /// Looks up the SKU map: (catalog index, pack size).
+    /// Looks up the SKU map: (entry index, pack size).
     fn product(&self, supplier: &str, sku: &str) -> Result<(u32, i64), Fail> {
-        match self.ctx.sku_map.get(supplier, sku) {
+        let map = self.ctx.sku_map;
+        match map.lookup(supplier, sku) {
             None => Err(Fail(
                 "supplier_sku",
                 Reason::UnmappedSku,
                 format!("`{sku}` of supplier `{supplier}` is not in the SKU map"),
             )),
-            Some(entry) => match self.ctx.catalog.index(&entry.product_id) {
-                Some(p) => Ok((p, entry.pack_size)),
-                None => Err(Fail(
-                    "supplier_sku",
-                    Reason::UnknownProduct,
-                    format!(
-                        "the SKU map sends `{sku}` to product `{}`, which is not in the catalog",
-                        entry.product_id
-                    ),
-                )),
-            },
+            Some(i) => {
+                let entry = map.entry(i);
+                match entry.product {
+                    Some(_) => Ok((i, entry.pack_size)),
+                    None => Err(Fail(
+                        "supplier_sku",
+                        Reason::UnknownProduct,
+                        format!(
+                            "the SKU map sends `{sku}` to product `{}`, which is not in the catalog",
+                            entry.product_id
+                        ),
+                    )),
+                }
+            }
         }
     }
 
-    fn stock_record(&mut self, line: u64, cells: &dyn Cells) -> Result<StockRow, (String, Fail)> {
+    fn stock_record(
+        &mut self,
+        line: u64,
+        span: Span,
+        cells: &dyn Cells,
+    ) -> Result<StockRow, (String, Fail)> {
         // Canonical order: supplier_id, supplier_sku, warehouse, quantity, as_of.
         let source = self.source;
         let supplier = match source.owner.as_deref() {
@@ -562,25 +706,22 @@ impl<'a> FeedVisitor<'a> {
                 format!("`{shown}` is after the run date {}", self.ctx.run_date),
             )));
         }
-        let (product, pack) = self.product(&supplier, &sku).map_err(fail)?;
-        let units = self.units(quantity, pack).map_err(fail)?;
-        let s = &mut self.staged.strings;
-        let row = StockRow {
-            supplier: s.intern(&supplier),
-            sku: s.intern(&sku),
-            warehouse: s.intern(&warehouse),
+        let (entry, pack) = self.product(&supplier, &sku).map_err(fail)?;
+        self.units(quantity, pack).map_err(fail)?;
+        Ok(StockRow {
+            sku: entry,
+            warehouse: self.name_id(&warehouse),
             quantity,
             as_of,
-            product,
-            units,
             line,
-        };
-        Ok(row)
+            span,
+        })
     }
 
     fn shipment_record(
         &mut self,
         line: u64,
+        span: Span,
         cells: &dyn Cells,
     ) -> Result<ShipmentRow, (String, Fail)> {
         // Canonical order: shipment_id, supplier_id, supplier_sku, quantity,
@@ -618,21 +759,22 @@ impl<'a> FeedVisitor<'a> {
         let etd = self.date(cells, 5, "etd").map_err(fail)?;
         let eta = self.date(cells, 6, "eta").map_err(fail)?;
         let (_, updated_at) = self.timestamp(cells, 7, "updated_at").map_err(fail)?;
-        let (product, pack) = self.product(&supplier, &sku).map_err(fail)?;
-        let units = self.units(quantity, pack).map_err(fail)?;
-        let s = &mut self.staged.strings;
+        let (entry, pack) = self.product(&supplier, &sku).map_err(fail)?;
+        self.units(quantity, pack).map_err(fail)?;
+        let ids = &mut self.batch.ids;
+        let id_start = ids.len() as u32;
+        ids.push_str(&shipment);
         Ok(ShipmentRow {
-            shipment: s.intern(&shipment),
-            supplier: s.intern(&supplier),
-            sku: s.intern(&sku),
+            id_start,
+            id_len: shipment.len() as u32,
+            sku: entry,
             quantity,
             status,
             etd,
             eta,
             updated_at,
-            product,
-            units,
             line,
+            span,
         })
     }
 }
@@ -663,17 +805,31 @@ impl Visitor for FeedVisitor<'_> {
     }
 
     fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells) {
+        self.record_at(line, u64::MAX, raw, cells)
+    }
+
+    fn record_at(&mut self, line: u64, offset: u64, raw: &str, cells: &dyn Cells) {
         self.staged.records += 1;
         if self.staged.records.is_multiple_of(65_536) {
             self.progress.set_position(self.staged.records);
         }
+        let span = Span {
+            offset,
+            len: raw.len().min(u32::MAX as usize) as u32,
+        };
         match self.source.kind {
-            SourceKind::Shipments => match self.shipment_record(line, cells) {
-                Ok(row) => self.shipments.push(row),
+            SourceKind::Shipments => match self.shipment_record(line, span, cells) {
+                Ok(row) => {
+                    self.batch.shipments.push(row);
+                    self.accepted(row.updated_at);
+                }
                 Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
             },
-            _ => match self.stock_record(line, cells) {
-                Ok(row) => self.stock.push(row),
+            _ => match self.stock_record(line, span, cells) {
+                Ok(row) => {
+                    self.batch.stock.push(row);
+                    self.accepted(row.as_of);
+                }
                 Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
             },
         }
@@ -686,17 +842,43 @@ impl Visitor for FeedVisitor<'_> {
     }
 }
 
-/// The raw text of the records starting on `lines`, read again from a
-/// feed's bytes. Accepted rows keep no copy of their text; the few that a
-/// later rule rejects (conflicting duplicates) get it from here.
-pub fn raw_records(
+/// The raw text of records found again after staging (the rows the
+/// latest-row rules reject), keyed by line. Accepted rows keep no copy of
+/// their text: plain UTF-8 CSV is read back at each record's offset; other
+/// feeds are read once more and the wanted lines picked out.
+pub fn raw_texts(
     source: &Source,
-    bytes: &[u8],
-    lines: &std::collections::BTreeSet<u64>,
+    path: &std::path::Path,
+    wanted: &[(u64, Span)],
 ) -> std::collections::BTreeMap<u64, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let d = &source.dialect;
+    let mut found = std::collections::BTreeMap::new();
+    if wanted.is_empty() {
+        return found;
+    }
+    let by_offset = d.format == crate::pipeline::Format::Csv
+        && !d.gzip
+        && d.encoding == crate::pipeline::Encoding::Utf8
+        && wanted.iter().all(|(_, s)| s.offset != u64::MAX);
+    if by_offset && let Ok(mut f) = std::fs::File::open(path) {
+        let mut bom = [0u8; 3];
+        let skip = match f.read_exact(&mut bom) {
+            Ok(()) if bom == *b"\xEF\xBB\xBF" => 3,
+            _ => 0,
+        };
+        for (line, span) in wanted {
+            let mut buf = vec![0u8; span.len as usize];
+            if f.seek(SeekFrom::Start(skip + span.offset)).is_ok() && f.read_exact(&mut buf).is_ok()
+            {
+                found.insert(*line, String::from_utf8_lossy(&buf).into_owned());
+            }
+        }
+        return found;
+    }
     struct Pick<'a> {
-        lines: &'a std::collections::BTreeSet<u64>,
-        found: std::collections::BTreeMap<u64, String>,
+        lines: std::collections::BTreeSet<u64>,
+        found: &'a mut std::collections::BTreeMap<u64, String>,
     }
     impl Visitor for Pick<'_> {
         fn header(&mut self, _: &[String]) -> Result<(), String> {
@@ -710,38 +892,47 @@ pub fn raw_records(
         fn broken(&mut self, _: u64, _: &str, _: Reason, _: String) {}
     }
     let mut pick = Pick {
-        lines,
-        found: Default::default(),
+        lines: wanted.iter().map(|(l, _)| *l).collect(),
+        found: &mut found,
     };
-    let _ = read::read(bytes, &source.dialect, &mut pick);
-    pick.found
+    let _ = read::read_file(path, d, &mut pick);
+    found
 }
 
-/// Fills in the raw text of exceptions found after staging (by the
-/// latest-row rules), reading each affected feed once more.
-pub fn fill_raw<B: AsRef<[u8]>>(
-    exceptions: &mut [Exception],
-    feeds: &[Source],
-    bytes_of: impl Fn(usize) -> Option<B>,
-) {
-    for (i, source) in feeds.iter().enumerate() {
-        let lines: std::collections::BTreeSet<u64> = exceptions
-            .iter()
-            .filter(|e| e.raw.is_empty() && e.source == source.id)
-            .map(|e| e.line)
-            .collect();
-        if lines.is_empty() {
+/// The exceptions of the rows the latest-row rules rejected, with their
+/// raw text read back from each feed's raw copy.
+pub fn conflict_exceptions(
+    conflicts: &[latest::Conflict],
+    feeds: &[&Source],
+    paths: &[std::path::PathBuf],
+    sku_map: &SkuMap,
+) -> Vec<Exception> {
+    let mut out = Vec::with_capacity(conflicts.len());
+    for (fi, source) in feeds.iter().enumerate() {
+        let mine: Vec<&latest::Conflict> = conflicts.iter().filter(|c| c.feed == fi).collect();
+        if mine.is_empty() {
             continue;
         }
-        let Some(bytes) = bytes_of(i) else { continue };
-        let found = raw_records(source, bytes.as_ref(), &lines);
-        for e in exceptions
-            .iter_mut()
-            .filter(|e| e.raw.is_empty() && e.source == source.id)
-        {
-            if let Some(r) = found.get(&e.line) {
-                e.raw = r.clone();
-            }
+        let wanted: Vec<(u64, Span)> = mine.iter().map(|c| (c.line, c.span)).collect();
+        let raw = raw_texts(source, &paths[fi], &wanted);
+        let field = if source.kind == SourceKind::Shipments {
+            "updated_at"
+        } else {
+            "as_of"
+        };
+        for c in mine {
+            let e = sku_map.entry(c.sku);
+            out.push(Exception {
+                source: source.id.clone(),
+                supplier_id: e.supplier_id.clone(),
+                product_id: e.product_id.clone(),
+                line: c.line,
+                field: field.to_string(),
+                reason: Reason::ConflictingDuplicate,
+                detail: format!("another row has the same key and `{field}` but different values"),
+                raw: raw.get(&c.line).cloned().unwrap_or_default(),
+            });
         }
     }
+    out
 }

@@ -74,11 +74,23 @@ pub trait Cells {
     fn get(&self, i: usize) -> Cell<'_>;
 }
 
-struct ByteCells<'a>(&'a csv::ByteRecord);
+/// A CSV record's fields. `utf8`: the chunk holding the record was checked
+/// to be valid UTF-8 as a whole.
+struct ByteCells<'a> {
+    record: &'a csv::ByteRecord,
+    utf8: bool,
+}
 
 impl Cells for ByteCells<'_> {
     fn get(&self, i: usize) -> Cell<'_> {
-        match self.0.get(i) {
+        match self.record.get(i) {
+            Some(b) if self.utf8 => {
+                // SAFETY: the chunk was valid UTF-8, and a field is a run of
+                // it cut at ASCII delimiters with ASCII quotes removed
+                // (`CsvStream::chunk` only sets `utf8` for ASCII delimiter
+                // and quote), so it is valid UTF-8 too.
+                Cell::Text(unsafe { std::str::from_utf8_unchecked(b) })
+            }
             // The whole record was checked to be UTF-8 before it got here.
             Some(b) => Cell::Text(std::str::from_utf8(b).unwrap_or("")),
             None => Cell::Null,
@@ -100,6 +112,11 @@ pub trait Visitor {
     fn header(&mut self, names: &[String]) -> Result<(), String>;
     /// One record whose cells line up with the header.
     fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells);
+    /// The same, with where the record's raw text starts in the decoded
+    /// feed (CSV only), so it can be read back later without a reparse.
+    fn record_at(&mut self, line: u64, _offset: u64, raw: &str, cells: &dyn Cells) {
+        self.record(line, raw, cells)
+    }
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
 }
@@ -197,92 +214,352 @@ fn trim_newline(b: &[u8]) -> &[u8] {
 }
 
 fn read_csv(text: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Result<(), String> {
-    // Skip preamble lines (report titles, export dates) before the header.
-    let mut start = 0;
-    for _ in 0..dialect.skip_lines {
-        match text[start..].iter().position(|&b| b == b'\n') {
-            Some(i) => start += i + 1,
-            None => {
-                return Err(format!(
-                    "the file has fewer than {} lines to skip",
-                    dialect.skip_lines
-                ));
+    let mut csv = CsvStream::new(dialect);
+    let body = csv.skip_preamble(text)?;
+    let skipped = text.len() - body.len();
+    csv.offset = skipped as u64;
+    csv.chunk(body, visitor)?;
+    csv.finish()
+}
+
+/// How many bytes a streamed CSV feed is read in: records are parsed a
+/// chunk at a time, so memory does not grow with the file.
+const CHUNK: usize = 8 << 20;
+
+/// Reads a feed from a file. UTF-8 and single-byte-encoded CSV (plain or
+/// gzip) is streamed in chunks of whole records; other formats are read
+/// whole (they are parsed as a whole anyway). Returns the file's sha256,
+/// computed from the bytes as they are read.
+pub fn read_file(
+    path: &std::path::Path,
+    dialect: &Dialect,
+    visitor: &mut dyn Visitor,
+) -> Result<String, String> {
+    let cannot = |e: std::io::Error| format!("cannot read the raw copy `{}`: {e}", path.display());
+    let streamable = dialect.format == Format::Csv
+        && matches!(
+            dialect.encoding,
+            Encoding::Utf8 | Encoding::Windows1252 | Encoding::Latin1
+        );
+    if !streamable {
+        let bytes = std::fs::read(path).map_err(cannot)?;
+        let mut h = crate::fetch::Hasher::default();
+        h.update(&bytes);
+        read(&bytes, dialect, visitor)?;
+        return Ok(h.hex());
+    }
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if file.metadata().map_err(cannot)?.len() == 0 {
+        return Err("the file is empty (0 bytes)".into());
+    }
+    let mut input = Hashing {
+        inner: file,
+        hash: crate::fetch::Hasher::default(),
+    };
+    if dialect.gzip {
+        let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(&mut input))
+            .take(dialect.max_bytes.saturating_add(1));
+        stream_csv(&mut gz, dialect, visitor, true, CHUNK)?;
+        // Whatever the decoder left unread still belongs to the file.
+        std::io::copy(&mut gz.into_inner().into_inner(), &mut std::io::sink()).map_err(cannot)?;
+    } else {
+        stream_csv(&mut input, dialect, visitor, false, CHUNK)?;
+    }
+    std::io::copy(&mut input, &mut std::io::sink()).map_err(cannot)?;
+    Ok(input.hash.hex())
+}
+
+/// Hashes what is read through it.
+struct Hashing<R> {
+    inner: R,
+    hash: crate::fetch::Hasher,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn stream_csv(
+    input: &mut impl Read,
+    dialect: &Dialect,
+    visitor: &mut dyn Visitor,
+    gzip: bool,
+    chunk: usize,
+) -> Result<(), String> {
+    let read_err = |e: std::io::Error| {
+        if gzip {
+            format!("cannot decompress gzip (truncated or corrupt): {e}")
+        } else {
+            format!("cannot read the file: {e}")
+        }
+    };
+    let mut csv = CsvStream::new(dialect);
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk + (chunk >> 2));
+    let mut want = chunk;
+    let mut total = 0u64;
+    let mut eof = false;
+    let mut started = false;
+    // Where the undecoded text starts (after a byte-order mark), and where
+    // the quote-aware scan for the last whole record may resume.
+    let mut scanned = 0usize;
+    let mut in_quotes = false;
+    let mut last_end = 0usize;
+    loop {
+        while !eof && buf.len() < want {
+            let len = buf.len();
+            buf.resize(want.max(len + 4096), 0);
+            match input.read(&mut buf[len..]) {
+                Ok(0) => {
+                    buf.truncate(len);
+                    eof = true;
+                }
+                Ok(n) => {
+                    buf.truncate(len + n);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+                Err(e) => return Err(read_err(e)),
             }
         }
-    }
-    let body = &text[start..];
-    let line_offset = dialect.skip_lines as u64;
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(dialect.delimiter)
-        .quote(dialect.quote)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body);
-    let mut record = csv::ByteRecord::new();
-    let more = rdr
-        .read_byte_record(&mut record)
-        .map_err(|e| format!("cannot read the header: {e}"))?;
-    if !more {
-        return Err("the file has no header row".into());
-    }
-    let header: Vec<String> = record
-        .iter()
-        .map(|f| String::from_utf8_lossy(f).trim().to_string())
-        .collect();
-    visitor.header(&header)?;
-    let width = header.len();
-    // Line numbers are counted here rather than taken from the CSV reader,
-    // which counts a CRLF's `\n` as the start of the next record.
-    let mut line = line_offset + 1;
-    let mut counted_to = 0usize;
-    loop {
-        let start = rdr.position().byte() as usize;
-        match rdr.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(format!("cannot read CSV after line {line}: {e}")),
+        if gzip && total > dialect.max_bytes {
+            return Err(format!(
+                "the decompressed body is more than max_bytes = {} bytes",
+                dialect.max_bytes
+            ));
         }
-        let end = (rdr.position().byte() as usize).min(body.len());
-        let mut start = start.min(end);
-        while start < end && matches!(body[start], b'\r' | b'\n') {
-            start += 1;
+        if !started {
+            if eof && buf.is_empty() {
+                return Err(if gzip {
+                    "the file is empty (0 bytes after gzip)".into()
+                } else {
+                    "the file is empty (0 bytes)".into()
+                });
+            }
+            // The byte-order mark and the preamble lines, once.
+            let bom = match dialect.encoding {
+                Encoding::Utf8 => {
+                    if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+                        return Err(
+                            "the file starts with a UTF-16 byte-order mark but the feed is declared utf-8; set `encoding = \"utf-16\"`"
+                                .into(),
+                        );
+                    }
+                    if buf.starts_with(b"\xEF\xBB\xBF") {
+                        3
+                    } else {
+                        0
+                    }
+                }
+                _ => 0,
+            };
+            match csv.skip_preamble(&buf[bom..]) {
+                Ok(body) => {
+                    let skip = buf.len() - body.len();
+                    csv.offset = (skip - bom) as u64;
+                    buf.drain(..skip);
+                    started = true;
+                }
+                Err(_) if !eof => {
+                    want *= 2;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        line += body[counted_to..start]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64;
-        counted_to = start;
-        let raw_bytes = trim_newline(&body[start..end]);
-        let raw = match std::str::from_utf8(raw_bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                let lossy = String::from_utf8_lossy(raw_bytes);
+        // Cut after the last record that ends in this buffer: a newline
+        // outside quotes (the buffer always starts at a record boundary).
+        let cut = if eof {
+            buf.len()
+        } else {
+            for i in memchr::memchr2_iter(dialect.quote, b'\n', &buf[scanned..]) {
+                let i = scanned + i;
+                if buf[i] == b'\n' {
+                    if !in_quotes {
+                        last_end = i + 1;
+                    }
+                } else {
+                    in_quotes = !in_quotes;
+                }
+            }
+            scanned = buf.len();
+            last_end
+        };
+        if cut == 0 && !eof {
+            // One record longer than the buffer: read more.
+            want *= 2;
+            continue;
+        }
+        match dialect.encoding {
+            Encoding::Utf8 => csv.chunk(&buf[..cut], visitor)?,
+            encoding => {
+                let text = decode(&buf[..cut], encoding)?;
+                csv.chunk(&text, visitor)?
+            }
+        }
+        buf.drain(..cut);
+        // The rest starts at a record boundary: rescan it from the start.
+        scanned = 0;
+        in_quotes = false;
+        last_end = 0;
+        want = chunk.max(buf.len() + 1);
+        if eof && buf.is_empty() {
+            break;
+        }
+    }
+    csv.finish()
+}
+
+/// The state of a CSV feed read chunk by chunk: the header once, then
+/// records, with line numbers and offsets carried across chunks.
+struct CsvStream<'d> {
+    dialect: &'d Dialect,
+    header_width: Option<usize>,
+    /// The line number at the start of the next chunk.
+    line: u64,
+    /// The decoded offset of the next chunk.
+    offset: u64,
+    record: csv::ByteRecord,
+}
+
+impl<'d> CsvStream<'d> {
+    fn new(dialect: &'d Dialect) -> Self {
+        CsvStream {
+            dialect,
+            header_width: None,
+            line: dialect.skip_lines as u64 + 1,
+            offset: 0,
+            record: csv::ByteRecord::new(),
+        }
+    }
+
+    /// Skips preamble lines (report titles, export dates) before the header.
+    fn skip_preamble<'t>(&self, text: &'t [u8]) -> Result<&'t [u8], String> {
+        let mut start = 0;
+        for _ in 0..self.dialect.skip_lines {
+            match text[start..].iter().position(|&b| b == b'\n') {
+                Some(i) => start += i + 1,
+                None => {
+                    return Err(format!(
+                        "the file has fewer than {} lines to skip",
+                        self.dialect.skip_lines
+                    ));
+                }
+            }
+        }
+        Ok(&text[start..])
+    }
+
+    fn finish(&self) -> Result<(), String> {
+        if self.header_width.is_none() {
+            return Err("the file has no header row".into());
+        }
+        Ok(())
+    }
+
+    /// Parses one chunk of whole records.
+    fn chunk(&mut self, body: &[u8], visitor: &mut dyn Visitor) -> Result<(), String> {
+        let dialect = self.dialect;
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(dialect.delimiter)
+            .quote(dialect.quote)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(body);
+        let record = &mut self.record;
+        let mut line = self.line;
+        let mut counted_to = 0usize;
+        let width = match self.header_width {
+            Some(w) => w,
+            None => {
+                let more = rdr
+                    .read_byte_record(record)
+                    .map_err(|e| format!("cannot read the header: {e}"))?;
+                if !more {
+                    return Err("the file has no header row".into());
+                }
+                let header: Vec<String> = record
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).trim().to_string())
+                    .collect();
+                visitor.header(&header)?;
+                self.header_width = Some(header.len());
+                header.len()
+            }
+        };
+        // One check of the whole chunk instead of one per record and field.
+        let utf8 = dialect.delimiter.is_ascii()
+            && dialect.quote.is_ascii()
+            && std::str::from_utf8(body).is_ok();
+        // Line numbers are counted here rather than taken from the CSV
+        // reader, which counts a CRLF's `\n` as the start of the next record.
+        loop {
+            let start = rdr.position().byte() as usize;
+            match rdr.read_byte_record(record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(format!("cannot read CSV after line {line}: {e}")),
+            }
+            let end = (rdr.position().byte() as usize).min(body.len());
+            let mut start = start.min(end);
+            while start < end && matches!(body[start], b'\r' | b'\n') {
+                start += 1;
+            }
+            line += body[counted_to..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            counted_to = start;
+            let raw_bytes = trim_newline(&body[start..end]);
+            let checked = if utf8 {
+                // SAFETY: a record is cut from the valid UTF-8 chunk at
+                // ASCII line breaks, so it is valid UTF-8 too.
+                Ok(unsafe { std::str::from_utf8_unchecked(raw_bytes) })
+            } else {
+                std::str::from_utf8(raw_bytes)
+            };
+            let raw = match checked {
+                Ok(r) => r,
+                Err(e) => {
+                    let lossy = String::from_utf8_lossy(raw_bytes);
+                    visitor.broken(
+                        line,
+                        &lossy,
+                        Reason::BadEncoding,
+                        format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
+                    );
+                    continue;
+                }
+            };
+            // Spreadsheets pad exports with rows of empty cells; they are
+            // blank lines, not records.
+            if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                continue;
+            }
+            if record.len() != width {
                 visitor.broken(
                     line,
-                    &lossy,
-                    Reason::BadEncoding,
-                    format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
+                    raw,
+                    Reason::RaggedRow,
+                    format!("{} fields where the header has {}", record.len(), width),
                 );
                 continue;
             }
-        };
-        // Spreadsheets pad exports with rows of empty cells; they are blank
-        // lines, not records.
-        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-            continue;
-        }
-        if record.len() != width {
-            visitor.broken(
+            visitor.record_at(
                 line,
+                self.offset + start as u64,
                 raw,
-                Reason::RaggedRow,
-                format!("{} fields where the header has {}", record.len(), width),
+                &ByteCells { record, utf8 },
             );
-            continue;
         }
-        visitor.record(line, raw, &ByteCells(&record));
+        line += memchr::memchr_iter(b'\n', &body[counted_to..]).count() as u64;
+        self.line = line;
+        self.offset += body.len() as u64;
+        Ok(())
     }
-    Ok(())
 }
 
 /// One JSON object's fields as cells, by header position.
@@ -633,4 +910,64 @@ fn read_xlsx(bytes: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Resu
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything a reader reports, in order.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Visitor for Log {
+        fn header(&mut self, names: &[String]) -> Result<(), String> {
+            self.0.push(format!("header {names:?}"));
+            Ok(())
+        }
+        fn record(&mut self, _: u64, _: &str, _: &dyn Cells) {
+            unreachable!("CSV reports offsets")
+        }
+        fn record_at(&mut self, line: u64, offset: u64, raw: &str, cells: &dyn Cells) {
+            let cells: Vec<Cell> = (0..3).map(|i| cells.get(i)).collect();
+            self.0.push(format!("{line} @{offset} {raw:?} {cells:?}"));
+        }
+        fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {
+            self.0
+                .push(format!("{line} broken {raw:?} {reason} {detail}"));
+        }
+    }
+
+    /// Streaming in chunks of any size reports exactly what reading the
+    /// whole text at once reports: the same records, lines and offsets.
+    #[test]
+    fn chunks_of_any_size_read_like_the_whole() {
+        let texts: &[&[u8]] = &[
+            b"a,b,c\n1,2,3\n4,5,6\n",
+            b"a,b,c\r\n1,2,3\r\n\r\n4,5,6",
+            b"a,b,c\n\"x\ny\",2,3\n\"q\"\"\n\"\"\",5,6\n7,8\n,,\n9,\xff,9\n",
+            b"\xEF\xBB\xBFa,b,c\n\xC3\xA9,\xE2\x82\xAC,3\n",
+            b"title\n\"odd quote\nexported\na,b,c\n1,2,3\n",
+            b"a,b,c",
+            b"",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            let mut dialect = Dialect::default_for(Format::Csv, false);
+            if i == 4 {
+                dialect.skip_lines = 3;
+            }
+            let mut whole = Log::default();
+            let expected = match decode(text, dialect.encoding) {
+                Ok(t) if !text.is_empty() => read_csv(&t, &dialect, &mut whole),
+                Ok(_) => Err("the file is empty (0 bytes)".into()),
+                Err(e) => Err(e),
+            };
+            for chunk in 1..40 {
+                let mut streamed = Log::default();
+                let got = stream_csv(&mut &text[..], &dialect, &mut streamed, false, chunk);
+                assert_eq!(got, expected, "text {i}, chunk {chunk}");
+                assert_eq!(streamed.0, whole.0, "text {i}, chunk {chunk}");
+            }
+        }
+    }
 }

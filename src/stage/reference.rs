@@ -40,30 +40,67 @@ impl Catalog {
 
 #[derive(Debug, Clone)]
 pub struct SkuEntry {
+    pub supplier_id: String,
+    pub supplier_sku: String,
     pub product_id: String,
     pub pack_size: i64,
+    /// The product's index in the catalog; `None` when the catalog lacks it.
+    pub product: Option<u32>,
+    /// Index into [`SkuMap::suppliers`].
+    pub supplier: u32,
+}
+
+/// A `(supplier, sku)` lookup key borrowed from a feed row; hashes and
+/// compares like the owned key, so lookups allocate nothing.
+#[derive(Hash)]
+struct Key<'a>(&'a str, &'a str);
+
+impl hashbrown::Equivalent<(String, String)> for Key<'_> {
+    fn equivalent(&self, k: &(String, String)) -> bool {
+        self.0 == k.0 && self.1 == k.1
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct SkuMap {
-    /// supplier → supplier SKU → entry.
-    map: HashMap<String, HashMap<String, SkuEntry>>,
+    /// Every distinct mapping, in the order first read.
+    pub entries: Vec<SkuEntry>,
+    /// Supplier ids, sorted.
+    pub suppliers: Vec<String>,
+    index: HashMap<(String, String), u32>,
     pub records: u64,
     pub duplicates: u64,
     pub extra_columns: Vec<String>,
 }
 
 impl SkuMap {
+    /// The entry index of a supplier's SKU.
+    pub fn lookup(&self, supplier: &str, sku: &str) -> Option<u32> {
+        self.index.get(&Key(supplier, sku)).copied()
+    }
+
     pub fn get(&self, supplier: &str, sku: &str) -> Option<&SkuEntry> {
-        self.map.get(supplier)?.get(sku)
+        self.lookup(supplier, sku)
+            .map(|i| &self.entries[i as usize])
+    }
+
+    pub fn entry(&self, i: u32) -> &SkuEntry {
+        &self.entries[i as usize]
     }
 
     pub fn len(&self) -> usize {
-        self.map.values().map(HashMap::len).sum()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
+    }
+
+    /// Resolves each entry's product against the catalog.
+    pub fn link(&mut self, catalog: &Catalog) {
+        for e in &mut self.entries {
+            e.product = catalog.index(&e.product_id);
+        }
     }
 }
 
@@ -180,8 +217,9 @@ pub fn stage_catalog(source: &Source, bytes: &[u8]) -> Result<Catalog, String> {
 
 pub fn stage_sku_map(source: &Source, bytes: &[u8]) -> Result<SkuMap, String> {
     let mut v = read_table(source, bytes)?;
-    let mut map: HashMap<String, HashMap<String, SkuEntry>> = HashMap::new();
-    let mut first_line: HashMap<(String, String), u64> = HashMap::new();
+    let mut index: HashMap<(String, String), u32> = HashMap::new();
+    let mut entries: Vec<SkuEntry> = Vec::new();
+    let mut first_line: Vec<u64> = Vec::new();
     let mut duplicates = 0;
     for (line, vals) in std::mem::take(&mut v.rows) {
         let [supplier, sku, product, pack] =
@@ -227,33 +265,43 @@ pub fn stage_sku_map(source: &Source, bytes: &[u8]) -> Result<SkuMap, String> {
                     continue;
                 }
             };
-        let entry = map.entry(supplier.clone()).or_default();
-        match entry.get(&sku) {
-            Some(e) if e.product_id == product && e.pack_size == pack_size => duplicates += 1,
-            Some(_) => {
-                let first = first_line
-                    .get(&(supplier.clone(), sku.clone()))
-                    .copied()
-                    .unwrap_or(0);
+        match index.get(&Key(&supplier, &sku)).map(|&i| i as usize) {
+            Some(i) if entries[i].product_id == product && entries[i].pack_size == pack_size => {
+                duplicates += 1
+            }
+            Some(i) => {
                 v.problems.push(format!(
-                    "line {line}: `{supplier}`/`{sku}` is mapped again with a different product or pack size (first on line {first})"
+                    "line {line}: `{supplier}`/`{sku}` is mapped again with a different product or pack size (first on line {first})",
+                    first = first_line[i]
                 ));
             }
             None => {
-                first_line.insert((supplier.clone(), sku.clone()), line);
-                entry.insert(
-                    sku,
-                    SkuEntry {
-                        product_id: product,
-                        pack_size,
-                    },
-                );
+                index.insert((supplier.clone(), sku.clone()), entries.len() as u32);
+                first_line.push(line);
+                entries.push(SkuEntry {
+                    supplier_id: supplier,
+                    supplier_sku: sku,
+                    product_id: product,
+                    pack_size,
+                    product: None,
+                    supplier: 0,
+                });
             }
         }
     }
     fail(v.problems)?;
+    let mut suppliers: Vec<String> = entries.iter().map(|e| e.supplier_id.clone()).collect();
+    suppliers.sort();
+    suppliers.dedup();
+    for e in &mut entries {
+        e.supplier = suppliers
+            .binary_search(&e.supplier_id)
+            .expect("every entry's supplier is listed") as u32;
+    }
     Ok(SkuMap {
-        map,
+        entries,
+        suppliers,
+        index,
         records: v.records,
         duplicates,
         extra_columns: v.extra,

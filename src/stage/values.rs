@@ -160,6 +160,46 @@ const ISO_LOCAL: &[&str] = &[
 ];
 const ISO_DATE: &str = "%Y-%m-%d";
 
+/// Two ASCII digits as a number.
+fn two(b: &[u8]) -> Option<u32> {
+    match b {
+        [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Some(u32::from(a - b'0') * 10 + u32::from(c - b'0')),
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DD` exactly, read byte by byte; anything else (or an invalid
+/// date) is `None` and goes to the general parser, so results never differ.
+fn fast_date(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = two(&b[0..2])? * 100 + two(&b[2..4])?;
+    NaiveDate::from_ymd_opt(year as i32, two(&b[5..7])?, two(&b[8..10])?)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` followed by `Z` or `±HH:MM` exactly: the form
+/// nearly every machine writes. `None` sends anything else (fractions,
+/// leap seconds, spaces) to chrono's RFC 3339 parser.
+fn fast_rfc3339(b: &[u8]) -> Option<DateTime<chrono::FixedOffset>> {
+    if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let date = fast_date(&b[..10])?;
+    let time =
+        chrono::NaiveTime::from_hms_opt(two(&b[11..13])?, two(&b[14..16])?, two(&b[17..19])?)?;
+    let offset = match &b[19..] {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let secs = (two(&[*h1, *h2])? * 60 + two(&[*m1, *m2])?) as i32 * 60;
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    let offset = chrono::FixedOffset::east_opt(offset)?;
+    date.and_time(time).and_local_timezone(offset).single()
+}
+
 impl TimeParser {
     pub fn new(timestamp_formats: &[String], date_formats: &[String], tz: Tz) -> Self {
         TimeParser {
@@ -187,6 +227,9 @@ impl TimeParser {
     pub fn written_timestamp(&self, s: &str) -> Option<Written> {
         let s = s.trim();
         if self.timestamp_formats.is_empty() {
+            if let Some(d) = fast_rfc3339(s.as_bytes()) {
+                return Some(Written::Offset(d));
+            }
             // Fast path: RFC 3339 has a dedicated parser, far quicker than
             // trying strftime patterns.
             if let Ok(d) = DateTime::parse_from_rfc3339(s) {
@@ -228,7 +271,7 @@ impl TimeParser {
     pub fn date(&self, s: &str) -> Option<NaiveDate> {
         let s = s.trim();
         let by_date = if self.date_formats.is_empty() {
-            NaiveDate::parse_from_str(s, ISO_DATE).ok()
+            fast_date(s.as_bytes()).or_else(|| NaiveDate::parse_from_str(s, ISO_DATE).ok())
         } else {
             self.date_formats
                 .iter()
@@ -292,6 +335,42 @@ mod tests {
     fn space_grouping_accepts_no_break_spaces() {
         assert_eq!(q("1 000 000", '.', Some(' ')), Ok(1_000_000));
         assert_eq!(q("1\u{a0}000\u{a0}000", '.', Some(' ')), Ok(1_000_000));
+    }
+
+    #[test]
+    fn fast_paths_agree_with_chrono() {
+        for s in [
+            "2026-11-26T02:41:00+07:00",
+            "2026-11-26T02:41:00Z",
+            "2026-11-26T02:41:00-03:30",
+            "2024-02-29T23:59:59+00:00",
+            "2026-02-29T10:00:00+07:00",
+            "2026-13-45T08:00:00+07:00",
+            "2026-11-26T24:00:00+07:00",
+            "2026-11-26T02:41:60+07:00",
+            "2026-11-26T02:41:00+25:00",
+            "2026-11-26T02:41:00.5+07:00",
+            "2026-11-26 02:41:00+07:00",
+        ] {
+            let fast = fast_rfc3339(s.as_bytes());
+            if let Some(f) = fast {
+                assert_eq!(Some(f), DateTime::parse_from_rfc3339(s).ok(), "{s}");
+            }
+        }
+        assert!(fast_rfc3339(b"2026-11-26T02:41:00+07:00").is_some());
+        for s in [
+            "2026-11-05",
+            "2024-02-29",
+            "2026-02-29",
+            "2026-1-05",
+            "20261105xx",
+            "2026-11-5 ",
+        ] {
+            if let Some(f) = fast_date(s.as_bytes()) {
+                assert_eq!(Some(f), NaiveDate::parse_from_str(s, ISO_DATE).ok(), "{s}");
+            }
+        }
+        assert_eq!(fast_date(b"2026-02-29"), None);
     }
 
     #[test]

@@ -100,3 +100,74 @@ fn a_generated_campaign_runs_with_every_kind_of_invalid_row_and_both_outcomes() 
         );
     }
 }
+
+/// The latest-row rules run per key partition; how many partitions there
+/// are must never change a table or a count.
+#[test]
+fn partitioning_the_rules_changes_nothing() {
+    let w = Workdir::new();
+    generate(&w, "g", "11");
+    let run = |work: &str, parts: &str| {
+        w.siap_env(
+            &[
+                "run",
+                "g/pipeline.toml",
+                "--date",
+                "2026-11-27",
+                "--work-dir",
+                work,
+            ],
+            &[("SIAP_PARTITIONS", parts)],
+        )
+        .assert_success();
+        let tables: Vec<(String, Vec<u8>)> =
+            ["readiness", "supplier_readiness", "exceptions", "shipments"]
+                .iter()
+                .flat_map(|t| ["csv", "parquet"].map(|e| format!("{t}.{e}")))
+                .map(|f| {
+                    let bytes = std::fs::read(w.join(work).join("latest").join(&f)).unwrap();
+                    (f, bytes)
+                })
+                .collect();
+        let m = crate::harness::manifest(&w.join(work));
+        let counts: Vec<String> = m["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} {} {} {} {}",
+                    s["id"],
+                    s["accepted"],
+                    s["counted"],
+                    s["superseded"],
+                    s["rejected"],
+                    s["duplicates"]
+                )
+            })
+            .collect();
+        (tables, counts)
+    };
+    let one = run("one", "1");
+    let many = run("many", "16");
+    assert_eq!(one.1, many.1);
+    for ((name, a), (_, b)) in one.0.iter().zip(&many.0) {
+        assert!(a == b, "{name} differs between 1 and 16 partitions");
+    }
+    // And the conflicting duplicates quote their raw records.
+    let (header, rows) = crate::harness::read_csv(&w.join("many/latest/exceptions.csv"));
+    let (reason, raw) = (
+        header.iter().position(|h| h == "reason").unwrap(),
+        header.iter().position(|h| h == "raw").unwrap(),
+    );
+    let conflicts: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| r[reason] == "conflicting duplicate")
+        .collect();
+    assert!(!conflicts.is_empty());
+    assert!(
+        conflicts
+            .iter()
+            .all(|r| r[raw].starts_with('S') && r[raw].contains(','))
+    );
+}

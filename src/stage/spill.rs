@@ -1,0 +1,445 @@
+//! Staged rows partitioned by key on disk, so the latest-row rules can run
+//! one partition at a time: memory then follows the largest partition, not
+//! the whole input.
+//!
+//! Staging workers append fixed-layout binary records (little-endian) to
+//! per-partition buffers and flush them to `spill/<kind>-<n>.bin` under the
+//! run's temporary folder. Every row of a key lands in the same partition,
+//! whichever feed it came from. The files go away with the temporary
+//! folder; they never reach a published run.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::NaiveDate;
+
+use super::{Batch, Span, Status};
+
+/// Bytes buffered per partition before a write.
+const BUFFER: usize = 32 * 1024;
+
+/// Input bytes per partition, when choosing how many partitions a run uses.
+const BYTES_PER_PARTITION: u64 = 32 << 20;
+
+/// How many partitions for this much feed input: a power of two from 1 to
+/// 256, about one per 32 MiB. `SIAP_PARTITIONS` overrides it (tests use it
+/// to run the rules over many partitions on small inputs).
+pub fn partitions_for(input_bytes: u64) -> usize {
+    if let Some(n) = std::env::var("SIAP_PARTITIONS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return n.clamp(1, 4096);
+    }
+    ((input_bytes / BYTES_PER_PARTITION) as usize + 1)
+        .next_power_of_two()
+        .clamp(1, 256)
+}
+
+/// FNV-1a: a fixed hash, so a key's partition is the same in every run.
+fn fnv(bytes: &[u8], mut h: u64) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+const FNV_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn part_of(h: u64, parts: usize) -> usize {
+    // Mix the high bits down before reducing: FNV's low bits are weak.
+    let h = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (((h >> 32) * parts as u64) >> 32) as usize
+}
+
+pub fn stock_part(sku: u32, warehouse: u32, parts: usize) -> usize {
+    let mut k = [0u8; 8];
+    k[..4].copy_from_slice(&sku.to_le_bytes());
+    k[4..].copy_from_slice(&warehouse.to_le_bytes());
+    part_of(fnv(&k, FNV_SEED), parts)
+}
+
+pub fn shipment_part(provider: u32, id: &str, parts: usize) -> usize {
+    part_of(
+        fnv(id.as_bytes(), fnv(&provider.to_le_bytes(), FNV_SEED)),
+        parts,
+    )
+}
+
+/// The partition files of one run.
+pub struct Spill {
+    dir: PathBuf,
+    parts: usize,
+    stock: Vec<Mutex<Option<File>>>,
+    ships: Vec<Mutex<Option<File>>>,
+}
+
+impl Spill {
+    pub fn create(dir: &Path, parts: usize) -> std::io::Result<Spill> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Spill {
+            dir: dir.to_path_buf(),
+            parts,
+            stock: (0..parts).map(|_| Mutex::new(None)).collect(),
+            ships: (0..parts).map(|_| Mutex::new(None)).collect(),
+        })
+    }
+
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+
+    fn path(&self, kind: &str, p: usize) -> PathBuf {
+        self.dir.join(format!("{kind}-{p:04}.bin"))
+    }
+
+    fn append(&self, shipments: bool, p: usize, bytes: &[u8]) -> std::io::Result<()> {
+        let (files, kind) = if shipments {
+            (&self.ships, "shipments")
+        } else {
+            (&self.stock, "stock")
+        };
+        let mut f = files[p].lock().expect("no poisoned spill file");
+        if f.is_none() {
+            *f = Some(File::create(self.path(kind, p))?);
+        }
+        f.as_mut().expect("opened above").write_all(bytes)
+    }
+
+    /// One partition's records, read back whole (empty if none).
+    pub fn read(&self, shipments: bool, p: usize) -> std::io::Result<Vec<u8>> {
+        let kind = if shipments { "shipments" } else { "stock" };
+        let files = if shipments { &self.ships } else { &self.stock };
+        // Dropping the handle flushes nothing (writes are unbuffered).
+        if files[p].lock().expect("no poisoned spill file").is_none() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        File::open(self.path(kind, p))?.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    /// Deletes the partition files.
+    pub fn remove(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// A writer for one feed's rows.
+    pub fn writer(&self, feed: u16, provider: u32) -> SpillWriter<'_> {
+        SpillWriter {
+            spill: self,
+            feed,
+            provider,
+            bufs: (0..self.parts).map(|_| Vec::new()).collect(),
+        }
+    }
+}
+
+/// Buffers one feed's rows per partition.
+pub struct SpillWriter<'a> {
+    spill: &'a Spill,
+    feed: u16,
+    provider: u32,
+    bufs: Vec<Vec<u8>>,
+}
+
+impl SpillWriter<'_> {
+    pub fn add(&mut self, batch: &Batch) -> std::io::Result<()> {
+        let parts = self.spill.parts;
+        for r in &batch.stock {
+            let p = stock_part(r.sku, r.warehouse, parts);
+            let b = &mut self.bufs[p];
+            StockRec {
+                feed: self.feed,
+                sku: r.sku,
+                warehouse: r.warehouse,
+                quantity: r.quantity,
+                as_of: r.as_of,
+                line: r.line,
+                span: r.span,
+            }
+            .encode(b);
+            if b.len() >= BUFFER {
+                self.spill.append(false, p, b)?;
+                b.clear();
+            }
+        }
+        for r in &batch.shipments {
+            let id = batch.shipment_id(r);
+            let p = shipment_part(self.provider, id, parts);
+            let b = &mut self.bufs[p];
+            ShipRec {
+                feed: self.feed,
+                provider: self.provider,
+                sku: r.sku,
+                quantity: r.quantity,
+                status: r.status,
+                etd: r.etd.map(days),
+                eta: r.eta.map(days),
+                updated_at: r.updated_at,
+                line: r.line,
+                span: r.span,
+                id: id.as_bytes(),
+            }
+            .encode(b);
+            if b.len() >= BUFFER {
+                self.spill.append(true, p, b)?;
+                b.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is still buffered. A writer serves one kind of feed.
+    pub fn finish(self, shipments: bool) -> std::io::Result<()> {
+        for (p, b) in self.bufs.iter().enumerate() {
+            if !b.is_empty() {
+                self.spill.append(shipments, p, b)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn days(d: NaiveDate) -> i32 {
+    crate::aggregate::window::epoch_days(d)
+}
+
+pub fn date_of(days: i32) -> Option<NaiveDate> {
+    NaiveDate::from_num_days_from_ce_opt(days.checked_add(719_163)?)
+}
+
+/// Reads little-endian fields off a byte slice.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let (head, rest) = self.0.split_at(N);
+        self.0 = rest;
+        head.try_into().expect("N bytes")
+    }
+    fn u8(&mut self) -> u8 {
+        self.take::<1>()[0]
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.take())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    fn i32(&mut self) -> i32 {
+        i32::from_le_bytes(self.take())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take())
+    }
+    fn i64(&mut self) -> i64 {
+        i64::from_le_bytes(self.take())
+    }
+    fn bytes(&mut self, n: usize) -> &'a [u8] {
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        head
+    }
+}
+
+/// A stock row as spilled.
+#[derive(Debug, Clone, Copy)]
+pub struct StockRec {
+    pub feed: u16,
+    pub sku: u32,
+    pub warehouse: u32,
+    pub quantity: i64,
+    pub as_of: i64,
+    pub line: u64,
+    pub span: Span,
+}
+
+impl StockRec {
+    fn encode(&self, b: &mut Vec<u8>) {
+        b.extend_from_slice(&self.feed.to_le_bytes());
+        b.extend_from_slice(&self.sku.to_le_bytes());
+        b.extend_from_slice(&self.warehouse.to_le_bytes());
+        b.extend_from_slice(&self.quantity.to_le_bytes());
+        b.extend_from_slice(&self.as_of.to_le_bytes());
+        b.extend_from_slice(&self.line.to_le_bytes());
+        b.extend_from_slice(&self.span.offset.to_le_bytes());
+        b.extend_from_slice(&self.span.len.to_le_bytes());
+    }
+
+    /// Every record of a partition.
+    pub fn decode_all(bytes: &[u8]) -> Vec<StockRec> {
+        const SIZE: usize = 2 + 4 + 4 + 8 + 8 + 8 + 8 + 4;
+        bytes
+            .chunks_exact(SIZE)
+            .map(|b| {
+                let mut c = Cursor(b);
+                StockRec {
+                    feed: c.u16(),
+                    sku: c.u32(),
+                    warehouse: c.u32(),
+                    quantity: c.i64(),
+                    as_of: c.i64(),
+                    line: c.u64(),
+                    span: Span {
+                        offset: c.u64(),
+                        len: c.u32(),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    pub fn key(&self) -> u64 {
+        (u64::from(self.sku) << 32) | u64::from(self.warehouse)
+    }
+}
+
+/// A shipment row as spilled; `id` borrows the partition's bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct ShipRec<'a> {
+    pub feed: u16,
+    pub provider: u32,
+    pub sku: u32,
+    pub quantity: i64,
+    pub status: Status,
+    pub etd: Option<i32>,
+    pub eta: Option<i32>,
+    pub updated_at: i64,
+    pub line: u64,
+    pub span: Span,
+    pub id: &'a [u8],
+}
+
+const STATUSES: [Status; 6] = [
+    Status::Booked,
+    Status::Departed,
+    Status::InTransit,
+    Status::CustomsHold,
+    Status::Arrived,
+    Status::Cancelled,
+];
+
+impl<'a> ShipRec<'a> {
+    fn encode(&self, b: &mut Vec<u8>) {
+        let status = STATUSES
+            .iter()
+            .position(|s| *s == self.status)
+            .expect("a known status") as u8;
+        b.extend_from_slice(&self.feed.to_le_bytes());
+        b.extend_from_slice(&self.provider.to_le_bytes());
+        b.extend_from_slice(&self.sku.to_le_bytes());
+        b.extend_from_slice(&self.quantity.to_le_bytes());
+        b.push(status);
+        b.extend_from_slice(&self.etd.unwrap_or(i32::MIN).to_le_bytes());
+        b.extend_from_slice(&self.eta.unwrap_or(i32::MIN).to_le_bytes());
+        b.extend_from_slice(&self.updated_at.to_le_bytes());
+        b.extend_from_slice(&self.line.to_le_bytes());
+        b.extend_from_slice(&self.span.offset.to_le_bytes());
+        b.extend_from_slice(&self.span.len.to_le_bytes());
+        b.extend_from_slice(&(self.id.len() as u32).to_le_bytes());
+        b.extend_from_slice(self.id);
+    }
+
+    pub fn decode_all(bytes: &'a [u8]) -> Vec<ShipRec<'a>> {
+        let mut out = Vec::new();
+        let mut c = Cursor(bytes);
+        let date = |d: i32| (d != i32::MIN).then_some(d);
+        while !c.0.is_empty() {
+            let feed = c.u16();
+            let provider = c.u32();
+            let sku = c.u32();
+            let quantity = c.i64();
+            let status = STATUSES[c.u8() as usize];
+            let etd = date(c.i32());
+            let eta = date(c.i32());
+            let updated_at = c.i64();
+            let line = c.u64();
+            let span = Span {
+                offset: c.u64(),
+                len: c.u32(),
+            };
+            let n = c.u32() as usize;
+            let id = c.bytes(n);
+            out.push(ShipRec {
+                feed,
+                provider,
+                sku,
+                quantity,
+                status,
+                etd,
+                eta,
+                updated_at,
+                line,
+                span,
+                id,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let mut b = Vec::new();
+        let s = StockRec {
+            feed: 3,
+            sku: 7,
+            warehouse: 9,
+            quantity: -1,
+            as_of: 1_700_000_000_000_000,
+            line: 42,
+            span: Span {
+                offset: u64::MAX,
+                len: 12,
+            },
+        };
+        s.encode(&mut b);
+        s.encode(&mut b);
+        let back = StockRec::decode_all(&b);
+        assert_eq!(back.len(), 2);
+        assert_eq!(
+            (back[1].quantity, back[1].line, back[1].span),
+            (-1, 42, s.span)
+        );
+        let mut b = Vec::new();
+        for (i, id) in ["SHP-1", "", "Ω-9"].iter().enumerate() {
+            ShipRec {
+                feed: i as u16,
+                provider: 1,
+                sku: 2,
+                quantity: 5,
+                status: STATUSES[i + 3],
+                etd: None,
+                eta: Some(20_000),
+                updated_at: 8,
+                line: 9,
+                span: Span { offset: 1, len: 2 },
+                id: id.as_bytes(),
+            }
+            .encode(&mut b);
+        }
+        let back = ShipRec::decode_all(&b);
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[2].id, "Ω-9".as_bytes());
+        assert_eq!(back[2].status, Status::Cancelled);
+        assert_eq!((back[0].etd, back[0].eta), (None, Some(20_000)));
+    }
+
+    #[test]
+    fn partitions_cover_the_range() {
+        for parts in [1, 2, 64] {
+            for k in 0..1000u32 {
+                assert!(stock_part(k, k / 3, parts) < parts);
+                assert!(shipment_part(k, &format!("S{k}"), parts) < parts);
+            }
+        }
+    }
+}
