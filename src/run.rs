@@ -347,8 +347,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     // ---- aggregate ----
     let t = Instant::now();
     let mut exceptions: Vec<stage::Exception> = feeds
-        .iter()
-        .flat_map(|f| f.exceptions.iter().cloned())
+        .iter_mut()
+        .flat_map(|f| std::mem::take(&mut f.exceptions))
         .chain(conflicts)
         .collect();
     exceptions.sort();
@@ -359,7 +359,11 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         &exceptions,
         &pipeline.campaign,
     )?;
-    let exceptions_df = tables::exceptions_frame(&exceptions)?;
+    // The workbook shows the first rows; the tables are written in batches.
+    let exceptions_df = tables::exceptions_frame(
+        &exceptions[..exceptions.len().min(publish::xlsx::MAX_SHEET_ROWS)],
+    )?;
+    let exception_count = exceptions.len() as u64;
     let aggregate_ms = t.elapsed().as_millis() as u64;
 
     // ---- publish ----
@@ -386,14 +390,37 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             b
         });
         let mut written = Vec::new();
-        for (name, df) in [
-            ("readiness", &tables.readiness),
-            ("supplier_readiness", &tables.supplier_readiness),
-            ("exceptions", &exceptions_df),
-            ("shipments", &tables.shipments),
-        ] {
+        for name in ["readiness", "supplier_readiness", "exceptions", "shipments"] {
             let t = Instant::now();
-            match publish::write_table(&staging.dir, name, df, o) {
+            let r = match name {
+                "readiness" => publish::write_table(&staging.dir, name, &tables.readiness, o),
+                "supplier_readiness" => {
+                    publish::write_table(&staging.dir, name, &tables.supplier_readiness, o)
+                }
+                "exceptions" => publish::write_table_batched(
+                    &staging.dir,
+                    name,
+                    exceptions.len(),
+                    |r| tables::exceptions_frame(&exceptions[r]),
+                    o,
+                ),
+                _ => publish::write_table_batched(
+                    &staging.dir,
+                    name,
+                    resolved.shipments.len(),
+                    |r| {
+                        aggregate::window::shipments_table(
+                            &catalog,
+                            &sku_map,
+                            &resolved,
+                            &pipeline.campaign,
+                            r,
+                        )
+                    },
+                    o,
+                ),
+            };
+            match r {
                 Ok(r) => written.extend(r),
                 Err(e) => return (book.join(), Err(e)),
             }
@@ -420,7 +447,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         tables.readiness.height() as u64,
     )?);
 
-    let summary = summarize(&tables, exceptions.len() as u64)?;
+    let summary = summarize(&tables, exception_count)?;
     let mut manifest = Manifest {
         siap_version: env!("CARGO_PKG_VERSION").to_string(),
         campaign: pipeline.campaign.name.clone(),

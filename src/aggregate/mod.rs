@@ -15,12 +15,13 @@ use crate::pipeline::Campaign;
 use crate::stage::latest::Resolved;
 use crate::stage::{Catalog, SkuMap};
 
-/// The tables a run publishes.
+/// The tables a run publishes. The shipments table (one row per latest
+/// shipment) is written a batch at a time by `publish`; here only its first
+/// rows, for the workbook.
 pub struct Tables {
     pub readiness: DataFrame,
     pub supplier_readiness: DataFrame,
-    /// Every latest shipment with its window bucket.
-    pub shipments: DataFrame,
+    pub shipments_preview: DataFrame,
 }
 
 fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
@@ -38,18 +39,19 @@ pub fn check_overflow(resolved: &Resolved) -> Result<()> {
     Ok(())
 }
 
-/// Counted stock (already summed per product and supplier) and latest
-/// shipments as frames keyed by product and supplier.
+/// Counted stock and latest shipments, both already summed per product and
+/// supplier, as one frame.
 fn unit_rows(
     catalog: &Catalog,
     sku_map: &SkuMap,
     resolved: &Resolved,
-    shipments: &DataFrame,
+    campaign: &Campaign,
 ) -> Result<LazyFrame> {
     let pid = |p: u32| catalog.products[p as usize].id.as_str();
+    let sid = |s: u32| sku_map.suppliers[s as usize].as_str();
     let stock = df! {
         "product_id" => resolved.stock.iter().map(|s| pid(s.product)).collect::<Vec<_>>(),
-        "supplier_id" => resolved.stock.iter().map(|s| sku_map.suppliers[s.supplier as usize].as_str()).collect::<Vec<_>>(),
+        "supplier_id" => resolved.stock.iter().map(|s| sid(s.supplier)).collect::<Vec<_>>(),
         "stock_units" => resolved.stock.iter().map(|s| s.units).collect::<Vec<_>>(),
     }
     .map_err(polars_err("building stock rows"))?
@@ -59,19 +61,24 @@ fn unit_rows(
         lit(0i64).cast(DataType::Int64).alias("early_units"),
         lit(0i64).cast(DataType::Int64).alias("late_units"),
     ]);
-    let ships = shipments
-        .clone()
-        .lazy()
-        // Cancelled shipments deliver nothing and do not make a supplier count.
-        .filter(col("bucket").neq(lit(window::CANCELLED)))
-        .select([
-            col("product_id"),
-            col("supplier_id"),
-            lit(0i64).cast(DataType::Int64).alias("stock_units"),
-            window::units_in(window::WINDOW).alias("window_units"),
-            window::units_in(window::EARLY).alias("early_units"),
-            window::units_in(window::LATE).alias("late_units"),
-        ]);
+    let sums = window::shipment_sums(resolved, campaign);
+    let ships = df! {
+        "product_id" => sums.iter().map(|((p, _), _)| pid(*p)).collect::<Vec<_>>(),
+        "supplier_id" => sums.iter().map(|((_, s), _)| sid(*s)).collect::<Vec<_>>(),
+        "window_units" => sums.iter().map(|(_, u)| u[0]).collect::<Vec<_>>(),
+        "early_units" => sums.iter().map(|(_, u)| u[1]).collect::<Vec<_>>(),
+        "late_units" => sums.iter().map(|(_, u)| u[2]).collect::<Vec<_>>(),
+    }
+    .map_err(polars_err("building shipment rows"))?
+    .lazy()
+    .select([
+        col("product_id"),
+        col("supplier_id"),
+        lit(0i64).cast(DataType::Int64).alias("stock_units"),
+        col("window_units"),
+        col("early_units"),
+        col("late_units"),
+    ]);
     concat([stock, ships], UnionArgs::default())
         .map_err(polars_err("combining stock and shipments"))
 }
@@ -88,8 +95,12 @@ pub fn aggregate(
     check_overflow(resolved)?;
     // One shipments table, with each shipment's bucket, serves both the
     // sums and the published table.
-    let shipments = window::shipments_table(catalog, sku_map, resolved, campaign)?;
-    let rows = unit_rows(catalog, sku_map, resolved, &shipments)?;
+    let rows = unit_rows(catalog, sku_map, resolved, campaign)?;
+    let preview = 0..resolved
+        .shipments
+        .len()
+        .min(crate::publish::xlsx::MAX_SHEET_ROWS);
+    let shipments_preview = window::shipments_table(catalog, sku_map, resolved, campaign, preview)?;
 
     let supplier_readiness = rows
         .group_by([col("product_id"), col("supplier_id")])
@@ -184,7 +195,7 @@ pub fn aggregate(
     Ok(Tables {
         readiness,
         supplier_readiness,
-        shipments,
+        shipments_preview,
     })
 }
 

@@ -45,33 +45,20 @@ pub fn date_column(name: &str, days: Vec<Option<i32>>) -> Column {
         .into()
 }
 
-/// Units of the rows in one bucket, 0 elsewhere. A shipment with no ETA
-/// that has not arrived is late.
-pub fn units_in(bucket: &'static str) -> Expr {
-    let hit = if bucket == LATE {
-        col("bucket")
-            .eq(lit(LATE))
-            .or(col("bucket").eq(lit(NO_ETA)))
-    } else {
-        col("bucket").eq(lit(bucket))
-    };
-    when(hit)
-        .then(col("units"))
-        .otherwise(lit(0i64).cast(DataType::Int64))
-}
-
-/// The Shipments table: every latest shipment, its bucket, and whether it
-/// counts toward the window.
+/// Rows of the Shipments table: every latest shipment, its bucket, and
+/// whether it counts toward the window.
 pub fn shipments_table(
     catalog: &Catalog,
     sku_map: &SkuMap,
     resolved: &Resolved,
     campaign: &Campaign,
+    range: std::ops::Range<usize>,
 ) -> Result<DataFrame> {
     let err = |e| Error::polars("building the shipments table")(e);
     let tz = campaign.timezone;
-    // Already sorted by product, supplier, provider and shipment id.
-    let rows = &resolved.shipments;
+    // Already sorted by product, supplier, provider and shipment id. The
+    // table is built a range of rows at a time, as it is written.
+    let rows = &resolved.shipments[range];
     let names = &resolved.names;
     let entry = |s: &LatestShipment| sku_map.entry(s.sku);
     let mut df = df! {
@@ -115,4 +102,25 @@ pub fn shipments_table(
     df.with_column(Column::new("counts_in_window".into(), counts))
         .map_err(err)?;
     Ok(df)
+}
+
+/// Per (product, supplier) with a non-cancelled latest shipment: the units
+/// in the window, before it and after it (no ETA counts as after). Sorted.
+pub fn shipment_sums(resolved: &Resolved, campaign: &Campaign) -> Vec<((u32, u32), [i64; 3])> {
+    let mut sums: std::collections::BTreeMap<(u32, u32), [i64; 3]> = Default::default();
+    for s in &resolved.shipments {
+        let b = bucket(s.status, s.eta, campaign);
+        if b == CANCELLED {
+            // Cancelled shipments deliver nothing and do not make a supplier count.
+            continue;
+        }
+        let e = sums.entry((s.product, s.supplier)).or_default();
+        match b {
+            WINDOW => e[0] += s.units,
+            EARLY => e[1] += s.units,
+            LATE | NO_ETA => e[2] += s.units,
+            _ => {}
+        }
+    }
+    sums.into_iter().collect()
 }

@@ -112,6 +112,14 @@ fn neutralize_strings(df: &DataFrame) -> Result<DataFrame> {
             let ca = col
                 .str()
                 .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
+            // Most columns hold nothing to neutralize: keep them as they
+            // are (a clone shares the buffers) instead of copying them.
+            if !ca
+                .iter()
+                .any(|v| v.is_some_and(|s| matches!(neutralize(s), std::borrow::Cow::Owned(_))))
+            {
+                continue;
+            }
             let mapped: StringChunked = ca
                 .iter()
                 .map(|v| v.map(|s| neutralize(s).into_owned()))
@@ -147,6 +155,77 @@ pub fn write_table(
             .map_err(|e| e.to_string())
     })?;
     let parquet = write_parquet(dir, &format!("{name}.parquet"), df)?;
+    Ok(vec![csv, parquet])
+}
+
+/// Rows per batch when a large table is written a batch at a time
+/// (`SIAP_BATCH_ROWS` overrides it; tests use it to write many batches).
+fn batch_rows() -> usize {
+    std::env::var("SIAP_BATCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(65_536)
+        .max(1)
+}
+
+/// Writes a table of `rows` rows as CSV and Parquet like [`write_table`],
+/// building and writing it a batch of rows at a time (`frame` builds the
+/// rows of a range), so a table of millions of rows is never whole in
+/// memory. The CSV bytes are those of a single write; the Parquet file has
+/// one row group per batch.
+pub fn write_table_batched(
+    dir: &Path,
+    name: &str,
+    rows: usize,
+    frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
+    o: &crate::pipeline::OutputOptions,
+) -> Result<Vec<OutputRecord>> {
+    let size = batch_rows();
+    let ranges: Vec<std::ops::Range<usize>> = (0..rows.div_ceil(size).max(1))
+        .map(|i| i * size..((i + 1) * size).min(rows))
+        .collect();
+    let n = rows as u64;
+    let csv = write_file(dir, &format!("{name}.csv"), n, |w| {
+        for (i, r) in ranges.iter().enumerate() {
+            let mut df = neutralize_strings(&frame(r.clone()).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            CsvWriter::new(&mut *w)
+                .include_header(i == 0)
+                .include_bom(o.csv_bom && i == 0)
+                .with_separator(o.csv_delimiter)
+                .with_decimal_comma(o.csv_decimal_comma)
+                .with_line_terminator("\n".into())
+                .finish(&mut df)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })?;
+    let parquet = write_file(dir, &format!("{name}.parquet"), n, |w| {
+        let mut writer = None;
+        for r in &ranges {
+            let df = frame(r.clone()).map_err(|e| e.to_string())?;
+            if writer.is_none() {
+                writer = Some(
+                    ParquetWriter::new(&mut *w)
+                        .with_compression(ParquetCompression::Zstd(None))
+                        .batched(&df.schema().clone())
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            if df.height() > 0 {
+                writer
+                    .as_mut()
+                    .expect("created above")
+                    .write_batch(&df)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        writer
+            .expect("at least one batch")
+            .finish()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })?;
     Ok(vec![csv, parquet])
 }
 

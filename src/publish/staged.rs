@@ -102,10 +102,10 @@ impl StagedWriter {
         let df = staged_frame(batch, self.kind, ctx).map_err(|e| self.err(e))?;
         if self.writer.is_none() {
             let file = File::create(&self.path).map_err(|e| self.err(e))?;
-            // Snappy: staged copies are large and written on the hot path;
+            // LZ4: staged copies are large and written on the hot path;
             // the published tables use zstd.
             let w = ParquetWriter::new(file)
-                .with_compression(ParquetCompression::Snappy)
+                .with_compression(ParquetCompression::Lz4Raw)
                 .set_parallel(false)
                 .batched(&df.schema().clone())
                 .map_err(|e| self.err(e))?;

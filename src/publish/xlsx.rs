@@ -292,7 +292,7 @@ pub fn workbook(
     }
     for (name, df) in [
         ("By supplier", &tables.supplier_readiness),
-        ("Shipments", &tables.shipments),
+        ("Shipments", &tables.shipments_preview),
         ("Exceptions", exceptions),
     ] {
         let ws = wb.add_worksheet();
