@@ -345,6 +345,10 @@ pub fn resolve(
         ..Default::default()
     };
     let mut stock = vec![(0i128, i64::MAX); sku_map.len()];
+    // Sized once: growing by doubling would hold up to twice the latest
+    // shipments while they are gathered.
+    out.shipments
+        .reserve_exact(parts.iter().map(|p| p.shipments.len()).sum());
     for p in parts {
         for (c, pc) in out.counts.iter_mut().zip(&p.counts) {
             c.add(pc);
