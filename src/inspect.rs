@@ -141,6 +141,7 @@ pub fn inspect(
                 ts: &ts,
                 limit: rows,
                 rows: Vec::new(),
+                rejected: Vec::new(),
                 spill: spill.writer(0, provider),
             };
             let feed = stage::stage_file(source, &paths[2], &ctx, &mut sink).map_err(fail)?;
@@ -164,8 +165,10 @@ pub fn inspect(
             inspection.extra_columns = feed.extra_columns.clone();
             inspection.records_read = feed.records;
             inspection.rows_staged = feed.accepted;
-            let mut rejected: Vec<stage::Exception> =
-                feed.exceptions.iter().cloned().chain(conflicts).collect();
+            let mut rejected: Vec<stage::Exception> = std::mem::take(&mut sink.rejected)
+                .into_iter()
+                .chain(conflicts)
+                .collect();
             rejected.sort();
             inspection.rejected = rejected
                 .into_iter()
@@ -247,6 +250,7 @@ struct Preview<'a, F: Fn(i64) -> String> {
     ts: &'a F,
     limit: usize,
     rows: Vec<serde_json::Value>,
+    rejected: Vec<stage::Exception>,
     spill: stage::spill::SpillWriter<'a>,
 }
 
@@ -287,5 +291,10 @@ impl<F: Fn(i64) -> String> stage::Sink for Preview<'_, F> {
         self.spill
             .add(batch)
             .map_err(|e| format!("cannot write a temporary file: {e}"))
+    }
+
+    fn exception(&mut self, e: stage::Exception) -> std::result::Result<(), String> {
+        self.rejected.push(e);
+        Ok(())
     }
 }

@@ -236,12 +236,24 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         path: spill_dir.clone(),
         message: e.to_string(),
     })?;
-    let staged_results = stage_feeds(&pipeline.feeds, &fetched[2..], &ctx, &staged_dir, &spill);
+    let rejected_dir = staging.dir.join("rejected");
+    std::fs::create_dir_all(&rejected_dir).map_err(|e| Error::Publish {
+        path: rejected_dir.clone(),
+        message: e.to_string(),
+    })?;
+    let staged_results = stage_feeds(
+        &pipeline.feeds,
+        &fetched[2..],
+        &ctx,
+        &staged_dir,
+        &spill,
+        &rejected_dir,
+    );
     let mut feeds: Vec<StagedFeed> = Vec::new();
     for (s, r) in pipeline.feeds.iter().zip(staged_results) {
         match r {
             Some(Ok(f)) => {
-                tracing::info!(stage = "stage", source = %s.id, records = f.records, rejected = f.exceptions.len(), "Staged source.");
+                tracing::info!(stage = "stage", source = %s.id, records = f.records, rejected = f.rejected, "Staged source.");
                 if f.records == 0 {
                     tracing::warn!(stage = "stage", source = %s.id, "Source has a header and no records.");
                 }
@@ -346,24 +358,51 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 
     // ---- aggregate ----
     let t = Instant::now();
-    let mut exceptions: Vec<stage::Exception> = feeds
-        .iter_mut()
-        .flat_map(|f| std::mem::take(&mut f.exceptions))
-        .chain(conflicts)
+    // Exception rows stay on disk until the table is written; the
+    // aggregate needs only their count per product.
+    let mut per_product = vec![0u64; catalog.products.len()];
+    for f in &feeds {
+        for (&p, &n) in &f.product_exceptions {
+            per_product[p as usize] += n;
+        }
+    }
+    for c in &conflicts {
+        if let Some(p) = catalog.index(&c.product_id) {
+            per_product[p as usize] += 1;
+        }
+    }
+    let exception_count = feeds.iter().map(|f| f.rejected).sum::<u64>() + conflicts.len() as u64;
+    let rejected: Vec<tables::Rejected> = pipeline
+        .feeds
+        .iter()
+        .enumerate()
+        .map(|(i, s)| tables::Rejected {
+            source: s.id.clone(),
+            path: rejected_dir.join(format!("{i}.bin")),
+            conflicts: conflicts
+                .iter()
+                .filter(|c| c.source == s.id)
+                .cloned()
+                .collect(),
+        })
         .collect();
-    exceptions.sort();
+    drop(conflicts);
     let tables = aggregate::aggregate(
         &catalog,
         &sku_map,
         &resolved,
-        &exceptions,
+        &per_product,
         &pipeline.campaign,
     )?;
-    // The workbook shows the first rows; the tables are written in batches.
-    let exceptions_df = tables::exceptions_frame(
-        &exceptions[..exceptions.len().min(publish::xlsx::MAX_SHEET_ROWS)],
-    )?;
-    let exception_count = exceptions.len() as u64;
+    // The workbook shows the first rows; the table is written in batches.
+    let preview = tables::exception_batches(
+        &rejected,
+        publish::xlsx::MAX_SHEET_ROWS,
+        publish::xlsx::MAX_SHEET_ROWS,
+    )()?
+    .unwrap_or_default();
+    let exceptions_df = tables::exceptions_frame(&preview)?;
+    drop(preview);
     let aggregate_ms = t.elapsed().as_millis() as u64;
 
     // ---- publish ----
@@ -397,13 +436,13 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 "supplier_readiness" => {
                     publish::write_table(&staging.dir, name, &tables.supplier_readiness, o)
                 }
-                "exceptions" => publish::write_table_batched(
-                    &staging.dir,
-                    name,
-                    exceptions.len(),
-                    |r| tables::exceptions_frame(&exceptions[r]),
-                    o,
-                ),
+                "exceptions" => {
+                    let mut next =
+                        tables::exception_batches(&rejected, publish::batch_rows(), usize::MAX);
+                    publish::write_table_stream(&staging.dir, name, exception_count, o, || {
+                        next()?.map(|b| tables::exceptions_frame(&b)).transpose()
+                    })
+                }
                 _ => publish::write_table_batched(
                     &staging.dir,
                     name,
@@ -483,6 +522,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     manifest.timings_ms.publish = t.elapsed().as_millis() as u64;
     manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     publish::write_json(&staging.dir, "manifest.json", &manifest)?;
+    // The rejected rows are in the exceptions table now.
+    let _ = std::fs::remove_dir_all(&rejected_dir);
     let run_dir = staging.commit(&date.to_string(), &run_id)?;
     Ok(RunReport {
         manifest,
@@ -543,6 +584,7 @@ struct RunSink<'a> {
     ctx: &'a Context<'a>,
     staged: staged::StagedWriter,
     spill: stage::spill::SpillWriter<'a>,
+    rejected: stage::exception::ExceptionFile,
 }
 
 impl stage::Sink for RunSink<'_> {
@@ -551,6 +593,12 @@ impl stage::Sink for RunSink<'_> {
         self.spill
             .add(batch)
             .map_err(|e| format!("cannot write the staged partitions: {e}"))
+    }
+
+    fn exception(&mut self, e: stage::Exception) -> std::result::Result<(), String> {
+        self.rejected
+            .write(&e)
+            .map_err(|e| format!("cannot write the rejected rows: {e}"))
     }
 }
 
@@ -564,6 +612,7 @@ fn stage_feeds(
     ctx: &Context,
     staged_dir: &Path,
     spill: &stage::spill::Spill,
+    rejected_dir: &Path,
 ) -> Vec<Option<std::result::Result<StagedFeed, String>>> {
     let results: Vec<Mutex<Option<std::result::Result<StagedFeed, String>>>> =
         feeds.iter().map(|_| Mutex::new(None)).collect();
@@ -584,14 +633,33 @@ fn stage_feeds(
                     let source = &feeds[i];
                     let t = Instant::now();
                     let provider = source.owner.as_deref().map_or(0, |o| ctx.names.id(o));
+                    let rejected = match stage::exception::ExceptionFile::create(
+                        &rejected_dir.join(format!("{i}.bin")),
+                    ) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            *results[i].lock().expect("no poisoned stage slot") =
+                                Some(Err(format!("cannot write the rejected rows: {e}")));
+                            continue;
+                        }
+                    };
                     let mut sink = RunSink {
                         ctx,
                         staged: staged::StagedWriter::new(staged_dir, &source.id, source.kind),
                         spill: spill.writer(i as u16, provider),
+                        rejected,
                     };
                     let r = stage::stage_file(source, &f.path, ctx, &mut sink).and_then(|mut s| {
-                        let RunSink { staged, spill, .. } = sink;
+                        let RunSink {
+                            staged,
+                            spill,
+                            rejected,
+                            ..
+                        } = sink;
                         staged.finish(ctx)?;
+                        rejected
+                            .finish()
+                            .map_err(|e| format!("cannot write the rejected rows: {e}"))?;
                         spill
                             .finish(source.kind == SourceKind::Shipments)
                             .map_err(|e| format!("cannot write the staged partitions: {e}"))?;
@@ -680,7 +748,7 @@ fn source_records(
                     accepted: c.counted + c.superseded,
                     counted: c.counted,
                     superseded: c.superseded,
-                    rejected: feed.exceptions.len() as u64 + c.conflicting,
+                    rejected: feed.rejected + c.conflicting,
                     duplicates: c.duplicates,
                     extra_columns: feed.extra_columns.clone(),
                     header_only: feed.records == 0,

@@ -111,6 +111,10 @@ impl siap::stage::Sink for Count {
         self.0 += b.len();
         Ok(())
     }
+
+    fn exception(&mut self, _: siap::stage::Exception) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn stage_all_formats(f: &Fixture, bytes: &[u8]) {

@@ -89,7 +89,7 @@ pub fn aggregate(
     catalog: &Catalog,
     sku_map: &SkuMap,
     resolved: &Resolved,
-    exceptions: &[crate::stage::Exception],
+    exceptions_per_product: &[u64],
     campaign: &Campaign,
 ) -> Result<Tables> {
     check_overflow(resolved)?;
@@ -136,7 +136,7 @@ pub fn aggregate(
     }
     .map_err(polars_err("building the catalog"))?;
 
-    let extras = product::extras(catalog, resolved, exceptions, campaign)?;
+    let extras = product::extras(catalog, resolved, exceptions_per_product, campaign)?;
     let m = campaign.minimum_units;
     let zero_if_null: Vec<Expr> = std::iter::once("suppliers")
         .chain(UNIT_COLUMNS)

@@ -13,7 +13,7 @@ use super::window::{self, epoch_days};
 use crate::error::{Error, Result};
 use crate::pipeline::Campaign;
 use crate::stage::latest::Resolved;
-use crate::stage::{Catalog, Exception, Status};
+use crate::stage::{Catalog, Status};
 
 #[derive(Default)]
 struct Extra {
@@ -31,7 +31,7 @@ struct Extra {
 pub fn extras(
     catalog: &Catalog,
     resolved: &Resolved,
-    exceptions: &[Exception],
+    exceptions_per_product: &[u64],
     campaign: &Campaign,
 ) -> Result<DataFrame> {
     let mut by: BTreeMap<u32, Extra> = BTreeMap::new();
@@ -62,10 +62,6 @@ pub fn extras(
             }
         }
     }
-    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
-    for x in exceptions.iter().filter(|x| !x.product_id.is_empty()) {
-        *counts.entry(x.product_id.as_str()).or_default() += 1;
-    }
     let n = catalog.products.len();
     let (mut ids, mut transit, mut hold, mut no_eta) = (
         Vec::with_capacity(n),
@@ -95,7 +91,7 @@ pub fn extras(
         oldest.push(e.oldest_as_of.and_then(|t| {
             chrono::DateTime::from_timestamp_micros(t).map(|d| d.with_timezone(&tz).to_rfc3339())
         }));
-        exc.push(counts.get(p.id.as_str()).copied().unwrap_or(0));
+        exc.push(exceptions_per_product.get(i).map_or(0, |&n| n as i64));
     }
     let mut df = df! {
         "product_id" => ids,

@@ -160,7 +160,7 @@ pub fn write_table(
 
 /// Rows per batch when a large table is written a batch at a time
 /// (`SIAP_BATCH_ROWS` overrides it; tests use it to write many batches).
-fn batch_rows() -> usize {
+pub fn batch_rows() -> usize {
     std::env::var("SIAP_BATCH_ROWS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -171,8 +171,7 @@ fn batch_rows() -> usize {
 /// Writes a table of `rows` rows as CSV and Parquet like [`write_table`],
 /// building and writing it a batch of rows at a time (`frame` builds the
 /// rows of a range), so a table of millions of rows is never whole in
-/// memory. The CSV bytes are those of a single write; the Parquet file has
-/// one row group per batch.
+/// memory.
 pub fn write_table_batched(
     dir: &Path,
     name: &str,
@@ -181,52 +180,71 @@ pub fn write_table_batched(
     o: &crate::pipeline::OutputOptions,
 ) -> Result<Vec<OutputRecord>> {
     let size = batch_rows();
-    let ranges: Vec<std::ops::Range<usize>> = (0..rows.div_ceil(size).max(1))
-        .map(|i| i * size..((i + 1) * size).min(rows))
-        .collect();
-    let n = rows as u64;
-    let csv = write_file(dir, &format!("{name}.csv"), n, |w| {
-        for (i, r) in ranges.iter().enumerate() {
-            let mut df = neutralize_strings(&frame(r.clone()).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-            CsvWriter::new(&mut *w)
-                .include_header(i == 0)
-                .include_bom(o.csv_bom && i == 0)
-                .with_separator(o.csv_delimiter)
-                .with_decimal_comma(o.csv_decimal_comma)
-                .with_line_terminator("\n".into())
-                .finish(&mut df)
-                .map_err(|e| e.to_string())?;
+    let mut next = 0usize;
+    write_table_stream(dir, name, rows as u64, o, || {
+        if next >= rows && !(rows == 0 && next == 0) {
+            return Ok(None);
         }
+        let r = next..(next + size).min(rows);
+        next = r.end.max(1);
+        frame(r).map(Some)
+    })
+}
+
+/// Writes CSV and Parquet in one pass from frames handed over by `next`
+/// until it returns `None` (at least one frame, for the header and schema).
+/// The CSV bytes are those of a single write of all rows; the Parquet file
+/// has one row group per frame.
+pub fn write_table_stream(
+    dir: &Path,
+    name: &str,
+    rows: u64,
+    o: &crate::pipeline::OutputOptions,
+    mut next: impl FnMut() -> Result<Option<DataFrame>>,
+) -> Result<Vec<OutputRecord>> {
+    let mut parquet = None;
+    let csv = write_file(dir, &format!("{name}.csv"), rows, |wc| {
+        let rec = write_file(dir, &format!("{name}.parquet"), rows, |wp| {
+            let mut writer = None;
+            let mut first = true;
+            while let Some(df) = next().map_err(|e| e.to_string())? {
+                let mut safe = neutralize_strings(&df).map_err(|e| e.to_string())?;
+                CsvWriter::new(&mut *wc)
+                    .include_header(first)
+                    .include_bom(o.csv_bom && first)
+                    .with_separator(o.csv_delimiter)
+                    .with_decimal_comma(o.csv_decimal_comma)
+                    .with_line_terminator("\n".into())
+                    .finish(&mut safe)
+                    .map_err(|e| e.to_string())?;
+                first = false;
+                if writer.is_none() {
+                    writer = Some(
+                        ParquetWriter::new(&mut *wp)
+                            .with_compression(ParquetCompression::Zstd(None))
+                            .batched(&df.schema().clone())
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+                if df.height() > 0 {
+                    writer
+                        .as_mut()
+                        .expect("created above")
+                        .write_batch(&df)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            writer
+                .ok_or("no rows and no schema to write")?
+                .finish()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| e.to_string())?;
+        parquet = Some(rec);
         Ok(())
     })?;
-    let parquet = write_file(dir, &format!("{name}.parquet"), n, |w| {
-        let mut writer = None;
-        for r in &ranges {
-            let df = frame(r.clone()).map_err(|e| e.to_string())?;
-            if writer.is_none() {
-                writer = Some(
-                    ParquetWriter::new(&mut *w)
-                        .with_compression(ParquetCompression::Zstd(None))
-                        .batched(&df.schema().clone())
-                        .map_err(|e| e.to_string())?,
-                );
-            }
-            if df.height() > 0 {
-                writer
-                    .as_mut()
-                    .expect("created above")
-                    .write_batch(&df)
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        writer
-            .expect("at least one batch")
-            .finish()
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })?;
-    Ok(vec![csv, parquet])
+    Ok(vec![csv, parquet.expect("written with the CSV")])
 }
 
 /// Writes one frame as Parquet (zstd).

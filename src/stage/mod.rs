@@ -217,6 +217,8 @@ impl Batch {
 /// partitions in a run; a preview in `siap inspect`.
 pub trait Sink {
     fn batch(&mut self, batch: &Batch) -> Result<(), String>;
+    /// One rejected record, in the order read.
+    fn exception(&mut self, e: Exception) -> Result<(), String>;
 }
 
 /// One feed after staging. Its accepted rows went to the sink.
@@ -230,7 +232,10 @@ pub struct StagedFeed {
     pub accepted: u64,
     /// The newest `as_of` / `updated_at` among accepted rows.
     pub newest: Option<i64>,
-    pub exceptions: Vec<Exception>,
+    /// Records rejected while staging (they went to the sink).
+    pub rejected: u64,
+    /// Of those, how many per catalog product (when the record says which).
+    pub product_exceptions: HashMap<u32, u64>,
     /// Header columns that map to nothing canonical.
     pub extra_columns: Vec<String>,
     /// Each canonical column and the feed column it was read from (`None`:
@@ -373,7 +378,8 @@ impl<'a> FeedVisitor<'a> {
                 records: 0,
                 accepted: 0,
                 newest: None,
-                exceptions: Vec::new(),
+                rejected: 0,
+                product_exceptions: HashMap::new(),
                 extra_columns: Vec::new(),
                 column_map: Vec::new(),
                 stage_ms: 0,
@@ -404,7 +410,6 @@ impl<'a> FeedVisitor<'a> {
         if let Some(e) = self.sink_error {
             return Err(e);
         }
-        self.staged.exceptions.sort();
         Ok(self.staged)
     }
 
@@ -444,22 +449,21 @@ impl<'a> FeedVisitor<'a> {
 
     /// The catalog product a rejected record is about, when its supplier
     /// and SKU still say (for the per-product exception count).
-    fn attribute(&self, supplier: &str, cells: Option<&dyn Cells>) -> String {
+    fn attribute(
+        &self,
+        supplier: &str,
+        cells: Option<&dyn Cells>,
+    ) -> Option<&'a reference::SkuEntry> {
         let sku_pos = if self.source.kind == SourceKind::Shipments {
             2
         } else {
             1
         };
-        let Some(cells) = cells else {
-            return String::new();
-        };
-        let sku = cell_text(self.cell(cells, sku_pos));
+        let sku = cell_text(self.cell(cells?, sku_pos));
         self.ctx
             .sku_map
             .get(supplier, &sku)
             .filter(|e| e.product.is_some())
-            .map(|e| e.product_id.clone())
-            .unwrap_or_default()
     }
 
     fn reject(
@@ -471,17 +475,26 @@ impl<'a> FeedVisitor<'a> {
         fail: Fail,
     ) {
         let Fail(field, reason, detail) = fail;
-        let product_id = self.attribute(supplier, cells);
-        self.staged.exceptions.push(Exception {
+        let entry = self.attribute(supplier, cells);
+        self.staged.rejected += 1;
+        if let Some(p) = entry.and_then(|e| e.product) {
+            *self.staged.product_exceptions.entry(p).or_default() += 1;
+        }
+        let e = Exception {
             source: self.source.id.clone(),
             supplier_id: supplier.to_string(),
-            product_id,
+            product_id: entry.map(|e| e.product_id.clone()).unwrap_or_default(),
             line,
             field: field.to_string(),
             reason,
             detail,
             raw: raw.to_string(),
-        });
+        };
+        if self.sink_error.is_none()
+            && let Err(err) = self.sink.exception(e)
+        {
+            self.sink_error = Some(err);
+        }
     }
 
     fn text_field<'c>(
