@@ -420,6 +420,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 &sources_rec,
                 &pipeline.campaign,
                 date,
+                &staging.dir,
             );
             tracing::debug!(
                 stage = "publish",

@@ -117,91 +117,133 @@ fn excel_date(days: i32) -> Option<ExcelDateTime> {
 /// at 1,048,576 anyway).
 pub const MAX_SHEET_ROWS: usize = 50_000;
 
-/// Writes a frame as a sheet: typed cells, frozen header, filter, widths.
+/// One column's values, typed for the sheet.
+enum Values {
+    Int(Vec<Option<f64>>),
+    Ratio(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+    Date(Vec<Option<ExcelDateTime>>),
+    Text(StringChunked),
+}
+
+impl Values {
+    fn of(s: &Series) -> Result<Values, XlsxError> {
+        let e = |e: PolarsError| XlsxError::ParameterError(e.to_string());
+        Ok(match s.dtype() {
+            DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => Values::Int(
+                s.cast(&DataType::Float64)
+                    .map_err(e)?
+                    .f64()
+                    .map_err(e)?
+                    .iter()
+                    .collect(),
+            ),
+            DataType::Float64 => Values::Ratio(s.f64().map_err(e)?.iter().collect()),
+            DataType::Boolean => Values::Bool(s.bool().map_err(e)?.iter().collect()),
+            DataType::Date => Values::Date(
+                s.date()
+                    .map_err(e)?
+                    .physical()
+                    .iter()
+                    .map(|x| x.and_then(excel_date))
+                    .collect(),
+            ),
+            _ => Values::Text(
+                s.cast(&DataType::String)
+                    .map_err(e)?
+                    .str()
+                    .map_err(e)?
+                    .clone(),
+            ),
+        })
+    }
+
+    /// The width a cell's shown text needs, in characters.
+    fn chars(&self, i: usize) -> usize {
+        match self {
+            // Thousands separators: one every three digits.
+            Values::Int(v) => v[i].map_or(0, |x| {
+                let digits = format!("{:.0}", x.abs()).len();
+                digits + (digits - 1) / 3 + usize::from(x < 0.0)
+            }),
+            Values::Ratio(v) => v[i].map_or(0, |x| format!("{x:.4}").len()),
+            Values::Bool(v) => v[i].map_or(0, |_| 5),
+            Values::Date(v) => v[i].as_ref().map_or(0, |_| 10),
+            Values::Text(v) => v.get(i).map_or(0, |t| t.chars().count()),
+        }
+    }
+
+    fn write(
+        &self,
+        ws: &mut Worksheet,
+        row: u32,
+        c: u16,
+        i: usize,
+        f: &Formats,
+    ) -> Result<(), XlsxError> {
+        match self {
+            Values::Int(v) => {
+                if let Some(x) = v[i] {
+                    ws.write_number_with_format(row, c, x, &f.int)?;
+                }
+            }
+            Values::Ratio(v) => {
+                if let Some(x) = v[i] {
+                    ws.write_number_with_format(row, c, x, &f.ratio)?;
+                }
+            }
+            Values::Bool(v) => {
+                if let Some(x) = v[i] {
+                    ws.write_boolean(row, c, x)?;
+                }
+            }
+            Values::Date(v) => {
+                if let Some(d) = &v[i] {
+                    ws.write_datetime_with_format(row, c, d, &f.date)?;
+                }
+            }
+            // Always a string cell: never a formula, whatever it starts with.
+            Values::Text(v) => {
+                if let Some(x) = v.get(i) {
+                    ws.write_string(row, c, x)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a frame as a sheet: typed cells, frozen header, filter, widths
+/// fitted to the header and the first 500 rows (at most 60 characters).
+/// Rows are written in order, so the sheet may be a low-memory one that
+/// flushes each finished row to disk.
 fn write_frame(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), XlsxError> {
     let df = &df.head(Some(MAX_SHEET_ROWS));
-    for (c, col) in df.columns().iter().enumerate() {
-        let c = c as u16;
-        ws.write_string_with_format(0, c, col.name().as_str(), &f.header)?;
-        let s = col.as_materialized_series();
-        let row = |i: usize| (i + 1) as u32;
-        match s.dtype() {
-            DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => {
-                let v = s
-                    .cast(&DataType::Float64)
-                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
-                for (i, x) in v
-                    .f64()
-                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
-                    .iter()
-                    .enumerate()
-                {
-                    if let Some(x) = x {
-                        ws.write_number_with_format(row(i), c, x, &f.int)?;
-                    }
-                }
-            }
-            DataType::Float64 => {
-                for (i, x) in s
-                    .f64()
-                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
-                    .iter()
-                    .enumerate()
-                {
-                    if let Some(x) = x {
-                        ws.write_number_with_format(row(i), c, x, &f.ratio)?;
-                    }
-                }
-            }
-            DataType::Boolean => {
-                for (i, x) in s
-                    .bool()
-                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
-                    .iter()
-                    .enumerate()
-                {
-                    if let Some(x) = x {
-                        ws.write_boolean(row(i), c, x)?;
-                    }
-                }
-            }
-            DataType::Date => {
-                let days = s
-                    .date()
-                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
-                    .physical()
-                    .clone();
-                for (i, x) in days.iter().enumerate() {
-                    if let Some(d) = x.and_then(excel_date) {
-                        ws.write_datetime_with_format(row(i), c, &d, &f.date)?;
-                    }
-                }
-            }
-            _ => {
-                let v = s
-                    .cast(&DataType::String)
-                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
-                for (i, x) in v
-                    .str()
-                    .map_err(|e| XlsxError::ParameterError(e.to_string()))?
-                    .iter()
-                    .enumerate()
-                {
-                    // Always a string cell: never a formula, whatever it starts with.
-                    if let Some(x) = x {
-                        ws.write_string(row(i), c, x)?;
-                    }
-                }
-            }
+    let columns: Vec<Values> = df
+        .columns()
+        .iter()
+        .map(|c| Values::of(c.as_materialized_series()))
+        .collect::<Result<_, _>>()?;
+    let names: Vec<&str> = df.columns().iter().map(|c| c.name().as_str()).collect();
+    for (c, (v, name)) in columns.iter().zip(&names).enumerate() {
+        let widest = (0..df.height().min(500))
+            .map(|i| v.chars(i))
+            .chain(std::iter::once(name.chars().count() + 2))
+            .max()
+            .unwrap_or(8);
+        ws.set_column_width(c as u16, (widest.min(60) + 1) as f64)?;
+    }
+    for (c, name) in names.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *name, &f.header)?;
+    }
+    for i in 0..df.height() {
+        for (c, v) in columns.iter().enumerate() {
+            v.write(ws, (i + 1) as u32, c as u16, i, f)?;
         }
     }
     let last_col = df.width().saturating_sub(1) as u16;
     ws.set_freeze_panes(1, 0)?;
     ws.autofilter(0, 0, df.height() as u32, last_col)?;
-    // Pixels: wide enough for ids and numbers, not for a whole raw record.
-    ws.set_autofit_max_width(420);
-    ws.set_autofit_max_row(500);
-    ws.autofit();
     Ok(())
 }
 
@@ -216,10 +258,13 @@ pub fn workbook(
     sources: &[SourceRecord],
     campaign: &Campaign,
     run_date: chrono::NaiveDate,
+    tempdir: &std::path::Path,
 ) -> Result<Vec<u8>, XlsxError> {
     use chrono::Datelike;
     let f = formats();
     let mut wb = Workbook::new();
+    // Low-memory sheets spill rows here: inside the run's own folder.
+    wb.set_tempdir(tempdir)?;
     // Fast compression: the workbook is rebuilt every run, and level 1
     // costs a third of the default's time for a slightly larger file.
     wb.set_zip_compression_level(1);
@@ -295,7 +340,8 @@ pub fn workbook(
         ("Shipments", &tables.shipments_preview),
         ("Exceptions", exceptions),
     ] {
-        let ws = wb.add_worksheet();
+        // Low memory: each finished row goes to a temporary file.
+        let ws = wb.add_worksheet_with_low_memory()?;
         ws.set_name(name)?;
         write_frame(ws, df, &f)?;
     }
