@@ -117,6 +117,10 @@ fn excel_date(days: i32) -> Option<ExcelDateTime> {
 /// at 1,048,576 anyway).
 pub const MAX_SHEET_ROWS: usize = 50_000;
 
+/// The most products the readiness chart shows: beyond this a column chart
+/// is unreadable (and heavy), and the table says more.
+pub const MAX_CHART_PRODUCTS: usize = 1_000;
+
 /// One column's values, typed for the sheet.
 enum Values {
     Int(Vec<Option<f64>>),
@@ -281,9 +285,15 @@ pub fn workbook(
     );
 
     let r = &tables.readiness;
-    let n = r.height() as u32;
+    // The rows on the sheet; the chart only when it stays readable.
+    let n = r.height().min(MAX_SHEET_ROWS) as u32;
+    let chart_rows = if (n as usize) <= MAX_CHART_PRODUCTS {
+        n
+    } else {
+        0
+    };
     {
-        let ws = wb.add_worksheet();
+        let ws = wb.add_worksheet_with_low_memory()?;
         ws.set_name("Readiness")?;
         write_frame(ws, r, &f)?;
         // Printed (or exported to PDF): landscape, one page wide.
@@ -305,6 +315,9 @@ pub fn workbook(
                     ws.add_conditional_format(1, i as u16, n, i as u16, &rule)?;
                 }
             }
+        }
+        if chart_rows > 0 {
+            let n = chart_rows;
             // Stock and window units against the minimum, per product.
             let (Some(pid), Some(stock), Some(window)) = (
                 r.get_column_index("product_id"),
@@ -390,9 +403,11 @@ pub fn workbook(
             }
         }
         // Chart helper: the minimum beside each product row (column E).
-        ws.write_string_with_format(0, 4, "minimum (chart)", &bold)?;
-        for i in 1..=n {
-            ws.write_number_with_format(i, 4, campaign.minimum_units as f64, &f.int)?;
+        if chart_rows > 0 {
+            ws.write_string_with_format(0, 4, "minimum (chart)", &bold)?;
+            for i in 1..=chart_rows {
+                ws.write_number_with_format(i, 4, campaign.minimum_units as f64, &f.int)?;
+            }
         }
         ws.set_autofit_max_width(900);
         ws.autofit();

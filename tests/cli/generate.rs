@@ -190,3 +190,43 @@ fn partitioning_the_rules_changes_nothing() {
             .all(|r| r[raw].starts_with('S') && r[raw].contains(','))
     );
 }
+
+/// The readiness chart is drawn for up to 1,000 products; a bigger campaign
+/// gets the table without a chart nobody could read.
+#[test]
+fn the_chart_is_left_out_for_more_than_a_thousand_products() {
+    let w = Workdir::new();
+    let has_chart = |products: &str, dir: &str| {
+        w.siap(&[
+            "generate",
+            "--out",
+            dir,
+            "--products",
+            products,
+            "--stock-rows",
+            "3000",
+            "--shipment-rows",
+            "500",
+            "--seed",
+            "3",
+        ])
+        .assert_success();
+        let work = format!("{dir}-work");
+        let pipeline = format!("{dir}/pipeline.toml");
+        w.siap(&[
+            "run",
+            &pipeline,
+            "--date",
+            "2026-11-27",
+            "--work-dir",
+            &work,
+        ])
+        .assert_success();
+        let file = std::fs::File::open(w.join(&work).join("latest/readiness.xlsx")).unwrap();
+        let zip = zip::ZipArchive::new(file).unwrap();
+        let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+        names.iter().any(|n| n.starts_with("xl/charts/"))
+    };
+    assert!(has_chart("200", "small"));
+    assert!(!has_chart("1200", "large"));
+}
