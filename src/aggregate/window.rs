@@ -65,7 +65,7 @@ pub fn shipments_table(
         "product_id" => rows.iter().map(|s| catalog.products[s.product as usize].id.as_str()).collect::<Vec<_>>(),
         "supplier_id" => rows.iter().map(|s| entry(s).supplier_id.as_str()).collect::<Vec<_>>(),
         "provider" => rows.iter().map(|s| &*names[s.provider as usize]).collect::<Vec<_>>(),
-        "shipment_id" => rows.iter().map(|s| &*s.shipment_id).collect::<Vec<_>>(),
+        "shipment_id" => rows.iter().map(|s| resolved.shipment_id(s)).collect::<Vec<_>>(),
         "supplier_sku" => rows.iter().map(|s| entry(s).supplier_sku.as_str()).collect::<Vec<_>>(),
         "quantity" => rows.iter().map(|s| s.quantity).collect::<Vec<_>>(),
         "units" => rows.iter().map(|s| s.units).collect::<Vec<_>>(),

@@ -75,7 +75,10 @@ pub struct LatestShipment {
     pub supplier: u32,
     /// Index into [`Resolved::names`].
     pub provider: u32,
-    pub shipment_id: Box<str>,
+    /// Where the shipment id is in [`Resolved::ids`]: one arena instead
+    /// of an allocation per shipment.
+    pub id_start: u32,
+    pub id_len: u32,
     pub quantity: i64,
     pub units: i64,
     pub status: Status,
@@ -109,6 +112,14 @@ pub struct Resolved {
     pub names: Vec<Box<str>>,
     /// All counted units, stock and shipments, without overflow.
     pub total_units: i128,
+    /// The shipment ids of `shipments`, back to back.
+    pub ids: String,
+}
+
+impl Resolved {
+    pub fn shipment_id(&self, s: &LatestShipment) -> &str {
+        &self.ids[s.id_start as usize..(s.id_start + s.id_len) as usize]
+    }
 }
 
 /// What the rules decided for one row, before tallying.
@@ -171,6 +182,7 @@ struct Part {
     /// Per SKU map entry: counted units and the oldest counted `as_of`.
     stock: Vec<(i128, i64)>,
     shipments: Vec<LatestShipment>,
+    ids: String,
     conflicts: Vec<Conflict>,
     total: i128,
 }
@@ -262,12 +274,16 @@ fn resolve_shipments(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
                         let e = sku_map.entry(r.sku);
                         let units = r.quantity * e.pack_size;
                         part.total += i128::from(units);
+                        let id = String::from_utf8_lossy(r.id);
+                        let id_start = part.ids.len() as u32;
+                        part.ids.push_str(&id);
                         part.shipments.push(LatestShipment {
                             product: e.product.expect("staged rows have a product"),
                             sku: r.sku,
                             supplier: e.supplier,
                             provider: r.provider,
-                            shipment_id: String::from_utf8_lossy(r.id).into(),
+                            id_start,
+                            id_len: id.len() as u32,
                             quantity: r.quantity,
                             units,
                             status: r.status,
@@ -309,6 +325,7 @@ pub fn resolve(
                         counts: vec![RuleCounts::default(); feeds],
                         stock: vec![(0, i64::MAX); sku_map.len()],
                         shipments: Vec::new(),
+                        ids: String::new(),
                         conflicts: Vec::new(),
                         total: 0,
                     };
@@ -357,7 +374,12 @@ pub fn resolve(
             s.0 += ps.0;
             s.1 = s.1.min(ps.1);
         }
-        out.shipments.extend(p.shipments);
+        let base = out.ids.len() as u32;
+        out.ids.push_str(&p.ids);
+        out.shipments.extend(p.shipments.into_iter().map(|mut s| {
+            s.id_start += base;
+            s
+        }));
         out.conflicts.extend(p.conflicts);
         out.total_units += p.total;
     }
@@ -384,20 +406,17 @@ pub fn resolve(
         })
         .collect();
     let names = &out.names;
-    out.shipments.sort_by(|a, b| {
-        (
-            a.product,
-            a.supplier,
-            &names[a.provider as usize],
-            &a.shipment_id,
-        )
-            .cmp(&(
-                b.product,
-                b.supplier,
-                &names[b.provider as usize],
-                &b.shipment_id,
-            ))
+    let id = |s: &LatestShipment| &out.ids[s.id_start as usize..(s.id_start + s.id_len) as usize];
+    let mut shipments = std::mem::take(&mut out.shipments);
+    shipments.sort_by(|a, b| {
+        (a.product, a.supplier, &names[a.provider as usize], id(a)).cmp(&(
+            b.product,
+            b.supplier,
+            &names[b.provider as usize],
+            id(b),
+        ))
     });
+    out.shipments = shipments;
     out.conflicts.sort();
     Ok(out)
 }
