@@ -2,9 +2,9 @@
 //! one partition at a time: memory then follows the largest partition, not
 //! the whole input.
 //!
-//! Staging workers append fixed-layout binary records (little-endian) to
-//! per-partition buffers and flush them to `spill/<kind>-<n>.bin` under the
-//! run's temporary folder. Every row of a key lands in the same partition,
+//! Staging workers append compact binary records (little-endian, small
+//! numbers as varints) to per-partition buffers and flush them to
+//! `spill/<kind>-<n>.bin` under the run's temporary folder. Every row of a key lands in the same partition,
 //! whichever feed it came from. The files go away with the temporary
 //! folder; they never reach a published run.
 
@@ -212,6 +212,24 @@ pub fn date_of(days: i32) -> Option<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt(days.checked_add(719_163)?)
 }
 
+/// LEB128: small numbers (quantities, line numbers, offsets) in few bytes,
+/// which keeps the partitions, and the disk traffic, small.
+fn put_varint(b: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        b.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    b.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
 /// Reads little-endian fields off a byte slice.
 struct Cursor<'a>(&'a [u8]);
 
@@ -233,11 +251,20 @@ impl<'a> Cursor<'a> {
     fn i32(&mut self) -> i32 {
         i32::from_le_bytes(self.take())
     }
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(self.take())
-    }
     fn i64(&mut self) -> i64 {
         i64::from_le_bytes(self.take())
+    }
+    fn varint(&mut self) -> u64 {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = self.u8();
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return v;
+            }
+            shift += 7;
+        }
     }
     fn bytes(&mut self, n: usize) -> &'a [u8] {
         let (head, rest) = self.0.split_at(n);
@@ -262,35 +289,34 @@ impl StockRec {
     fn encode(&self, b: &mut Vec<u8>) {
         b.extend_from_slice(&self.feed.to_le_bytes());
         b.extend_from_slice(&self.sku.to_le_bytes());
-        b.extend_from_slice(&self.warehouse.to_le_bytes());
-        b.extend_from_slice(&self.quantity.to_le_bytes());
+        put_varint(b, u64::from(self.warehouse));
+        put_varint(b, zigzag(self.quantity));
         b.extend_from_slice(&self.as_of.to_le_bytes());
-        b.extend_from_slice(&self.line.to_le_bytes());
-        b.extend_from_slice(&self.span.offset.to_le_bytes());
-        b.extend_from_slice(&self.span.len.to_le_bytes());
+        put_varint(b, self.line);
+        // `u64::MAX` (no offset) wraps to 0; real offsets are stored + 1.
+        put_varint(b, self.span.offset.wrapping_add(1));
+        put_varint(b, u64::from(self.span.len));
     }
 
     /// Every record of a partition.
     pub fn decode_all(bytes: &[u8]) -> Vec<StockRec> {
-        const SIZE: usize = 2 + 4 + 4 + 8 + 8 + 8 + 8 + 4;
-        bytes
-            .chunks_exact(SIZE)
-            .map(|b| {
-                let mut c = Cursor(b);
-                StockRec {
-                    feed: c.u16(),
-                    sku: c.u32(),
-                    warehouse: c.u32(),
-                    quantity: c.i64(),
-                    as_of: c.i64(),
-                    line: c.u64(),
-                    span: Span {
-                        offset: c.u64(),
-                        len: c.u32(),
-                    },
-                }
-            })
-            .collect()
+        let mut out = Vec::with_capacity(bytes.len() / 24);
+        let mut c = Cursor(bytes);
+        while !c.0.is_empty() {
+            out.push(StockRec {
+                feed: c.u16(),
+                sku: c.u32(),
+                warehouse: c.varint() as u32,
+                quantity: unzigzag(c.varint()),
+                as_of: c.i64(),
+                line: c.varint(),
+                span: Span {
+                    offset: c.varint().wrapping_sub(1),
+                    len: c.varint() as u32,
+                },
+            });
+        }
+        out
     }
 
     pub fn key(&self) -> u64 {
@@ -330,17 +356,17 @@ impl<'a> ShipRec<'a> {
             .position(|s| *s == self.status)
             .expect("a known status") as u8;
         b.extend_from_slice(&self.feed.to_le_bytes());
-        b.extend_from_slice(&self.provider.to_le_bytes());
+        put_varint(b, u64::from(self.provider));
         b.extend_from_slice(&self.sku.to_le_bytes());
-        b.extend_from_slice(&self.quantity.to_le_bytes());
+        put_varint(b, zigzag(self.quantity));
         b.push(status);
         b.extend_from_slice(&self.etd.unwrap_or(i32::MIN).to_le_bytes());
         b.extend_from_slice(&self.eta.unwrap_or(i32::MIN).to_le_bytes());
         b.extend_from_slice(&self.updated_at.to_le_bytes());
-        b.extend_from_slice(&self.line.to_le_bytes());
-        b.extend_from_slice(&self.span.offset.to_le_bytes());
-        b.extend_from_slice(&self.span.len.to_le_bytes());
-        b.extend_from_slice(&(self.id.len() as u32).to_le_bytes());
+        put_varint(b, self.line);
+        put_varint(b, self.span.offset.wrapping_add(1));
+        put_varint(b, u64::from(self.span.len));
+        put_varint(b, self.id.len() as u64);
         b.extend_from_slice(self.id);
     }
 
@@ -350,19 +376,19 @@ impl<'a> ShipRec<'a> {
         let date = |d: i32| (d != i32::MIN).then_some(d);
         while !c.0.is_empty() {
             let feed = c.u16();
-            let provider = c.u32();
+            let provider = c.varint() as u32;
             let sku = c.u32();
-            let quantity = c.i64();
+            let quantity = unzigzag(c.varint());
             let status = STATUSES[c.u8() as usize];
             let etd = date(c.i32());
             let eta = date(c.i32());
             let updated_at = c.i64();
-            let line = c.u64();
+            let line = c.varint();
             let span = Span {
-                offset: c.u64(),
-                len: c.u32(),
+                offset: c.varint().wrapping_sub(1),
+                len: c.varint() as u32,
             };
-            let n = c.u32() as usize;
+            let n = c.varint() as usize;
             let id = c.bytes(n);
             out.push(ShipRec {
                 feed,
@@ -402,12 +428,31 @@ mod tests {
             },
         };
         s.encode(&mut b);
-        s.encode(&mut b);
+        let big = StockRec {
+            quantity: 999_999_999_999_999,
+            line: u64::MAX - 1,
+            warehouse: u32::MAX,
+            span: Span {
+                offset: 1 << 40,
+                len: u32::MAX,
+            },
+            ..s
+        };
+        big.encode(&mut b);
         let back = StockRec::decode_all(&b);
         assert_eq!(back.len(), 2);
         assert_eq!(
-            (back[1].quantity, back[1].line, back[1].span),
+            (back[0].quantity, back[0].line, back[0].span),
             (-1, 42, s.span)
+        );
+        assert_eq!(
+            (
+                back[1].quantity,
+                back[1].line,
+                back[1].warehouse,
+                back[1].span
+            ),
+            (big.quantity, big.line, big.warehouse, big.span)
         );
         let mut b = Vec::new();
         for (i, id) in ["SHP-1", "", "Ω-9"].iter().enumerate() {
