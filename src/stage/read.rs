@@ -950,11 +950,19 @@ mod tests {
             b"title\n\"odd quote\nexported\na,b,c\n1,2,3\n",
             b"a,b,c",
             b"",
+            b"a;b;c\r\n'x;\ny';1,5;3\r\n'it''s';2;3\r\n",
+            b"a,b,c\n\xe9t\xe9,\x80,3\n\"\xe9\n\",2,3\n",
         ];
         for (i, text) in texts.iter().enumerate() {
             let mut dialect = Dialect::default_for(Format::Csv, false);
-            if i == 4 {
-                dialect.skip_lines = 3;
+            match i {
+                4 => dialect.skip_lines = 3,
+                7 => {
+                    dialect.delimiter = b';';
+                    dialect.quote = b'\'';
+                }
+                8 => dialect.encoding = crate::pipeline::Encoding::Windows1252,
+                _ => {}
             }
             let mut whole = Log::default();
             let expected = match decode(text, dialect.encoding) {
@@ -962,6 +970,14 @@ mod tests {
                 Ok(_) => Err("the file is empty (0 bytes)".into()),
                 Err(e) => Err(e),
             };
+            // Not trivially equal: these texts have a header and records.
+            if [0, 2, 7, 8].contains(&i) {
+                assert!(
+                    expected.is_ok() && whole.0.len() >= 3,
+                    "text {i}: {:?}",
+                    whole.0
+                );
+            }
             for chunk in 1..40 {
                 let mut streamed = Log::default();
                 let got = stream_csv(&mut &text[..], &dialect, &mut streamed, false, chunk);
