@@ -258,7 +258,11 @@ impl<F: Fn(i64) -> String> stage::Sink for Preview<'_, F> {
     fn batch(&mut self, batch: &stage::Batch) -> std::result::Result<(), String> {
         let map = self.ctx.sku_map;
         let take = self.limit.saturating_sub(self.rows.len());
-        let names = self.ctx.names.all();
+        let names = if take > 0 && !batch.stock.is_empty() {
+            self.ctx.names.all()
+        } else {
+            Vec::new()
+        };
         for r in batch.stock.iter().take(take) {
             let e = map.entry(r.sku);
             self.rows.push(serde_json::json!({

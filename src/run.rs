@@ -295,13 +295,13 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 message: format!("cannot read back the staged partitions: {e}"),
             }
         })?;
-    spill.remove();
     tracing::debug!(
         stage = "stage",
         ms = t_rules.elapsed().as_millis() as u64,
-        partitions = stage::spill::partitions_for(feed_bytes),
+        partitions = spill.parts(),
         "Applied the latest-row rules."
     );
+    spill.remove();
     let feed_sources: Vec<&Source> = pipeline.feeds.iter().collect();
     let raw_paths: Vec<PathBuf> = pipeline.feeds.iter().map(|s| raw_dir.join(&s.id)).collect();
     let conflicts =

@@ -141,21 +141,8 @@ pub fn write_table(
     df: &DataFrame,
     o: &crate::pipeline::OutputOptions,
 ) -> Result<Vec<OutputRecord>> {
-    let rows = df.height() as u64;
-    let safe = neutralize_strings(df)?;
-    let csv = write_file(dir, &format!("{name}.csv"), rows, |w| {
-        let mut df = safe.clone();
-        CsvWriter::new(w)
-            .include_header(true)
-            .include_bom(o.csv_bom)
-            .with_separator(o.csv_delimiter)
-            .with_decimal_comma(o.csv_decimal_comma)
-            .with_line_terminator("\n".into())
-            .finish(&mut df)
-            .map_err(|e| e.to_string())
-    })?;
-    let parquet = write_parquet(dir, &format!("{name}.parquet"), df)?;
-    Ok(vec![csv, parquet])
+    let mut whole = Some(df.clone());
+    write_table_stream(dir, name, df.height() as u64, o, || Ok(whole.take()))
 }
 
 /// Rows per batch when a large table is written a batch at a time
@@ -168,7 +155,7 @@ pub fn batch_rows() -> usize {
         .max(1)
 }
 
-/// Writes a table of `rows` rows as CSV and Parquet like [`write_table`],
+/// Writes a table of `rows` rows like [`write_table`],
 /// building and writing it a batch of rows at a time (`frame` builds the
 /// rows of a range), so a table of millions of rows is never whole in
 /// memory.
@@ -181,12 +168,15 @@ pub fn write_table_batched(
 ) -> Result<Vec<OutputRecord>> {
     let size = batch_rows();
     let mut next = 0usize;
+    // At least one (maybe empty) frame: it carries the header and schema.
+    let mut done = false;
     write_table_stream(dir, name, rows as u64, o, || {
-        if next >= rows && !(rows == 0 && next == 0) {
+        if done {
             return Ok(None);
         }
         let r = next..(next + size).min(rows);
-        next = r.end.max(1);
+        next = r.end;
+        done = next >= rows;
         frame(r).map(Some)
     })
 }
@@ -245,28 +235,6 @@ pub fn write_table_stream(
         Ok(())
     })?;
     Ok(vec![csv, parquet.expect("written with the CSV")])
-}
-
-/// Writes one frame as Parquet (zstd).
-pub fn write_parquet(dir: &Path, name: &str, df: &DataFrame) -> Result<OutputRecord> {
-    write_parquet_with(dir, name, df, ParquetCompression::Zstd(None))
-}
-
-/// Writes one frame as Parquet with the given compression.
-pub fn write_parquet_with(
-    dir: &Path,
-    name: &str,
-    df: &DataFrame,
-    compression: ParquetCompression,
-) -> Result<OutputRecord> {
-    write_file(dir, name, df.height() as u64, |w| {
-        let mut df = df.clone();
-        ParquetWriter::new(w)
-            .with_compression(compression)
-            .finish(&mut df)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
 }
 
 /// Writes `manifest.json`.

@@ -188,37 +188,56 @@ struct Part {
 }
 
 impl Part {
-    fn tally(&mut self, feed: u16, o: Outcome) {
+    /// Tallies a row's outcome and keeps it if it is a conflict; true when
+    /// the row counts (the caller adds it to the totals).
+    fn settle(&mut self, feed: u16, line: u64, span: Span, sku: u32, o: Outcome) -> bool {
         let c = &mut self.counts[feed as usize];
         match o {
             Outcome::Counted => c.counted += 1,
             Outcome::Superseded => c.superseded += 1,
             Outcome::Duplicate => c.duplicates += 1,
-            Outcome::Conflicting => c.conflicting += 1,
+            Outcome::Conflicting => {
+                c.conflicting += 1;
+                self.conflicts.push(Conflict {
+                    feed: feed as usize,
+                    line,
+                    span,
+                    sku,
+                });
+            }
         }
+        o == Outcome::Counted
+    }
+}
+
+/// Calls `f` with each run of rows that `same` says share a key (the rows
+/// are sorted by key).
+fn key_runs<T>(recs: &[T], same: impl Fn(&T, &T) -> bool, mut f: impl FnMut(&[T])) {
+    let mut a = 0;
+    while a < recs.len() {
+        let mut b = a + 1;
+        while b < recs.len() && same(&recs[a], &recs[b]) {
+            b += 1;
+        }
+        f(&recs[a..b]);
+        a = b;
     }
 }
 
 fn resolve_stock(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
     let mut recs = StockRec::decode_all(bytes);
     recs.sort_unstable_by_key(|r| (r.key(), r.as_of, r.feed, r.line));
-    let mut a = 0;
-    while a < recs.len() {
-        let key = recs[a].key();
-        let mut b = a + 1;
-        while b < recs.len() && recs[b].key() == key {
-            b += 1;
-        }
-        let rows = &recs[a..b];
-        classify_key(
-            rows.len(),
-            |i| rows[i].as_of,
-            |i| rows[i].quantity,
-            |i, o| {
-                let r = &rows[i];
-                part.tally(r.feed, o);
-                match o {
-                    Outcome::Counted => {
+    key_runs(
+        &recs,
+        |x, y| x.key() == y.key(),
+        |rows| {
+            classify_key(
+                rows.len(),
+                |i| rows[i].as_of,
+                |i| rows[i].quantity,
+                |i, o| {
+                    let r = &rows[i];
+                    if part.settle(r.feed, r.line, r.span, r.sku, o) {
                         let units =
                             i128::from(r.quantity) * i128::from(sku_map.entry(r.sku).pack_size);
                         part.total += units;
@@ -226,18 +245,10 @@ fn resolve_stock(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
                         s.0 += units;
                         s.1 = s.1.min(r.as_of);
                     }
-                    Outcome::Conflicting => part.conflicts.push(Conflict {
-                        feed: r.feed as usize,
-                        line: r.line,
-                        span: r.span,
-                        sku: r.sku,
-                    }),
-                    _ => {}
-                }
-            },
-        );
-        a = b;
-    }
+                },
+            )
+        },
+    );
 }
 
 fn resolve_shipments(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
@@ -251,59 +262,46 @@ fn resolve_shipments(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
             y.line,
         ))
     });
-    let mut a = 0;
-    while a < recs.len() {
-        let (provider, id) = (recs[a].provider, recs[a].id);
-        let mut b = a + 1;
-        while b < recs.len() && recs[b].provider == provider && recs[b].id == id {
-            b += 1;
-        }
-        let rows = &recs[a..b];
-        classify_key(
-            rows.len(),
-            |i| rows[i].updated_at,
-            |i| {
-                let r = &rows[i];
-                (r.sku, r.quantity, r.status, r.etd, r.eta)
-            },
-            |i, o| {
-                let r = &rows[i];
-                part.tally(r.feed, o);
-                match o {
-                    Outcome::Counted => {
-                        let e = sku_map.entry(r.sku);
-                        let units = r.quantity * e.pack_size;
-                        part.total += i128::from(units);
-                        let id = String::from_utf8_lossy(r.id);
-                        let id_start = part.ids.len() as u32;
-                        part.ids.push_str(&id);
-                        part.shipments.push(LatestShipment {
-                            product: e.product.expect("staged rows have a product"),
-                            sku: r.sku,
-                            supplier: e.supplier,
-                            provider: r.provider,
-                            id_start,
-                            id_len: id.len() as u32,
-                            quantity: r.quantity,
-                            units,
-                            status: r.status,
-                            etd: r.etd.and_then(date_of),
-                            eta: r.eta.and_then(date_of),
-                            updated_at: r.updated_at,
-                        });
+    key_runs(
+        &recs,
+        |x, y| (x.provider, x.id) == (y.provider, y.id),
+        |rows| {
+            classify_key(
+                rows.len(),
+                |i| rows[i].updated_at,
+                |i| {
+                    let r = &rows[i];
+                    (r.sku, r.quantity, r.status, r.etd, r.eta)
+                },
+                |i, o| {
+                    let r = &rows[i];
+                    if !part.settle(r.feed, r.line, r.span, r.sku, o) {
+                        return;
                     }
-                    Outcome::Conflicting => part.conflicts.push(Conflict {
-                        feed: r.feed as usize,
-                        line: r.line,
-                        span: r.span,
+                    let e = sku_map.entry(r.sku);
+                    let units = r.quantity * e.pack_size;
+                    part.total += i128::from(units);
+                    let id = String::from_utf8_lossy(r.id);
+                    let id_start = part.ids.len() as u32;
+                    part.ids.push_str(&id);
+                    part.shipments.push(LatestShipment {
+                        product: e.product.expect("staged rows have a product"),
                         sku: r.sku,
-                    }),
-                    _ => {}
-                }
-            },
-        );
-        a = b;
-    }
+                        supplier: e.supplier,
+                        provider: r.provider,
+                        id_start,
+                        id_len: id.len() as u32,
+                        quantity: r.quantity,
+                        units,
+                        status: r.status,
+                        etd: r.etd.and_then(date_of),
+                        eta: r.eta.and_then(date_of),
+                        updated_at: r.updated_at,
+                    });
+                },
+            )
+        },
+    );
 }
 
 /// Runs the rules over every partition, on `workers` threads.
