@@ -145,8 +145,9 @@ pub fn write_table(
     write_table_stream(dir, name, df.height() as u64, o, || Ok(whole.take()))
 }
 
-/// Rows per batch when a large table is written a batch at a time
-/// (`SIAP_BATCH_ROWS` overrides it; tests use it to write many batches).
+/// Rows per batch when a large table is written a batch at a time, and
+/// per batch of staged rows (a row group of a staged copy).
+/// `SIAP_BATCH_ROWS` overrides it; tests use it to write many batches.
 pub fn batch_rows() -> usize {
     std::env::var("SIAP_BATCH_ROWS")
         .ok()

@@ -192,8 +192,6 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub const ROWS: usize = 65_536;
-
     pub fn shipment_id(&self, r: &ShipmentRow) -> &str {
         &self.ids[r.id_start as usize..(r.id_start + r.id_len) as usize]
     }
@@ -352,6 +350,7 @@ struct FeedVisitor<'a> {
     idx: Vec<Option<usize>>,
     staged: StagedFeed,
     batch: Batch,
+    batch_rows: usize,
     sink: &'a mut dyn Sink,
     sink_error: Option<String>,
     /// This feed's cache in front of `ctx.names`.
@@ -386,6 +385,7 @@ impl<'a> FeedVisitor<'a> {
                 sha256: String::new(),
             },
             batch: Batch::default(),
+            batch_rows: crate::publish::batch_rows(),
             sink,
             sink_error: None,
             names: HashMap::new(),
@@ -435,7 +435,7 @@ impl<'a> FeedVisitor<'a> {
     fn accepted(&mut self, ts: i64) {
         self.staged.accepted += 1;
         self.staged.newest = Some(self.staged.newest.map_or(ts, |n| n.max(ts)));
-        if self.batch.len() >= Batch::ROWS {
+        if self.batch.len() >= self.batch_rows {
             self.flush();
         }
     }

@@ -121,10 +121,17 @@ fn partitioning_the_rules_changes_nothing() {
             &[("SIAP_PARTITIONS", parts), ("SIAP_BATCH_ROWS", batch)],
         )
         .assert_success();
+        let staged = std::fs::read_dir(w.join(work).join("latest/staged")).unwrap();
+        let mut staged: Vec<String> = staged
+            .map(|e| format!("staged/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        staged.sort();
+        assert!(!staged.is_empty());
         let tables: Vec<(String, Vec<u8>)> =
             ["readiness", "supplier_readiness", "exceptions", "shipments"]
                 .iter()
                 .flat_map(|t| ["csv", "parquet"].map(|e| format!("{t}.{e}")))
+                .chain(staged)
                 .map(|f| {
                     let path = w.join(work).join("latest").join(&f);
                     // Parquet files differ in row groups; compare their rows.
@@ -169,6 +176,14 @@ fn partitioning_the_rules_changes_nothing() {
     };
     let one = run("one", "1", "1000000");
     let many = run("many", "16", "100");
+    // The staged copies of the second run hold many row groups, each with
+    // its own string dictionaries.
+    let mut f = std::fs::File::open(w.join("many/latest/staged/stock-00.parquet")).unwrap();
+    let groups = polars_parquet::read::read_metadata(&mut f)
+        .unwrap()
+        .row_groups
+        .len();
+    assert!(groups > 10, "{groups} row groups");
     assert_eq!(one.1, many.1);
     for ((name, a), (_, b)) in one.0.iter().zip(&many.0) {
         assert!(a == b, "{name} differs between 1 and 16 partitions");

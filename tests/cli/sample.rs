@@ -466,3 +466,115 @@ fn summary_on_stderr() {
     );
     assert!(r.stderr.contains("latest: out/latest"), "{}", r.stderr);
 }
+
+/// Each feed's staged copy, read back with polars: the canonical columns
+/// and types, every accepted row with its strings (dictionary-encoded in
+/// the file) and numbers, nulls where a date was blank.
+#[test]
+fn staged_parquet_holds_each_accepted_row() {
+    use polars::prelude::*;
+    let w = Workdir::new();
+    let out = run_sample(&w);
+    let m = manifest(&out);
+    let read = |id: &str| {
+        let path = out.join(format!("latest/staged/{id}.parquet"));
+        ParquetReader::new(std::fs::File::open(path).unwrap())
+            .finish()
+            .unwrap()
+    };
+    let accepted = |id: &str| {
+        m["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["accepted"]
+            .as_u64()
+            .unwrap() as usize
+    };
+    let text = |df: &DataFrame, name: &str| -> Vec<String> {
+        let c = df.column(name).unwrap().cast(&DataType::String).unwrap();
+        let c = c.str().unwrap();
+        (0..c.len())
+            .map(|i| c.get(i).unwrap_or("∅").to_string())
+            .collect()
+    };
+    let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+
+    let stock = read("kopi-nusantara");
+    let schema: Vec<(String, DataType)> = stock
+        .schema()
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect();
+    let want = [
+        ("line", DataType::UInt64),
+        ("supplier_id", DataType::String),
+        ("supplier_sku", DataType::String),
+        ("warehouse", DataType::String),
+        ("quantity", DataType::Int64),
+        ("product_id", DataType::String),
+        ("units", DataType::Int64),
+        ("as_of", utc.clone()),
+    ];
+    let want: Vec<(String, DataType)> = want
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect();
+    assert_eq!(schema, want);
+    assert_eq!(stock.height(), accepted("kopi-nusantara"));
+    assert_eq!(text(&stock, "line"), ["2", "3", "4", "5", "6", "7"]);
+    assert_eq!(text(&stock, "supplier_id"), ["SUP-NUSA"; 6]);
+    assert_eq!(
+        text(&stock, "warehouse"),
+        [
+            "Gudang Surabaya",
+            "Gudang Surabaya",
+            "Gudang Jakarta",
+            "Gudang Surabaya",
+            "Gudang Surabaya",
+            "Gudang Jakarta"
+        ]
+    );
+    assert_eq!(
+        text(&stock, "supplier_sku"),
+        [
+            "KN-TBR-25-K120",
+            "KN-TBR-25-K120",
+            "KN-TBR-25-K120",
+            "KN-SUSU-31",
+            "KN-LWK-20-K48",
+            "KN-LWK-20-K48"
+        ]
+    );
+    assert_eq!(
+        text(&stock, "quantity"),
+        ["4500", "5000", "4000", "300000", "15000", "10000"]
+    );
+    let as_of = stock
+        .column("as_of")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
+    // 20/11/2026 08:00 in Jakarta (UTC+7).
+    assert_eq!(as_of.i64().unwrap().get(0), Some(1_795_136_400_000_000));
+
+    let ships = read("kapal-nusantara");
+    assert_eq!(ships.height(), accepted("kapal-nusantara"));
+    assert_eq!(ships.column("updated_at").unwrap().dtype(), &utc);
+    assert_eq!(ships.column("etd").unwrap().dtype(), &DataType::Date);
+    let first = |name: &str| text(&ships, name)[..4].to_vec();
+    assert_eq!(
+        first("shipment_id"),
+        ["SHP-K-1001", "SHP-K-1002", "SHP-K-1003", "SHP-K-1004"]
+    );
+    assert_eq!(
+        first("status"),
+        ["departed", "in_transit", "departed", "booked"]
+    );
+    assert_eq!(
+        first("etd"),
+        ["2026-11-20", "2026-11-22", "2026-11-21", "∅"]
+    );
+    assert_eq!(first("units"), ["540000", "480000", "480000", "576000"]);
+}
