@@ -68,6 +68,7 @@ pub fn inspect(
             source: s,
             dest: tmp.path().join(&s.id),
             previous: None,
+            copy_while_staging: false,
         })
         .collect();
     let fetched = fetch::fetch_all(jobs, 3);
@@ -144,7 +145,9 @@ pub fn inspect(
                 rejected: Vec::new(),
                 spill: spill.writer(0, provider),
             };
-            let feed = stage::stage_file(source, &paths[2], &ctx, &mut sink).map_err(fail)?;
+            let feed =
+                stage::stage_file(source, stage::read::Input::Copy(&paths[2]), &ctx, &mut sink)
+                    .map_err(fail)?;
             inspection.rows = std::mem::take(&mut sink.rows);
             sink.spill
                 .finish(source.kind == SourceKind::Shipments)

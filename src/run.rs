@@ -150,6 +150,11 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             source: s,
             dest: raw_dir.join(&s.id),
             previous: conditional(&past, s, date),
+            // Feeds staging streams are copied by staging as it reads them
+            // (one read of each byte; the reference tables are read whole
+            // before staging starts).
+            copy_while_staging: !matches!(s.kind, SourceKind::Catalog | SourceKind::SkuMap)
+                && stage::read::streams(&s.dialect),
         })
         .collect();
     let mut fetched_iter = fetch::fetch_all(jobs, args.concurrency).into_iter();
@@ -269,11 +274,15 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     if !failures.is_empty() {
         return Err(Error::SourcesFailed(failures));
     }
-    // Local copies are hashed by staging, which reads every byte anyway.
+    // Local copies are hashed by staging, which reads every byte anyway
+    // (and copies the feeds it streams).
     for (i, f) in fetched.iter_mut().enumerate() {
         if let Ok(f) = f
             && f.sha256.is_empty()
         {
+            if i >= 2 && f.copy_from.is_some() {
+                f.bytes = feeds[i - 2].bytes;
+            }
             f.sha256 = match i {
                 0 | 1 => contents[i]
                     .as_ref()
@@ -650,7 +659,16 @@ fn stage_feeds(
                         spill: spill.writer(i as u16, provider),
                         rejected,
                     };
-                    let r = stage::stage_file(source, &f.path, ctx, &mut sink).and_then(|mut s| {
+                    let r = stage::stage_file(
+                        source,
+                        match &f.copy_from {
+                            Some(from) => stage::read::Input::Tee { from, to: &f.path },
+                            None => stage::read::Input::Copy(&f.path),
+                        },
+                        ctx,
+                        &mut sink,
+                    )
+                    .and_then(|mut s| {
                         let RunSink {
                             staged,
                             spill,

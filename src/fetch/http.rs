@@ -196,6 +196,7 @@ async fn attempt_once(
                 etag: p.etag.clone(),
                 last_modified: p.last_modified.clone(),
                 attempts: 0,
+                copy_from: None,
             });
         }
         return Err(final_error(
@@ -303,6 +304,7 @@ async fn attempt_once(
         etag,
         last_modified,
         attempts: 0,
+        copy_from: None,
     })
 }
 

@@ -28,6 +28,10 @@ pub struct Fetched {
     pub last_modified: Option<String>,
     /// HTTP attempts made (1 for local files).
     pub attempts: u32,
+    /// A local file that staging copies to `path` as it reads it (see
+    /// `stage::read::Input::Tee`); until then `bytes` is the file's size
+    /// and `sha256` is empty.
+    pub copy_from: Option<PathBuf>,
 }
 
 /// The previous copy of a source, for a conditional GET.
@@ -43,6 +47,9 @@ pub struct Job<'a> {
     pub source: &'a Source,
     pub dest: PathBuf,
     pub previous: Option<Previous>,
+    /// For a local file: leave the copy to staging, which reads every byte
+    /// anyway (a feed it streams).
+    pub copy_while_staging: bool,
 }
 
 /// sha256 and size of data written through it.
@@ -102,10 +109,11 @@ pub fn fetch_all(jobs: Vec<Job<'_>>, concurrency: usize) -> Vec<Result<Fetched, 
             .map(|job| {
                 let source = job.source.clone();
                 let limit = limit.clone();
+                let defer = job.copy_while_staging;
                 tokio::spawn(async move {
                     let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
                     match &source.location {
-                        Location::Local(path) => local::fetch(path, &job.dest).await,
+                        Location::Local(path) => local::fetch(path, &job.dest, defer).await,
                         Location::Http(url) => {
                             http::fetch(&source, url, &job.dest, job.previous.as_ref()).await
                         }

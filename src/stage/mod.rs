@@ -243,6 +243,8 @@ pub struct StagedFeed {
     pub stage_ms: u64,
     /// The sha256 of the file staged (empty when staged from memory).
     pub sha256: String,
+    /// The size of the file staged (0 when staged from memory).
+    pub bytes: u64,
 }
 
 /// Stages one feed (stock or shipments) held in memory. An `Err` fails the
@@ -258,17 +260,19 @@ pub fn stage_feed(
     v.finish()
 }
 
-/// Stages one feed from a file, streaming CSV a chunk at a time.
+/// Stages one feed from a file (its raw copy, or a local source copied as
+/// it is read), streaming CSV a chunk at a time.
 pub fn stage_file(
     source: &Source,
-    path: &std::path::Path,
+    input: read::Input<'_>,
     ctx: &Context,
     sink: &mut dyn Sink,
 ) -> Result<StagedFeed, String> {
     let mut v = FeedVisitor::new(source, ctx, sink);
-    let sha256 = read::read_file(path, &source.dialect, &mut v)?;
+    let file = read::read_file(input, &source.dialect, &mut v)?;
     let mut staged = v.finish()?;
-    staged.sha256 = sha256;
+    staged.sha256 = file.sha256;
+    staged.bytes = file.bytes;
     Ok(staged)
 }
 
@@ -383,6 +387,7 @@ impl<'a> FeedVisitor<'a> {
                 column_map: Vec::new(),
                 stage_ms: 0,
                 sha256: String::new(),
+                bytes: 0,
             },
             batch: Batch::default(),
             batch_rows: crate::publish::batch_rows(),
@@ -908,7 +913,7 @@ pub fn raw_texts(
         lines: wanted.iter().map(|(l, _)| *l).collect(),
         found: &mut found,
     };
-    let _ = read::read_file(path, d, &mut pick);
+    let _ = read::read_file(read::Input::Copy(path), d, &mut pick);
     found
 }
 

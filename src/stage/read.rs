@@ -7,7 +7,7 @@
 //! binary formats (Excel dates, Parquet timestamps) are passed through as
 //! typed values so no format has to be guessed for them.
 
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Write};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::value::RawValue;
@@ -226,59 +226,133 @@ fn read_csv(text: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Result
 /// chunk at a time, so memory does not grow with the file.
 const CHUNK: usize = 8 << 20;
 
-/// Reads a feed from a file. UTF-8 and single-byte-encoded CSV (plain or
-/// gzip) is streamed in chunks of whole records; other formats are read
-/// whole (they are parsed as a whole anyway). Returns the file's sha256,
-/// computed from the bytes as they are read.
-pub fn read_file(
-    path: &std::path::Path,
-    dialect: &Dialect,
-    visitor: &mut dyn Visitor,
-) -> Result<String, String> {
-    let cannot = |e: std::io::Error| format!("cannot read the raw copy `{}`: {e}", path.display());
-    let streamable = dialect.format == Format::Csv
+/// Whether [`read_file`] streams a feed of this dialect (UTF-8 and
+/// single-byte-encoded CSV, plain or gzip) rather than reading it whole.
+pub fn streams(dialect: &Dialect) -> bool {
+    dialect.format == Format::Csv
         && matches!(
             dialect.encoding,
             Encoding::Utf8 | Encoding::Windows1252 | Encoding::Latin1
-        );
-    if !streamable {
-        let bytes = std::fs::read(path).map_err(cannot)?;
+        )
+}
+
+/// The file a feed is read from.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Its raw copy, already on disk.
+    Copy(&'a std::path::Path),
+    /// A local source file not yet copied: every byte read is also written
+    /// to its raw copy `to`, so the copy, the hash and the staged rows come
+    /// from the same single read (a streamed feed only; see [`streams`]).
+    Tee {
+        from: &'a std::path::Path,
+        to: &'a std::path::Path,
+    },
+}
+
+/// What [`read_file`] read: the file's size and sha256, computed from the
+/// bytes as they were read.
+#[derive(Debug, Clone)]
+pub struct FileRead {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Reads a feed from a file. UTF-8 and single-byte-encoded CSV (plain or
+/// gzip) is streamed in chunks of whole records; other formats are read
+/// whole (they are parsed as a whole anyway). The whole file is read (and
+/// copied, for [`Input::Tee`]) even when staging stops early.
+pub fn read_file(
+    input: Input<'_>,
+    dialect: &Dialect,
+    visitor: &mut dyn Visitor,
+) -> Result<FileRead, String> {
+    let (path, copy_to) = match input {
+        Input::Copy(path) => (path, None),
+        Input::Tee { from, to } => (from, Some(to)),
+    };
+    let cannot = |e: std::io::Error| match copy_to {
+        None => format!("cannot read the raw copy `{}`: {e}", path.display()),
+        Some(_) => format!("cannot read `{}`: {e}", path.display()),
+    };
+    if !streams(dialect) {
+        if let Some(to) = copy_to {
+            std::fs::copy(path, to).map_err(cannot)?;
+        }
+        let bytes = std::fs::read(copy_to.unwrap_or(path)).map_err(cannot)?;
         let mut h = crate::fetch::Hasher::default();
         h.update(&bytes);
         read(&bytes, dialect, visitor)?;
-        return Ok(h.hex());
+        return Ok(FileRead {
+            bytes: h.bytes,
+            sha256: h.hex(),
+        });
     }
     let file = std::fs::File::open(path).map_err(cannot)?;
+    let copy_err = |to: &std::path::Path, e: std::io::Error| {
+        format!("cannot write the raw copy `{}`: {e}", to.display())
+    };
+    let copy = match copy_to {
+        Some(to) => Some(std::fs::File::create(to).map_err(|e| copy_err(to, e))?),
+        None => None,
+    };
     if file.metadata().map_err(cannot)?.len() == 0 {
         return Err("the file is empty (0 bytes)".into());
     }
     let mut input = Hashing {
         inner: file,
         hash: crate::fetch::Hasher::default(),
+        copy,
+        copy_error: None,
     };
+    let staged = stage_stream(&mut input, dialect, visitor);
+    // The rest of the file still belongs to its hash and its copy.
+    let rest = std::io::copy(&mut input, &mut std::io::sink());
+    if let (Some(e), Some(to)) = (input.copy_error.take(), copy_to) {
+        return Err(copy_err(to, e));
+    }
+    staged?;
+    rest.map_err(cannot)?;
+    Ok(FileRead {
+        bytes: input.hash.bytes,
+        sha256: input.hash.hex(),
+    })
+}
+
+fn stage_stream(
+    mut input: impl Read,
+    dialect: &Dialect,
+    visitor: &mut dyn Visitor,
+) -> Result<(), String> {
     if dialect.gzip {
         let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(&mut input))
             .take(dialect.max_bytes.saturating_add(1));
-        stream_csv(&mut gz, dialect, visitor, true, CHUNK)?;
-        // Whatever the decoder left unread still belongs to the file.
-        std::io::copy(&mut gz.into_inner().into_inner(), &mut std::io::sink()).map_err(cannot)?;
+        stream_csv(&mut gz, dialect, visitor, true, CHUNK)
     } else {
-        stream_csv(&mut input, dialect, visitor, false, CHUNK)?;
+        stream_csv(&mut input, dialect, visitor, false, CHUNK)
     }
-    std::io::copy(&mut input, &mut std::io::sink()).map_err(cannot)?;
-    Ok(input.hash.hex())
 }
 
-/// Hashes what is read through it.
+/// Hashes what is read through it and, given a copy, writes it there.
 struct Hashing<R> {
     inner: R,
     hash: crate::fetch::Hasher,
+    copy: Option<std::fs::File>,
+    /// A failed write to the copy (reported as such, not as a read error).
+    copy_error: Option<std::io::Error>,
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
+        if let Some(f) = &mut self.copy
+            && let Err(e) = f.write_all(&buf[..n])
+        {
+            let shown = std::io::Error::new(e.kind(), "the raw copy cannot be written");
+            self.copy_error = Some(e);
+            return Err(shown);
+        }
         Ok(n)
     }
 }
