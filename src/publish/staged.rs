@@ -8,7 +8,8 @@
 //! columns are dictionary-encoded straight from the numbers staging
 //! already has (SKU-map entry, supplier, product, warehouse, status): a
 //! batch's dictionary is the values it uses, in order of first use, and no
-//! string is hashed. Numbers and shipment ids are written plain.
+//! string is hashed. Integers and timestamps are delta-encoded, shipment
+//! ids written plain.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -319,10 +320,12 @@ impl StagedWriter {
         let columns = self.columns(batch, ctx);
         let mut pages = Vec::new();
         for (array, type_) in columns.into_iter().zip(self.fields.iter().cloned()) {
-            let encoding = if matches!(array.dtype(), ArrowDataType::Dictionary(..)) {
-                Encoding::RleDictionary
-            } else {
-                Encoding::Plain
+            let encoding = match array.dtype() {
+                ArrowDataType::Dictionary(..) => Encoding::RleDictionary,
+                ArrowDataType::Utf8View => Encoding::Plain,
+                // Lines and timestamps climb or cluster: their deltas
+                // pack into a few bits (and leave LZ4 little to do).
+                _ => Encoding::DeltaBinaryPacked,
             };
             pages.extend(
                 array_to_columns(array, type_, OPTIONS, &[encoding]).map_err(|e| self.err(e))?,

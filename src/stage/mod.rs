@@ -578,13 +578,13 @@ impl<'a> FeedVisitor<'a> {
             })
     }
 
-    fn timestamp(
-        &self,
-        cells: &dyn Cells,
-        pos: usize,
-        name: &'static str,
-    ) -> Result<(Written, i64), Fail> {
+    fn timestamp(&self, cells: &dyn Cells, pos: usize, name: &'static str) -> Result<i64, Fail> {
         let c = self.cell(cells, pos);
+        if let Cell::Text(s) = c
+            && let Some(instant) = self.time.fast_instant(s)
+        {
+            return Ok(instant);
+        }
         let written = match c {
             Cell::Null => None,
             Cell::Text(s) | Cell::Number(s) if s.trim().is_empty() => None,
@@ -598,16 +598,7 @@ impl<'a> FeedVisitor<'a> {
                 })?)
             }
             Cell::DateTime(d) => Some(Written::Local(d)),
-            Cell::Instant(i) => {
-                return Ok((
-                    Written::Offset(
-                        chrono::DateTime::from_timestamp_micros(i)
-                            .unwrap_or_default()
-                            .fixed_offset(),
-                    ),
-                    i,
-                ));
-            }
+            Cell::Instant(i) => return Ok(i),
         };
         let Some(w) = written else {
             return Err(Fail(
@@ -620,7 +611,7 @@ impl<'a> FeedVisitor<'a> {
             .time
             .instant(w)
             .map_err(|why| Fail(name, Reason::BadDate, format!("`{}` {why}", cell_text(c))))?;
-        Ok((w, instant))
+        Ok(instant)
     }
 
     fn date(
@@ -715,7 +706,7 @@ impl<'a> FeedVisitor<'a> {
             self.text_field(cells, 2, "warehouse").map_err(fail)?
         };
         let quantity = self.quantity(cells, 3).map_err(fail)?;
-        let (_, as_of) = self.timestamp(cells, 4, "as_of").map_err(fail)?;
+        let as_of = self.timestamp(cells, 4, "as_of").map_err(fail)?;
         if as_of >= self.as_of_limit {
             let shown = cell_text(self.cell(cells, 4));
             return Err(fail(Fail(
@@ -776,7 +767,7 @@ impl<'a> FeedVisitor<'a> {
         })?;
         let etd = self.date(cells, 5, "etd").map_err(fail)?;
         let eta = self.date(cells, 6, "eta").map_err(fail)?;
-        let (_, updated_at) = self.timestamp(cells, 7, "updated_at").map_err(fail)?;
+        let updated_at = self.timestamp(cells, 7, "updated_at").map_err(fail)?;
         let (entry, pack) = self.product(&supplier, &sku).map_err(fail)?;
         self.units(quantity, pack).map_err(fail)?;
         let ids = &mut self.batch.ids;
