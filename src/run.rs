@@ -418,8 +418,46 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let t = Instant::now();
     let mut outputs = Vec::new();
     let o = &pipeline.output;
-    // The workbook is built on its own thread while the CSV and Parquet
-    // tables are written: it is the slowest output.
+    // The workbook and the shipments table are each built on a thread of
+    // their own while the other tables are written.
+    let write = |name: &str| {
+        let t = Instant::now();
+        let r = match name {
+            "readiness" => publish::write_table(&staging.dir, name, &tables.readiness, o),
+            "supplier_readiness" => {
+                publish::write_table(&staging.dir, name, &tables.supplier_readiness, o)
+            }
+            "exceptions" => {
+                let mut next =
+                    tables::exception_batches(&rejected, publish::batch_rows(), usize::MAX);
+                publish::write_table_stream(&staging.dir, name, exception_count, o, || {
+                    next()?.map(|b| tables::exceptions_frame(&b)).transpose()
+                })
+            }
+            _ => publish::write_table_batched(
+                &staging.dir,
+                name,
+                resolved.shipments.len(),
+                |r| {
+                    aggregate::window::shipments_table(
+                        &catalog,
+                        &sku_map,
+                        &resolved,
+                        &pipeline.campaign,
+                        r,
+                    )
+                },
+                o,
+            ),
+        };
+        tracing::debug!(
+            stage = "publish",
+            table = name,
+            ms = t.elapsed().as_millis() as u64,
+            "Wrote table."
+        );
+        r
+    };
     let (book, written) = std::thread::scope(|scope| {
         let book = scope.spawn(|| {
             let t = Instant::now();
@@ -438,49 +476,30 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             );
             b
         });
+        // The largest table (one row per shipment) on a thread of its own.
+        let shipments = scope.spawn(|| write("shipments"));
         let mut written = Vec::new();
-        for name in ["readiness", "supplier_readiness", "exceptions", "shipments"] {
-            let t = Instant::now();
-            let r = match name {
-                "readiness" => publish::write_table(&staging.dir, name, &tables.readiness, o),
-                "supplier_readiness" => {
-                    publish::write_table(&staging.dir, name, &tables.supplier_readiness, o)
-                }
-                "exceptions" => {
-                    let mut next =
-                        tables::exception_batches(&rejected, publish::batch_rows(), usize::MAX);
-                    publish::write_table_stream(&staging.dir, name, exception_count, o, || {
-                        next()?.map(|b| tables::exceptions_frame(&b)).transpose()
-                    })
-                }
-                _ => publish::write_table_batched(
-                    &staging.dir,
-                    name,
-                    resolved.shipments.len(),
-                    |r| {
-                        aggregate::window::shipments_table(
-                            &catalog,
-                            &sku_map,
-                            &resolved,
-                            &pipeline.campaign,
-                            r,
-                        )
-                    },
-                    o,
-                ),
-            };
-            match r {
+        let mut failed = None;
+        for name in ["readiness", "supplier_readiness", "exceptions"] {
+            match write(name) {
                 Ok(r) => written.extend(r),
-                Err(e) => return (book.join(), Err(e)),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
-            tracing::debug!(
-                stage = "publish",
-                table = name,
-                ms = t.elapsed().as_millis() as u64,
-                "Wrote table."
-            );
         }
-        (book.join(), Ok(written))
+        let shipments = shipments
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("the shipments thread panicked".into())));
+        let written = match (failed, shipments) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(r)) => {
+                written.extend(r);
+                Ok(written)
+            }
+        };
+        (book.join(), written)
     });
     outputs.extend(written?);
     let book = book

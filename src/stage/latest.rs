@@ -224,11 +224,76 @@ fn key_runs<T>(recs: &[T], same: impl Fn(&T, &T) -> bool, mut f: impl FnMut(&[T]
     }
 }
 
-fn resolve_stock(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
-    let mut recs = StockRec::decode_all(bytes);
-    recs.sort_unstable_by_key(|r| (r.key(), r.as_of, r.feed, r.line));
+/// The records in (key, timestamp, read order) order, sorted cheaply: a
+/// compact (group, timestamp, index) array is radix-sorted instead of the
+/// records, `group` being the key or (for text keys) a hash of it; the runs
+/// of one group this order leaves wrong (hash collisions, equal
+/// timestamps) are then sorted by `exact`. Runs are short, and nearly
+/// always already right.
+fn sort_into<T: Copy>(
+    recs: &[T],
+    keys: &mut Vec<(u64, u64, u32)>,
+    out: &mut Vec<T>,
+    group: impl Fn(&T) -> u64,
+    ts: impl Fn(&T) -> i64,
+    exact: impl Fn(&T, &T) -> std::cmp::Ordering,
+) {
+    keys.clear();
+    keys.extend(
+        recs.iter()
+            .enumerate()
+            .map(|(i, r)| (group(r), (ts(r) as u64) ^ (1 << 63), i as u32)),
+    );
+    // A radix sort: linear in the rows, on the bytes that differ.
+    radsort::sort_by_key(keys, |k| (k.0, k.1));
+    out.clear();
+    out.extend(keys.iter().map(|k| recs[k.2 as usize]));
+    let mut a = 0;
+    while a < out.len() {
+        let mut b = a + 1;
+        while b < out.len() && keys[b].0 == keys[a].0 {
+            b += 1;
+        }
+        let run = &mut out[a..b];
+        if run.len() > 1 && !run.is_sorted_by(|x, y| exact(x, y).is_le()) {
+            run.sort_unstable_by(&exact);
+        }
+        a = b;
+    }
+}
+
+/// Buffers a rules worker reuses from partition to partition: fresh memory
+/// for every partition costs page faults.
+#[derive(Default)]
+struct Scratch {
+    bytes: Vec<u8>,
+    keys: Vec<(u64, u64, u32)>,
+    stock: (Vec<StockRec>, Vec<StockRec>),
+    ships: (Vec<ShipRec<'static>>, Vec<ShipRec<'static>>),
+}
+
+/// An empty vector of records with `v`'s allocation, borrowing from another
+/// buffer (the standard library collects in place: same size and alignment).
+fn recycle<'b>(mut v: Vec<ShipRec<'_>>) -> Vec<ShipRec<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
+}
+
+fn resolve_stock(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
+    let (decoded, recs) = &mut scratch.stock;
+    StockRec::decode_into(&scratch.bytes, decoded);
+    sort_into(
+        decoded,
+        &mut scratch.keys,
+        recs,
+        |r| r.key(),
+        |r| r.as_of,
+        |x, y| (x.key(), x.as_of, x.feed, x.line).cmp(&(y.key(), y.as_of, y.feed, y.line)),
+    );
     key_runs(
-        &recs,
+        recs,
         |x, y| x.key() == y.key(),
         |rows| {
             classify_key(
@@ -251,17 +316,26 @@ fn resolve_stock(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
     );
 }
 
-fn resolve_shipments(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
-    let mut recs = ShipRec::decode_all(bytes);
-    recs.sort_unstable_by(|x, y| {
-        (x.provider, x.id, x.updated_at, x.feed, x.line).cmp(&(
-            y.provider,
-            y.id,
-            y.updated_at,
-            y.feed,
-            y.line,
-        ))
-    });
+fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
+    let mut decoded = recycle(std::mem::take(&mut scratch.ships.0));
+    let mut recs = recycle(std::mem::take(&mut scratch.ships.1));
+    ShipRec::decode_into(&scratch.bytes, &mut decoded);
+    sort_into(
+        &decoded,
+        &mut scratch.keys,
+        &mut recs,
+        |r| super::spill::shipment_hash(r.provider, r.id),
+        |r| r.updated_at,
+        |x, y| {
+            (x.provider, x.id, x.updated_at, x.feed, x.line).cmp(&(
+                y.provider,
+                y.id,
+                y.updated_at,
+                y.feed,
+                y.line,
+            ))
+        },
+    );
     key_runs(
         &recs,
         |x, y| (x.provider, x.id) == (y.provider, y.id),
@@ -302,6 +376,7 @@ fn resolve_shipments(bytes: &[u8], sku_map: &SkuMap, part: &mut Part) {
             )
         },
     );
+    scratch.ships = (recycle(decoded), recycle(recs));
 }
 
 /// Runs the rules over every partition, on `workers` threads.
@@ -327,15 +402,16 @@ pub fn resolve(
                         conflicts: Vec::new(),
                         total: 0,
                     };
+                    let mut scratch = Scratch::default();
                     loop {
                         let j = next.fetch_add(1, Ordering::Relaxed);
                         if j >= jobs {
                             break;
                         }
                         let ships = j % 2 == 1;
-                        match spill.read(ships, j / 2) {
-                            Ok(bytes) if ships => resolve_shipments(&bytes, sku_map, &mut part),
-                            Ok(bytes) => resolve_stock(&bytes, sku_map, &mut part),
+                        match spill.read_into(ships, j / 2, &mut scratch.bytes) {
+                            Ok(()) if ships => resolve_shipments(&mut scratch, sku_map, &mut part),
+                            Ok(()) => resolve_stock(&mut scratch, sku_map, &mut part),
                             Err(e) => {
                                 *error.lock().expect("no poisoned error") = Some(e);
                                 break;

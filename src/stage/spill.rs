@@ -62,11 +62,13 @@ pub fn stock_part(sku: u32, warehouse: u32, parts: usize) -> usize {
     part_of(fnv(&k, FNV_SEED), parts)
 }
 
+/// A shipment key's hash: its partition, and its place in the rules' sort.
+pub fn shipment_hash(provider: u32, id: &[u8]) -> u64 {
+    fnv(id, fnv(&provider.to_le_bytes(), FNV_SEED))
+}
+
 pub fn shipment_part(provider: u32, id: &str, parts: usize) -> usize {
-    part_of(
-        fnv(id.as_bytes(), fnv(&provider.to_le_bytes(), FNV_SEED)),
-        parts,
-    )
+    part_of(shipment_hash(provider, id.as_bytes()), parts)
 }
 
 /// The partition files of one run.
@@ -111,15 +113,23 @@ impl Spill {
 
     /// One partition's records, read back whole (empty if none).
     pub fn read(&self, shipments: bool, p: usize) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_into(shipments, p, &mut out)?;
+        Ok(out)
+    }
+
+    /// One partition's records into `out` (cleared first), so a worker
+    /// reuses one buffer for every partition.
+    pub fn read_into(&self, shipments: bool, p: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        out.clear();
         let kind = if shipments { "shipments" } else { "stock" };
         let files = if shipments { &self.ships } else { &self.stock };
         // Dropping the handle flushes nothing (writes are unbuffered).
         if files[p].lock().expect("no poisoned spill file").is_none() {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        let mut out = Vec::new();
-        File::open(self.path(kind, p))?.read_to_end(&mut out)?;
-        Ok(out)
+        File::open(self.path(kind, p))?.read_to_end(out)?;
+        Ok(())
     }
 
     /// Deletes the partition files.
@@ -300,7 +310,15 @@ impl StockRec {
 
     /// Every record of a partition.
     pub fn decode_all(bytes: &[u8]) -> Vec<StockRec> {
-        let mut out = Vec::with_capacity(bytes.len() / 24);
+        let mut out = Vec::new();
+        Self::decode_into(bytes, &mut out);
+        out
+    }
+
+    /// Every record of a partition, into `out` (cleared first).
+    pub fn decode_into(bytes: &[u8], out: &mut Vec<StockRec>) {
+        out.clear();
+        out.reserve(bytes.len() / 24);
         let mut c = Cursor(bytes);
         while !c.0.is_empty() {
             out.push(StockRec {
@@ -316,7 +334,6 @@ impl StockRec {
                 },
             });
         }
-        out
     }
 
     pub fn key(&self) -> u64 {
@@ -372,6 +389,13 @@ impl<'a> ShipRec<'a> {
 
     pub fn decode_all(bytes: &'a [u8]) -> Vec<ShipRec<'a>> {
         let mut out = Vec::new();
+        Self::decode_into(bytes, &mut out);
+        out
+    }
+
+    /// Every record of a partition, into `out` (cleared first).
+    pub fn decode_into(bytes: &'a [u8], out: &mut Vec<ShipRec<'a>>) {
+        out.clear();
         let mut c = Cursor(bytes);
         let date = |d: i32| (d != i32::MIN).then_some(d);
         while !c.0.is_empty() {
@@ -404,7 +428,6 @@ impl<'a> ShipRec<'a> {
                 id,
             });
         }
-        out
     }
 }
 
