@@ -201,3 +201,40 @@ fn truncated_real_files_never_panic() {
         }
     }
 }
+
+proptest! {
+    /// SKU map lookups (short keys packed into numbers, long ones by text)
+    /// find exactly what a scan of the entries finds, for keys of every
+    /// length around the 15-byte packing limit and near misses.
+    #[test]
+    fn sku_lookups_match_a_scan(
+        keys in proptest::collection::vec(("[Sé1]{0,17}", "[Ké0-]{0,18}"), 1..30),
+        probes in proptest::collection::vec(("[Sé1]{0,17}", "[Ké0-]{0,18}"), 0..30),
+    ) {
+        let f = fixture();
+        let mut text = String::from("supplier_id,supplier_sku,product_id,pack_size\n");
+        let keys: Vec<(String, String)> = keys
+            .into_iter()
+            .filter(|(s, k)| !s.is_empty() && !k.is_empty())
+            .collect();
+        for (s, k) in &keys {
+            text.push_str(&format!("{s},{k},P1,1\n"));
+        }
+        let Ok(map) = siap::stage::reference::stage_sku_map(&f.pipeline.sku_map, text.as_bytes()) else {
+            return Ok(());
+        };
+        let scan = |s: &str, k: &str| {
+            map.entries
+                .iter()
+                .position(|e| e.supplier_id == s && e.supplier_sku == k)
+                .map(|i| i as u32)
+        };
+        for (s, k) in keys.iter().chain(&probes) {
+            prop_assert_eq!(map.lookup(s, k), scan(s, k), "{} {}", s, k);
+            let longer = format!("{k}\0");
+            prop_assert_eq!(map.lookup(s, &longer), scan(s, &longer));
+            let shorter: String = k.chars().take(k.chars().count().saturating_sub(1)).collect();
+            prop_assert_eq!(map.lookup(s, &shorter), scan(s, &shorter));
+        }
+    }
+}

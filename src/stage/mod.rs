@@ -359,7 +359,7 @@ struct FeedVisitor<'a> {
     sink_error: Option<String>,
     /// This feed's cache in front of `ctx.names`.
     names: HashMap<Box<str>, u32>,
-    recent: Vec<(Box<str>, u32)>,
+    recent: Vec<(u128, u32)>,
     progress: indicatif::ProgressBar,
 }
 
@@ -419,8 +419,12 @@ impl<'a> FeedVisitor<'a> {
     }
 
     fn name_id(&mut self, s: &str) -> u32 {
-        // Warehouses are few per feed: a short list beats hashing.
-        if let Some((_, id)) = self.recent.iter().find(|(n, _)| &**n == s) {
+        // Warehouses are few per feed: a short list of packed names beats
+        // hashing and comparing text.
+        let packed = reference::pack15(s);
+        if let Some(p) = packed
+            && let Some((_, id)) = self.recent.iter().find(|(n, _)| *n == p)
+        {
             return *id;
         }
         let id = match self.names.get(s) {
@@ -431,8 +435,10 @@ impl<'a> FeedVisitor<'a> {
                 id
             }
         };
-        if self.recent.len() < 8 {
-            self.recent.push((s.into(), id));
+        if let Some(p) = packed
+            && self.recent.len() < 8
+        {
+            self.recent.push((p, id));
         }
         id
     }

@@ -61,6 +61,20 @@ impl hashbrown::Equivalent<(String, String)> for Key<'_> {
     }
 }
 
+/// A string of at most 15 bytes as one number (bytes, zero padding, length
+/// in the last byte): short keys compare and hash as two numbers, without
+/// reaching for their text elsewhere in memory. `None` for longer strings.
+pub fn pack15(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() > 15 {
+        return None;
+    }
+    let mut a = [0u8; 16];
+    a[..b.len()].copy_from_slice(b);
+    a[15] = b.len() as u8;
+    Some(u128::from_le_bytes(a))
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SkuMap {
     /// Every distinct mapping, in the order first read.
@@ -68,6 +82,9 @@ pub struct SkuMap {
     /// Supplier ids, sorted.
     pub suppliers: Vec<String>,
     index: HashMap<(String, String), u32>,
+    /// The same, for the keys whose supplier and SKU both [`pack15`]: the
+    /// lookup of nearly every feed row.
+    short: HashMap<(u128, u128), u32>,
     pub records: u64,
     pub duplicates: u64,
     pub extra_columns: Vec<String>,
@@ -76,7 +93,10 @@ pub struct SkuMap {
 impl SkuMap {
     /// The entry index of a supplier's SKU.
     pub fn lookup(&self, supplier: &str, sku: &str) -> Option<u32> {
-        self.index.get(&Key(supplier, sku)).copied()
+        match (pack15(supplier), pack15(sku)) {
+            (Some(s), Some(k)) => self.short.get(&(s, k)).copied(),
+            _ => self.index.get(&Key(supplier, sku)).copied(),
+        }
     }
 
     pub fn get(&self, supplier: &str, sku: &str) -> Option<&SkuEntry> {
@@ -298,10 +318,15 @@ pub fn stage_sku_map(source: &Source, bytes: &[u8]) -> Result<SkuMap, String> {
             .binary_search(&e.supplier_id)
             .expect("every entry's supplier is listed") as u32;
     }
+    let short = index
+        .iter()
+        .filter_map(|((s, k), &i)| Some(((pack15(s)?, pack15(k)?), i)))
+        .collect();
     Ok(SkuMap {
         entries,
         suppliers,
         index,
+        short,
         records: v.records,
         duplicates,
         extra_columns: v.extra,
