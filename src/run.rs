@@ -418,8 +418,6 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let t = Instant::now();
     let mut outputs = Vec::new();
     let o = &pipeline.output;
-    // The workbook and the shipments table are each built on a thread of
-    // their own while the other tables are written.
     let write = |name: &str| {
         let t = Instant::now();
         let r = match name {
@@ -458,25 +456,27 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         );
         r
     };
+    let build_book = || {
+        let t = Instant::now();
+        let b = publish::xlsx::workbook(
+            &tables,
+            &exceptions_df,
+            &sources_rec,
+            &pipeline.campaign,
+            date,
+            &staging.dir,
+        );
+        tracing::debug!(
+            stage = "publish",
+            ms = t.elapsed().as_millis() as u64,
+            "Built the workbook."
+        );
+        b
+    };
+    // Two threads of about equal work, so that at most two large outputs
+    // are in memory at once: the largest table (one row per shipment), and
+    // the other tables followed by the workbook.
     let (book, written) = std::thread::scope(|scope| {
-        let book = scope.spawn(|| {
-            let t = Instant::now();
-            let b = publish::xlsx::workbook(
-                &tables,
-                &exceptions_df,
-                &sources_rec,
-                &pipeline.campaign,
-                date,
-                &staging.dir,
-            );
-            tracing::debug!(
-                stage = "publish",
-                ms = t.elapsed().as_millis() as u64,
-                "Built the workbook."
-            );
-            b
-        });
-        // The largest table (one row per shipment) on a thread of its own.
         let shipments = scope.spawn(|| write("shipments"));
         let mut written = Vec::new();
         let mut failed = None;
@@ -489,6 +489,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 }
             }
         }
+        let book = failed.is_none().then(build_book);
         let shipments = shipments
             .join()
             .unwrap_or_else(|_| Err(Error::Internal("the shipments thread panicked".into())));
@@ -499,11 +500,11 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 Ok(written)
             }
         };
-        (book.join(), written)
+        (book, written)
     });
     outputs.extend(written?);
     let book = book
-        .map_err(|_| Error::Internal("the workbook thread panicked".into()))?
+        .expect("built when the tables were written")
         .map_err(|e| Error::Publish {
             path: staging.dir.join("readiness.xlsx"),
             message: e.to_string(),

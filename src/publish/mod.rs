@@ -152,7 +152,7 @@ pub fn batch_rows() -> usize {
     std::env::var("SIAP_BATCH_ROWS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(65_536)
+        .unwrap_or(32_768)
         .max(1)
 }
 
