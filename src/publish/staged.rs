@@ -71,8 +71,9 @@ fn schema(kind: SourceKind) -> ArrowSchema {
 /// of first use within a batch: the keys of a batch's dictionary.
 #[derive(Default)]
 struct Remap {
-    slot: Vec<u32>,
-    stamp: Vec<u32>,
+    /// Per number: (the batch generation it was last seen in, its key then),
+    /// side by side so a lookup touches one place in memory.
+    slots: Vec<(u32, u32)>,
     generation: u32,
     /// The original numbers, by new number.
     used: Vec<u32>,
@@ -82,7 +83,7 @@ impl Remap {
     fn start(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.slots.iter_mut().for_each(|s| s.0 = 0);
             self.generation = 1;
         }
         self.used.clear();
@@ -90,16 +91,15 @@ impl Remap {
 
     fn key(&mut self, id: u32) -> u32 {
         let i = id as usize;
-        if i >= self.slot.len() {
-            self.slot.resize(i + 1, 0);
-            self.stamp.resize(i + 1, 0);
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, (0, 0));
         }
-        if self.stamp[i] != self.generation {
-            self.stamp[i] = self.generation;
-            self.slot[i] = self.used.len() as u32;
+        let slot = &mut self.slots[i];
+        if slot.0 != self.generation {
+            *slot = (self.generation, self.used.len() as u32);
             self.used.push(id);
         }
-        self.slot[i]
+        slot.1
     }
 
     /// A dictionary column: `keys` (from [`Remap::key`]) over the text of
@@ -235,13 +235,13 @@ impl StagedWriter {
         // An entry of each product, by product key, for its id.
         let mut product_entry = Vec::new();
         for &(sku, quantity) in &rows {
-            let e = map.entry(sku);
+            let e = map.hot(sku);
             sku_keys.push(self.entries.key(sku));
             supplier_keys.push(self.suppliers.key(e.supplier));
             // Only entries of catalog products are staged; should the
             // catalog index be missing, the entry stands for its product.
             let known = self.products.used.len();
-            product_keys.push(self.products.key(e.product.unwrap_or(u32::MAX - sku)));
+            product_keys.push(self.products.key(e.product().unwrap_or(u32::MAX - sku)));
             if self.products.used.len() > known {
                 product_entry.push(sku);
             }

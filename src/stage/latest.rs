@@ -304,7 +304,7 @@ fn resolve_stock(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
                     let r = &rows[i];
                     if part.settle(r.feed, r.line, r.span, r.sku, o) {
                         let units =
-                            i128::from(r.quantity) * i128::from(sku_map.entry(r.sku).pack_size);
+                            i128::from(r.quantity) * i128::from(sku_map.hot(r.sku).pack_size);
                         part.total += units;
                         let s = &mut part.stock[r.sku as usize];
                         s.0 += units;
@@ -352,14 +352,14 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
                     if !part.settle(r.feed, r.line, r.span, r.sku, o) {
                         return;
                     }
-                    let e = sku_map.entry(r.sku);
+                    let e = sku_map.hot(r.sku);
                     let units = r.quantity * e.pack_size;
                     part.total += i128::from(units);
                     let id = String::from_utf8_lossy(r.id);
                     let id_start = part.ids.len() as u32;
                     part.ids.push_str(&id);
                     part.shipments.push(LatestShipment {
-                        product: e.product.expect("staged rows have a product"),
+                        product: e.product().expect("staged rows have a product"),
                         sku: r.sku,
                         supplier: e.supplier,
                         provider: r.provider,

@@ -674,15 +674,15 @@ impl<'a> FeedVisitor<'a> {
                 format!("`{sku}` of supplier `{supplier}` is not in the SKU map"),
             )),
             Some(i) => {
-                let entry = map.entry(i);
-                match entry.product {
-                    Some(_) => Ok((i, entry.pack_size)),
+                let hot = map.hot(i);
+                match hot.product() {
+                    Some(_) => Ok((i, hot.pack_size)),
                     None => Err(Fail(
                         "supplier_sku",
                         Reason::UnknownProduct,
                         format!(
                             "the SKU map sends `{sku}` to product `{}`, which is not in the catalog",
-                            entry.product_id
+                            map.entry(i).product_id
                         ),
                     )),
                 }

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use std::hash::BuildHasher;
+
 use hashbrown::HashMap;
 
 use super::map_columns;
@@ -75,6 +77,26 @@ pub fn pack15(s: &str) -> Option<u128> {
     Some(u128::from_le_bytes(a))
 }
 
+/// What staging needs of an entry for every row, packed together (48
+/// bytes, one cache line or so): the short key to check a lookup against,
+/// the pack size, the catalog product and the supplier. Large SKU maps do
+/// not fit in cache; a row then costs one trip to memory, not three.
+#[derive(Debug, Clone, Copy)]
+pub struct Hot {
+    /// The [`pack15`] supplier and SKU, when both pack.
+    pub key: Option<(u128, u128)>,
+    pub pack_size: i64,
+    /// As [`SkuEntry::product`], `u32::MAX` for none.
+    pub product: u32,
+    pub supplier: u32,
+}
+
+impl Hot {
+    pub fn product(&self) -> Option<u32> {
+        (self.product != u32::MAX).then_some(self.product)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SkuMap {
     /// Every distinct mapping, in the order first read.
@@ -82,9 +104,13 @@ pub struct SkuMap {
     /// Supplier ids, sorted.
     pub suppliers: Vec<String>,
     index: HashMap<(String, String), u32>,
-    /// The same, for the keys whose supplier and SKU both [`pack15`]: the
-    /// lookup of nearly every feed row.
-    short: HashMap<(u128, u128), u32>,
+    /// The same, for the keys whose supplier and SKU both [`pack15`] (the
+    /// lookup of nearly every feed row): entry indices only, checked
+    /// against [`SkuMap::hot`], so the table stays small enough for cache.
+    short: hashbrown::HashTable<u32>,
+    short_hasher: hashbrown::DefaultHashBuilder,
+    /// Per entry, what every staged row needs (see [`Hot`]).
+    hot: Vec<Hot>,
     pub records: u64,
     pub duplicates: u64,
     pub extra_columns: Vec<String>,
@@ -94,9 +120,20 @@ impl SkuMap {
     /// The entry index of a supplier's SKU.
     pub fn lookup(&self, supplier: &str, sku: &str) -> Option<u32> {
         match (pack15(supplier), pack15(sku)) {
-            (Some(s), Some(k)) => self.short.get(&(s, k)).copied(),
+            (Some(s), Some(k)) => {
+                let key = Some((s, k));
+                let hash = self.short_hasher.hash_one((s, k));
+                self.short
+                    .find(hash, |&i| self.hot[i as usize].key == key)
+                    .copied()
+            }
             _ => self.index.get(&Key(supplier, sku)).copied(),
         }
+    }
+
+    /// An entry's pack size, product and supplier, from the compact copy.
+    pub fn hot(&self, i: u32) -> &Hot {
+        &self.hot[i as usize]
     }
 
     pub fn get(&self, supplier: &str, sku: &str) -> Option<&SkuEntry> {
@@ -118,8 +155,9 @@ impl SkuMap {
 
     /// Resolves each entry's product against the catalog.
     pub fn link(&mut self, catalog: &Catalog) {
-        for e in &mut self.entries {
+        for (e, h) in self.entries.iter_mut().zip(&mut self.hot) {
             e.product = catalog.index(&e.product_id);
+            h.product = e.product.unwrap_or(u32::MAX);
         }
     }
 }
@@ -318,15 +356,31 @@ pub fn stage_sku_map(source: &Source, bytes: &[u8]) -> Result<SkuMap, String> {
             .binary_search(&e.supplier_id)
             .expect("every entry's supplier is listed") as u32;
     }
-    let short = index
+    let hot: Vec<Hot> = entries
         .iter()
-        .filter_map(|((s, k), &i)| Some(((pack15(s)?, pack15(k)?), i)))
+        .map(|e| Hot {
+            key: pack15(&e.supplier_id).zip(pack15(&e.supplier_sku)),
+            pack_size: e.pack_size,
+            product: e.product.unwrap_or(u32::MAX),
+            supplier: e.supplier,
+        })
         .collect();
+    let short_hasher = hashbrown::DefaultHashBuilder::default();
+    let mut short = hashbrown::HashTable::with_capacity(entries.len());
+    for (i, h) in hot.iter().enumerate() {
+        if let Some(key) = h.key {
+            short.insert_unique(short_hasher.hash_one(key), i as u32, |&j: &u32| {
+                short_hasher.hash_one(hot[j as usize].key.expect("only packed keys"))
+            });
+        }
+    }
     Ok(SkuMap {
         entries,
         suppliers,
         index,
         short,
+        short_hasher,
+        hot,
         records: v.records,
         duplicates,
         extra_columns: v.extra,
