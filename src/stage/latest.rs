@@ -65,7 +65,7 @@ pub struct StockSum {
 }
 
 /// The latest row of one shipment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct LatestShipment {
     /// Index into the catalog.
     pub product: u32,
@@ -482,14 +482,26 @@ pub fn resolve(
     let names = &out.names;
     let id = |s: &LatestShipment| &out.ids[s.id_start as usize..(s.id_start + s.id_len) as usize];
     let mut shipments = std::mem::take(&mut out.shipments);
-    shipments.sort_by(|a, b| {
-        (a.product, a.supplier, &names[a.provider as usize], id(a)).cmp(&(
-            b.product,
-            b.supplier,
-            &names[b.provider as usize],
-            id(b),
-        ))
-    });
+    // By (product, supplier, provider name, id): a stable radix sort on the
+    // numbers (providers ranked by name), then each run of one (product,
+    // supplier, provider) by id: only ids are compared as text.
+    let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+    by_name.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+    let mut rank = vec![0u32; names.len()];
+    for (r, &n) in by_name.iter().enumerate() {
+        rank[n as usize] = r as u32;
+    }
+    let group = |s: &LatestShipment| (s.product, s.supplier, rank[s.provider as usize]);
+    radsort::sort_by_key(&mut shipments, group);
+    let mut a = 0;
+    while a < shipments.len() {
+        let mut b = a + 1;
+        while b < shipments.len() && group(&shipments[b]) == group(&shipments[a]) {
+            b += 1;
+        }
+        shipments[a..b].sort_unstable_by(|x, y| id(x).cmp(id(y)));
+        a = b;
+    }
     out.shipments = shipments;
     out.conflicts.sort();
     Ok(out)
