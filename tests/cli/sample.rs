@@ -578,3 +578,25 @@ fn staged_parquet_holds_each_accepted_row() {
     );
     assert_eq!(first("units"), ["540000", "480000", "480000", "576000"]);
 }
+
+/// The shipments table is in (product, supplier, provider, shipment id)
+/// order, each latest shipment once, whatever order the providers' names
+/// were first met in.
+#[test]
+fn shipments_table_is_in_key_order() {
+    let w = Workdir::new();
+    let out = run_sample(&w);
+    let (header, rows) = read_csv(&out.join("latest/shipments.csv"));
+    assert_eq!(
+        header[..4],
+        ["product_id", "supplier_id", "provider", "shipment_id"]
+    );
+    let keys: Vec<&[String]> = rows.iter().map(|r| &r[..4]).collect();
+    assert!(keys.len() > 5);
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "not strictly ordered: {keys:?}"
+    );
+    let providers: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[2].as_str()).collect();
+    assert!(providers.len() >= 2, "{providers:?}");
+}
