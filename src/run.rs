@@ -695,7 +695,7 @@ fn stage_feeds(
                             rejected,
                             ..
                         } = sink;
-                        staged.finish(ctx)?;
+                        staged.finish()?;
                         rejected
                             .finish()
                             .map_err(|e| format!("cannot write the rejected rows: {e}"))?;

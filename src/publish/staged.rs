@@ -266,7 +266,7 @@ impl StagedWriter {
                 r.iter().map(|r| self.others.key(r.status as u32)).collect();
             let status = self
                 .others
-                .column(status_keys, |_, s| STATUSES[s as usize].as_str());
+                .column(status_keys, |_, s| Status::ALL[s as usize].as_str());
             vec![
                 self.plain(0, r.iter().map(|r| r.line).collect()),
                 ids.boxed(),
@@ -351,7 +351,7 @@ impl StagedWriter {
     }
 
     /// Writes the footer (an empty table when no row was accepted).
-    pub fn finish(mut self, _ctx: &Context) -> Result<(), String> {
+    pub fn finish(mut self) -> Result<(), String> {
         self.open()?;
         let mut w = self.writer.take().expect("opened above");
         w.end(None).map_err(|e| self.err(e))?;
@@ -359,12 +359,3 @@ impl StagedWriter {
         std::io::Write::flush(&mut file).map_err(|e| self.err(e))
     }
 }
-
-const STATUSES: [Status; 6] = [
-    Status::Booked,
-    Status::Departed,
-    Status::InTransit,
-    Status::CustomsHold,
-    Status::Arrived,
-    Status::Cancelled,
-];

@@ -37,6 +37,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in declaration order: `Status::ALL[s as usize] == s`.
+    pub const ALL: [Status; 6] = [
+        Status::Booked,
+        Status::Departed,
+        Status::InTransit,
+        Status::CustomsHold,
+        Status::Arrived,
+        Status::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Booked => "booked",

@@ -357,21 +357,10 @@ pub struct ShipRec<'a> {
     pub id: &'a [u8],
 }
 
-const STATUSES: [Status; 6] = [
-    Status::Booked,
-    Status::Departed,
-    Status::InTransit,
-    Status::CustomsHold,
-    Status::Arrived,
-    Status::Cancelled,
-];
-
 impl<'a> ShipRec<'a> {
     fn encode(&self, b: &mut Vec<u8>) {
-        let status = STATUSES
-            .iter()
-            .position(|s| *s == self.status)
-            .expect("a known status") as u8;
+        // Its place in `Status::ALL`.
+        let status = self.status as u8;
         b.extend_from_slice(&self.feed.to_le_bytes());
         put_varint(b, u64::from(self.provider));
         b.extend_from_slice(&self.sku.to_le_bytes());
@@ -403,7 +392,7 @@ impl<'a> ShipRec<'a> {
             let provider = c.varint() as u32;
             let sku = c.u32();
             let quantity = unzigzag(c.varint());
-            let status = STATUSES[c.u8() as usize];
+            let status = Status::ALL[c.u8() as usize];
             let etd = date(c.i32());
             let eta = date(c.i32());
             let updated_at = c.i64();
@@ -434,6 +423,13 @@ impl<'a> ShipRec<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_number_is_its_place() {
+        for s in Status::ALL {
+            assert_eq!(Status::ALL[s as usize], s);
+        }
+    }
 
     #[test]
     fn records_round_trip() {
@@ -484,7 +480,7 @@ mod tests {
                 provider: 1,
                 sku: 2,
                 quantity: 5,
-                status: STATUSES[i + 3],
+                status: Status::ALL[i + 3],
                 etd: None,
                 eta: Some(20_000),
                 updated_at: 8,
