@@ -111,15 +111,9 @@ impl Spill {
         f.as_mut().expect("opened above").write_all(bytes)
     }
 
-    /// One partition's records, read back whole (empty if none).
-    pub fn read(&self, shipments: bool, p: usize) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.read_into(shipments, p, &mut out)?;
-        Ok(out)
-    }
-
-    /// One partition's records into `out` (cleared first), so a worker
-    /// reuses one buffer for every partition.
+    /// One partition's records, read back whole into `out` (cleared
+    /// first; empty if none), so a worker reuses one buffer for every
+    /// partition.
     pub fn read_into(&self, shipments: bool, p: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
         out.clear();
         let kind = if shipments { "shipments" } else { "stock" };
@@ -308,13 +302,6 @@ impl StockRec {
         put_varint(b, u64::from(self.span.len));
     }
 
-    /// Every record of a partition.
-    pub fn decode_all(bytes: &[u8]) -> Vec<StockRec> {
-        let mut out = Vec::new();
-        Self::decode_into(bytes, &mut out);
-        out
-    }
-
     /// Every record of a partition, into `out` (cleared first).
     pub fn decode_into(bytes: &[u8], out: &mut Vec<StockRec>) {
         out.clear();
@@ -374,12 +361,6 @@ impl<'a> ShipRec<'a> {
         put_varint(b, u64::from(self.span.len));
         put_varint(b, self.id.len() as u64);
         b.extend_from_slice(self.id);
-    }
-
-    pub fn decode_all(bytes: &'a [u8]) -> Vec<ShipRec<'a>> {
-        let mut out = Vec::new();
-        Self::decode_into(bytes, &mut out);
-        out
     }
 
     /// Every record of a partition, into `out` (cleared first).
@@ -458,7 +439,8 @@ mod tests {
             ..s
         };
         big.encode(&mut b);
-        let back = StockRec::decode_all(&b);
+        let mut back = Vec::new();
+        StockRec::decode_into(&b, &mut back);
         assert_eq!(back.len(), 2);
         assert_eq!(
             (back[0].quantity, back[0].line, back[0].span),
@@ -490,7 +472,8 @@ mod tests {
             }
             .encode(&mut b);
         }
-        let back = ShipRec::decode_all(&b);
+        let mut back = Vec::new();
+        ShipRec::decode_into(&b, &mut back);
         assert_eq!(back.len(), 3);
         assert_eq!(back[2].id, "Ω-9".as_bytes());
         assert_eq!(back[2].status, Status::Cancelled);
