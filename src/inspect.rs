@@ -159,6 +159,7 @@ pub fn inspect(
                 &[source],
                 std::slice::from_ref(&paths[2]),
                 &sku_map,
+                1,
             );
             inspection.columns = feed
                 .column_map
@@ -170,7 +171,7 @@ pub fn inspect(
             inspection.rows_staged = feed.accepted;
             let mut rejected: Vec<stage::Exception> = std::mem::take(&mut sink.rejected)
                 .into_iter()
-                .chain(conflicts)
+                .chain(conflicts.into_iter().flatten())
                 .collect();
             rejected.sort();
             inspection.rejected = rejected

@@ -311,10 +311,6 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         "Applied the latest-row rules."
     );
     spill.remove();
-    let feed_sources: Vec<&Source> = pipeline.feeds.iter().collect();
-    let raw_paths: Vec<PathBuf> = pipeline.feeds.iter().map(|s| raw_dir.join(&s.id)).collect();
-    let conflicts =
-        stage::conflict_exceptions(&resolved.conflicts, &feed_sources, &raw_paths, &sku_map);
     let stage_ms = t.elapsed().as_millis() as u64;
 
     let mut sources_rec =
@@ -375,34 +371,50 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             per_product[p as usize] += n;
         }
     }
-    for c in &conflicts {
-        if let Some(p) = catalog.index(&c.product_id) {
+    for c in &resolved.conflicts {
+        if let Some(p) = sku_map.hot(c.sku).product() {
             per_product[p as usize] += 1;
         }
     }
-    let exception_count = feeds.iter().map(|f| f.rejected).sum::<u64>() + conflicts.len() as u64;
+    let exception_count =
+        feeds.iter().map(|f| f.rejected).sum::<u64>() + resolved.conflicts.len() as u64;
+    // The rows the rules rejected are read back from the raw copies on the
+    // other cores while the tables are computed.
+    let feed_sources: Vec<&Source> = pipeline.feeds.iter().collect();
+    let raw_paths: Vec<PathBuf> = pipeline.feeds.iter().map(|s| raw_dir.join(&s.id)).collect();
+    let (conflicts, tables) = std::thread::scope(|scope| {
+        let conflicts = scope.spawn(|| {
+            stage::conflict_exceptions(
+                &resolved.conflicts,
+                &feed_sources,
+                &raw_paths,
+                &sku_map,
+                workers().saturating_sub(1).max(1),
+            )
+        });
+        let tables = aggregate::aggregate(
+            &catalog,
+            &sku_map,
+            &resolved,
+            &per_product,
+            &pipeline.campaign,
+        );
+        (conflicts.join(), tables)
+    });
+    let conflicts = conflicts
+        .map_err(|_| Error::Internal("reading back the conflicting rows panicked".into()))?;
+    let tables = tables?;
     let rejected: Vec<tables::Rejected> = pipeline
         .feeds
         .iter()
+        .zip(conflicts)
         .enumerate()
-        .map(|(i, s)| tables::Rejected {
+        .map(|(i, (s, conflicts))| tables::Rejected {
             source: s.id.clone(),
             path: rejected_dir.join(format!("{i}.bin")),
-            conflicts: conflicts
-                .iter()
-                .filter(|c| c.source == s.id)
-                .cloned()
-                .collect(),
+            conflicts,
         })
         .collect();
-    drop(conflicts);
-    let tables = aggregate::aggregate(
-        &catalog,
-        &sku_map,
-        &resolved,
-        &per_product,
-        &pipeline.campaign,
-    )?;
     // The workbook shows the first rows; the table is written in batches.
     let preview = tables::exception_batches(
         &rejected,

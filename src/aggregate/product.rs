@@ -4,8 +4,6 @@
 //! These explain a status; they never change it. Each is documented in the
 //! README and the workbook's About sheet.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDate;
 use polars::prelude::*;
 
@@ -34,9 +32,10 @@ pub fn extras(
     exceptions_per_product: &[u64],
     campaign: &Campaign,
 ) -> Result<DataFrame> {
-    let mut by: BTreeMap<u32, Extra> = BTreeMap::new();
+    let mut by: Vec<Extra> = Vec::new();
+    by.resize_with(catalog.products.len(), Extra::default);
     for s in &resolved.stock {
-        let e = by.entry(s.product).or_default();
+        let e = &mut by[s.product as usize];
         let t = s.oldest_as_of;
         e.oldest_as_of = Some(e.oldest_as_of.map_or(t, |o| o.min(t)));
     }
@@ -45,7 +44,7 @@ pub fn extras(
         .iter()
         .filter(|s| s.status != Status::Cancelled)
     {
-        let e = by.entry(s.product).or_default();
+        let e = &mut by[s.product as usize];
         match s.status {
             Status::Departed | Status::InTransit => e.in_transit += s.units,
             Status::CustomsHold => e.customs_hold += s.units,
@@ -73,7 +72,7 @@ pub fn extras(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let tz = campaign.timezone;
     for (i, p) in catalog.products.iter().enumerate() {
-        let mut e = by.remove(&(i as u32)).unwrap_or_default();
+        let mut e = std::mem::take(&mut by[i]);
         ids.push(p.id.as_str());
         transit.push(e.in_transit);
         hold.push(e.customs_hold);

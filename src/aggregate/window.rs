@@ -107,14 +107,21 @@ pub fn shipments_table(
 /// Per (product, supplier) with a non-cancelled latest shipment: the units
 /// in the window, before it and after it (no ETA counts as after). Sorted.
 pub fn shipment_sums(resolved: &Resolved, campaign: &Campaign) -> Vec<((u32, u32), [i64; 3])> {
-    let mut sums: std::collections::BTreeMap<(u32, u32), [i64; 3]> = Default::default();
+    // The shipments are in (product, supplier) order: one pass, a row per
+    // run of equal keys.
+    let mut sums: Vec<((u32, u32), [i64; 3])> = Vec::new();
     for s in &resolved.shipments {
         let b = bucket(s.status, s.eta, campaign);
         if b == CANCELLED {
             // Cancelled shipments deliver nothing and do not make a supplier count.
             continue;
         }
-        let e = sums.entry((s.product, s.supplier)).or_default();
+        let key = (s.product, s.supplier);
+        if sums.last().is_none_or(|(k, _)| *k != key) {
+            debug_assert!(sums.last().is_none_or(|(k, _)| *k < key));
+            sums.push((key, [0; 3]));
+        }
+        let e = &mut sums.last_mut().expect("pushed above").1;
         match b {
             WINDOW => e[0] += s.units,
             EARLY => e[1] += s.units,
@@ -122,5 +129,5 @@ pub fn shipment_sums(resolved: &Resolved, campaign: &Campaign) -> Vec<((u32, u32
             _ => {}
         }
     }
-    sums.into_iter().collect()
+    sums
 }

@@ -409,7 +409,7 @@ pub fn resolve(
                             break;
                         }
                         let ships = j % 2 == 1;
-                        match spill.read_into(ships, j / 2, &mut scratch.bytes) {
+                        match spill.take_into(ships, j / 2, &mut scratch.bytes) {
                             Ok(()) if ships => resolve_shipments(&mut scratch, sku_map, &mut part),
                             Ok(()) => resolve_stock(&mut scratch, sku_map, &mut part),
                             Err(e) => {

@@ -892,6 +892,19 @@ pub fn raw_texts(
             Ok(()) if bom == *b"\xEF\xBB\xBF" => 3,
             _ => 0,
         };
+        // SAFETY: the raw copy is this run's own file in its private
+        // temporary folder; nothing writes to it while it is mapped.
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&f) } {
+            // Large feeds can have hundreds of thousands of such rows: one
+            // map instead of a seek and a read each.
+            for (line, span) in wanted {
+                let at = (skip + span.offset) as usize;
+                if let Some(b) = map.get(at..at + span.len as usize) {
+                    found.insert(*line, String::from_utf8_lossy(b).into_owned());
+                }
+            }
+            return found;
+        }
         for (line, span) in wanted {
             let mut buf = vec![0u8; span.len as usize];
             if f.seek(SeekFrom::Start(skip + span.offset)).is_ok() && f.read_exact(&mut buf).is_ok()
@@ -925,39 +938,73 @@ pub fn raw_texts(
 }
 
 /// The exceptions of the rows the latest-row rules rejected, with their
-/// raw text read back from each feed's raw copy.
+/// raw text read back from each feed's raw copy: one list per feed, the
+/// feeds shared among `workers` threads.
 pub fn conflict_exceptions(
     conflicts: &[latest::Conflict],
     feeds: &[&Source],
     paths: &[std::path::PathBuf],
     sku_map: &SkuMap,
-) -> Vec<Exception> {
-    let mut out = Vec::with_capacity(conflicts.len());
-    for (fi, source) in feeds.iter().enumerate() {
-        let mine: Vec<&latest::Conflict> = conflicts.iter().filter(|c| c.feed == fi).collect();
+    workers: usize,
+) -> Vec<Vec<Exception>> {
+    let mut mine: Vec<Vec<&latest::Conflict>> = vec![Vec::new(); feeds.len()];
+    for c in conflicts {
+        mine[c.feed].push(c);
+    }
+    let one = |fi: usize| {
+        let mine = &mine[fi];
         if mine.is_empty() {
-            continue;
+            return Vec::new();
         }
+        let source = feeds[fi];
         let wanted: Vec<(u64, Span)> = mine.iter().map(|c| (c.line, c.span)).collect();
-        let raw = raw_texts(source, &paths[fi], &wanted);
+        let mut raw = raw_texts(source, &paths[fi], &wanted);
         let field = if source.kind == SourceKind::Shipments {
             "updated_at"
         } else {
             "as_of"
         };
-        for c in mine {
-            let e = sku_map.entry(c.sku);
-            out.push(Exception {
-                source: source.id.clone(),
-                supplier_id: e.supplier_id.clone(),
-                product_id: e.product_id.clone(),
-                line: c.line,
-                field: field.to_string(),
-                reason: Reason::ConflictingDuplicate,
-                detail: format!("another row has the same key and `{field}` but different values"),
-                raw: raw.get(&c.line).cloned().unwrap_or_default(),
-            });
-        }
+        let detail = format!("another row has the same key and `{field}` but different values");
+        mine.iter()
+            .map(|c| {
+                let e = sku_map.entry(c.sku);
+                Exception {
+                    source: source.id.clone(),
+                    supplier_id: e.supplier_id.clone(),
+                    product_id: e.product_id.clone(),
+                    line: c.line,
+                    field: field.to_string(),
+                    reason: Reason::ConflictingDuplicate,
+                    detail: detail.clone(),
+                    raw: raw.remove(&c.line).unwrap_or_default(),
+                }
+            })
+            .collect()
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Vec<Exception>> = vec![Vec::new(); feeds.len()];
+    let done: Vec<Vec<(usize, Vec<Exception>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.clamp(1, feeds.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let fi = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if fi >= feeds.len() {
+                            break done;
+                        }
+                        done.push((fi, one(fi)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reading raw texts does not panic"))
+            .collect()
+    });
+    for (fi, e) in done.into_iter().flatten() {
+        out[fi] = e;
     }
     out
 }

@@ -113,17 +113,26 @@ impl Spill {
 
     /// One partition's records, read back whole into `out` (cleared
     /// first; empty if none), so a worker reuses one buffer for every
-    /// partition.
-    pub fn read_into(&self, shipments: bool, p: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    /// partition. The file is deleted once read: each partition is read
+    /// once, and deleting it here spreads the cost of freeing its pages
+    /// over the rules' workers (and spares writing back what the kernel
+    /// has not written yet).
+    pub fn take_into(&self, shipments: bool, p: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
         out.clear();
         let kind = if shipments { "shipments" } else { "stock" };
         let files = if shipments { &self.ships } else { &self.stock };
         // Dropping the handle flushes nothing (writes are unbuffered).
-        if files[p].lock().expect("no poisoned spill file").is_none() {
+        if files[p]
+            .lock()
+            .expect("no poisoned spill file")
+            .take()
+            .is_none()
+        {
             return Ok(());
         }
-        File::open(self.path(kind, p))?.read_to_end(out)?;
-        Ok(())
+        let path = self.path(kind, p);
+        File::open(&path)?.read_to_end(out)?;
+        std::fs::remove_file(&path)
     }
 
     /// Deletes the partition files.
