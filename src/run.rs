@@ -477,56 +477,80 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             &pipeline.campaign,
             date,
             &staging.dir,
-        );
+        )
+        .map_err(|e| Error::Publish {
+            path: staging.dir.join("readiness.xlsx"),
+            message: e.to_string(),
+        })?;
         tracing::debug!(
             stage = "publish",
             ms = t.elapsed().as_millis() as u64,
             "Built the workbook."
         );
-        b
+        Ok(vec![publish::write_workbook(
+            &staging.dir,
+            "readiness.xlsx",
+            &b,
+            tables.readiness.height() as u64,
+        )?])
     };
-    // Two threads of about equal work, so that at most two large outputs
-    // are in memory at once: the largest table (one row per shipment), and
-    // the other tables followed by the workbook.
-    let (book, written) = std::thread::scope(|scope| {
-        let shipments = scope.spawn(|| write("shipments"));
-        let mut written = Vec::new();
-        let mut failed = None;
-        for name in ["readiness", "supplier_readiness", "exceptions"] {
-            match write(name) {
-                Ok(r) => written.extend(r),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
+    // The outputs are shared among (at most) two threads, largest first:
+    // the shipments table (one row per shipment) on one, the workbook and
+    // then the other tables on whichever is free. At most two large
+    // outputs are in memory at once.
+    let jobs = [
+        "shipments",
+        "workbook",
+        "exceptions",
+        "readiness",
+        "supplier_readiness",
+    ];
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let done: Vec<std::sync::Mutex<Option<Result<Vec<publish::OutputRecord>>>>> =
+        jobs.iter().map(|_| Default::default()).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers().clamp(1, 2) {
+            scope.spawn(|| {
+                use std::sync::atomic::Ordering::Relaxed;
+                loop {
+                    let i = next.fetch_add(1, Relaxed);
+                    if i >= jobs.len() || failed.load(Relaxed) {
+                        break;
+                    }
+                    let r = match jobs[i] {
+                        "workbook" => build_book(),
+                        name => write(name),
+                    };
+                    failed.fetch_or(r.is_err(), Relaxed);
+                    *done[i].lock().expect("no poisoned output") = Some(r);
                 }
+            });
+        }
+    });
+    // In the manifest's order; the first failure (in that order) is the
+    // run's error.
+    let mut done: Vec<Option<Result<Vec<publish::OutputRecord>>>> = done
+        .into_iter()
+        .map(|m| m.into_inner().expect("no poisoned output"))
+        .collect();
+    let order = [3, 4, 2, 0, 1];
+    if let Some(i) = order.into_iter().find(|&i| matches!(done[i], Some(Err(_))))
+        && let Some(Err(e)) = done[i].take()
+    {
+        return Err(e);
+    }
+    for i in order {
+        match done[i].take() {
+            Some(r) => outputs.extend(r?),
+            None => {
+                return Err(Error::Internal(format!(
+                    "the {} output was not written",
+                    jobs[i]
+                )));
             }
         }
-        let book = failed.is_none().then(build_book);
-        let shipments = shipments
-            .join()
-            .unwrap_or_else(|_| Err(Error::Internal("the shipments thread panicked".into())));
-        let written = match (failed, shipments) {
-            (Some(e), _) | (None, Err(e)) => Err(e),
-            (None, Ok(r)) => {
-                written.extend(r);
-                Ok(written)
-            }
-        };
-        (book, written)
-    });
-    outputs.extend(written?);
-    let book = book
-        .expect("built when the tables were written")
-        .map_err(|e| Error::Publish {
-            path: staging.dir.join("readiness.xlsx"),
-            message: e.to_string(),
-        })?;
-    outputs.push(publish::write_workbook(
-        &staging.dir,
-        "readiness.xlsx",
-        &book,
-        tables.readiness.height() as u64,
-    )?);
+    }
 
     let summary = summarize(&tables, exception_count)?;
     let mut manifest = Manifest {
