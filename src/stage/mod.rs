@@ -370,6 +370,9 @@ struct FeedVisitor<'a> {
     /// This feed's cache in front of `ctx.names`.
     names: HashMap<Box<str>, u32>,
     recent: Vec<(u128, u32)>,
+    /// The columns of the supplier (`None`: the feed's owner) and the SKU,
+    /// for looking the next line's SKU up ahead of time.
+    ahead: Option<(Option<usize>, usize)>,
     progress: indicatif::ProgressBar,
 }
 
@@ -405,6 +408,7 @@ impl<'a> FeedVisitor<'a> {
             sink_error: None,
             names: HashMap::new(),
             recent: Vec::new(),
+            ahead: None,
             progress: crate::progress::rows(&source.id),
         }
     }
@@ -824,9 +828,41 @@ impl Visitor for FeedVisitor<'_> {
             .zip(&idx)
             .map(|((c, _), i)| (*c, i.map(|i| names[i].clone())))
             .collect();
+        self.ahead = match self.source.kind {
+            SourceKind::Shipments => idx[1].zip(idx[2]).map(|(s, k)| (Some(s), k)),
+            _ if self.source.owner.is_some() => idx[1].map(|k| (None, k)),
+            _ => idx[0].zip(idx[1]).map(|(s, k)| (Some(s), k)),
+        };
         self.idx = idx;
         self.staged.extra_columns = extra;
         Ok(())
+    }
+
+    fn upcoming(&mut self, line: &[u8]) {
+        let Some((supplier_col, sku_col)) = self.ahead else {
+            return;
+        };
+        let mut supplier = self.source.owner.as_deref().unwrap_or("").as_bytes();
+        let mut sku: &[u8] = b"";
+        let last = supplier_col.map_or(sku_col, |c| c.max(sku_col));
+        let ends = memchr::memchr_iter(self.source.dialect.delimiter, line);
+        let mut start = 0;
+        for (i, end) in ends.chain(std::iter::once(line.len())).enumerate() {
+            let field = &line[start..end];
+            if i == sku_col {
+                sku = field;
+            }
+            if Some(i) == supplier_col {
+                supplier = field;
+            }
+            if i == last {
+                break;
+            }
+            start = end + 1;
+        }
+        self.ctx
+            .sku_map
+            .prefetch(supplier.trim_ascii(), sku.trim_ascii());
     }
 
     fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells) {
@@ -876,7 +912,7 @@ pub fn raw_texts(
     path: &std::path::Path,
     wanted: &[(u64, Span)],
 ) -> std::collections::BTreeMap<u64, String> {
-    use std::io::{Read, Seek, SeekFrom};
+    use std::io::Read;
     let d = &source.dialect;
     let mut found = std::collections::BTreeMap::new();
     if wanted.is_empty() {
@@ -892,23 +928,13 @@ pub fn raw_texts(
             Ok(()) if bom == *b"\xEF\xBB\xBF" => 3,
             _ => 0,
         };
-        // SAFETY: the raw copy is this run's own file in its private
-        // temporary folder; nothing writes to it while it is mapped.
-        if let Ok(map) = unsafe { memmap2::Mmap::map(&f) } {
-            // Large feeds can have hundreds of thousands of such rows: one
-            // map instead of a seek and a read each.
-            for (line, span) in wanted {
-                let at = (skip + span.offset) as usize;
-                if let Some(b) = map.get(at..at + span.len as usize) {
-                    found.insert(*line, String::from_utf8_lossy(b).into_owned());
-                }
-            }
-            return found;
-        }
+        // One positioned read per row (no seek): large feeds can have
+        // hundreds of thousands of such rows. Not a memory map: mapped
+        // pages would count as the run's own memory.
+        let mut buf = Vec::new();
         for (line, span) in wanted {
-            let mut buf = vec![0u8; span.len as usize];
-            if f.seek(SeekFrom::Start(skip + span.offset)).is_ok() && f.read_exact(&mut buf).is_ok()
-            {
+            buf.resize(span.len as usize, 0);
+            if read_at(&f, &mut buf, skip + span.offset).is_ok() {
                 found.insert(*line, String::from_utf8_lossy(&buf).into_owned());
             }
         }
@@ -935,6 +961,18 @@ pub fn raw_texts(
     };
     let _ = read::read_file(read::Input::Copy(path), d, &mut pick);
     found
+}
+
+#[cfg(unix)]
+fn read_at(f: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, at)
+}
+
+#[cfg(not(unix))]
+fn read_at(mut f: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    f.seek(SeekFrom::Start(at))?;
+    f.read_exact(buf)
 }
 
 /// The exceptions of the rows the latest-row rules rejected, with their

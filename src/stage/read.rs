@@ -95,6 +95,11 @@ pub trait Visitor {
     }
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
+    /// The raw bytes of the line after the record about to be visited
+    /// (CSV only; not split, maybe not even a whole record), so a visitor
+    /// can start fetching from memory what that record will need while it
+    /// works on this one. A hint only: it must not change what is read.
+    fn upcoming(&mut self, _line: &[u8]) {}
 }
 
 /// Reads a whole feed. An `Err` fails the source with that message.
@@ -554,6 +559,8 @@ impl<'d> CsvStream<'d> {
         // reader, which counts a CRLF's `\n` as the start of the next record.
         let mut line = self.line + memchr::memchr_iter(b'\n', &body[..pos]).count() as u64;
         let mut fields: Vec<(usize, usize)> = Vec::new();
+        // The next line's start and end, found early for `upcoming`.
+        let mut ahead = (usize::MAX, 0);
         loop {
             let from = pos;
             while pos < body.len() && matches!(body[pos], b'\r' | b'\n') {
@@ -565,7 +572,17 @@ impl<'d> CsvStream<'d> {
             }
             let start = pos;
             let first_line = line;
-            let newline = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i);
+            let newline = if ahead.0 == start {
+                ahead.1
+            } else {
+                memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i)
+            };
+            if newline + 1 < body.len() {
+                let next = newline + 1;
+                let end = memchr::memchr(b'\n', &body[next..]).map_or(body.len(), |i| next + i);
+                ahead = (next, end);
+                visitor.upcoming(&body[next..end]);
+            }
             let mut end = newline;
             if end > start && body[end - 1] == b'\r' {
                 end -= 1;

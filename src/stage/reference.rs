@@ -67,7 +67,11 @@ impl hashbrown::Equivalent<(String, String)> for Key<'_> {
 /// in the last byte): short keys compare and hash as two numbers, without
 /// reaching for their text elsewhere in memory. `None` for longer strings.
 pub fn pack15(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
+    pack15_bytes(s.as_bytes())
+}
+
+/// [`pack15`] of bytes.
+pub fn pack15_bytes(b: &[u8]) -> Option<u128> {
     if b.len() > 15 {
         return None;
     }
@@ -82,6 +86,7 @@ pub fn pack15(s: &str) -> Option<u128> {
 /// the pack size, the catalog product and the supplier. Large SKU maps do
 /// not fit in cache; a row then costs one trip to memory, not three.
 #[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 pub struct Hot {
     /// The [`pack15`] supplier and SKU, when both pack.
     pub key: Option<(u128, u128)>,
@@ -131,6 +136,22 @@ impl SkuMap {
         }
     }
 
+    /// Starts fetching the compact record of a supplier's SKU into the
+    /// cache, for a row that comes soon: with a SKU map larger than the
+    /// caches, the row's own lookup then finds it there instead of
+    /// waiting for memory. Keys that do not pack are left alone.
+    pub fn prefetch(&self, supplier: &[u8], sku: &[u8]) {
+        if let (Some(s), Some(k)) = (pack15_bytes(supplier), pack15_bytes(sku)) {
+            let hash = self.short_hasher.hash_one((s, k));
+            // Every candidate is fetched; none is checked (that is the
+            // row's lookup).
+            let _ = self.short.find(hash, |&i| {
+                prefetch(&self.hot[i as usize]);
+                false
+            });
+        }
+    }
+
     /// An entry's pack size, product and supplier, from the compact copy.
     pub fn hot(&self, i: u32) -> &Hot {
         &self.hot[i as usize]
@@ -160,6 +181,21 @@ impl SkuMap {
             h.product = e.product.unwrap_or(u32::MAX);
         }
     }
+}
+
+/// Asks the CPU to bring `v` into the cache without waiting for it.
+#[inline(always)]
+fn prefetch<T>(v: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it reads nothing and cannot fault.
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (v as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
 }
 
 struct TableVisitor {
