@@ -218,14 +218,20 @@ impl StagedWriter {
         self.suppliers.start();
         self.products.start();
         self.others.start();
-        let rows: Vec<(u32, i64)> = if self.kind == SourceKind::Shipments {
+        // (entry, quantity, units, supplier, product), as the row's lookup
+        // found them.
+        let rows: Vec<(u32, i64, i64, u32, u32)> = if self.kind == SourceKind::Shipments {
             batch
                 .shipments
                 .iter()
-                .map(|r| (r.sku, r.quantity))
+                .map(|r| (r.sku, r.quantity, r.units, r.supplier, r.product))
                 .collect()
         } else {
-            batch.stock.iter().map(|r| (r.sku, r.quantity)).collect()
+            batch
+                .stock
+                .iter()
+                .map(|r| (r.sku, r.quantity, r.units, r.supplier, r.product))
+                .collect()
         };
         let mut sku_keys = Vec::with_capacity(rows.len());
         let mut supplier_keys = Vec::with_capacity(rows.len());
@@ -234,19 +240,23 @@ impl StagedWriter {
         let mut units = Vec::with_capacity(rows.len());
         // An entry of each product, by product key, for its id.
         let mut product_entry = Vec::new();
-        for &(sku, quantity) in &rows {
-            let e = map.hot(sku);
+        for &(sku, quantity, u, supplier, product) in &rows {
             sku_keys.push(self.entries.key(sku));
-            supplier_keys.push(self.suppliers.key(e.supplier));
+            supplier_keys.push(self.suppliers.key(supplier));
             // Only entries of catalog products are staged; should the
             // catalog index be missing, the entry stands for its product.
             let known = self.products.used.len();
-            product_keys.push(self.products.key(e.product().unwrap_or(u32::MAX - sku)));
+            let product = if product == u32::MAX {
+                u32::MAX - sku
+            } else {
+                product
+            };
+            product_keys.push(self.products.key(product));
             if self.products.used.len() > known {
                 product_entry.push(sku);
             }
             quantities.push(quantity);
-            units.push(quantity * e.pack_size);
+            units.push(u);
         }
         let supplier_id = self
             .suppliers

@@ -169,6 +169,12 @@ pub struct StockRow {
     pub sku: u32,
     /// Id in [`Context::names`].
     pub warehouse: u32,
+    /// What the SKU-map entry says, kept from the row's lookup so later
+    /// steps need not look again: the catalog product, the supplier (index
+    /// into [`SkuMap::suppliers`]) and `quantity × pack size`.
+    pub product: u32,
+    pub supplier: u32,
+    pub units: i64,
     pub quantity: i64,
     /// Microseconds since the epoch, UTC.
     pub as_of: i64,
@@ -182,6 +188,10 @@ pub struct ShipmentRow {
     pub id_start: u32,
     pub id_len: u32,
     pub sku: u32,
+    /// As in [`StockRow`].
+    pub product: u32,
+    pub supplier: u32,
+    pub units: i64,
     pub quantity: i64,
     pub status: Status,
     pub etd: Option<NaiveDate>,
@@ -679,7 +689,7 @@ impl<'a> FeedVisitor<'a> {
     }
 
     /// Looks up the SKU map: (entry index, pack size).
-    fn product(&self, supplier: &str, sku: &str) -> Result<(u32, i64), Fail> {
+    fn product(&self, supplier: &str, sku: &str) -> Result<(u32, reference::Hot), Fail> {
         let map = self.ctx.sku_map;
         match map.lookup(supplier, sku) {
             None => Err(Fail(
@@ -690,7 +700,7 @@ impl<'a> FeedVisitor<'a> {
             Some(i) => {
                 let hot = map.hot(i);
                 match hot.product() {
-                    Some(_) => Ok((i, hot.pack_size)),
+                    Some(_) => Ok((i, *hot)),
                     None => Err(Fail(
                         "supplier_sku",
                         Reason::UnknownProduct,
@@ -735,10 +745,13 @@ impl<'a> FeedVisitor<'a> {
                 format!("`{shown}` is after the run date {}", self.ctx.run_date),
             )));
         }
-        let (entry, pack) = self.product(&supplier, &sku).map_err(fail)?;
-        self.units(quantity, pack).map_err(fail)?;
+        let (entry, hot) = self.product(&supplier, &sku).map_err(fail)?;
+        let units = self.units(quantity, hot.pack_size).map_err(fail)?;
         Ok(StockRow {
             sku: entry,
+            product: hot.product,
+            supplier: hot.supplier,
+            units,
             warehouse: self.name_id(&warehouse),
             quantity,
             as_of,
@@ -788,8 +801,8 @@ impl<'a> FeedVisitor<'a> {
         let etd = self.date(cells, 5, "etd").map_err(fail)?;
         let eta = self.date(cells, 6, "eta").map_err(fail)?;
         let updated_at = self.timestamp(cells, 7, "updated_at").map_err(fail)?;
-        let (entry, pack) = self.product(&supplier, &sku).map_err(fail)?;
-        self.units(quantity, pack).map_err(fail)?;
+        let (entry, hot) = self.product(&supplier, &sku).map_err(fail)?;
+        let units = self.units(quantity, hot.pack_size).map_err(fail)?;
         let ids = &mut self.batch.ids;
         let id_start = ids.len() as u32;
         ids.push_str(&shipment);
@@ -797,6 +810,9 @@ impl<'a> FeedVisitor<'a> {
             id_start,
             id_len: shipment.len() as u32,
             sku: entry,
+            product: hot.product,
+            supplier: hot.supplier,
+            units,
             quantity,
             status,
             etd,
