@@ -383,6 +383,8 @@ struct FeedVisitor<'a> {
     /// The columns of the supplier (`None`: the feed's owner) and the SKU,
     /// for looking the next line's SKU up ahead of time.
     ahead: Option<(Option<usize>, usize)>,
+    /// The hash of the key looked up ahead for the line after the next.
+    pending: Option<u64>,
     progress: indicatif::ProgressBar,
 }
 
@@ -419,6 +421,7 @@ impl<'a> FeedVisitor<'a> {
             names: HashMap::new(),
             recent: Vec::new(),
             ahead: None,
+            pending: None,
             progress: crate::progress::rows(&source.id),
         }
     }
@@ -876,9 +879,13 @@ impl Visitor for FeedVisitor<'_> {
             }
             start = end + 1;
         }
-        self.ctx
-            .sku_map
-            .prefetch(supplier.trim_ascii(), sku.trim_ascii());
+        // Two steps a row apart: this line's slot of the table now, the
+        // previous line's entry (whose slot has arrived by now) too.
+        let map = self.ctx.sku_map;
+        let hash = map.prefetch_slot(supplier.trim_ascii(), sku.trim_ascii());
+        if let Some(h) = std::mem::replace(&mut self.pending, hash) {
+            map.prefetch_entry(h);
+        }
     }
 
     fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells) {

@@ -95,10 +95,11 @@ pub trait Visitor {
     }
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
-    /// The raw bytes of the line after the record about to be visited
-    /// (CSV only; not split, maybe not even a whole record), so a visitor
-    /// can start fetching from memory what that record will need while it
-    /// works on this one. A hint only: it must not change what is read.
+    /// The raw bytes of the line two lines after the record about to be
+    /// visited (CSV only; not split, maybe not even a whole record; each
+    /// line once, in order, as a rule), so a visitor can start fetching from memory
+    /// what that record will need while it works on the ones before. A
+    /// hint only: it must not change what is read.
     fn upcoming(&mut self, _line: &[u8]) {}
 }
 
@@ -559,8 +560,16 @@ impl<'d> CsvStream<'d> {
         // reader, which counts a CRLF's `\n` as the start of the next record.
         let mut line = self.line + memchr::memchr_iter(b'\n', &body[..pos]).count() as u64;
         let mut fields: Vec<(usize, usize)> = Vec::new();
-        // The next line's start and end, found early for `upcoming`.
-        let mut ahead = (usize::MAX, 0);
+        // The next two lines' starts and ends, found early for `upcoming`.
+        let mut next1 = (usize::MAX, 0);
+        let mut next2 = (usize::MAX, 0);
+        let line_at = |at: usize, known: (usize, usize)| {
+            if known.0 == at {
+                known.1
+            } else {
+                memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i)
+            }
+        };
         loop {
             let from = pos;
             while pos < body.len() && matches!(body[pos], b'\r' | b'\n') {
@@ -572,16 +581,17 @@ impl<'d> CsvStream<'d> {
             }
             let start = pos;
             let first_line = line;
-            let newline = if ahead.0 == start {
-                ahead.1
-            } else {
-                memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i)
-            };
+            let newline = line_at(start, next1);
             if newline + 1 < body.len() {
-                let next = newline + 1;
-                let end = memchr::memchr(b'\n', &body[next..]).map_or(body.len(), |i| next + i);
-                ahead = (next, end);
-                visitor.upcoming(&body[next..end]);
+                let at1 = newline + 1;
+                let end1 = line_at(at1, next2);
+                next1 = (at1, end1);
+                if end1 + 1 < body.len() {
+                    let at2 = end1 + 1;
+                    let end2 = line_at(at2, (usize::MAX, 0));
+                    next2 = (at2, end2);
+                    visitor.upcoming(&body[at2..end2]);
+                }
             }
             let mut end = newline;
             if end > start && body[end - 1] == b'\r' {

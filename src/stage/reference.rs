@@ -110,10 +110,8 @@ pub struct SkuMap {
     pub suppliers: Vec<String>,
     index: HashMap<(String, String), u32>,
     /// The same, for the keys whose supplier and SKU both [`pack15`] (the
-    /// lookup of nearly every feed row): entry indices only, checked
-    /// against [`SkuMap::hot`], so the table stays small enough for cache.
-    short: hashbrown::HashTable<u32>,
-    short_hasher: hashbrown::DefaultHashBuilder,
+    /// lookup of nearly every feed row): see [`Short`].
+    short: Short,
     /// Per entry, what every staged row needs (see [`Hot`]).
     hot: Vec<Hot>,
     pub records: u64,
@@ -125,30 +123,32 @@ impl SkuMap {
     /// The entry index of a supplier's SKU.
     pub fn lookup(&self, supplier: &str, sku: &str) -> Option<u32> {
         match (pack15(supplier), pack15(sku)) {
-            (Some(s), Some(k)) => {
-                let key = Some((s, k));
-                let hash = self.short_hasher.hash_one((s, k));
-                self.short
-                    .find(hash, |&i| self.hot[i as usize].key == key)
-                    .copied()
-            }
+            (Some(s), Some(k)) => self.short.find((s, k), &self.hot),
             _ => self.index.get(&Key(supplier, sku)).copied(),
         }
     }
 
-    /// Starts fetching the compact record of a supplier's SKU into the
-    /// cache, for a row that comes soon: with a SKU map larger than the
-    /// caches, the row's own lookup then finds it there instead of
-    /// waiting for memory. Keys that do not pack are left alone.
-    pub fn prefetch(&self, supplier: &[u8], sku: &[u8]) {
-        if let (Some(s), Some(k)) = (pack15_bytes(supplier), pack15_bytes(sku)) {
-            let hash = self.short_hasher.hash_one((s, k));
-            // Every candidate is fetched; none is checked (that is the
-            // row's lookup).
-            let _ = self.short.find(hash, |&i| {
-                prefetch(&self.hot[i as usize]);
-                false
-            });
+    /// The first step of looking a supplier's SKU up ahead of time, for a
+    /// row two rows on: starts fetching its slot of the table into the
+    /// cache. Returns what [`SkuMap::prefetch_entry`] takes one row later.
+    /// Keys that do not pack are left alone.
+    pub fn prefetch_slot(&self, supplier: &[u8], sku: &[u8]) -> Option<u64> {
+        let key = pack15_bytes(supplier).zip(pack15_bytes(sku))?;
+        let h = self.short.hash(key);
+        if let Some(slot) = self.short.slots.get(h as usize & self.short.mask) {
+            prefetch(slot);
+        }
+        Some(h)
+    }
+
+    /// The second step: the slot has arrived, so start fetching the
+    /// compact record of the entry it names. The row's own lookup then
+    /// finds both in the cache instead of waiting for memory twice (the
+    /// SKU map of a large campaign is larger than the caches).
+    pub fn prefetch_entry(&self, hash: u64) {
+        let slot = self.short.slots.get(hash as usize & self.short.mask);
+        if let Some(h) = slot.and_then(|&i| self.hot.get(i as usize)) {
+            prefetch(h);
         }
     }
 
@@ -179,6 +179,64 @@ impl SkuMap {
         for (e, h) in self.entries.iter_mut().zip(&mut self.hot) {
             e.product = catalog.index(&e.product_id);
             h.product = e.product.unwrap_or(u32::MAX);
+        }
+    }
+}
+
+/// The table of entries whose keys pack: open addressing with linear
+/// probing over entry indices (at most half full), each checked against
+/// the entry's [`Hot`] record. A key's first slot follows from its hash
+/// alone, so it can be fetched ahead of time (see
+/// [`SkuMap::prefetch_slot`]).
+#[derive(Debug, Clone, Default)]
+struct Short {
+    /// Entry indices, [`Short::EMPTY`] where none.
+    slots: Vec<u32>,
+    mask: usize,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl Short {
+    const EMPTY: u32 = u32::MAX;
+
+    fn new(hot: &[Hot]) -> Short {
+        let n = hot.iter().filter(|h| h.key.is_some()).count();
+        let size = (n * 2).next_power_of_two().max(16);
+        let mut t = Short {
+            slots: vec![Short::EMPTY; size],
+            mask: size - 1,
+            hasher: hashbrown::DefaultHashBuilder::default(),
+        };
+        for (i, h) in hot.iter().enumerate() {
+            if let Some(key) = h.key {
+                let mut at = t.hash(key) as usize & t.mask;
+                while t.slots[at] != Short::EMPTY {
+                    at = (at + 1) & t.mask;
+                }
+                t.slots[at] = i as u32;
+            }
+        }
+        t
+    }
+
+    fn hash(&self, key: (u128, u128)) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, key: (u128, u128), hot: &[Hot]) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut at = self.hash(key) as usize & self.mask;
+        loop {
+            let i = self.slots[at];
+            if i == Short::EMPTY {
+                return None;
+            }
+            if hot[i as usize].key == Some(key) {
+                return Some(i);
+            }
+            at = (at + 1) & self.mask;
         }
     }
 }
@@ -401,21 +459,12 @@ pub fn stage_sku_map(source: &Source, bytes: &[u8]) -> Result<SkuMap, String> {
             supplier: e.supplier,
         })
         .collect();
-    let short_hasher = hashbrown::DefaultHashBuilder::default();
-    let mut short = hashbrown::HashTable::with_capacity(entries.len());
-    for (i, h) in hot.iter().enumerate() {
-        if let Some(key) = h.key {
-            short.insert_unique(short_hasher.hash_one(key), i as u32, |&j: &u32| {
-                short_hasher.hash_one(hot[j as usize].key.expect("only packed keys"))
-            });
-        }
-    }
+    let short = Short::new(&hot);
     Ok(SkuMap {
         entries,
         suppliers,
         index,
         short,
-        short_hasher,
         hot,
         records: v.records,
         duplicates,
