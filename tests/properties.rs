@@ -238,3 +238,26 @@ proptest! {
         }
     }
 }
+
+/// A large SKU map (long probe runs in its table of packed keys, keys of
+/// every length around the packing limit): every key is found at its
+/// entry, and near misses are not found.
+#[test]
+fn a_large_sku_map_finds_every_key() {
+    let f = fixture();
+    let mut text = String::from("supplier_id,supplier_sku,product_id,pack_size\n");
+    let mut keys = Vec::new();
+    for i in 0..40_000u32 {
+        let supplier = format!("S{}", i % 97);
+        let sku = format!("{}{i}", "K".repeat((i % 17) as usize));
+        text.push_str(&format!("{supplier},{sku},P1,1\n"));
+        keys.push((supplier, sku));
+    }
+    let map = siap::stage::reference::stage_sku_map(&f.pipeline.sku_map, text.as_bytes()).unwrap();
+    assert_eq!(map.len(), keys.len());
+    for (i, (s, k)) in keys.iter().enumerate() {
+        assert_eq!(map.lookup(s, k), Some(i as u32), "{s} {k}");
+        assert_eq!(map.lookup(s, &format!("{k}x")), None, "{s} {k}x");
+        assert_eq!(map.lookup(&format!("{s}0"), k), None, "{s}0 {k}");
+    }
+}
