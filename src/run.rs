@@ -381,7 +381,22 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     // The rows the rules rejected are read back from the raw copies on the
     // other cores while the tables are computed.
     let feed_sources: Vec<&Source> = pipeline.feeds.iter().collect();
-    let raw_paths: Vec<PathBuf> = pipeline.feeds.iter().map(|s| raw_dir.join(&s.id)).collect();
+    // The raw copies of local feeds were written past the page cache; the
+    // source, while it is still the file that was read (same identity,
+    // size and modification time), has the same bytes in the cache.
+    let raw_paths: Vec<PathBuf> = pipeline
+        .feeds
+        .iter()
+        .zip(&feeds)
+        .zip(&fetched[2..])
+        .map(|((s, f), fe)| {
+            let from = fe.as_ref().ok().and_then(|fe| fe.copy_from.as_ref());
+            match (from, &f.source) {
+                (Some(from), Some(stamp)) if stamp.matches(from) => from.clone(),
+                _ => raw_dir.join(&s.id),
+            }
+        })
+        .collect();
     let (conflicts, tables) = std::thread::scope(|scope| {
         let conflicts = scope.spawn(|| {
             stage::conflict_exceptions(

@@ -18,6 +18,8 @@
 //! names (see [`crate::pipeline::is_safe_id`]), so nothing lands outside
 //! this folder.
 
+pub mod direct;
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;

@@ -11,8 +11,7 @@
 //! string is hashed. Integers and timestamps are delta-encoded, shipment
 //! ids written plain.
 
-use std::fs::File;
-use std::io::BufWriter;
+use crate::workdir::direct::DirectFile;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{CompatLevel, DataType, PolarsError, TimeUnit, TimeZone};
@@ -128,7 +127,7 @@ impl Remap {
 pub struct StagedWriter {
     path: PathBuf,
     kind: SourceKind,
-    writer: Option<FileWriter<BufWriter<File>>>,
+    writer: Option<FileWriter<DirectFile>>,
     arrow: ArrowSchema,
     fields: Vec<ParquetType>,
     entries: Remap,
@@ -310,13 +309,11 @@ impl StagedWriter {
 
     fn open(&mut self) -> Result<(), String> {
         if self.writer.is_none() {
-            let file = File::create(&self.path).map_err(|e| self.err(e))?;
-            let w = FileWriter::try_new(
-                BufWriter::with_capacity(1 << 20, file),
-                self.arrow.clone(),
-                OPTIONS,
-            )
-            .map_err(|e| self.err(e))?;
+            // Written once and not read back by this run: past the page
+            // cache.
+            let file = DirectFile::create(&self.path).map_err(|e| self.err(e))?;
+            let w =
+                FileWriter::try_new(file, self.arrow.clone(), OPTIONS).map_err(|e| self.err(e))?;
             self.writer = Some(w);
         }
         Ok(())
@@ -365,7 +362,6 @@ impl StagedWriter {
         self.open()?;
         let mut w = self.writer.take().expect("opened above");
         w.end(None).map_err(|e| self.err(e))?;
-        let mut file = w.into_inner();
-        std::io::Write::flush(&mut file).map_err(|e| self.err(e))
+        w.into_inner().finish().map_err(|e| self.err(e))
     }
 }

@@ -265,6 +265,8 @@ pub struct StagedFeed {
     pub sha256: String,
     /// The size of the file staged (0 when staged from memory).
     pub bytes: u64,
+    /// A local source read as it was copied: the source's stamp then.
+    pub source: Option<read::Stamp>,
 }
 
 /// Stages one feed (stock or shipments) held in memory. An `Err` fails the
@@ -293,6 +295,7 @@ pub fn stage_file(
     let mut staged = v.finish()?;
     staged.sha256 = file.sha256;
     staged.bytes = file.bytes;
+    staged.source = file.source;
     Ok(staged)
 }
 
@@ -413,6 +416,7 @@ impl<'a> FeedVisitor<'a> {
                 stage_ms: 0,
                 sha256: String::new(),
                 bytes: 0,
+                source: None,
             },
             batch: Batch::default(),
             batch_rows: crate::publish::batch_rows(),

@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 
 use super::exception::Reason;
 use crate::pipeline::{Dialect, Encoding, Format};
+use crate::workdir::direct::DirectFile;
 
 /// One cell, borrowed from the record.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -238,6 +239,40 @@ pub enum Input<'a> {
 pub struct FileRead {
     pub bytes: u64,
     pub sha256: String,
+    /// For [`Input::Tee`]: the source file as it was when read.
+    pub source: Option<Stamp>,
+}
+
+/// A file's identity, size and modification time: the same stamp later
+/// means the same bytes (short of deliberate tampering), so what staging
+/// read can be read again from the source instead of its copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    id: (u64, u64),
+}
+
+impl Stamp {
+    pub fn of(meta: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
+        #[cfg(not(unix))]
+        let id = (0, 0);
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            id,
+        }
+    }
+
+    /// Whether `path` still has this stamp.
+    pub fn matches(&self, path: &std::path::Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| Stamp::of(&m) == *self)
+    }
 }
 
 /// Reads a feed from a file. UTF-8 and single-byte-encoded CSV (plain or
@@ -268,6 +303,7 @@ pub fn read_file(
         return Ok(FileRead {
             bytes: h.bytes,
             sha256: h.hex(),
+            source: None,
         });
     }
     let file = std::fs::File::open(path).map_err(cannot)?;
@@ -275,12 +311,14 @@ pub fn read_file(
         format!("cannot write the raw copy `{}`: {e}", to.display())
     };
     let copy = match copy_to {
-        Some(to) => Some(std::fs::File::create(to).map_err(|e| copy_err(to, e))?),
+        Some(to) => Some(DirectFile::create(to).map_err(|e| copy_err(to, e))?),
         None => None,
     };
-    if file.metadata().map_err(cannot)?.len() == 0 {
+    let meta = file.metadata().map_err(cannot)?;
+    if meta.len() == 0 {
         return Err("the file is empty (0 bytes)".into());
     }
+    let stamp = copy_to.map(|_| Stamp::of(&meta));
     let mut input = Hashing {
         inner: file,
         hash: crate::fetch::Hasher::default(),
@@ -293,11 +331,17 @@ pub fn read_file(
     if let (Some(e), Some(to)) = (input.copy_error.take(), copy_to) {
         return Err(copy_err(to, e));
     }
+    if let (Some(copy), Some(to)) = (input.copy.take(), copy_to) {
+        copy.finish().map_err(|e| copy_err(to, e))?;
+    }
     staged?;
     rest.map_err(cannot)?;
+    // Changed while it was read: not the bytes the copy holds.
+    let source = stamp.filter(|s| s.matches(path));
     Ok(FileRead {
         bytes: input.hash.bytes,
         sha256: input.hash.hex(),
+        source,
     })
 }
 
@@ -319,7 +363,7 @@ fn stage_stream(
 struct Hashing<R> {
     inner: R,
     hash: crate::fetch::Hasher,
-    copy: Option<std::fs::File>,
+    copy: Option<DirectFile>,
     /// A failed write to the copy (reported as such, not as a read error).
     copy_error: Option<std::io::Error>,
 }
@@ -1091,6 +1135,40 @@ fn read_xlsx(bytes: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stamp matches its file until the file changes or is replaced.
+    #[test]
+    fn a_stamp_tells_a_changed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.csv");
+        std::fs::write(&path, "a,b\n1,2\n").unwrap();
+        let stamp = Stamp::of(&std::fs::metadata(&path).unwrap());
+        assert!(stamp.matches(&path));
+        // Same size, later time.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::write(&path, "a,b\n3,4\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(!stamp.matches(&path));
+        // Replaced by another file (same bytes, same time).
+        let stamp = Stamp::of(&std::fs::metadata(&path).unwrap());
+        let other = dir.path().join("other.csv");
+        std::fs::copy(&path, &other).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert!(!stamp.matches(&path));
+        std::fs::remove_file(&path).unwrap();
+        assert!(!stamp.matches(&path));
+    }
 
     /// Everything a reader reports, in order.
     #[derive(Default)]
