@@ -88,6 +88,14 @@ impl Remap {
         self.used.clear();
     }
 
+    /// Starts fetching the slot of `id` into the cache, for a row a few
+    /// rows on (the slots of a large SKU map do not stay in cache).
+    fn prefetch(&self, id: u32) {
+        if let Some(slot) = self.slots.get(id as usize) {
+            crate::stage::reference::prefetch(slot);
+        }
+    }
+
     fn key(&mut self, id: u32) -> u32 {
         let i = id as usize;
         if i >= self.slots.len() {
@@ -239,7 +247,10 @@ impl StagedWriter {
         let mut units = Vec::with_capacity(rows.len());
         // An entry of each product, by product key, for its id.
         let mut product_entry = Vec::new();
-        for &(sku, quantity, u, supplier, product) in &rows {
+        for (j, &(sku, quantity, u, supplier, product)) in rows.iter().enumerate() {
+            if let Some(&(ahead, ..)) = rows.get(j + 16) {
+                self.entries.prefetch(ahead);
+            }
             sku_keys.push(self.entries.key(sku));
             supplier_keys.push(self.suppliers.key(supplier));
             // Only entries of catalog products are staged; should the

@@ -386,8 +386,9 @@ struct FeedVisitor<'a> {
     /// The columns of the supplier (`None`: the feed's owner) and the SKU,
     /// for looking the next line's SKU up ahead of time.
     ahead: Option<(Option<usize>, usize)>,
-    /// The hash of the key looked up ahead for the line after the next.
-    pending: Option<u64>,
+    /// The hashes of the keys of the lines ahead whose table slots are
+    /// on their way, oldest first.
+    pending: std::collections::VecDeque<Option<u64>>,
     progress: indicatif::ProgressBar,
 }
 
@@ -425,7 +426,7 @@ impl<'a> FeedVisitor<'a> {
             names: HashMap::new(),
             recent: Vec::new(),
             ahead: None,
-            pending: None,
+            pending: Default::default(),
             progress: crate::progress::rows(&source.id),
         }
     }
@@ -883,11 +884,14 @@ impl Visitor for FeedVisitor<'_> {
             }
             start = end + 1;
         }
-        // Two steps a row apart: this line's slot of the table now, the
-        // previous line's entry (whose slot has arrived by now) too.
+        // Two steps, half the look-ahead apart: this line's slot of the
+        // table now, and the entry of a line whose slot has arrived since.
         let map = self.ctx.sku_map;
         let hash = map.prefetch_slot(supplier.trim_ascii(), sku.trim_ascii());
-        if let Some(h) = std::mem::replace(&mut self.pending, hash) {
+        self.pending.push_back(hash);
+        if self.pending.len() > read::LOOKAHEAD / 2
+            && let Some(Some(h)) = self.pending.pop_front()
+        {
             map.prefetch_entry(h);
         }
     }

@@ -83,6 +83,9 @@ impl Cells for OwnedCells<'_> {
     }
 }
 
+/// How many lines ahead [`Visitor::upcoming`] looks.
+pub const LOOKAHEAD: usize = 4;
+
 /// Receives what a reader finds.
 pub trait Visitor {
     /// The header, once, before any record. An error fails the source.
@@ -96,11 +99,11 @@ pub trait Visitor {
     }
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
-    /// The raw bytes of the line two lines after the record about to be
-    /// visited (CSV only; not split, maybe not even a whole record; each
-    /// line once, in order, as a rule), so a visitor can start fetching from memory
-    /// what that record will need while it works on the ones before. A
-    /// hint only: it must not change what is read.
+    /// The raw bytes of the line [`LOOKAHEAD`] lines after the record
+    /// about to be visited (CSV only; not split, maybe not even a whole
+    /// record; as a rule each line once, in order), so a visitor can start
+    /// fetching from memory what that record will need while it works on
+    /// the ones before. A hint only: it must not change what is read.
     fn upcoming(&mut self, _line: &[u8]) {}
 }
 
@@ -604,16 +607,11 @@ impl<'d> CsvStream<'d> {
         // reader, which counts a CRLF's `\n` as the start of the next record.
         let mut line = self.line + memchr::memchr_iter(b'\n', &body[..pos]).count() as u64;
         let mut fields: Vec<(usize, usize)> = Vec::new();
-        // The next two lines' starts and ends, found early for `upcoming`.
-        let mut next1 = (usize::MAX, 0);
-        let mut next2 = (usize::MAX, 0);
-        let line_at = |at: usize, known: (usize, usize)| {
-            if known.0 == at {
-                known.1
-            } else {
-                memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i)
-            }
-        };
+        // The starts and ends of the lines after the current one, found
+        // early for `upcoming` (which sees each LOOKAHEAD lines ahead).
+        let mut ahead: std::collections::VecDeque<(usize, usize)> = Default::default();
+        let line_end =
+            |at: usize| memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i);
         loop {
             let from = pos;
             while pos < body.len() && matches!(body[pos], b'\r' | b'\n') {
@@ -625,17 +623,23 @@ impl<'d> CsvStream<'d> {
             }
             let start = pos;
             let first_line = line;
-            let newline = line_at(start, next1);
-            if newline + 1 < body.len() {
-                let at1 = newline + 1;
-                let end1 = line_at(at1, next2);
-                next1 = (at1, end1);
-                if end1 + 1 < body.len() {
-                    let at2 = end1 + 1;
-                    let end2 = line_at(at2, (usize::MAX, 0));
-                    next2 = (at2, end2);
-                    visitor.upcoming(&body[at2..end2]);
+            let newline = match ahead.pop_front() {
+                Some((at, end)) if at == start => end,
+                _ => {
+                    // Not where the lines ahead were (a quoted record
+                    // spanned lines, or blank lines): start again here.
+                    ahead.clear();
+                    line_end(start)
                 }
+            };
+            while ahead.len() < LOOKAHEAD {
+                let at = ahead.back().map_or(newline, |&(_, end)| end) + 1;
+                if at >= body.len() {
+                    break;
+                }
+                let end = line_end(at);
+                ahead.push_back((at, end));
+                visitor.upcoming(&body[at..end]);
             }
             let mut end = newline;
             if end > start && body[end - 1] == b'\r' {

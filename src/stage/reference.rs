@@ -243,7 +243,7 @@ impl Short {
 
 /// Asks the CPU to bring `v` into the cache without waiting for it.
 #[inline(always)]
-fn prefetch<T>(v: &T) {
+pub fn prefetch<T>(v: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it reads nothing and cannot fault.
     #[allow(unused_unsafe)]
