@@ -219,8 +219,9 @@ impl Values {
 
 /// Writes a frame as a sheet: typed cells, frozen header, filter, widths
 /// fitted to the header and the first 500 rows (at most 60 characters).
-/// Rows are written in order, so the sheet may be a low-memory one that
-/// flushes each finished row to disk.
+/// Rows are written in order, so the sheet may be a constant-memory one
+/// that flushes each finished row to disk (strings inline, no shared
+/// string table to build).
 fn write_frame(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), XlsxError> {
     let df = &df.head(Some(MAX_SHEET_ROWS));
     let columns: Vec<Values> = df
@@ -293,7 +294,7 @@ pub fn workbook(
         0
     };
     {
-        let ws = wb.add_worksheet_with_low_memory()?;
+        let ws = wb.add_worksheet_with_constant_memory()?;
         ws.set_name("Readiness")?;
         write_frame(ws, r, &f)?;
         // Printed (or exported to PDF): landscape, one page wide.
@@ -353,8 +354,8 @@ pub fn workbook(
         ("Shipments", &tables.shipments_preview),
         ("Exceptions", exceptions),
     ] {
-        // Low memory: each finished row goes to a temporary file.
-        let ws = wb.add_worksheet_with_low_memory()?;
+        // Constant memory: each finished row goes to a temporary file.
+        let ws = wb.add_worksheet_with_constant_memory()?;
         ws.set_name(name)?;
         write_frame(ws, df, &f)?;
     }
