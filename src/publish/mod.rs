@@ -212,7 +212,10 @@ pub fn write_table_stream(
                 if writer.is_none() {
                     writer = Some(
                         ParquetWriter::new(&mut *wp)
-                            .with_compression(ParquetCompression::Zstd(None))
+                            .with_compression(ParquetCompression::Zstd(Some(
+                                polars_parquet::write::ZstdLevel::try_new(1)
+                                    .map_err(|e| e.to_string())?,
+                            )))
                             .batched(&df.schema().clone())
                             .map_err(|e| e.to_string())?,
                     );
