@@ -356,7 +356,7 @@ fn cell_text(c: Cell<'_>) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
     match c {
         Cell::Null => Cow::Borrowed(""),
-        Cell::Text(s) | Cell::Number(s) => Cow::Borrowed(s.trim()),
+        Cell::Text(s) | Cell::Number(s) => Cow::Borrowed(values::trim(s)),
         Cell::DateTime(d) => Cow::Owned(d.format("%Y-%m-%dT%H:%M:%S").to_string()),
         Cell::Instant(i) => Cow::Owned(
             chrono::DateTime::from_timestamp_micros(i)
@@ -625,7 +625,7 @@ impl<'a> FeedVisitor<'a> {
         }
         let written = match c {
             Cell::Null => None,
-            Cell::Text(s) | Cell::Number(s) if s.trim().is_empty() => None,
+            Cell::Text(s) | Cell::Number(s) if values::trim(s).is_empty() => None,
             Cell::Text(s) | Cell::Number(s) => {
                 Some(self.time.written_timestamp(s).ok_or_else(|| {
                     Fail(
@@ -661,7 +661,7 @@ impl<'a> FeedVisitor<'a> {
         let c = self.cell(cells, pos);
         match c {
             Cell::Null => Ok(None),
-            Cell::Text(s) | Cell::Number(s) if s.trim().is_empty() => Ok(None),
+            Cell::Text(s) | Cell::Number(s) if values::trim(s).is_empty() => Ok(None),
             Cell::Text(s) | Cell::Number(s) => self.time.date(s).map(Some).ok_or_else(|| {
                 Fail(
                     name,
