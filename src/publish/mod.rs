@@ -145,14 +145,25 @@ pub fn write_table(
     write_table_stream(dir, name, df.height() as u64, o, || Ok(whole.take()))
 }
 
-/// Rows per batch when a large table is written a batch at a time, and
-/// per batch of staged rows (a row group of a staged copy).
+/// Rows per batch when a large table is written a batch at a time.
 /// `SIAP_BATCH_ROWS` overrides it; tests use it to write many batches.
 pub fn batch_rows() -> usize {
+    batch_rows_or(32_768)
+}
+
+/// Rows per batch of staged rows (a row group of a staged copy): larger,
+/// since each row group carries its own dictionaries of SKU and product
+/// strings, which at scale hold nearly one value per row of a small
+/// group. `SIAP_BATCH_ROWS` overrides it too.
+pub fn staged_batch_rows() -> usize {
+    batch_rows_or(131_072)
+}
+
+fn batch_rows_or(default: usize) -> usize {
     std::env::var("SIAP_BATCH_ROWS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(32_768)
+        .unwrap_or(default)
         .max(1)
 }
 

@@ -420,7 +420,7 @@ impl<'a> FeedVisitor<'a> {
                 source: None,
             },
             batch: Batch::default(),
-            batch_rows: crate::publish::batch_rows(),
+            batch_rows: crate::publish::staged_batch_rows(),
             sink,
             sink_error: None,
             names: HashMap::new(),
