@@ -23,6 +23,7 @@ pub mod inspect;
 pub mod pipeline;
 pub mod progress;
 pub mod publish;
+pub mod queue;
 pub mod run;
 pub mod stage;
 pub mod workdir;

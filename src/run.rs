@@ -4,8 +4,6 @@
 //! supplier's rows is worse than yesterday's table).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::{NaiveDate, TimeZone};
@@ -509,62 +507,33 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             tables.readiness.height() as u64,
         )?])
     };
-    // The outputs are shared among (at most) two threads, largest first:
-    // the shipments table (one row per shipment) on one, the workbook and
-    // then the other tables on whichever is free. At most two large
-    // outputs are in memory at once.
+    // The outputs, in the manifest's order, are shared among (at most) two
+    // threads, largest first: the shipments table (one row per shipment),
+    // the workbook, then the others. At most two large outputs are in
+    // memory at once. Once one fails the rest are skipped; the first
+    // failure in the manifest's order is the run's error.
     let jobs = [
-        "shipments",
-        "workbook",
-        "exceptions",
         "readiness",
         "supplier_readiness",
+        "exceptions",
+        "shipments",
+        "workbook",
     ];
-    let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let done: Vec<std::sync::Mutex<Option<Result<Vec<publish::OutputRecord>>>>> =
-        jobs.iter().map(|_| Default::default()).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers().clamp(1, 2) {
-            scope.spawn(|| {
-                use std::sync::atomic::Ordering::Relaxed;
-                loop {
-                    let i = next.fetch_add(1, Relaxed);
-                    if i >= jobs.len() || failed.load(Relaxed) {
-                        break;
-                    }
-                    let r = match jobs[i] {
-                        "workbook" => build_book(),
-                        name => write(name),
-                    };
-                    failed.fetch_or(r.is_err(), Relaxed);
-                    *done[i].lock().expect("no poisoned output") = Some(r);
-                }
-            });
+    let publish_one = |i: usize| {
+        use std::sync::atomic::Ordering::Relaxed;
+        if failed.load(Relaxed) {
+            return Ok(Vec::new());
         }
-    });
-    // In the manifest's order; the first failure (in that order) is the
-    // run's error.
-    let mut done: Vec<Option<Result<Vec<publish::OutputRecord>>>> = done
-        .into_iter()
-        .map(|m| m.into_inner().expect("no poisoned output"))
-        .collect();
-    let order = [3, 4, 2, 0, 1];
-    if let Some(i) = order.into_iter().find(|&i| matches!(done[i], Some(Err(_))))
-        && let Some(Err(e)) = done[i].take()
-    {
-        return Err(e);
-    }
-    for i in order {
-        match done[i].take() {
-            Some(r) => outputs.extend(r?),
-            None => {
-                return Err(Error::Internal(format!(
-                    "the {} output was not written",
-                    jobs[i]
-                )));
-            }
-        }
+        let r = match jobs[i] {
+            "workbook" => build_book(),
+            name => write(name),
+        };
+        failed.fetch_or(r.is_err(), Relaxed);
+        r
+    };
+    for r in crate::queue::run(jobs.len(), &[3, 4, 2, 0, 1], workers().min(2), publish_one) {
+        outputs.extend(r.expect("every output is listed")?);
     }
 
     let summary = summarize(&tables, exception_count)?;
@@ -695,75 +664,55 @@ fn stage_feeds(
     spill: &stage::spill::Spill,
     rejected_dir: &Path,
 ) -> Vec<Option<std::result::Result<StagedFeed, String>>> {
-    let results: Vec<Mutex<Option<std::result::Result<StagedFeed, String>>>> =
-        feeds.iter().map(|_| Mutex::new(None)).collect();
     let mut order: Vec<usize> = (0..feeds.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(fetched[i].as_ref().map(|f| f.bytes).unwrap_or(0)));
-    let next = AtomicUsize::new(0);
-    let workers = workers().min(feeds.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= order.len() {
-                        break;
-                    }
-                    let i = order[k];
-                    let Ok(f) = &fetched[i] else { continue };
-                    let source = &feeds[i];
-                    let t = Instant::now();
-                    let provider = source.owner.as_deref().map_or(0, |o| ctx.names.id(o));
-                    let rejected = match stage::exception::ExceptionFile::create(
-                        &rejected_dir.join(format!("{i}.bin")),
-                    ) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            *results[i].lock().expect("no poisoned stage slot") =
-                                Some(Err(format!("cannot write the rejected rows: {e}")));
-                            continue;
-                        }
-                    };
-                    let mut sink = RunSink {
-                        ctx,
-                        staged: staged::StagedWriter::new(staged_dir, &source.id, source.kind),
-                        spill: spill.writer(i as u16, provider),
-                        rejected,
-                    };
-                    let r = stage::stage_file(
-                        source,
-                        match &f.copy_from {
-                            Some(from) => stage::read::Input::Tee { from, to: &f.path },
-                            None => stage::read::Input::Copy(&f.path),
-                        },
-                        ctx,
-                        &mut sink,
-                    )
-                    .and_then(|mut s| {
-                        let RunSink {
-                            staged,
-                            spill,
-                            rejected,
-                            ..
-                        } = sink;
-                        staged.finish()?;
-                        rejected
-                            .finish()
-                            .map_err(|e| format!("cannot write the rejected rows: {e}"))?;
-                        spill
-                            .finish(source.kind == SourceKind::Shipments)
-                            .map_err(|e| format!("cannot write the staged partitions: {e}"))?;
-                        s.stage_ms = t.elapsed().as_millis() as u64;
-                        Ok(s)
-                    });
-                    *results[i].lock().expect("no poisoned stage slot") = Some(r);
-                }
-            });
-        }
-    });
-    results
+    let stage_one = |i: usize| {
+        let Ok(f) = &fetched[i] else { return None };
+        let source = &feeds[i];
+        let t = Instant::now();
+        let provider = source.owner.as_deref().map_or(0, |o| ctx.names.id(o));
+        let rejected =
+            match stage::exception::ExceptionFile::create(&rejected_dir.join(format!("{i}.bin"))) {
+                Ok(r) => r,
+                Err(e) => return Some(Err(format!("cannot write the rejected rows: {e}"))),
+            };
+        let mut sink = RunSink {
+            ctx,
+            staged: staged::StagedWriter::new(staged_dir, &source.id, source.kind),
+            spill: spill.writer(i as u16, provider),
+            rejected,
+        };
+        let r = stage::stage_file(
+            source,
+            match &f.copy_from {
+                Some(from) => stage::read::Input::Tee { from, to: &f.path },
+                None => stage::read::Input::Copy(&f.path),
+            },
+            ctx,
+            &mut sink,
+        )
+        .and_then(|mut s| {
+            let RunSink {
+                staged,
+                spill,
+                rejected,
+                ..
+            } = sink;
+            staged.finish()?;
+            rejected
+                .finish()
+                .map_err(|e| format!("cannot write the rejected rows: {e}"))?;
+            spill
+                .finish(source.kind == SourceKind::Shipments)
+                .map_err(|e| format!("cannot write the staged partitions: {e}"))?;
+            s.stage_ms = t.elapsed().as_millis() as u64;
+            Ok(s)
+        });
+        Some(r)
+    };
+    crate::queue::run(feeds.len(), &order, workers(), stage_one)
         .into_iter()
-        .map(|m| m.into_inner().expect("no poisoned stage slot"))
+        .map(Option::flatten)
         .collect()
 }
 

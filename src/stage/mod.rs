@@ -1050,30 +1050,9 @@ pub fn conflict_exceptions(
             })
             .collect()
     };
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut out: Vec<Vec<Exception>> = vec![Vec::new(); feeds.len()];
-    let done: Vec<Vec<(usize, Vec<Exception>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers.clamp(1, feeds.len().max(1)))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let fi = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if fi >= feeds.len() {
-                            break done;
-                        }
-                        done.push((fi, one(fi)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("reading raw texts does not panic"))
-            .collect()
-    });
-    for (fi, e) in done.into_iter().flatten() {
-        out[fi] = e;
-    }
-    out
+    let every: Vec<usize> = (0..feeds.len()).collect();
+    crate::queue::run(feeds.len(), &every, workers, one)
+        .into_iter()
+        .map(|e| e.expect("every feed is listed"))
+        .collect()
 }
