@@ -253,14 +253,8 @@ impl StagedWriter {
             }
             sku_keys.push(self.entries.key(sku));
             supplier_keys.push(self.suppliers.key(supplier));
-            // Only entries of catalog products are staged; should the
-            // catalog index be missing, the entry stands for its product.
+            // Only rows of catalog products are staged.
             let known = self.products.used.len();
-            let product = if product == u32::MAX {
-                u32::MAX - sku
-            } else {
-                product
-            };
             product_keys.push(self.products.key(product));
             if self.products.used.len() > known {
                 product_entry.push(sku);

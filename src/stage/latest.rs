@@ -481,10 +481,8 @@ pub fn resolve(
         .collect();
     let names = &out.names;
     let id = |s: &LatestShipment| &out.ids[s.id_start as usize..(s.id_start + s.id_len) as usize];
-    let mut shipments = std::mem::take(&mut out.shipments);
-    // By (product, supplier, provider name, id): a stable radix sort on the
-    // numbers (providers ranked by name), then each run of one (product,
-    // supplier, provider) by id: only ids are compared as text.
+    let shipments = std::mem::take(&mut out.shipments);
+    // By (product, supplier, provider name, id), providers ranked by name.
     let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
     by_name.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
     let mut rank = vec![0u32; names.len()];
@@ -492,46 +490,19 @@ pub fn resolve(
         rank[n as usize] = r as u32;
     }
     let group = |s: &LatestShipment| (s.product, s.supplier, rank[s.provider as usize]);
-    let packs = |s: &LatestShipment| s.product < 1 << 24 && s.supplier < 1 << 24;
-    if names.len() <= 1 << 16 && shipments.iter().all(packs) {
-        // The usual case: the group as one number, sorted with each
-        // shipment's place (12 bytes a row, not the whole 56-byte rows),
-        // then the rows gathered once in that order.
-        let mut keys: Vec<(u64, u32)> = shipments
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let (p, su, r) = group(s);
-                let key = (u64::from(p) << 40) | (u64::from(su) << 16) | u64::from(r);
-                (key, i as u32)
-            })
-            .collect();
-        radsort::sort_by_key(&mut keys, |k| k.0);
-        let mut a = 0;
-        while a < keys.len() {
-            let mut b = a + 1;
-            while b < keys.len() && keys[b].0 == keys[a].0 {
-                b += 1;
-            }
-            let rows = &shipments;
-            keys[a..b]
-                .sort_unstable_by(|x, y| id(&rows[x.1 as usize]).cmp(id(&rows[y.1 as usize])));
-            a = b;
-        }
-        out.shipments = keys.iter().map(|&(_, i)| shipments[i as usize]).collect();
-    } else {
-        radsort::sort_by_key(&mut shipments, group);
-        let mut a = 0;
-        while a < shipments.len() {
-            let mut b = a + 1;
-            while b < shipments.len() && group(&shipments[b]) == group(&shipments[a]) {
-                b += 1;
-            }
-            shipments[a..b].sort_unstable_by(|x, y| id(x).cmp(id(y)));
-            a = b;
-        }
-        out.shipments = shipments;
+    // Sorted as (group, place) pairs, 16 bytes a row instead of the whole
+    // 56-byte rows; each run of one group then by id (only ids are
+    // compared as text); the rows gathered once in that order.
+    let mut keys: Vec<((u32, u32, u32), u32)> = shipments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (group(s), i as u32))
+        .collect();
+    radsort::sort_by_key(&mut keys, |k| k.0);
+    for run in keys.chunk_by_mut(|x, y| x.0 == y.0) {
+        run.sort_unstable_by(|x, y| id(&shipments[x.1 as usize]).cmp(id(&shipments[y.1 as usize])));
     }
+    out.shipments = keys.iter().map(|&(_, i)| shipments[i as usize]).collect();
     out.conflicts.sort();
     Ok(out)
 }

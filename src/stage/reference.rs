@@ -120,8 +120,8 @@ mod tests {
     }
 }
 
-/// What staging needs of an entry for every row, packed together (48
-/// bytes, one cache line or so): the short key to check a lookup against,
+/// What staging needs of an entry for every row, packed together in one
+/// 64-byte cache line: the short key to check a lookup against,
 /// the pack size, the catalog product and the supplier. Large SKU maps do
 /// not fit in cache; a row then costs one trip to memory, not three.
 #[derive(Debug, Clone, Copy)]
@@ -168,8 +168,9 @@ impl SkuMap {
     }
 
     /// The first step of looking a supplier's SKU up ahead of time, for a
-    /// row two rows on: starts fetching its slot of the table into the
-    /// cache. Returns what [`SkuMap::prefetch_entry`] takes one row later.
+    /// row a few rows on: starts fetching its slot of the table into the
+    /// cache. Returns what [`SkuMap::prefetch_entry`] takes a row or two
+    /// later.
     /// Keys that do not pack are left alone.
     pub fn prefetch_slot(&self, supplier: &[u8], sku: &[u8]) -> Option<u64> {
         let key = pack15_bytes(supplier).zip(pack15_bytes(sku))?;
