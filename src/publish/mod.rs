@@ -21,8 +21,9 @@ pub mod staged;
 pub mod tables;
 pub mod xlsx;
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
+
+use crate::workdir::direct::DirectFile;
 use std::path::Path;
 
 use crate::fetch::Hasher;
@@ -70,16 +71,17 @@ fn write_file(
     write: impl FnOnce(&mut dyn Write) -> std::result::Result<(), String>,
 ) -> Result<OutputRecord> {
     let path = dir.join(name);
-    let file = File::create(&path).map_err(|e| publish_err(&path)(e.to_string()))?;
+    // Past the page cache: the file is synced before it is published
+    // anyway, and a buffered write would cost a copy into the cache first.
+    let file = DirectFile::create(&path).map_err(|e| publish_err(&path)(e.to_string()))?;
     let mut w = Hashing {
-        inner: BufWriter::new(file),
+        inner: file,
         hasher: Hasher::default(),
     };
     write(&mut w).map_err(publish_err(&path))?;
-    w.flush().map_err(|e| publish_err(&path)(e.to_string()))?;
     let Hashing { inner, hasher } = w;
     let file = inner
-        .into_inner()
+        .finish()
         .map_err(|e| publish_err(&path)(e.to_string()))?;
     file.sync_all()
         .map_err(|e| publish_err(&path)(e.to_string()))?;

@@ -367,6 +367,6 @@ impl StagedWriter {
         self.open()?;
         let mut w = self.writer.take().expect("opened above");
         w.end(None).map_err(|e| self.err(e))?;
-        w.into_inner().finish().map_err(|e| self.err(e))
+        w.into_inner().finish().map(|_| ()).map_err(|e| self.err(e))
     }
 }

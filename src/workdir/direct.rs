@@ -1,5 +1,6 @@
 //! Large files a run writes once and does not read back (raw copies of
-//! local feeds, staged copies), written past the page cache.
+//! local feeds, staged copies, published outputs), written past the page
+//! cache.
 //!
 //! A buffered write copies every byte into the kernel's page cache, which
 //! on the machines siap runs on costs more CPU than parsing the bytes did
@@ -68,8 +69,9 @@ impl DirectFile {
         }
     }
 
-    /// Writes what is still buffered and closes the file.
-    pub fn finish(mut self) -> io::Result<()> {
+    /// Writes what is still buffered. Returns a handle to the file (for
+    /// `sync_all`, which covers every handle's writes).
+    pub fn finish(mut self) -> io::Result<File> {
         let whole = if self.direct {
             self.len / ALIGN * ALIGN
         } else {
@@ -83,9 +85,9 @@ impl DirectFile {
             // The unaligned end goes through a plain handle.
             let mut plain = OpenOptions::new().append(true).open(&self.path)?;
             plain.write_all(&self.mem[tail])?;
+            return Ok(plain);
         }
-        self.len = 0;
-        Ok(())
+        Ok(self.file)
     }
 }
 
