@@ -11,6 +11,7 @@ pub mod exception;
 pub mod latest;
 pub mod read;
 pub mod reference;
+pub mod scan;
 pub mod spill;
 pub mod values;
 
@@ -862,28 +863,24 @@ impl Visitor for FeedVisitor<'_> {
         Ok(())
     }
 
-    fn upcoming(&mut self, line: &[u8]) {
+    fn upcoming(&mut self, line: &[u8], delims: &[u32]) {
         let Some((supplier_col, sku_col)) = self.ahead else {
             return;
         };
-        let mut supplier = self.source.owner.as_deref().unwrap_or("").as_bytes();
-        let mut sku: &[u8] = b"";
-        let last = supplier_col.map_or(sku_col, |c| c.max(sku_col));
-        let ends = memchr::memchr_iter(self.source.dialect.delimiter, line);
-        let mut start = 0;
-        for (i, end) in ends.chain(std::iter::once(line.len())).enumerate() {
-            let field = &line[start..end];
-            if i == sku_col {
-                sku = field;
-            }
-            if Some(i) == supplier_col {
-                supplier = field;
-            }
-            if i == last {
-                break;
-            }
-            start = end + 1;
-        }
+        let field = |i: usize| {
+            let start = if i == 0 {
+                0
+            } else {
+                delims.get(i - 1).map_or(line.len(), |&d| d as usize + 1)
+            };
+            let end = delims.get(i).map_or(line.len(), |&d| d as usize);
+            &line[start.min(end)..end]
+        };
+        let supplier = match supplier_col {
+            Some(c) => field(c),
+            None => self.source.owner.as_deref().unwrap_or("").as_bytes(),
+        };
+        let sku = field(sku_col);
         // Two steps, half the look-ahead apart: this line's slot of the
         // table now, and the entry of a line whose slot has arrived since.
         let map = self.ctx.sku_map;

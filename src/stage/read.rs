@@ -100,11 +100,13 @@ pub trait Visitor {
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
     /// The raw bytes of the line [`LOOKAHEAD`] lines after the record
-    /// about to be visited (CSV only; not split, maybe not even a whole
-    /// record; as a rule each line once, in order), so a visitor can start
+    /// about to be visited and where its delimiters are (CSV only; quotes
+    /// not taken into account, maybe not even a whole record; as a rule
+    /// each line once, in order), so a visitor can start
     /// fetching from memory what that record will need while it works on
     /// the ones before. A hint only: it must not change what is read.
-    fn upcoming(&mut self, _line: &[u8]) {}
+    /// `delims`: where its delimiters are (offsets into `line`).
+    fn upcoming(&mut self, _line: &[u8], _delims: &[u32]) {}
 }
 
 /// Reads a whole feed. An `Err` fails the source with that message.
@@ -477,6 +479,13 @@ fn stream_csv(
         // outside quotes (the buffer always starts at a record boundary).
         let cut = if eof {
             buf.len()
+        } else if !in_quotes && memchr::memchr(dialect.quote, &buf[scanned..]).is_none() {
+            // No quote at all (the common case): the last newline.
+            if let Some(i) = memchr::memrchr(b'\n', &buf[scanned..]) {
+                last_end = scanned + i + 1;
+            }
+            scanned = buf.len();
+            last_end
         } else {
             for i in memchr::memchr2_iter(dialect.quote, b'\n', &buf[scanned..]) {
                 let i = scanned + i;
@@ -607,11 +616,14 @@ impl<'d> CsvStream<'d> {
         // reader, which counts a CRLF's `\n` as the start of the next record.
         let mut line = self.line + memchr::memchr_iter(b'\n', &body[..pos]).count() as u64;
         let mut fields: Vec<(usize, usize)> = Vec::new();
-        // The starts and ends of the lines after the current one, found
-        // early for `upcoming` (which sees each LOOKAHEAD lines ahead).
-        let mut ahead: std::collections::VecDeque<(usize, usize)> = Default::default();
-        let line_end =
-            |at: usize| memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i);
+        // The structural bytes, found a block at a time.
+        let mut scan = super::scan::Scanner::new(body, delimiter, quote);
+        // The current line, and the lines after it, read early for
+        // `upcoming` (which sees each LOOKAHEAD lines ahead); `spare` keeps
+        // their buffers.
+        let mut current = super::scan::Line::default();
+        let mut ahead: std::collections::VecDeque<super::scan::Line> = Default::default();
+        let mut spare: Vec<super::scan::Line> = Vec::new();
         loop {
             let from = pos;
             while pos < body.len() && matches!(body[pos], b'\r' | b'\n') {
@@ -623,36 +635,41 @@ impl<'d> CsvStream<'d> {
             }
             let start = pos;
             let first_line = line;
-            let newline = match ahead.pop_front() {
-                Some((at, end)) if at == start => end,
+            match ahead.front() {
+                Some(next) if next.start == start => {
+                    let next = ahead.pop_front().expect("just seen");
+                    spare.push(std::mem::replace(&mut current, next));
+                }
                 _ => {
                     // Not where the lines ahead were (a quoted record
                     // spanned lines, or blank lines): start again here.
-                    ahead.clear();
-                    line_end(start)
+                    spare.extend(ahead.drain(..));
+                    scan.seek(start);
+                    scan.line(start, &mut current);
                 }
-            };
+            }
+            let newline = current.newline;
             while ahead.len() < LOOKAHEAD {
-                let at = ahead.back().map_or(newline, |&(_, end)| end) + 1;
+                let at = ahead.back().map_or(newline, |l| l.newline) + 1;
                 if at >= body.len() {
                     break;
                 }
-                let end = line_end(at);
-                ahead.push_back((at, end));
-                visitor.upcoming(&body[at..end]);
+                let mut next = spare.pop().unwrap_or_default();
+                scan.line(at, &mut next);
+                visitor.upcoming(&body[at..next.newline], &next.delims);
+                ahead.push_back(next);
             }
             let mut end = newline;
             if end > start && body[end - 1] == b'\r' {
                 end -= 1;
             }
-            let plain = memchr::memchr2(quote, b'\r', &body[start..end]).is_none();
-            let (raw_bytes, cells): (&[u8], FieldCells) = if plain {
+            let (raw_bytes, cells): (&[u8], FieldCells) = if !current.special {
                 let rec = &body[start..end];
                 fields.clear();
                 let mut a = 0;
-                for d in memchr::memchr_iter(delimiter, rec) {
-                    fields.push((a, d));
-                    a = d + 1;
+                for &d in &current.delims {
+                    fields.push((a, d as usize));
+                    a = d as usize + 1;
                 }
                 fields.push((a, rec.len()));
                 pos = newline;
