@@ -177,23 +177,27 @@ impl Values {
         }
     }
 
-    fn write(
-        &self,
-        ws: &mut Worksheet,
-        row: u32,
-        c: u16,
-        i: usize,
-        f: &Formats,
-    ) -> Result<(), XlsxError> {
+    /// The column's number format, if it has one.
+    fn format<'f>(&self, f: &'f Formats) -> Option<&'f Format> {
+        match self {
+            Values::Int(_) => Some(&f.int),
+            Values::Ratio(_) => Some(&f.ratio),
+            Values::Date(_) => Some(&f.date),
+            Values::Bool(_) | Values::Text(_) => None,
+        }
+    }
+
+    /// Writes one cell; its number format comes from its column's.
+    fn write(&self, ws: &mut Worksheet, row: u32, c: u16, i: usize) -> Result<(), XlsxError> {
         match self {
             Values::Int(v) => {
                 if let Some(x) = v[i] {
-                    ws.write_number_with_format(row, c, x, &f.int)?;
+                    ws.write_number(row, c, x)?;
                 }
             }
             Values::Ratio(v) => {
                 if let Some(x) = v[i] {
-                    ws.write_number_with_format(row, c, x, &f.ratio)?;
+                    ws.write_number(row, c, x)?;
                 }
             }
             Values::Bool(v) => {
@@ -203,7 +207,7 @@ impl Values {
             }
             Values::Date(v) => {
                 if let Some(d) = &v[i] {
-                    ws.write_datetime_with_format(row, c, d, &f.date)?;
+                    ws.write_datetime(row, c, d)?;
                 }
             }
             // Always a string cell: never a formula, whatever it starts with.
@@ -237,13 +241,20 @@ fn write_frame(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), Xl
             .max()
             .unwrap_or(8);
         ws.set_column_width(c as u16, (widest.min(60) + 1) as f64)?;
+        // A column format rather than one per cell: the writer looks a
+        // cell's format up by hashing all of it, which cost more than
+        // writing the cell; the file shows the same (and rows an analyst
+        // adds get the column's format too).
+        if let Some(format) = v.format(f) {
+            ws.set_column_format(c as u16, format)?;
+        }
     }
     for (c, name) in names.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *name, &f.header)?;
     }
     for i in 0..df.height() {
         for (c, v) in columns.iter().enumerate() {
-            v.write(ws, (i + 1) as u32, c as u16, i, f)?;
+            v.write(ws, (i + 1) as u32, c as u16, i)?;
         }
     }
     let last_col = df.width().saturating_sub(1) as u16;

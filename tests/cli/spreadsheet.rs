@@ -134,6 +134,29 @@ fn workbook_has_conditional_formats_filters_frozen_header_and_a_chart() {
     assert!(sheet.contains("<autoFilter"), "filters");
     assert!(sheet.contains("state=\"frozen\""), "frozen header");
     assert!(sheet.contains("<drawing"), "chart placed on the sheet");
+    // Unit counts show thousands separators and ratios as percentages:
+    // each such cell's style is one with that number format.
+    let styles = unzip(&out.join("readiness.xlsx"), "xl/styles.xml").unwrap();
+    let style_of = |code: &str| -> String {
+        let at = styles.find(&format!("formatCode=\"{code}\"")).expect(code);
+        let id = styles[..at].rsplit("numFmtId=\"").next().unwrap();
+        let id = &id[..id.find('"').unwrap()];
+        let xfs = &styles[styles.find("<cellXfs").unwrap()..];
+        let index = xfs
+            .split("<xf ")
+            .skip(1)
+            .position(|xf| xf.starts_with(&format!("numFmtId=\"{id}\"")))
+            .expect("a cell style with the format");
+        index.to_string()
+    };
+    let table = std::fs::read_to_string(out.join("readiness.csv")).unwrap();
+    let names: Vec<&str> = table.lines().next().unwrap().split(',').collect();
+    for (name, code) in [("stock_units", "#,##0"), ("window_coverage", "0.0%")] {
+        let col = names.iter().position(|n| *n == name).unwrap();
+        let letter = (b'A' + col as u8) as char;
+        let cell = format!("<c r=\"{letter}2\" s=\"{}\">", style_of(code));
+        assert!(sheet.contains(&cell), "{name}: {cell} in the sheet");
+    }
     let chart = unzip(&out.join("readiness.xlsx"), "xl/charts/chart1.xml").expect("a chart");
     assert!(
         chart.contains("<c:barChart>") && chart.contains("<c:lineChart>"),
