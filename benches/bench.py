@@ -57,6 +57,10 @@ def timed(cmd):
     """Runs cmd under /usr/bin/time; returns (wall seconds, peak RSS MiB)."""
     if not Path("/usr/bin/time").exists():
         sys.exit("needs GNU time: apt-get install time")
+    # Each run starts with nothing left for the kernel to write back from
+    # the run before (either tool's), so one run's writes are not billed
+    # to the next.
+    os.sync()
     out = subprocess.run(
         ["/usr/bin/time", "-f", "%e %M", *map(str, cmd)],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
