@@ -22,11 +22,10 @@ pub mod tables;
 pub mod xlsx;
 
 use std::io::Write;
-
-use crate::workdir::direct::DirectFile;
 use std::path::Path;
 
 use crate::fetch::Hasher;
+use crate::workdir::direct::DirectFile;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};

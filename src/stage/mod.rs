@@ -867,15 +867,8 @@ impl Visitor for FeedVisitor<'_> {
         let Some((supplier_col, sku_col)) = self.ahead else {
             return;
         };
-        let field = |i: usize| {
-            let start = if i == 0 {
-                0
-            } else {
-                delims.get(i - 1).map_or(line.len(), |&d| d as usize + 1)
-            };
-            let end = delims.get(i).map_or(line.len(), |&d| d as usize);
-            &line[start.min(end)..end]
-        };
+        // A field the line does not have is empty.
+        let field = |i: usize| scan::field(delims, line.len(), i).map_or(&b""[..], |r| &line[r]);
         let supplier = match supplier_col {
             Some(c) => field(c),
             None => self.source.owner.as_deref().unwrap_or("").as_bytes(),

@@ -100,12 +100,12 @@ pub trait Visitor {
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
     /// The raw bytes of the line [`LOOKAHEAD`] lines after the record
-    /// about to be visited and where its delimiters are (CSV only; quotes
-    /// not taken into account, maybe not even a whole record; as a rule
-    /// each line once, in order), so a visitor can start
-    /// fetching from memory what that record will need while it works on
-    /// the ones before. A hint only: it must not change what is read.
-    /// `delims`: where its delimiters are (offsets into `line`).
+    /// about to be visited and where its delimiters are (`delims`, offsets
+    /// into `line`; CSV only; quotes not taken into account, maybe not even
+    /// a whole record; as a rule each line once, in order), so a visitor
+    /// can start fetching from memory what that record will need while it
+    /// works on the ones before. A hint only: it must not change what is
+    /// read.
     fn upcoming(&mut self, _line: &[u8], _delims: &[u32]) {}
 }
 
@@ -615,7 +615,6 @@ impl<'d> CsvStream<'d> {
         // Line numbers are counted here rather than taken from the CSV
         // reader, which counts a CRLF's `\n` as the start of the next record.
         let mut line = self.line + memchr::memchr_iter(b'\n', &body[..pos]).count() as u64;
-        let mut fields: Vec<(usize, usize)> = Vec::new();
         // The structural bytes, found a block at a time.
         let mut scan = super::scan::Scanner::new(body, delimiter, quote);
         // The current line, and the lines after it, read early for
@@ -665,19 +664,12 @@ impl<'d> CsvStream<'d> {
             }
             let (raw_bytes, cells): (&[u8], FieldCells) = if !current.special {
                 let rec = &body[start..end];
-                fields.clear();
-                let mut a = 0;
-                for &d in &current.delims {
-                    fields.push((a, d as usize));
-                    a = d as usize + 1;
-                }
-                fields.push((a, rec.len()));
                 pos = newline;
                 (
                     rec,
                     FieldCells::Split {
                         text: rec,
-                        fields: &fields,
+                        delims: &current.delims,
                         utf8,
                     },
                 )
@@ -750,7 +742,8 @@ impl<'d> CsvStream<'d> {
 enum FieldCells<'a> {
     Split {
         text: &'a [u8],
-        fields: &'a [(usize, usize)],
+        /// Where its delimiters are (offsets into `text`).
+        delims: &'a [u32],
         utf8: bool,
     },
     Record {
@@ -762,14 +755,16 @@ enum FieldCells<'a> {
 impl FieldCells<'_> {
     fn len(&self) -> usize {
         match self {
-            FieldCells::Split { fields, .. } => fields.len(),
+            FieldCells::Split { delims, .. } => delims.len() + 1,
             FieldCells::Record { record, .. } => record.len(),
         }
     }
 
     fn field(&self, i: usize) -> Option<&[u8]> {
         match self {
-            FieldCells::Split { text, fields, .. } => fields.get(i).map(|&(a, b)| &text[a..b]),
+            FieldCells::Split { text, delims, .. } => {
+                super::scan::field(delims, text.len(), i).map(|r| &text[r])
+            }
             FieldCells::Record { record, .. } => record.get(i),
         }
     }

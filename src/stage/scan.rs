@@ -17,6 +17,22 @@ pub struct Line {
     pub special: bool,
 }
 
+/// Where field `i` of a line `len` bytes long lies, given its delimiters
+/// (offsets into the line); `None` past the last field.
+#[inline]
+pub fn field(delims: &[u32], len: usize, i: usize) -> Option<std::ops::Range<usize>> {
+    if i > delims.len() {
+        return None;
+    }
+    let start = if i == 0 {
+        0
+    } else {
+        delims[i - 1] as usize + 1
+    };
+    let end = delims.get(i).map_or(len, |&d| d as usize);
+    Some(start..end)
+}
+
 /// Walks a text's structural bytes in order.
 pub struct Scanner<'a> {
     text: &'a [u8],
