@@ -379,6 +379,89 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
     scratch.ships = (recycle(decoded), recycle(recs));
 }
 
+/// Each provider's place when providers are ordered by name.
+fn provider_ranks(names: &[Box<str>]) -> Vec<u32> {
+    let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+    by_name.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+    let mut rank = vec![0u32; names.len()];
+    for (r, &n) in by_name.iter().enumerate() {
+        rank[n as usize] = r as u32;
+    }
+    rank
+}
+
+/// The shipments table's order, but for the id: product, supplier,
+/// provider name.
+fn table_group(s: &LatestShipment, rank: &[u32]) -> (u32, u32, u32) {
+    (s.product, s.supplier, rank[s.provider as usize])
+}
+
+fn id_in<'i>(ids: &'i str, s: &LatestShipment) -> &'i str {
+    &ids[s.id_start as usize..(s.id_start + s.id_len) as usize]
+}
+
+/// Shipments (ids in `ids`) in the table's order: by product, supplier,
+/// provider name and id.
+fn in_table_order(shipments: Vec<LatestShipment>, ids: &str, rank: &[u32]) -> Vec<LatestShipment> {
+    // Sorted as (group, place) pairs, 16 bytes a row instead of the whole
+    // 56-byte rows; each run of one group then by id (only ids are
+    // compared as text); the rows gathered once in that order.
+    let mut keys: Vec<((u32, u32, u32), u32)> = shipments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (table_group(s, rank), i as u32))
+        .collect();
+    radsort::sort_by_key(&mut keys, |k| k.0);
+    for run in keys.chunk_by_mut(|x, y| x.0 == y.0) {
+        if run.len() > 1 {
+            run.sort_unstable_by(|x, y| {
+                id_in(ids, &shipments[x.1 as usize]).cmp(id_in(ids, &shipments[y.1 as usize]))
+            });
+        }
+    }
+    keys.iter().map(|&(_, i)| shipments[i as usize]).collect()
+}
+
+/// Two lists in table order (each with its own ids) as one, ids back to
+/// back.
+fn merge_in_table_order(
+    a: (Vec<LatestShipment>, String),
+    b: (Vec<LatestShipment>, String),
+    rank: &[u32],
+) -> (Vec<LatestShipment>, String) {
+    let (a, a_ids) = a;
+    let (b, b_ids) = b;
+    let base = a_ids.len() as u32;
+    // Sized once: growing by doubling would hold up to twice the latest
+    // shipments while they are merged.
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (&a[i], &b[j]);
+        let first =
+            (table_group(x, rank), id_in(&a_ids, x)) <= (table_group(y, rank), id_in(&b_ids, y));
+        if first {
+            out.push(*x);
+            i += 1;
+        } else {
+            let mut y = *y;
+            y.id_start += base;
+            out.push(y);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend(b[j..].iter().map(|y| {
+        let mut y = *y;
+        y.id_start += base;
+        y
+    }));
+    drop((a, b));
+    let mut ids = a_ids;
+    ids.push_str(&b_ids);
+    (out, ids)
+}
+
 /// Runs the rules over every partition, on `workers` threads.
 pub fn resolve(
     spill: &Spill,
@@ -390,7 +473,8 @@ pub fn resolve(
     let jobs = spill.parts() * 2;
     let next = AtomicUsize::new(0);
     let error: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    let parts: Vec<Part> = std::thread::scope(|scope| {
+    let rank = provider_ranks(&names);
+    let mut parts: Vec<Part> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers.clamp(1, jobs.max(1)))
             .map(|_| {
                 scope.spawn(|| {
@@ -418,6 +502,10 @@ pub fn resolve(
                             }
                         }
                     }
+                    // In table order here, on every core; the parts are
+                    // then merged.
+                    part.shipments =
+                        in_table_order(std::mem::take(&mut part.shipments), &part.ids, &rank);
                     part
                 })
             })
@@ -436,10 +524,16 @@ pub fn resolve(
         ..Default::default()
     };
     let mut stock = vec![(0i128, i64::MAX); sku_map.len()];
-    // Sized once: growing by doubling would hold up to twice the latest
-    // shipments while they are gathered.
-    out.shipments
-        .reserve_exact(parts.iter().map(|p| p.shipments.len()).sum());
+    // Each worker left its shipments in table order: merged pairwise.
+    let mut merged: Option<(Vec<LatestShipment>, String)> = None;
+    for p in &mut parts {
+        let next = (std::mem::take(&mut p.shipments), std::mem::take(&mut p.ids));
+        merged = Some(match merged {
+            None => next,
+            Some(m) => merge_in_table_order(m, next, &rank),
+        });
+    }
+    let merged = merged.unwrap_or_default();
     for p in parts {
         for (c, pc) in out.counts.iter_mut().zip(&p.counts) {
             c.add(pc);
@@ -448,12 +542,6 @@ pub fn resolve(
             s.0 += ps.0;
             s.1 = s.1.min(ps.1);
         }
-        let base = out.ids.len() as u32;
-        out.ids.push_str(&p.ids);
-        out.shipments.extend(p.shipments.into_iter().map(|mut s| {
-            s.id_start += base;
-            s
-        }));
         out.conflicts.extend(p.conflicts);
         out.total_units += p.total;
     }
@@ -479,30 +567,79 @@ pub fn resolve(
             oldest_as_of: oldest,
         })
         .collect();
-    let names = &out.names;
-    let id = |s: &LatestShipment| &out.ids[s.id_start as usize..(s.id_start + s.id_len) as usize];
-    let shipments = std::mem::take(&mut out.shipments);
-    // By (product, supplier, provider name, id), providers ranked by name.
-    let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
-    by_name.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
-    let mut rank = vec![0u32; names.len()];
-    for (r, &n) in by_name.iter().enumerate() {
-        rank[n as usize] = r as u32;
-    }
-    let group = |s: &LatestShipment| (s.product, s.supplier, rank[s.provider as usize]);
-    // Sorted as (group, place) pairs, 16 bytes a row instead of the whole
-    // 56-byte rows; each run of one group then by id (only ids are
-    // compared as text); the rows gathered once in that order.
-    let mut keys: Vec<((u32, u32, u32), u32)> = shipments
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (group(s), i as u32))
-        .collect();
-    radsort::sort_by_key(&mut keys, |k| k.0);
-    for run in keys.chunk_by_mut(|x, y| x.0 == y.0) {
-        run.sort_unstable_by(|x, y| id(&shipments[x.1 as usize]).cmp(id(&shipments[y.1 as usize])));
-    }
-    out.shipments = keys.iter().map(|&(_, i)| shipments[i as usize]).collect();
+    out.shipments = merged.0;
+    out.ids = merged.1;
     out.conflicts.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parts put in table order and merged give the order of one sort of
+    /// all of them, whatever the split.
+    #[test]
+    fn merged_parts_are_in_table_order() {
+        let names: Vec<Box<str>> = vec!["LOG-B".into(), "LOG-A".into(), "LOG-C".into()];
+        let rank = provider_ranks(&names);
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for round in 0..50 {
+            let parts = 1 + next(4) as usize;
+            let mut lists: Vec<(Vec<LatestShipment>, String)> = vec![Default::default(); parts];
+            let mut all: Vec<(u32, u32, u32, String)> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..next(300) {
+                let (product, supplier, provider) =
+                    (next(4) as u32, next(3) as u32, next(3) as u32);
+                // Ids of varying length, so a prefix sorts first.
+                let digits = 1 + next(3) as u32;
+                let id = format!("SH{}", next(10u64.pow(digits)));
+                if !seen.insert((provider, id.clone())) {
+                    continue; // one latest row per (provider, id)
+                }
+                let (rows, ids) = &mut lists[next(parts as u64) as usize];
+                rows.push(LatestShipment {
+                    product,
+                    sku: 0,
+                    supplier,
+                    provider,
+                    id_start: ids.len() as u32,
+                    id_len: id.len() as u32,
+                    quantity: 1,
+                    units: 1,
+                    status: Status::Booked,
+                    etd: None,
+                    eta: None,
+                    updated_at: 0,
+                });
+                ids.push_str(&id);
+                all.push((product, supplier, rank[provider as usize], id));
+            }
+            all.sort();
+            let mut merged: Option<(Vec<LatestShipment>, String)> = None;
+            for (rows, ids) in lists {
+                let sorted = (in_table_order(rows, &ids, &rank), ids);
+                merged = Some(match merged {
+                    None => sorted,
+                    Some(m) => merge_in_table_order(m, sorted, &rank),
+                });
+            }
+            let (rows, ids) = merged.expect("at least one part");
+            let got: Vec<(u32, u32, u32, String)> = rows
+                .iter()
+                .map(|s| {
+                    let g = table_group(s, &rank);
+                    (g.0, g.1, g.2, id_in(&ids, s).to_string())
+                })
+                .collect();
+            assert_eq!(got, all, "round {round}");
+        }
+    }
 }
