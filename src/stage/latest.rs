@@ -503,7 +503,9 @@ pub fn resolve(
                         }
                     }
                     // In table order here, on every core; the parts are
-                    // then merged.
+                    // then merged. The partition buffers go first: memory
+                    // peaks here at scale.
+                    drop(scratch);
                     part.shipments =
                         in_table_order(std::mem::take(&mut part.shipments), &part.ids, &rank);
                     part
