@@ -160,6 +160,7 @@ pub fn inspect(
                 std::slice::from_ref(&paths[2]),
                 &sku_map,
                 1,
+                |_, list| list,
             );
             inspection.columns = feed
                 .column_map

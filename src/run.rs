@@ -403,6 +403,25 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 &raw_paths,
                 &sku_map,
                 workers().saturating_sub(1).max(1),
+                // After the feed's staging exceptions, on disk: at scale
+                // the conflicting rows are hundreds of megabytes.
+                |i, list| {
+                    let path = rejected_dir.join(format!("{i}.bin"));
+                    let keep = || -> std::io::Result<()> {
+                        if list.is_empty() {
+                            return Ok(());
+                        }
+                        let mut f = stage::exception::ExceptionFile::append(&path)?;
+                        for e in &list {
+                            f.write(e)?;
+                        }
+                        f.finish().map(|_| ())
+                    };
+                    keep().map_err(|e| Error::Publish {
+                        message: format!("cannot keep the conflicting rows: {e}"),
+                        path,
+                    })
+                },
             )
         });
         let tables = aggregate::aggregate(
@@ -416,16 +435,15 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     });
     let conflicts = conflicts
         .map_err(|_| Error::Internal("reading back the conflicting rows panicked".into()))?;
+    conflicts.into_iter().collect::<Result<()>>()?;
     let tables = tables?;
     let rejected: Vec<tables::Rejected> = pipeline
         .feeds
         .iter()
-        .zip(conflicts)
         .enumerate()
-        .map(|(i, (s, conflicts))| tables::Rejected {
+        .map(|(i, s)| tables::Rejected {
             source: s.id.clone(),
             path: rejected_dir.join(format!("{i}.bin")),
-            conflicts,
         })
         .collect();
     // The workbook shows the first rows; the table is written in batches.

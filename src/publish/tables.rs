@@ -19,12 +19,11 @@ pub fn exceptions_frame(exceptions: &[Exception]) -> Result<DataFrame> {
     .map_err(|e| Error::polars("building the exceptions table")(e))
 }
 
-/// One feed's rejected rows: those found while staging (on disk, in the
-/// order read) and those the latest-row rules rejected.
+/// One feed's rejected rows, on disk: those found while staging (in the
+/// order read), then those the latest-row rules rejected.
 pub struct Rejected {
     pub source: String,
     pub path: std::path::PathBuf,
-    pub conflicts: Vec<Exception>,
 }
 
 impl Rejected {
@@ -34,7 +33,7 @@ impl Rejected {
             path: self.path.clone(),
             message: format!("cannot read back the rejected rows: {e}"),
         };
-        let mut out = self.conflicts.clone();
+        let mut out = Vec::new();
         let mut r = crate::stage::exception::ExceptionReader::open(&self.path, &self.source)
             .map_err(err)?;
         while let Some(e) = r.next_exception().map_err(err)? {

@@ -129,6 +129,18 @@ impl ExceptionFile {
         })
     }
 
+    /// Opens `path` to add exceptions after those already in it.
+    pub fn append(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)?;
+        Ok(ExceptionFile {
+            out: std::io::BufWriter::with_capacity(1 << 16, file),
+            path: path.to_path_buf(),
+        })
+    }
+
     pub fn write(&mut self, e: &Exception) -> std::io::Result<()> {
         use std::io::Write;
         let reason = REASONS.iter().position(|r| *r == e.reason).unwrap_or(0) as u8;

@@ -181,11 +181,19 @@ struct Part {
     counts: Vec<RuleCounts>,
     /// Per SKU map entry: counted units and the oldest counted `as_of`.
     stock: Vec<(i128, i64)>,
+    /// The latest shipments as found, in chunks of [`CHUNK`] rows: a
+    /// vector grown by doubling would hold up to twice them (and copy
+    /// them) at scale.
+    found: Vec<Vec<LatestShipment>>,
+    /// The same in table order, once the partitions are done.
     shipments: Vec<LatestShipment>,
     ids: String,
     conflicts: Vec<Conflict>,
     total: i128,
 }
+
+/// Rows per chunk of [`Part::found`].
+const CHUNK: usize = 1 << 16;
 
 impl Part {
     /// Tallies a row's outcome and keeps it if it is a conflict; true when
@@ -358,7 +366,11 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
                     let id = String::from_utf8_lossy(r.id);
                     let id_start = part.ids.len() as u32;
                     part.ids.push_str(&id);
-                    part.shipments.push(LatestShipment {
+                    if part.found.last().is_none_or(|c| c.len() == CHUNK) {
+                        part.found.push(Vec::with_capacity(CHUNK));
+                    }
+                    let chunk = part.found.last_mut().expect("pushed above");
+                    chunk.push(LatestShipment {
                         product: e.product().expect("staged rows have a product"),
                         sku: r.sku,
                         supplier: e.supplier,
@@ -400,26 +412,40 @@ fn id_in<'i>(ids: &'i str, s: &LatestShipment) -> &'i str {
     &ids[s.id_start as usize..(s.id_start + s.id_len) as usize]
 }
 
-/// Shipments (ids in `ids`) in the table's order: by product, supplier,
-/// provider name and id.
-fn in_table_order(shipments: Vec<LatestShipment>, ids: &str, rank: &[u32]) -> Vec<LatestShipment> {
+/// Shipments (chunks of at most [`CHUNK`] rows, ids in `ids`) in the
+/// table's order: by product, supplier, provider name and id.
+fn in_table_order(
+    chunks: Vec<Vec<LatestShipment>>,
+    ids: &str,
+    rank: &[u32],
+) -> Vec<LatestShipment> {
+    // A row's place: its chunk above the low 16 bits, its row in them.
+    const _: () = assert!(CHUNK == 1 << 16);
+    let at = |place: u32| &chunks[(place >> 16) as usize][(place & 0xffff) as usize];
     // Sorted as (group, place) pairs, 16 bytes a row instead of the whole
-    // 56-byte rows; each run of one group then by id (only ids are
+    // 64-byte rows; each run of one group then by id (only ids are
     // compared as text); the rows gathered once in that order.
-    let mut keys: Vec<((u32, u32, u32), u32)> = shipments
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (table_group(s, rank), i as u32))
-        .collect();
+    let mut keys: Vec<((u32, u32, u32), u32)> =
+        Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+    for (c, chunk) in chunks.iter().enumerate() {
+        assert!(
+            chunk.len() <= CHUNK && c < 1 << 16,
+            "rows beyond a 32-bit place"
+        );
+        keys.extend(
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (table_group(s, rank), ((c as u32) << 16) | i as u32)),
+        );
+    }
     radsort::sort_by_key(&mut keys, |k| k.0);
     for run in keys.chunk_by_mut(|x, y| x.0 == y.0) {
         if run.len() > 1 {
-            run.sort_unstable_by(|x, y| {
-                id_in(ids, &shipments[x.1 as usize]).cmp(id_in(ids, &shipments[y.1 as usize]))
-            });
+            run.sort_unstable_by(|x, y| id_in(ids, at(x.1)).cmp(id_in(ids, at(y.1))));
         }
     }
-    keys.iter().map(|&(_, i)| shipments[i as usize]).collect()
+    keys.iter().map(|&(_, i)| *at(i)).collect()
 }
 
 /// Two lists in table order (each with its own ids) as one, ids back to
@@ -481,6 +507,7 @@ pub fn resolve(
                     let mut part = Part {
                         counts: vec![RuleCounts::default(); feeds],
                         stock: vec![(0, i64::MAX); sku_map.len()],
+                        found: Vec::new(),
                         shipments: Vec::new(),
                         ids: String::new(),
                         conflicts: Vec::new(),
@@ -507,7 +534,7 @@ pub fn resolve(
                     // peaks here at scale.
                     drop(scratch);
                     part.shipments =
-                        in_table_order(std::mem::take(&mut part.shipments), &part.ids, &rank);
+                        in_table_order(std::mem::take(&mut part.found), &part.ids, &rank);
                     part
                 })
             })
@@ -627,7 +654,10 @@ mod tests {
             all.sort();
             let mut merged: Option<(Vec<LatestShipment>, String)> = None;
             for (rows, ids) in lists {
-                let sorted = (in_table_order(rows, &ids, &rank), ids);
+                // In chunks, as the rules leave them (shorter ones here).
+                let size = 1 + next(7) as usize;
+                let chunks = rows.chunks(size).map(<[_]>::to_vec).collect();
+                let sorted = (in_table_order(chunks, &ids, &rank), ids);
                 merged = Some(match merged {
                     None => sorted,
                     Some(m) => merge_in_table_order(m, sorted, &rank),

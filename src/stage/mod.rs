@@ -997,20 +997,23 @@ fn read_at(mut f: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()
 }
 
 /// The exceptions of the rows the latest-row rules rejected, with their
-/// raw text read back from each feed's raw copy: one list per feed, the
-/// feeds shared among `workers` threads.
-pub fn conflict_exceptions(
+/// raw text read back from each feed's raw copy: one list per feed, handed
+/// to `each` (with the feed's index) as soon as it is made, so only the
+/// feeds in hand are in memory; the feeds shared among `workers` threads.
+/// Returns what `each` returned, per feed.
+pub fn conflict_exceptions<R: Send>(
     conflicts: &[latest::Conflict],
     feeds: &[&Source],
     paths: &[std::path::PathBuf],
     sku_map: &SkuMap,
     workers: usize,
-) -> Vec<Vec<Exception>> {
+    each: impl Fn(usize, Vec<Exception>) -> R + Sync,
+) -> Vec<R> {
     let mut mine: Vec<Vec<&latest::Conflict>> = vec![Vec::new(); feeds.len()];
     for c in conflicts {
         mine[c.feed].push(c);
     }
-    let one = |fi: usize| {
+    let list = |fi: usize| {
         let mine = &mine[fi];
         if mine.is_empty() {
             return Vec::new();
@@ -1040,6 +1043,7 @@ pub fn conflict_exceptions(
             })
             .collect()
     };
+    let one = |fi: usize| each(fi, list(fi));
     let every: Vec<usize> = (0..feeds.len()).collect();
     crate::queue::run(feeds.len(), &every, workers, one)
         .into_iter()
