@@ -20,6 +20,7 @@ pub mod gates;
 pub mod generate;
 pub mod history;
 pub mod inspect;
+pub mod memory;
 pub mod pipeline;
 pub mod progress;
 pub mod publish;

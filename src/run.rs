@@ -295,6 +295,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         }
     }
     let t_rules = Instant::now();
+    // Staging's buffers, given back before the rules fill memory.
+    crate::memory::release_freed();
     let resolved =
         latest::resolve(&spill, feeds.len(), &sku_map, names.all(), workers()).map_err(|e| {
             Error::Publish {
@@ -459,6 +461,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
 
     // ---- publish ----
     let t = Instant::now();
+    // The rules' and the tables' scratch, given back before publishing.
+    crate::memory::release_freed();
     let mut outputs = Vec::new();
     let o = &pipeline.output;
     let write = |name: &str| {

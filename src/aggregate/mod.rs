@@ -61,7 +61,7 @@ fn unit_rows(
         lit(0i64).cast(DataType::Int64).alias("early_units"),
         lit(0i64).cast(DataType::Int64).alias("late_units"),
     ]);
-    let sums = window::shipment_sums(resolved, campaign);
+    let sums = window::shipment_sums(sku_map, resolved, campaign);
     let ships = df! {
         "product_id" => sums.iter().map(|((p, _), _)| pid(*p)).collect::<Vec<_>>(),
         "supplier_id" => sums.iter().map(|((_, s), _)| sid(*s)).collect::<Vec<_>>(),
@@ -136,7 +136,7 @@ pub fn aggregate(
     }
     .map_err(polars_err("building the catalog"))?;
 
-    let extras = product::extras(catalog, resolved, exceptions_per_product, campaign)?;
+    let extras = product::extras(catalog, sku_map, resolved, exceptions_per_product, campaign)?;
     let m = campaign.minimum_units;
     let zero_if_null: Vec<Expr> = std::iter::once("suppliers")
         .chain(UNIT_COLUMNS)

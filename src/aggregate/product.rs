@@ -11,7 +11,7 @@ use super::window::{self, epoch_days};
 use crate::error::{Error, Result};
 use crate::pipeline::Campaign;
 use crate::stage::latest::Resolved;
-use crate::stage::{Catalog, Status};
+use crate::stage::{Catalog, SkuMap, Status};
 
 #[derive(Default)]
 struct Extra {
@@ -28,6 +28,7 @@ struct Extra {
 /// Per-product informational columns, keyed by `product_id`.
 pub fn extras(
     catalog: &Catalog,
+    sku_map: &SkuMap,
     resolved: &Resolved,
     exceptions_per_product: &[u64],
     campaign: &Campaign,
@@ -46,17 +47,17 @@ pub fn extras(
     {
         let e = &mut by[s.product as usize];
         match s.status {
-            Status::Departed | Status::InTransit => e.in_transit += s.units,
-            Status::CustomsHold => e.customs_hold += s.units,
+            Status::Departed | Status::InTransit => e.in_transit += s.units(sku_map),
+            Status::CustomsHold => e.customs_hold += s.units(sku_map),
             _ => {}
         }
         match s.eta {
-            None => e.no_eta += s.units,
+            None => e.no_eta += s.units(sku_map),
             Some(d) => {
                 e.earliest_eta = Some(e.earliest_eta.map_or(d, |x| x.min(d)));
                 e.latest_eta = Some(e.latest_eta.map_or(d, |x| x.max(d)));
                 if window::bucket(s.status, Some(d), campaign) == window::WINDOW {
-                    e.in_window.push((d, s.units));
+                    e.in_window.push((d, s.units(sku_map)));
                 }
             }
         }

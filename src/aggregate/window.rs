@@ -68,7 +68,7 @@ pub fn shipments_table(
         "shipment_id" => rows.iter().map(|s| resolved.shipment_id(s)).collect::<Vec<_>>(),
         "supplier_sku" => rows.iter().map(|s| entry(s).supplier_sku.as_str()).collect::<Vec<_>>(),
         "quantity" => rows.iter().map(|s| s.quantity).collect::<Vec<_>>(),
-        "units" => rows.iter().map(|s| s.units).collect::<Vec<_>>(),
+        "units" => rows.iter().map(|s| s.units(sku_map)).collect::<Vec<_>>(),
         "status" => rows.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(),
     }
     .map_err(err)?;
@@ -106,7 +106,11 @@ pub fn shipments_table(
 
 /// Per (product, supplier) with a non-cancelled latest shipment: the units
 /// in the window, before it and after it (no ETA counts as after). Sorted.
-pub fn shipment_sums(resolved: &Resolved, campaign: &Campaign) -> Vec<((u32, u32), [i64; 3])> {
+pub fn shipment_sums(
+    sku_map: &SkuMap,
+    resolved: &Resolved,
+    campaign: &Campaign,
+) -> Vec<((u32, u32), [i64; 3])> {
     // The shipments are in (product, supplier) order: one pass, a row per
     // run of equal keys.
     let mut sums: Vec<((u32, u32), [i64; 3])> = Vec::new();
@@ -116,16 +120,16 @@ pub fn shipment_sums(resolved: &Resolved, campaign: &Campaign) -> Vec<((u32, u32
             // Cancelled shipments deliver nothing and do not make a supplier count.
             continue;
         }
-        let key = (s.product, s.supplier);
+        let key = (s.product, s.supplier(sku_map));
         if sums.last().is_none_or(|(k, _)| *k != key) {
             debug_assert!(sums.last().is_none_or(|(k, _)| *k < key));
             sums.push((key, [0; 3]));
         }
         let e = &mut sums.last_mut().expect("pushed above").1;
         match b {
-            WINDOW => e[0] += s.units,
-            EARLY => e[1] += s.units,
-            LATE | NO_ETA => e[2] += s.units,
+            WINDOW => e[0] += s.units(sku_map),
+            EARLY => e[1] += s.units(sku_map),
+            LATE | NO_ETA => e[2] += s.units(sku_map),
             _ => {}
         }
     }

@@ -64,15 +64,15 @@ pub struct StockSum {
     pub oldest_as_of: i64,
 }
 
-/// The latest row of one shipment.
+/// The latest row of one shipment. Millions are held at scale, so what
+/// follows from the SKU map entry (supplier, units) is looked up, not
+/// kept: 48 bytes a row.
 #[derive(Debug, Clone, Copy)]
 pub struct LatestShipment {
     /// Index into the catalog.
     pub product: u32,
     /// Index into [`SkuMap::entries`] (supplier and SKU).
     pub sku: u32,
-    /// Index into [`SkuMap::suppliers`].
-    pub supplier: u32,
     /// Index into [`Resolved::names`].
     pub provider: u32,
     /// Where the shipment id is in [`Resolved::ids`]: one arena instead
@@ -80,11 +80,24 @@ pub struct LatestShipment {
     pub id_start: u32,
     pub id_len: u32,
     pub quantity: i64,
-    pub units: i64,
     pub status: Status,
     pub etd: Option<NaiveDate>,
     pub eta: Option<NaiveDate>,
     pub updated_at: i64,
+}
+
+const _: () = assert!(std::mem::size_of::<LatestShipment>() == 48);
+
+impl LatestShipment {
+    /// Index into [`SkuMap::suppliers`].
+    pub fn supplier(&self, sku_map: &SkuMap) -> u32 {
+        sku_map.hot(self.sku).supplier
+    }
+
+    /// Quantity × pack size (checked when the row was counted).
+    pub fn units(&self, sku_map: &SkuMap) -> i64 {
+        self.quantity * sku_map.hot(self.sku).pack_size
+    }
 }
 
 /// A row sent to exceptions by the rules: same key and timestamp as
@@ -373,12 +386,10 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
                     chunk.push(LatestShipment {
                         product: e.product().expect("staged rows have a product"),
                         sku: r.sku,
-                        supplier: e.supplier,
                         provider: r.provider,
                         id_start,
                         id_len: id.len() as u32,
                         quantity: r.quantity,
-                        units,
                         status: r.status,
                         etd: r.etd.and_then(date_of),
                         eta: r.eta.and_then(date_of),
@@ -402,10 +413,24 @@ fn provider_ranks(names: &[Box<str>]) -> Vec<u32> {
     rank
 }
 
-/// The shipments table's order, but for the id: product, supplier,
-/// provider name.
-fn table_group(s: &LatestShipment, rank: &[u32]) -> (u32, u32, u32) {
-    (s.product, s.supplier, rank[s.provider as usize])
+/// What the shipments table's order needs besides the rows.
+struct TableOrder {
+    /// Each provider's place when providers are ordered by name.
+    rank: Vec<u32>,
+    /// The supplier of each SKU map entry.
+    suppliers: Vec<u32>,
+}
+
+impl TableOrder {
+    /// The table's order, but for the id: product, supplier, provider
+    /// name.
+    fn group(&self, s: &LatestShipment) -> (u32, u32, u32) {
+        (
+            s.product,
+            self.suppliers[s.sku as usize],
+            self.rank[s.provider as usize],
+        )
+    }
 }
 
 fn id_in<'i>(ids: &'i str, s: &LatestShipment) -> &'i str {
@@ -417,7 +442,7 @@ fn id_in<'i>(ids: &'i str, s: &LatestShipment) -> &'i str {
 fn in_table_order(
     chunks: Vec<Vec<LatestShipment>>,
     ids: &str,
-    rank: &[u32],
+    order: &TableOrder,
 ) -> Vec<LatestShipment> {
     // A row's place: its chunk above the low 16 bits, its row in them.
     const _: () = assert!(CHUNK == 1 << 16);
@@ -436,7 +461,7 @@ fn in_table_order(
             chunk
                 .iter()
                 .enumerate()
-                .map(|(i, s)| (table_group(s, rank), ((c as u32) << 16) | i as u32)),
+                .map(|(i, s)| (order.group(s), ((c as u32) << 16) | i as u32)),
         );
     }
     radsort::sort_by_key(&mut keys, |k| k.0);
@@ -453,7 +478,7 @@ fn in_table_order(
 fn merge_in_table_order(
     a: (Vec<LatestShipment>, String),
     b: (Vec<LatestShipment>, String),
-    rank: &[u32],
+    order: &TableOrder,
 ) -> (Vec<LatestShipment>, String) {
     let (a, a_ids) = a;
     let (b, b_ids) = b;
@@ -464,8 +489,7 @@ fn merge_in_table_order(
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         let (x, y) = (&a[i], &b[j]);
-        let first =
-            (table_group(x, rank), id_in(&a_ids, x)) <= (table_group(y, rank), id_in(&b_ids, y));
+        let first = (order.group(x), id_in(&a_ids, x)) <= (order.group(y), id_in(&b_ids, y));
         if first {
             out.push(*x);
             i += 1;
@@ -499,7 +523,10 @@ pub fn resolve(
     let jobs = spill.parts() * 2;
     let next = AtomicUsize::new(0);
     let error: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    let rank = provider_ranks(&names);
+    let order = TableOrder {
+        rank: provider_ranks(&names),
+        suppliers: sku_map.entries.iter().map(|e| e.supplier).collect(),
+    };
     let mut parts: Vec<Part> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers.clamp(1, jobs.max(1)))
             .map(|_| {
@@ -534,7 +561,7 @@ pub fn resolve(
                     // peaks here at scale.
                     drop(scratch);
                     part.shipments =
-                        in_table_order(std::mem::take(&mut part.found), &part.ids, &rank);
+                        in_table_order(std::mem::take(&mut part.found), &part.ids, &order);
                     part
                 })
             })
@@ -553,13 +580,16 @@ pub fn resolve(
         ..Default::default()
     };
     let mut stock = vec![(0i128, i64::MAX); sku_map.len()];
+    // The workers' partition buffers and unsorted rows are freed: given
+    // back before the merge doubles the latest shipments for a moment.
+    crate::memory::release_freed();
     // Each worker left its shipments in table order: merged pairwise.
     let mut merged: Option<(Vec<LatestShipment>, String)> = None;
     for p in &mut parts {
         let next = (std::mem::take(&mut p.shipments), std::mem::take(&mut p.ids));
         merged = Some(match merged {
             None => next,
-            Some(m) => merge_in_table_order(m, next, &rank),
+            Some(m) => merge_in_table_order(m, next, &order),
         });
     }
     let merged = merged.unwrap_or_default();
@@ -612,6 +642,11 @@ mod tests {
     fn merged_parts_are_in_table_order() {
         let names: Vec<Box<str>> = vec!["LOG-B".into(), "LOG-A".into(), "LOG-C".into()];
         let rank = provider_ranks(&names);
+        // SKU map entry i belongs to supplier i % 3.
+        let order = TableOrder {
+            rank: rank.clone(),
+            suppliers: (0..12).map(|i| i % 3).collect(),
+        };
         let mut seed = 7u64;
         let mut next = |n: u64| {
             seed = seed
@@ -625,8 +660,8 @@ mod tests {
             let mut all: Vec<(u32, u32, u32, String)> = Vec::new();
             let mut seen = std::collections::HashSet::new();
             for _ in 0..next(300) {
-                let (product, supplier, provider) =
-                    (next(4) as u32, next(3) as u32, next(3) as u32);
+                let (product, sku, provider) = (next(4) as u32, next(12) as u32, next(3) as u32);
+                let supplier = sku % 3;
                 // Ids of varying length, so a prefix sorts first.
                 let digits = 1 + next(3) as u32;
                 let id = format!("SH{}", next(10u64.pow(digits)));
@@ -636,13 +671,11 @@ mod tests {
                 let (rows, ids) = &mut lists[next(parts as u64) as usize];
                 rows.push(LatestShipment {
                     product,
-                    sku: 0,
-                    supplier,
+                    sku,
                     provider,
                     id_start: ids.len() as u32,
                     id_len: id.len() as u32,
                     quantity: 1,
-                    units: 1,
                     status: Status::Booked,
                     etd: None,
                     eta: None,
@@ -657,17 +690,17 @@ mod tests {
                 // In chunks, as the rules leave them (shorter ones here).
                 let size = 1 + next(7) as usize;
                 let chunks = rows.chunks(size).map(<[_]>::to_vec).collect();
-                let sorted = (in_table_order(chunks, &ids, &rank), ids);
+                let sorted = (in_table_order(chunks, &ids, &order), ids);
                 merged = Some(match merged {
                     None => sorted,
-                    Some(m) => merge_in_table_order(m, sorted, &rank),
+                    Some(m) => merge_in_table_order(m, sorted, &order),
                 });
             }
             let (rows, ids) = merged.expect("at least one part");
             let got: Vec<(u32, u32, u32, String)> = rows
                 .iter()
                 .map(|s| {
-                    let g = table_group(s, &rank);
+                    let g = order.group(s);
                     (g.0, g.1, g.2, id_in(&ids, s).to_string())
                 })
                 .collect();
