@@ -123,10 +123,7 @@ fn put(out: &mut impl std::io::Write, s: &str) -> std::io::Result<()> {
 
 impl ExceptionFile {
     pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
-        Ok(ExceptionFile {
-            out: std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(path)?),
-            path: path.to_path_buf(),
-        })
+        Self::over(std::fs::File::create(path)?, path)
     }
 
     /// Opens `path` to add exceptions after those already in it.
@@ -135,6 +132,10 @@ impl ExceptionFile {
             .append(true)
             .create(true)
             .open(path)?;
+        Self::over(file, path)
+    }
+
+    fn over(file: std::fs::File, path: &std::path::Path) -> std::io::Result<Self> {
         Ok(ExceptionFile {
             out: std::io::BufWriter::with_capacity(1 << 16, file),
             path: path.to_path_buf(),

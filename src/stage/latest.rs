@@ -131,7 +131,7 @@ pub struct Resolved {
 
 impl Resolved {
     pub fn shipment_id(&self, s: &LatestShipment) -> &str {
-        &self.ids[s.id_start as usize..(s.id_start + s.id_len) as usize]
+        id_in(&self.ids, s)
     }
 }
 
@@ -433,6 +433,7 @@ impl TableOrder {
     }
 }
 
+/// A shipment's id in the arena `ids` its row points into.
 fn id_in<'i>(ids: &'i str, s: &LatestShipment) -> &'i str {
     &ids[s.id_start as usize..(s.id_start + s.id_len) as usize]
 }
@@ -448,7 +449,7 @@ fn in_table_order(
     const _: () = assert!(CHUNK == 1 << 16);
     let at = |place: u32| &chunks[(place >> 16) as usize][(place & 0xffff) as usize];
     // Sorted as (group, place) pairs, 16 bytes a row instead of the whole
-    // 64-byte rows; each run of one group then by id (only ids are
+    // 48-byte rows; each run of one group then by id (only ids are
     // compared as text); the rows gathered once in that order.
     let mut keys: Vec<((u32, u32, u32), u32)> =
         Vec::with_capacity(chunks.iter().map(Vec::len).sum());
