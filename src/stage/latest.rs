@@ -305,9 +305,10 @@ fn pack_keys(
 
 /// The records in (key, timestamp, read order) order, sorted cheaply: a
 /// compact (group, timestamp, index) array is radix-sorted instead of the
-/// records, `group` being the key or (for text keys) a hash of it; the runs
-/// this order leaves wrong (hash collisions, equal timestamps) are then
-/// sorted by `exact`. Runs are short, and nearly always already right.
+/// records, `group_ts` giving a record's group (the key, or for text keys
+/// a hash of it) and timestamp; the runs this order leaves wrong (hash
+/// collisions, which `same` finds, and equal timestamps) are then sorted
+/// by `exact`. Runs are short, and nearly always already right.
 ///
 /// When the partition's groups and timestamps span few enough values
 /// (counted from their minimum, timestamps in their common step: whole
@@ -320,8 +321,8 @@ fn sort_into<T: Copy>(
     scratch: &mut SortScratch,
     out: &mut Vec<T>,
     kind: Group,
-    group: impl Fn(&T) -> u64,
-    ts: impl Fn(&T) -> i64,
+    group_ts: impl Fn(&T) -> (u64, i64),
+    same: impl Fn(&T, &T) -> bool,
     exact: impl Fn(&T, &T) -> std::cmp::Ordering,
 ) {
     let keys = &mut scratch.keys;
@@ -330,11 +331,11 @@ fn sort_into<T: Copy>(
     let Some(first) = recs.first() else {
         return;
     };
-    let t_first = ts(first);
+    let t_first = group_ts(first).1;
     let (mut g_min, mut g_max, mut t_min, mut t_max) = (u64::MAX, 0, i64::MAX, i64::MIN);
     let mut step = Step(Step::ALL[0]);
     keys.extend(recs.iter().enumerate().map(|(i, r)| {
-        let (g, t) = (group(r), ts(r));
+        let (g, t) = group_ts(r);
         g_min = g_min.min(g);
         g_max = g_max.max(g);
         t_min = t_min.min(t);
@@ -360,23 +361,38 @@ fn sort_into<T: Copy>(
         radsort::sort_by_key(packed, |k| k.0);
         out.extend(packed.iter().map(|k| recs[k.1 as usize]));
         // Runs that may be out of order: one group and timestamp (read
-        // order), or one hash (collisions).
-        let run_key = |p: u64| match kind {
+        // order); the rows of one hash when they hold more than one key
+        // (a collision), sorted whole.
+        let group_of = |p: u64| match kind {
             Group::Key => p,
             Group::Hash => p.checked_shr(t_bits).unwrap_or(0),
         };
         let mut a = 0;
         while a < out.len() {
-            let k = run_key(packed[a].0);
-            let mut b = a + 1;
-            while b < out.len() && run_key(packed[b].0) == k {
-                b += 1;
+            let g = group_of(packed[a].0);
+            let mut end = a + 1;
+            while end < out.len() && group_of(packed[end].0) == g {
+                end += 1;
             }
-            let run = &mut out[a..b];
-            if run.len() > 1 && !run.is_sorted_by(|x, y| exact(x, y).is_le()) {
-                run.sort_unstable_by(&exact);
+            let rows = &mut out[a..end];
+            if kind == Group::Hash && !rows[1..].iter().all(|x| same(x, &rows[0])) {
+                rows.sort_unstable_by(&exact);
+                a = end;
+                continue;
             }
-            a = b;
+            let mut i = a;
+            while i < end {
+                let mut j = i + 1;
+                while j < end && packed[j].0 == packed[i].0 {
+                    j += 1;
+                }
+                let run = &mut out[i..j];
+                if run.len() > 1 && !run.is_sorted_by(|x, y| exact(x, y).is_le()) {
+                    run.sort_unstable_by(&exact);
+                }
+                i = j;
+            }
+            a = end;
         }
         return;
     }
@@ -433,8 +449,13 @@ fn resolve_stock(scratch: &mut Scratch, sku_map: &SkuMap, wh_bits: u32, part: &m
         recs,
         // The key, with no unused bits between SKU and warehouse.
         Group::Key,
-        |r| (u64::from(r.sku) << wh_bits) | u64::from(r.warehouse),
-        |r| r.as_of,
+        |r| {
+            (
+                (u64::from(r.sku) << wh_bits) | u64::from(r.warehouse),
+                r.as_of,
+            )
+        },
+        |x, y| x.key() == y.key(),
         |x, y| (x.key(), x.as_of, x.feed, x.line).cmp(&(y.key(), y.as_of, y.feed, y.line)),
     );
     key_runs(
@@ -461,6 +482,17 @@ fn resolve_stock(scratch: &mut Scratch, sku_map: &SkuMap, wh_bits: u32, part: &m
     );
 }
 
+/// Whether two rows are of one shipment (provider and id); short ids
+/// compared as two numbers rather than through `memcmp`.
+fn same_shipment(x: &ShipRec, y: &ShipRec) -> bool {
+    use crate::stage::reference::pack15_bytes;
+    x.provider == y.provider
+        && match (pack15_bytes(x.id), pack15_bytes(y.id)) {
+            (Some(a), Some(b)) => a == b,
+            _ => x.id == y.id,
+        }
+}
+
 fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
     let mut decoded = recycle(std::mem::take(&mut scratch.ships.0));
     let mut recs = recycle(std::mem::take(&mut scratch.ships.1));
@@ -472,8 +504,11 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
         // 32 bits of the hash: few collisions in a partition, and the
         // timestamp fits beside it.
         Group::Hash,
-        |r| super::spill::shipment_hash(r.provider, r.id) & u64::from(u32::MAX),
-        |r| r.updated_at,
+        |r| {
+            let hash = super::spill::shipment_hash(r.provider, r.id);
+            (hash & u64::from(u32::MAX), r.updated_at)
+        },
+        same_shipment,
         |x, y| {
             (x.provider, x.id, x.updated_at, x.feed, x.line).cmp(&(
                 y.provider,
@@ -484,48 +519,44 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
             ))
         },
     );
-    key_runs(
-        &recs,
-        |x, y| (x.provider, x.id) == (y.provider, y.id),
-        |rows| {
-            classify_key(
-                rows.len(),
-                |i| rows[i].updated_at,
-                |i| {
-                    let r = &rows[i];
-                    (r.sku, r.quantity, r.status, r.etd, r.eta)
-                },
-                |i, o| {
-                    let r = &rows[i];
-                    if !part.settle(r.feed, r.line, r.span, r.sku, o) {
-                        return;
-                    }
-                    let e = sku_map.hot(r.sku);
-                    let units = r.quantity * e.pack_size;
-                    part.total += i128::from(units);
-                    let id = String::from_utf8_lossy(r.id);
-                    let id_start = part.ids.len() as u32;
-                    part.ids.push_str(&id);
-                    if part.found.last().is_none_or(|c| c.len() == CHUNK) {
-                        part.found.push(Vec::with_capacity(CHUNK));
-                    }
-                    let chunk = part.found.last_mut().expect("pushed above");
-                    chunk.push(LatestShipment {
-                        product: e.product().expect("staged rows have a product"),
-                        sku: r.sku,
-                        provider: r.provider,
-                        id_start,
-                        id_len: id.len() as u32,
-                        quantity: r.quantity,
-                        status: r.status,
-                        etd: r.etd.and_then(date_of),
-                        eta: r.eta.and_then(date_of),
-                        updated_at: r.updated_at,
-                    });
-                },
-            )
-        },
-    );
+    key_runs(&recs, same_shipment, |rows| {
+        classify_key(
+            rows.len(),
+            |i| rows[i].updated_at,
+            |i| {
+                let r = &rows[i];
+                (r.sku, r.quantity, r.status, r.etd, r.eta)
+            },
+            |i, o| {
+                let r = &rows[i];
+                if !part.settle(r.feed, r.line, r.span, r.sku, o) {
+                    return;
+                }
+                let e = sku_map.hot(r.sku);
+                let units = r.quantity * e.pack_size;
+                part.total += i128::from(units);
+                let id = String::from_utf8_lossy(r.id);
+                let id_start = part.ids.len() as u32;
+                part.ids.push_str(&id);
+                if part.found.last().is_none_or(|c| c.len() == CHUNK) {
+                    part.found.push(Vec::with_capacity(CHUNK));
+                }
+                let chunk = part.found.last_mut().expect("pushed above");
+                chunk.push(LatestShipment {
+                    product: e.product().expect("staged rows have a product"),
+                    sku: r.sku,
+                    provider: r.provider,
+                    id_start,
+                    id_len: id.len() as u32,
+                    quantity: r.quantity,
+                    status: r.status,
+                    etd: r.etd.and_then(date_of),
+                    eta: r.eta.and_then(date_of),
+                    updated_at: r.updated_at,
+                });
+            },
+        )
+    });
     scratch.ships = (recycle(decoded), recycle(recs));
 }
 
@@ -611,29 +642,45 @@ fn merge_in_table_order(
     let (a, a_ids) = a;
     let (b, b_ids) = b;
     let base = a_ids.len() as u32;
+    let Some(&fill) = a.first().or(b.first()) else {
+        return (Vec::new(), a_ids + &b_ids);
+    };
+    let key_a = |x: &LatestShipment| (order.group(x), id_in(&a_ids, x));
+    let key_b = |y: &LatestShipment| (order.group(y), id_in(&b_ids, y));
+    // Merged as two halves on two threads: the rows of `a` before its
+    // middle row and the rows of `b` before that row, then the rest.
+    let half = a.len() / 2;
+    let split = match a.get(half) {
+        Some(x) => b.partition_point(|y| key_b(y) < key_a(x)),
+        None => b.len(),
+    };
     // Sized once: growing by doubling would hold up to twice the latest
     // shipments while they are merged.
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        let (x, y) = (&a[i], &b[j]);
-        let first = (order.group(x), id_in(&a_ids, x)) <= (order.group(y), id_in(&b_ids, y));
-        if first {
-            out.push(*x);
-            i += 1;
-        } else {
-            let mut y = *y;
-            y.id_start += base;
-            out.push(y);
-            j += 1;
+    let mut out = vec![fill; a.len() + b.len()];
+    let (low, high) = out.split_at_mut(half + split);
+    let merge = |dst: &mut [LatestShipment], a: &[LatestShipment], b: &[LatestShipment]| {
+        let (mut i, mut j) = (0, 0);
+        for slot in dst {
+            let take_a = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => key_a(x) <= key_b(y),
+                (Some(_), None) => true,
+                _ => false,
+            };
+            *slot = if take_a {
+                i += 1;
+                a[i - 1]
+            } else {
+                j += 1;
+                let mut y = b[j - 1];
+                y.id_start += base;
+                y
+            };
         }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend(b[j..].iter().map(|y| {
-        let mut y = *y;
-        y.id_start += base;
-        y
-    }));
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| merge(high, &a[half..], &b[split..]));
+        merge(low, &a[..half], &b[..split]);
+    });
     drop((a, b));
     let mut ids = a_ids;
     ids.push_str(&b_ids);
@@ -811,8 +858,8 @@ mod tests {
                     &mut scratch,
                     &mut out,
                     kind,
-                    group,
-                    |r| r.1,
+                    |r| (group(r), r.1),
+                    |x, y| x.0 == y.0,
                     |x, y| x.cmp(y),
                 );
                 assert!(out == expected, "round {round}: not in order");

@@ -403,7 +403,11 @@ fn stream_csv(
         }
     };
     let mut csv = CsvStream::new(dialect);
-    let mut buf: Vec<u8> = Vec::with_capacity(chunk + (chunk >> 2));
+    // Zeroed once: reads land in `buf[filled..]`, and the bytes kept
+    // after a chunk move to the front (a buffer truncated and grown again
+    // would zero every byte before each read).
+    let mut buf: Vec<u8> = vec![0; chunk + (chunk >> 2)];
+    let mut filled = 0usize;
     let mut want = chunk;
     let mut total = 0u64;
     let mut eof = false;
@@ -414,22 +418,21 @@ fn stream_csv(
     let mut in_quotes = false;
     let mut last_end = 0usize;
     loop {
-        while !eof && buf.len() < want {
-            let len = buf.len();
-            buf.resize(want.max(len + 4096), 0);
-            match input.read(&mut buf[len..]) {
-                Ok(0) => {
-                    buf.truncate(len);
-                    eof = true;
-                }
+        while !eof && filled < want {
+            if buf.len() < want.max(filled + 4096) {
+                buf.resize(want.max(filled + 4096), 0);
+            }
+            match input.read(&mut buf[filled..]) {
+                Ok(0) => eof = true,
                 Ok(n) => {
-                    buf.truncate(len + n);
+                    filled += n;
                     total += n as u64;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(read_err(e)),
             }
         }
+        let data = &buf[..filled];
         if gzip && total > dialect.max_bytes {
             return Err(format!(
                 "the decompressed body is more than max_bytes = {} bytes",
@@ -437,7 +440,7 @@ fn stream_csv(
             ));
         }
         if !started {
-            if eof && buf.is_empty() {
+            if eof && data.is_empty() {
                 return Err(if gzip {
                     "the file is empty (0 bytes after gzip)".into()
                 } else {
@@ -447,13 +450,13 @@ fn stream_csv(
             // The byte-order mark and the preamble lines, once.
             let bom = match dialect.encoding {
                 Encoding::Utf8 => {
-                    if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+                    if data.starts_with(&[0xFF, 0xFE]) || data.starts_with(&[0xFE, 0xFF]) {
                         return Err(
                             "the file starts with a UTF-16 byte-order mark but the feed is declared utf-8; set `encoding = \"utf-16\"`"
                                 .into(),
                         );
                     }
-                    if buf.starts_with(b"\xEF\xBB\xBF") {
+                    if data.starts_with(b"\xEF\xBB\xBF") {
                         3
                     } else {
                         0
@@ -461,12 +464,14 @@ fn stream_csv(
                 }
                 _ => 0,
             };
-            match csv.skip_preamble(&buf[bom..]) {
+            match csv.skip_preamble(&data[bom..]) {
                 Ok(body) => {
-                    let skip = buf.len() - body.len();
+                    let skip = data.len() - body.len();
                     csv.offset = (skip - bom) as u64;
-                    buf.drain(..skip);
+                    buf.copy_within(skip..filled, 0);
+                    filled -= skip;
                     started = true;
+                    continue;
                 }
                 Err(_) if !eof => {
                     want *= 2;
@@ -478,18 +483,18 @@ fn stream_csv(
         // Cut after the last record that ends in this buffer: a newline
         // outside quotes (the buffer always starts at a record boundary).
         let cut = if eof {
-            buf.len()
-        } else if !in_quotes && memchr::memchr(dialect.quote, &buf[scanned..]).is_none() {
+            data.len()
+        } else if !in_quotes && memchr::memchr(dialect.quote, &data[scanned..]).is_none() {
             // No quote at all (the common case): the last newline.
-            if let Some(i) = memchr::memrchr(b'\n', &buf[scanned..]) {
+            if let Some(i) = memchr::memrchr(b'\n', &data[scanned..]) {
                 last_end = scanned + i + 1;
             }
-            scanned = buf.len();
+            scanned = data.len();
             last_end
         } else {
-            for i in memchr::memchr2_iter(dialect.quote, b'\n', &buf[scanned..]) {
+            for i in memchr::memchr2_iter(dialect.quote, b'\n', &data[scanned..]) {
                 let i = scanned + i;
-                if buf[i] == b'\n' {
+                if data[i] == b'\n' {
                     if !in_quotes {
                         last_end = i + 1;
                     }
@@ -497,7 +502,7 @@ fn stream_csv(
                     in_quotes = !in_quotes;
                 }
             }
-            scanned = buf.len();
+            scanned = data.len();
             last_end
         };
         if cut == 0 && !eof {
@@ -506,19 +511,20 @@ fn stream_csv(
             continue;
         }
         match dialect.encoding {
-            Encoding::Utf8 => csv.chunk(&buf[..cut], visitor)?,
+            Encoding::Utf8 => csv.chunk(&data[..cut], visitor)?,
             encoding => {
-                let text = decode(&buf[..cut], encoding)?;
+                let text = decode(&data[..cut], encoding)?;
                 csv.chunk(&text, visitor)?
             }
         }
-        buf.drain(..cut);
+        buf.copy_within(cut..filled, 0);
+        filled -= cut;
         // The rest starts at a record boundary: rescan it from the start.
         scanned = 0;
         in_quotes = false;
         last_end = 0;
-        want = chunk.max(buf.len() + 1);
-        if eof && buf.is_empty() {
+        want = chunk.max(filled + 1);
+        if eof && filled == 0 {
             break;
         }
     }
