@@ -22,7 +22,10 @@ pub const CANCELLED: &str = "cancelled";
 
 /// Days since 1970-01-01, the physical form of a polars `Date`.
 pub fn epoch_days(d: chrono::NaiveDate) -> i32 {
-    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch")).num_days() as i32
+    use chrono::Datelike;
+    // Days from 0001-01-01 (day 1) to 1970-01-01: one subtraction per
+    // date (this runs for every staged shipment date).
+    d.num_days_from_ce() - 719_163
 }
 
 /// The bucket of one shipment (also used for the Shipments sheet).
@@ -134,4 +137,22 @@ pub fn shipment_sums(
         }
     }
     sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    /// The day count is the distance from 1970-01-01, before and after it.
+    #[test]
+    fn epoch_days_count_from_1970() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        assert_eq!(epoch_days(epoch), 0);
+        let mut d = NaiveDate::from_ymd_opt(1600, 2, 27).unwrap();
+        while d < NaiveDate::from_ymd_opt(2400, 3, 2).unwrap() {
+            assert_eq!(epoch_days(d) as i64, (d - epoch).num_days(), "{d}");
+            d = d + chrono::Days::new(13);
+        }
+    }
 }
