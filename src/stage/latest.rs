@@ -252,12 +252,16 @@ enum Group {
     /// only their read order checked.
     Key,
     /// The group is a hash of the key: a run of one group may hold more
-    /// than one key (a collision), so every run is checked whole.
+    /// than one key (a collision), so each run is checked to hold one.
     Hash,
 }
 
 /// The largest of a few common timestamp steps (a minute, a second, a
 /// millisecond, a microsecond) that every difference `d` seen divides.
+/// The order never depends on it: timestamps are packed as
+/// `(t - min) / step`, which never reverses two of them; a step too large
+/// (a difference that wrapped) only packs distinct timestamps alike, and
+/// rows packed alike are ordered by the exact comparison.
 #[derive(Clone, Copy)]
 struct Step(i64);
 
@@ -439,10 +443,12 @@ fn recycle<'b>(mut v: Vec<ShipRec<'_>>) -> Vec<ShipRec<'b>> {
         .collect()
 }
 
-/// `wh_bits`: bits enough for every warehouse number.
-fn resolve_stock(scratch: &mut Scratch, sku_map: &SkuMap, wh_bits: u32, part: &mut Part) {
+fn resolve_stock(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
     let (decoded, recs) = &mut scratch.stock;
     StockRec::decode_into(&scratch.bytes, decoded);
+    // Bits enough for every warehouse number of the partition.
+    let widest = decoded.iter().map(|r| r.warehouse).max().unwrap_or(0);
+    let wh_bits = u32::BITS - widest.leading_zeros();
     sort_into(
         decoded,
         &mut scratch.sort,
@@ -698,7 +704,6 @@ pub fn resolve(
     let jobs = spill.parts() * 2;
     let next = AtomicUsize::new(0);
     let error: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    let wh_bits = u32::BITS - (names.len() as u32).leading_zeros();
     let order = TableOrder {
         rank: provider_ranks(&names),
         suppliers: sku_map.entries.iter().map(|e| e.supplier).collect(),
@@ -725,7 +730,7 @@ pub fn resolve(
                         let ships = j % 2 == 1;
                         match spill.take_into(ships, j / 2, &mut scratch.bytes) {
                             Ok(()) if ships => resolve_shipments(&mut scratch, sku_map, &mut part),
-                            Ok(()) => resolve_stock(&mut scratch, sku_map, wh_bits, &mut part),
+                            Ok(()) => resolve_stock(&mut scratch, sku_map, &mut part),
                             Err(e) => {
                                 *error.lock().expect("no poisoned error") = Some(e);
                                 break;
