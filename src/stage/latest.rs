@@ -364,56 +364,71 @@ fn sort_into<T: Copy>(
         );
         radsort::sort_by_key(packed, |k| k.0);
         out.extend(packed.iter().map(|k| recs[k.1 as usize]));
-        // Runs that may be out of order: one group and timestamp (read
-        // order); the rows of one hash when they hold more than one key
-        // (a collision), sorted whole.
         let group_of = |p: u64| match kind {
             Group::Key => p,
             Group::Hash => p.checked_shr(t_bits).unwrap_or(0),
         };
-        let mut a = 0;
-        while a < out.len() {
-            let g = group_of(packed[a].0);
-            let mut end = a + 1;
-            while end < out.len() && group_of(packed[end].0) == g {
-                end += 1;
-            }
-            let rows = &mut out[a..end];
-            if kind == Group::Hash && !rows[1..].iter().all(|x| same(x, &rows[0])) {
-                rows.sort_unstable_by(&exact);
-                a = end;
-                continue;
-            }
-            let mut i = a;
-            while i < end {
-                let mut j = i + 1;
-                while j < end && packed[j].0 == packed[i].0 {
-                    j += 1;
-                }
-                let run = &mut out[i..j];
-                if run.len() > 1 && !run.is_sorted_by(|x, y| exact(x, y).is_le()) {
-                    run.sort_unstable_by(&exact);
-                }
-                i = j;
-            }
-            a = end;
-        }
+        fix_runs(
+            out,
+            kind,
+            |i| group_of(packed[i].0),
+            |i, j| packed[i].0 == packed[j].0,
+            same,
+            exact,
+        );
         return;
     }
     // A radix sort: linear in the rows, on the bytes that differ.
     radsort::sort_by_key(keys, |k| (k.0, k.1));
     out.extend(keys.iter().map(|k| recs[k.2 as usize]));
+    fix_runs(
+        out,
+        kind,
+        |i| keys[i].0,
+        |i, j| keys[i].1 == keys[j].1,
+        same,
+        exact,
+    );
+}
+
+/// Puts right the runs a radix sort by (group, timestamp) leaves out of
+/// order: rows of one group and timestamp (`alike`) by read order; the
+/// rows of one hash, when they hold more than one key (a collision),
+/// sorted whole.
+fn fix_runs<T>(
+    out: &mut [T],
+    kind: Group,
+    group: impl Fn(usize) -> u64,
+    alike: impl Fn(usize, usize) -> bool,
+    same: impl Fn(&T, &T) -> bool,
+    exact: impl Fn(&T, &T) -> std::cmp::Ordering,
+) {
     let mut a = 0;
     while a < out.len() {
-        let mut b = a + 1;
-        while b < out.len() && keys[b].0 == keys[a].0 {
-            b += 1;
+        let g = group(a);
+        let mut end = a + 1;
+        while end < out.len() && group(end) == g {
+            end += 1;
         }
-        let run = &mut out[a..b];
-        if run.len() > 1 && !run.is_sorted_by(|x, y| exact(x, y).is_le()) {
-            run.sort_unstable_by(&exact);
+        let rows = &mut out[a..end];
+        if kind == Group::Hash && !rows[1..].iter().all(|x| same(x, &rows[0])) {
+            rows.sort_unstable_by(&exact);
+            a = end;
+            continue;
         }
-        a = b;
+        let mut i = a;
+        while i < end {
+            let mut j = i + 1;
+            while j < end && alike(i, j) {
+                j += 1;
+            }
+            let run = &mut out[i..j];
+            if run.len() > 1 && !run.is_sorted_by(|x, y| exact(x, y).is_le()) {
+                run.sort_unstable_by(&exact);
+            }
+            i = j;
+        }
+        a = end;
     }
 }
 
@@ -817,19 +832,23 @@ pub fn resolve(
 mod tests {
     use super::*;
 
+    /// Repeatable pseudo-random numbers below `n`, from `seed`.
+    fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        }
+    }
+
     /// `sort_into` gives the order of a full sort by the exact comparison:
     /// packed or not (timestamps in whole minutes, seconds or any
     /// microsecond, spans narrow or too wide to pack), by key or by a
     /// colliding hash, with ties on timestamps.
     #[test]
     fn sort_into_is_a_full_sort() {
-        let mut seed = 11u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = numbers(11);
         // (key, timestamp, feed, line)
         type Row = (u64, i64, u16, u64);
         let mut scratch = SortScratch::default();
@@ -883,13 +902,7 @@ mod tests {
             rank: rank.clone(),
             suppliers: (0..12).map(|i| i % 3).collect(),
         };
-        let mut seed = 7u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = numbers(7);
         for round in 0..50 {
             let parts = 1 + next(4) as usize;
             let mut lists: Vec<(Vec<LatestShipment>, String)> = vec![Default::default(); parts];
