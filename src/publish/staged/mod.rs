@@ -3,30 +3,32 @@
 //! loading into other tools. Written a batch (one row group) at a time
 //! while the feed is staged, so it never holds the whole feed.
 //!
-//! The file is what polars would write for the same frame (same schema,
-//! same Arrow schema metadata, LZ4 pages, statistics), but the string
-//! columns are dictionary-encoded straight from the numbers staging
-//! already has (SKU-map entry, supplier, product, warehouse, status): a
-//! batch's dictionary is the values it uses, in order of first use, and no
-//! string is hashed. Integers and timestamps are delta-encoded, shipment
-//! ids written plain.
+//! The file has the schema polars would write for the same frame (same
+//! Arrow schema metadata, LZ4 pages, statistics), but its pages are
+//! encoded here straight from the numbers staging already has
+//! ([`pages`]): the string columns dictionary-encoded from the SKU-map
+//! entry, supplier, product, warehouse and status numbers (a batch's
+//! dictionary is the values it uses, in order of first use; no string is
+//! hashed), integers and timestamps delta-encoded, shipment ids plain.
+//! No Arrow arrays are built in between: the copy is written on staging's
+//! hot path.
+
+mod pages;
 
 use crate::workdir::direct::DirectFile;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::{CompatLevel, DataType, PolarsError, TimeUnit, TimeZone};
-use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
-use polars_arrow::bitmap::Bitmap;
-use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, IntegerType};
-use polars_parquet::parquet::FallibleStreamingIterator;
-use polars_parquet::parquet::error::ParquetError;
+use polars::prelude::{CompatLevel, DataType, TimeUnit, TimeZone};
+use polars_arrow::datatypes::ArrowSchema;
+use polars_parquet::parquet::page::Page;
+use polars_parquet::parquet::schema::types::PrimitiveType;
 use polars_parquet::write::{
-    CompressionOptions, Compressor, DynIter, DynStreamingIterator, Encoding, FileWriter,
-    ParquetType, StatisticsOptions, Version, WriteOptions, array_to_columns, to_parquet_schema,
+    CompressionOptions, FileWriter, ParquetType, StatisticsOptions, Version, WriteOptions,
+    to_parquet_schema,
 };
 
 use crate::pipeline::SourceKind;
-use crate::stage::{Batch, Context, Status};
+use crate::stage::{Batch, Context, ShipmentRow, Status};
 
 /// The staged columns of a kind, in file order, with the Arrow types
 /// polars gives them.
@@ -108,27 +110,6 @@ impl Remap {
         }
         slot.1
     }
-
-    /// A dictionary column: `keys` (from [`Remap::key`]) over the text of
-    /// each used number (given its key and number).
-    fn column<'s>(&self, keys: Vec<u32>, text: impl Fn(usize, u32) -> &'s str) -> Box<dyn Array> {
-        let values: Vec<&str> = self
-            .used
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| text(k, i))
-            .collect();
-        let values = Utf8ViewArray::from_slice_values(values);
-        let dtype = ArrowDataType::Dictionary(
-            IntegerType::UInt32,
-            Box::new(ArrowDataType::Utf8View),
-            false,
-        );
-        Box::new(
-            DictionaryArray::<u32>::try_new(dtype, PrimitiveArray::from_vec(keys), values.boxed())
-                .expect("every key indexes the values"),
-        )
-    }
 }
 
 /// Writes `staged/<id>.parquet` a row group per batch.
@@ -186,71 +167,45 @@ impl StagedWriter {
         )
     }
 
-    fn dtype(&self, i: usize) -> ArrowDataType {
-        self.arrow
-            .get_at_index(i)
-            .expect("column in the schema")
-            .1
-            .dtype
-            .clone()
+    fn field(&self, i: usize) -> &PrimitiveType {
+        match &self.fields[i] {
+            ParquetType::PrimitiveType(p) => p,
+            ParquetType::GroupType { .. } => unreachable!("the staged columns are flat"),
+        }
     }
 
-    fn plain<T: polars_arrow::types::NativeType>(&self, i: usize, v: Vec<T>) -> Box<dyn Array> {
-        Box::new(PrimitiveArray::from_vec(v).to(self.dtype(i)))
-    }
-
-    fn dates(
-        &self,
-        i: usize,
-        v: impl Iterator<Item = Option<chrono::NaiveDate>>,
-    ) -> Box<dyn Array> {
-        let (days, valid): (Vec<i32>, Vec<bool>) = v
-            .map(|d| {
-                (
-                    d.map_or(0, crate::aggregate::window::epoch_days),
-                    d.is_some(),
-                )
-            })
-            .unzip();
-        let validity = valid
-            .contains(&false)
-            .then(|| Bitmap::from_iter(valid.iter().copied()));
-        Box::new(PrimitiveArray::new(self.dtype(i), days.into(), validity))
-    }
-
-    /// The columns of one batch, in schema order.
-    fn columns(&mut self, batch: &Batch, ctx: &Context) -> Vec<Box<dyn Array>> {
+    /// The pages of one batch, a column chunk's in each, in schema order.
+    fn columns(&mut self, batch: &Batch, ctx: &Context) -> Vec<Vec<Page>> {
         let map = ctx.sku_map;
         self.entries.start();
         self.suppliers.start();
         self.products.start();
         self.others.start();
+        let shipments = self.kind == SourceKind::Shipments;
+        let rows = batch.len();
         // (entry, quantity, units, supplier, product), as the row's lookup
         // found them.
-        let rows: Vec<(u32, i64, i64, u32, u32)> = if self.kind == SourceKind::Shipments {
-            batch
-                .shipments
-                .iter()
-                .map(|r| (r.sku, r.quantity, r.units, r.supplier, r.product))
-                .collect()
-        } else {
-            batch
-                .stock
-                .iter()
-                .map(|r| (r.sku, r.quantity, r.units, r.supplier, r.product))
-                .collect()
+        let row = |j: usize| -> (u32, i64, i64, u32, u32) {
+            if shipments {
+                let r = &batch.shipments[j];
+                (r.sku, r.quantity, r.units, r.supplier, r.product)
+            } else {
+                let r = &batch.stock[j];
+                (r.sku, r.quantity, r.units, r.supplier, r.product)
+            }
         };
-        let mut sku_keys = Vec::with_capacity(rows.len());
-        let mut supplier_keys = Vec::with_capacity(rows.len());
-        let mut product_keys = Vec::with_capacity(rows.len());
-        let mut quantities = Vec::with_capacity(rows.len());
-        let mut units = Vec::with_capacity(rows.len());
+        let mut sku_keys = Vec::with_capacity(rows);
+        let mut supplier_keys = Vec::with_capacity(rows);
+        let mut product_keys = Vec::with_capacity(rows);
+        let mut quantities = Vec::with_capacity(rows);
+        let mut units = Vec::with_capacity(rows);
         // An entry of each product, by product key, for its id.
         let mut product_entry = Vec::new();
-        for (j, &(sku, quantity, u, supplier, product)) in rows.iter().enumerate() {
-            if let Some(&(ahead, ..)) = rows.get(j + 16) {
-                self.entries.prefetch(ahead);
+        for j in 0..rows {
+            if j + 16 < rows {
+                self.entries.prefetch(row(j + 16).0);
             }
+            let (sku, quantity, u, supplier, product) = row(j);
             sku_keys.push(self.entries.key(sku));
             supplier_keys.push(self.suppliers.key(supplier));
             // Only rows of catalog products are staged.
@@ -262,52 +217,86 @@ impl StagedWriter {
             quantities.push(quantity);
             units.push(u);
         }
-        let supplier_id = self
-            .suppliers
-            .column(supplier_keys, |_, s| map.suppliers[s as usize].as_str());
-        let supplier_sku = self
-            .entries
-            .column(sku_keys, |_, s| map.entry(s).supplier_sku.as_str());
-        let product_id = self.products.column(product_keys, |k, _| {
-            map.entry(product_entry[k]).product_id.as_str()
-        });
-        if self.kind == SourceKind::Shipments {
+        let used = |r: &Remap| r.used.clone();
+        let (suppliers, entries) = (used(&self.suppliers), used(&self.entries));
+        let supplier_id = |f| {
+            let names = suppliers
+                .iter()
+                .map(|&s| map.suppliers[s as usize].as_str());
+            pages::dictionary(f, &supplier_keys, names).into()
+        };
+        let supplier_sku = |f| {
+            let skus = entries.iter().map(|&e| map.entry(e).supplier_sku.as_str());
+            pages::dictionary(f, &sku_keys, skus).into()
+        };
+        let product_id = |f| {
+            let ids = product_entry
+                .iter()
+                .map(|&e| map.entry(e).product_id.as_str());
+            pages::dictionary(f, &product_keys, ids).into()
+        };
+        let ints = |f, v: &[i64]| vec![pages::integers(f, v, None)];
+        if shipments {
             let r = &batch.shipments;
-            let ids = Utf8ViewArray::from_slice_values(
-                r.iter().map(|r| batch.shipment_id(r)).collect::<Vec<_>>(),
-            );
+            let lines: Vec<i64> = r.iter().map(|r| r.line as i64).collect();
             let status_keys: Vec<u32> =
                 r.iter().map(|r| self.others.key(r.status as u32)).collect();
-            let status = self
-                .others
-                .column(status_keys, |_, s| Status::ALL[s as usize].as_str());
+            let status = {
+                let names = self.others.used.iter();
+                pages::dictionary(
+                    self.field(5),
+                    &status_keys,
+                    names.map(|&s| Status::ALL[s as usize].as_str()),
+                )
+            };
+            let dates = |f, get: fn(&ShipmentRow) -> Option<chrono::NaiveDate>| {
+                let days: Vec<i64> = r
+                    .iter()
+                    .filter_map(get)
+                    .map(|d| crate::aggregate::window::epoch_days(d) as i64)
+                    .collect();
+                let present: Vec<bool> = r.iter().map(|r| get(r).is_some()).collect();
+                let present = (days.len() < r.len()).then_some(&present[..]);
+                vec![pages::integers(f, &days, present)]
+            };
+            let updated: Vec<i64> = r.iter().map(|r| r.updated_at).collect();
             vec![
-                self.plain(0, r.iter().map(|r| r.line).collect()),
-                ids.boxed(),
-                supplier_id,
-                supplier_sku,
-                self.plain(4, quantities),
-                status,
-                product_id,
-                self.plain(7, units),
-                self.dates(8, r.iter().map(|r| r.etd)),
-                self.dates(9, r.iter().map(|r| r.eta)),
-                self.plain(10, r.iter().map(|r| r.updated_at).collect()),
+                ints(self.field(0), &lines),
+                vec![pages::strings(
+                    self.field(1),
+                    r.len(),
+                    r.iter().map(|r| batch.shipment_id(r)),
+                )],
+                supplier_id(self.field(2)),
+                supplier_sku(self.field(3)),
+                ints(self.field(4), &quantities),
+                status.into(),
+                product_id(self.field(6)),
+                ints(self.field(7), &units),
+                dates(self.field(8), |r| r.etd),
+                dates(self.field(9), |r| r.eta),
+                ints(self.field(10), &updated),
             ]
         } else {
             let r = &batch.stock;
+            let lines: Vec<i64> = r.iter().map(|r| r.line as i64).collect();
             let warehouse_keys: Vec<u32> = r.iter().map(|r| self.others.key(r.warehouse)).collect();
             let names = ctx.names.all_of(&self.others.used);
-            let warehouse = self.others.column(warehouse_keys, |k, _| &names[k]);
+            let warehouse = pages::dictionary(
+                self.field(3),
+                &warehouse_keys,
+                names.iter().map(|n| n.as_ref()),
+            );
+            let as_of: Vec<i64> = r.iter().map(|r| r.as_of).collect();
             vec![
-                self.plain(0, r.iter().map(|r| r.line).collect()),
-                supplier_id,
-                supplier_sku,
-                warehouse,
-                self.plain(4, quantities),
-                product_id,
-                self.plain(6, units),
-                self.plain(7, r.iter().map(|r| r.as_of).collect()),
+                ints(self.field(0), &lines),
+                supplier_id(self.field(1)),
+                supplier_sku(self.field(2)),
+                warehouse.into(),
+                ints(self.field(4), &quantities),
+                product_id(self.field(5)),
+                ints(self.field(6), &units),
+                ints(self.field(7), &as_of),
             ]
         }
     }
@@ -330,35 +319,8 @@ impl StagedWriter {
             return Ok(());
         }
         let columns = self.columns(batch, ctx);
-        let mut pages = Vec::new();
-        for (array, type_) in columns.into_iter().zip(self.fields.iter().cloned()) {
-            let encoding = match array.dtype() {
-                ArrowDataType::Dictionary(..) => Encoding::RleDictionary,
-                ArrowDataType::Utf8View => Encoding::Plain,
-                // Lines and timestamps climb or cluster: their deltas
-                // pack into a few bits (and leave LZ4 little to do).
-                _ => Encoding::DeltaBinaryPacked,
-            };
-            pages.extend(
-                array_to_columns(array, type_, OPTIONS, &[encoding]).map_err(|e| self.err(e))?,
-            );
-        }
-        let group = DynIter::new(pages.into_iter().map(|column| {
-            let column = DynIter::new(
-                column
-                    .into_iter()
-                    .map(|p| p.map_err(|e| ParquetError::OutOfSpec(e.to_string()))),
-            );
-            let compressed = Compressor::new(column, OPTIONS.compression, vec![])
-                .map_err(|e| PolarsError::ComputeError(e.to_string().into()));
-            Ok(DynStreamingIterator::new(compressed))
-        }));
-        let rows = batch.len() as u64;
-        let result = self
-            .writer
-            .as_mut()
-            .expect("opened above")
-            .write(rows, group);
+        let writer = self.writer.as_mut().expect("opened above");
+        let result = pages::write_row_group(writer, batch.len(), columns);
         result.map_err(|e| self.err(e))
     }
 
