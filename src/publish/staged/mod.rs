@@ -21,14 +21,13 @@ use std::path::{Path, PathBuf};
 use polars::prelude::{CompatLevel, DataType, TimeUnit, TimeZone};
 use polars_arrow::datatypes::ArrowSchema;
 use polars_parquet::parquet::page::Page;
-use polars_parquet::parquet::schema::types::PrimitiveType;
 use polars_parquet::write::{
     CompressionOptions, FileWriter, ParquetType, StatisticsOptions, Version, WriteOptions,
     to_parquet_schema,
 };
 
 use crate::pipeline::SourceKind;
-use crate::stage::{Batch, Context, ShipmentRow, Status};
+use crate::stage::{Batch, Context, Status};
 
 /// The staged columns of a kind, in file order, with the Arrow types
 /// polars gives them.
@@ -123,6 +122,89 @@ pub struct StagedWriter {
     suppliers: Remap,
     products: Remap,
     others: Remap,
+    scratch: Columns,
+}
+
+/// A batch's columns before they are encoded, kept from batch to batch.
+#[derive(Default)]
+struct Columns {
+    sku_keys: Vec<u32>,
+    supplier_keys: Vec<u32>,
+    product_keys: Vec<u32>,
+    /// Warehouse (stock) or status (shipments) keys.
+    other_keys: Vec<u32>,
+    /// An entry of each product, by product key, for its id.
+    product_entry: Vec<u32>,
+    lines: Vec<i64>,
+    quantities: Vec<i64>,
+    units: Vec<i64>,
+    /// `as_of` (stock) or `updated_at` (shipments).
+    time: Vec<i64>,
+    etd: Vec<i64>,
+    etd_present: Vec<bool>,
+    eta: Vec<i64>,
+    eta_present: Vec<bool>,
+}
+
+impl Columns {
+    fn clear(&mut self) {
+        for v in [
+            &mut self.sku_keys,
+            &mut self.supplier_keys,
+            &mut self.product_keys,
+            &mut self.other_keys,
+            &mut self.product_entry,
+        ] {
+            v.clear();
+        }
+        for v in [
+            &mut self.lines,
+            &mut self.quantities,
+            &mut self.units,
+            &mut self.time,
+            &mut self.etd,
+            &mut self.eta,
+        ] {
+            v.clear();
+        }
+        self.etd_present.clear();
+        self.eta_present.clear();
+    }
+}
+
+/// The dictionaries every staged row has a key in.
+struct Row<'a> {
+    entries: &'a mut Remap,
+    suppliers: &'a mut Remap,
+    products: &'a mut Remap,
+}
+
+impl Row<'_> {
+    /// The columns both kinds share, as the row's lookup found them.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn add(
+        &mut self,
+        c: &mut Columns,
+        sku: u32,
+        supplier: u32,
+        product: u32,
+        quantity: i64,
+        units: i64,
+        line: u64,
+    ) {
+        c.sku_keys.push(self.entries.key(sku));
+        c.supplier_keys.push(self.suppliers.key(supplier));
+        // Only rows of catalog products are staged.
+        let known = self.products.used.len();
+        c.product_keys.push(self.products.key(product));
+        if self.products.used.len() > known {
+            c.product_entry.push(sku);
+        }
+        c.quantities.push(quantity);
+        c.units.push(units);
+        c.lines.push(line as i64);
+    }
 }
 
 const OPTIONS: WriteOptions = WriteOptions {
@@ -157,6 +239,7 @@ impl StagedWriter {
             suppliers: Remap::default(),
             products: Remap::default(),
             others: Remap::default(),
+            scratch: Columns::default(),
         }
     }
 
@@ -167,13 +250,6 @@ impl StagedWriter {
         )
     }
 
-    fn field(&self, i: usize) -> &PrimitiveType {
-        match &self.fields[i] {
-            ParquetType::PrimitiveType(p) => p,
-            ParquetType::GroupType { .. } => unreachable!("the staged columns are flat"),
-        }
-    }
-
     /// The pages of one batch, a column chunk's in each, in schema order.
     fn columns(&mut self, batch: &Batch, ctx: &Context) -> Vec<Vec<Page>> {
         let map = ctx.sku_map;
@@ -181,122 +257,104 @@ impl StagedWriter {
         self.suppliers.start();
         self.products.start();
         self.others.start();
+        // One pass over the batch's rows (which do not stay in cache)
+        // fills every column.
+        let c = &mut self.scratch;
+        c.clear();
+        let mut row = Row {
+            entries: &mut self.entries,
+            suppliers: &mut self.suppliers,
+            products: &mut self.products,
+        };
         let shipments = self.kind == SourceKind::Shipments;
-        let rows = batch.len();
-        // (entry, quantity, units, supplier, product), as the row's lookup
-        // found them.
-        let row = |j: usize| -> (u32, i64, i64, u32, u32) {
-            if shipments {
-                let r = &batch.shipments[j];
-                (r.sku, r.quantity, r.units, r.supplier, r.product)
-            } else {
-                let r = &batch.stock[j];
-                (r.sku, r.quantity, r.units, r.supplier, r.product)
-            }
-        };
-        let mut sku_keys = Vec::with_capacity(rows);
-        let mut supplier_keys = Vec::with_capacity(rows);
-        let mut product_keys = Vec::with_capacity(rows);
-        let mut quantities = Vec::with_capacity(rows);
-        let mut units = Vec::with_capacity(rows);
-        // An entry of each product, by product key, for its id.
-        let mut product_entry = Vec::new();
-        for j in 0..rows {
-            if j + 16 < rows {
-                self.entries.prefetch(row(j + 16).0);
-            }
-            let (sku, quantity, u, supplier, product) = row(j);
-            sku_keys.push(self.entries.key(sku));
-            supplier_keys.push(self.suppliers.key(supplier));
-            // Only rows of catalog products are staged.
-            let known = self.products.used.len();
-            product_keys.push(self.products.key(product));
-            if self.products.used.len() > known {
-                product_entry.push(sku);
-            }
-            quantities.push(quantity);
-            units.push(u);
-        }
-        let used = |r: &Remap| r.used.clone();
-        let (suppliers, entries) = (used(&self.suppliers), used(&self.entries));
-        let supplier_id = |f| {
-            let names = suppliers
-                .iter()
-                .map(|&s| map.suppliers[s as usize].as_str());
-            pages::dictionary(f, &supplier_keys, names).into()
-        };
-        let supplier_sku = |f| {
-            let skus = entries.iter().map(|&e| map.entry(e).supplier_sku.as_str());
-            pages::dictionary(f, &sku_keys, skus).into()
-        };
-        let product_id = |f| {
-            let ids = product_entry
-                .iter()
-                .map(|&e| map.entry(e).product_id.as_str());
-            pages::dictionary(f, &product_keys, ids).into()
-        };
-        let ints = |f, v: &[i64]| vec![pages::integers(f, v, None)];
         if shipments {
             let r = &batch.shipments;
-            let lines: Vec<i64> = r.iter().map(|r| r.line as i64).collect();
-            let status_keys: Vec<u32> =
-                r.iter().map(|r| self.others.key(r.status as u32)).collect();
-            let status = {
-                let names = self.others.used.iter();
-                pages::dictionary(
-                    self.field(5),
-                    &status_keys,
-                    names.map(|&s| Status::ALL[s as usize].as_str()),
-                )
-            };
-            let dates = |f, get: fn(&ShipmentRow) -> Option<chrono::NaiveDate>| {
-                let days: Vec<i64> = r
-                    .iter()
-                    .filter_map(get)
-                    .map(|d| crate::aggregate::window::epoch_days(d) as i64)
-                    .collect();
-                let present: Vec<bool> = r.iter().map(|r| get(r).is_some()).collect();
-                let present = (days.len() < r.len()).then_some(&present[..]);
-                vec![pages::integers(f, &days, present)]
-            };
-            let updated: Vec<i64> = r.iter().map(|r| r.updated_at).collect();
+            for (j, s) in r.iter().enumerate() {
+                if let Some(ahead) = r.get(j + 16) {
+                    row.entries.prefetch(ahead.sku);
+                }
+                row.add(c, s.sku, s.supplier, s.product, s.quantity, s.units, s.line);
+                c.other_keys.push(self.others.key(s.status as u32));
+                c.time.push(s.updated_at);
+                for (date, days, present) in [
+                    (s.etd, &mut c.etd, &mut c.etd_present),
+                    (s.eta, &mut c.eta, &mut c.eta_present),
+                ] {
+                    if let Some(d) = date {
+                        days.push(crate::aggregate::window::epoch_days(d) as i64);
+                    }
+                    present.push(date.is_some());
+                }
+            }
+        } else {
+            let r = &batch.stock;
+            for (j, s) in r.iter().enumerate() {
+                if let Some(ahead) = r.get(j + 16) {
+                    row.entries.prefetch(ahead.sku);
+                }
+                row.add(c, s.sku, s.supplier, s.product, s.quantity, s.units, s.line);
+                c.other_keys.push(self.others.key(s.warehouse));
+                c.time.push(s.as_of);
+            }
+        }
+        let c = &self.scratch;
+        let field = |i: usize| match &self.fields[i] {
+            ParquetType::PrimitiveType(p) => p,
+            ParquetType::GroupType { .. } => unreachable!("the staged columns are flat"),
+        };
+        let supplier_id = |i| {
+            let names = self.suppliers.used.iter();
+            let names = names.map(|&s| map.suppliers[s as usize].as_str());
+            pages::dictionary(field(i), &c.supplier_keys, names).into()
+        };
+        let supplier_sku = |i| {
+            let skus = self.entries.used.iter();
+            let skus = skus.map(|&e| map.entry(e).supplier_sku.as_str());
+            pages::dictionary(field(i), &c.sku_keys, skus).into()
+        };
+        let product_id = |i| {
+            let ids = c.product_entry.iter();
+            let ids = ids.map(|&e| map.entry(e).product_id.as_str());
+            pages::dictionary(field(i), &c.product_keys, ids).into()
+        };
+        let ints = |i, v: &[i64]| vec![pages::integers(field(i), v, None)];
+        let dates = |i, days: &[i64], present: &[bool]| {
+            let present = (days.len() < present.len()).then_some(present);
+            vec![pages::integers(field(i), days, present)]
+        };
+        if shipments {
+            let status = self.others.used.iter();
+            let status = status.map(|&s| Status::ALL[s as usize].as_str());
+            let r = &batch.shipments;
             vec![
-                ints(self.field(0), &lines),
+                ints(0, &c.lines),
                 vec![pages::strings(
-                    self.field(1),
+                    field(1),
                     r.len(),
                     r.iter().map(|r| batch.shipment_id(r)),
                 )],
-                supplier_id(self.field(2)),
-                supplier_sku(self.field(3)),
-                ints(self.field(4), &quantities),
-                status.into(),
-                product_id(self.field(6)),
-                ints(self.field(7), &units),
-                dates(self.field(8), |r| r.etd),
-                dates(self.field(9), |r| r.eta),
-                ints(self.field(10), &updated),
+                supplier_id(2),
+                supplier_sku(3),
+                ints(4, &c.quantities),
+                pages::dictionary(field(5), &c.other_keys, status).into(),
+                product_id(6),
+                ints(7, &c.units),
+                dates(8, &c.etd, &c.etd_present),
+                dates(9, &c.eta, &c.eta_present),
+                ints(10, &c.time),
             ]
         } else {
-            let r = &batch.stock;
-            let lines: Vec<i64> = r.iter().map(|r| r.line as i64).collect();
-            let warehouse_keys: Vec<u32> = r.iter().map(|r| self.others.key(r.warehouse)).collect();
             let names = ctx.names.all_of(&self.others.used);
-            let warehouse = pages::dictionary(
-                self.field(3),
-                &warehouse_keys,
-                names.iter().map(|n| n.as_ref()),
-            );
-            let as_of: Vec<i64> = r.iter().map(|r| r.as_of).collect();
+            let names = names.iter().map(|n| n.as_ref());
             vec![
-                ints(self.field(0), &lines),
-                supplier_id(self.field(1)),
-                supplier_sku(self.field(2)),
-                warehouse.into(),
-                ints(self.field(4), &quantities),
-                product_id(self.field(5)),
-                ints(self.field(6), &units),
-                ints(self.field(7), &as_of),
+                ints(0, &c.lines),
+                supplier_id(1),
+                supplier_sku(2),
+                pages::dictionary(field(3), &c.other_keys, names).into(),
+                ints(4, &c.quantities),
+                product_id(5),
+                ints(6, &c.units),
+                ints(7, &c.time),
             ]
         }
     }
