@@ -99,6 +99,18 @@ pub fn pack15_bytes(b: &[u8]) -> Option<u128> {
 
 #[cfg(test)]
 mod tests {
+    /// Ranks sort as the strings do; equal strings share one.
+    #[test]
+    fn ranks_follow_string_order() {
+        let strings = ["kopi", "biskuit", "kopi", "Kerupuk", "mi", ""];
+        let r = super::ranks_of(strings.iter().copied());
+        for (i, a) in strings.iter().enumerate() {
+            for (j, b) in strings.iter().enumerate() {
+                assert_eq!(r[i].cmp(&r[j]), a.cmp(b), "{a} vs {b}");
+            }
+        }
+    }
+
     use super::*;
 
     /// Every length, bytes of every value: as copying the bytes into a
@@ -156,9 +168,43 @@ pub struct SkuMap {
     pub records: u64,
     pub duplicates: u64,
     pub extra_columns: Vec<String>,
+    /// See [`SkuMap::ranks`]; made on first use.
+    ranks: std::sync::OnceLock<Ranks>,
+}
+
+/// Per entry, where its strings fall in the sorted order of all entries'
+/// (equal strings, equal ranks): comparing two ranks compares the strings.
+#[derive(Debug, Clone, Default)]
+pub struct Ranks {
+    pub supplier_sku: Vec<u32>,
+    pub product_id: Vec<u32>,
+}
+
+fn ranks_of<'a>(strings: impl ExactSizeIterator<Item = &'a str>) -> Vec<u32> {
+    let strings: Vec<&str> = strings.collect();
+    let mut order: Vec<u32> = (0..strings.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| strings[i as usize]);
+    let mut rank = vec![0; strings.len()];
+    let mut r = 0;
+    for (n, &i) in order.iter().enumerate() {
+        if n > 0 && strings[i as usize] != strings[order[n - 1] as usize] {
+            r += 1;
+        }
+        rank[i as usize] = r;
+    }
+    rank
 }
 
 impl SkuMap {
+    /// The entries' SKU and product ranks, made once (by whichever staging
+    /// worker asks first) for the staged copies' statistics.
+    pub fn ranks(&self) -> &Ranks {
+        self.ranks.get_or_init(|| Ranks {
+            supplier_sku: ranks_of(self.entries.iter().map(|e| e.supplier_sku.as_str())),
+            product_id: ranks_of(self.entries.iter().map(|e| e.product_id.as_str())),
+        })
+    }
+
     /// The entry index of a supplier's SKU.
     pub fn lookup(&self, supplier: &str, sku: &str) -> Option<u32> {
         match (pack15(supplier), pack15(sku)) {
@@ -509,5 +555,6 @@ pub fn stage_sku_map(source: &Source, bytes: &[u8]) -> Result<SkuMap, String> {
         records: v.records,
         duplicates,
         extra_columns: v.extra,
+        ranks: Default::default(),
     })
 }

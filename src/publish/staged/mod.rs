@@ -298,6 +298,7 @@ impl StagedWriter {
             }
         }
         let c = &self.scratch;
+        let ranks = map.ranks();
         let field = |i: usize| match &self.fields[i] {
             ParquetType::PrimitiveType(p) => p,
             ParquetType::GroupType { .. } => unreachable!("the staged columns are flat"),
@@ -305,17 +306,20 @@ impl StagedWriter {
         let supplier_id = |i| {
             let names = self.suppliers.used.iter();
             let names = names.map(|&s| map.suppliers[s as usize].as_str());
-            pages::dictionary(field(i), &c.supplier_keys, names).into()
+            pages::dictionary(field(i), &c.supplier_keys, names, None).into()
         };
         let supplier_sku = |i| {
             let skus = self.entries.used.iter();
             let skus = skus.map(|&e| map.entry(e).supplier_sku.as_str());
-            pages::dictionary(field(i), &c.sku_keys, skus).into()
+            // Smallest and largest by rank: no string comparisons.
+            let order = |k: usize| ranks.supplier_sku[self.entries.used[k] as usize];
+            pages::dictionary(field(i), &c.sku_keys, skus, Some(&order)).into()
         };
         let product_id = |i| {
             let ids = c.product_entry.iter();
             let ids = ids.map(|&e| map.entry(e).product_id.as_str());
-            pages::dictionary(field(i), &c.product_keys, ids).into()
+            let order = |k: usize| ranks.product_id[c.product_entry[k] as usize];
+            pages::dictionary(field(i), &c.product_keys, ids, Some(&order)).into()
         };
         let ints = |i, v: &[i64]| vec![pages::integers(field(i), v, None)];
         let dates = |i, days: &[i64], present: &[bool]| {
@@ -336,7 +340,7 @@ impl StagedWriter {
                 supplier_id(2),
                 supplier_sku(3),
                 ints(4, &c.quantities),
-                pages::dictionary(field(5), &c.other_keys, status).into(),
+                pages::dictionary(field(5), &c.other_keys, status, None).into(),
                 product_id(6),
                 ints(7, &c.units),
                 dates(8, &c.etd, &c.etd_present),
@@ -350,7 +354,7 @@ impl StagedWriter {
                 ints(0, &c.lines),
                 supplier_id(1),
                 supplier_sku(2),
-                pages::dictionary(field(3), &c.other_keys, names).into(),
+                pages::dictionary(field(3), &c.other_keys, names, None).into(),
                 ints(4, &c.quantities),
                 product_id(5),
                 ints(6, &c.units),

@@ -50,18 +50,23 @@ fn bitpack(out: &mut Vec<u8>, values: impl IntoIterator<Item = u64>, width: u32)
     if width == 0 {
         return;
     }
-    let mut acc: u128 = 0;
+    let mut acc: u64 = 0;
     let mut filled = 0;
     for v in values {
-        acc |= (v as u128) << filled;
+        acc |= v << filled;
         filled += width;
         if filled >= 64 {
-            out.extend_from_slice(&(acc as u64).to_le_bytes());
-            acc >>= 64;
+            out.extend_from_slice(&acc.to_le_bytes());
             filled -= 64;
+            // The bits of `v` that did not fit (none when it ended the word).
+            acc = if filled == 0 {
+                0
+            } else {
+                v >> (width - filled)
+            };
         }
     }
-    out.extend_from_slice(&(acc as u64).to_le_bytes()[..filled.div_ceil(8) as usize]);
+    out.extend_from_slice(&acc.to_le_bytes()[..filled.div_ceil(8) as usize]);
 }
 
 /// `values` as `DELTA_BINARY_PACKED`: a header, then per block of 256
@@ -173,24 +178,43 @@ pub fn integers(type_: &PrimitiveType, values: &[i64], present: Option<&[bool]>)
 }
 
 /// Strings back to back as `PLAIN` byte arrays (length, bytes), with their
-/// smallest and largest.
+/// smallest and largest (found by `order` when given: a number per value
+/// that sorts as the strings do).
 fn plain_strings<'s>(
     type_: &PrimitiveType,
     out: &mut Vec<u8>,
     values: impl Iterator<Item = &'s str>,
+    order: Option<&dyn Fn(usize) -> u32>,
 ) -> ParquetStatistics {
     let mut min: Option<&[u8]> = None;
     let mut max: Option<&[u8]> = None;
-    for v in values {
+    // (rank, value) of the smallest and of the largest.
+    type Ranked<'v> = (u32, &'v [u8]);
+    let mut extremes: Option<(Ranked, Ranked)> = None;
+    for (i, v) in values.enumerate() {
         let v = v.as_bytes();
         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
         out.extend_from_slice(v);
+        if let Some(order) = order {
+            let r = order(i);
+            let (lo, hi) = extremes.get_or_insert(((r, v), (r, v)));
+            if r < lo.0 {
+                *lo = (r, v);
+            }
+            if r > hi.0 {
+                *hi = (r, v);
+            }
+            continue;
+        }
         if min.is_none_or(|m| v < m) {
             min = Some(v);
         }
         if max.is_none_or(|m| v > m) {
             max = Some(v);
         }
+    }
+    if let Some((lo, hi)) = extremes {
+        (min, max) = (Some(lo.1), Some(hi.1));
     }
     BinaryStatistics {
         primitive_type: type_.clone(),
@@ -210,20 +234,22 @@ pub fn strings<'s>(
 ) -> Page {
     let mut buffer = Vec::with_capacity(rows * 16 + 64);
     def_levels(&mut buffer, rows, None);
-    let statistics = plain_strings(type_, &mut buffer, values);
+    let statistics = plain_strings(type_, &mut buffer, values, None);
     data_page(type_, buffer, rows, Encoding::Plain, statistics)
 }
 
 /// A dictionary-encoded string column, no nulls: the dictionary page of
-/// `values` (in key order) and the data page of `keys`.
+/// `values` (in key order; `order` as in [`plain_strings`]) and the data
+/// page of `keys`.
 pub fn dictionary<'s>(
     type_: &PrimitiveType,
     keys: &[u32],
     values: impl ExactSizeIterator<Item = &'s str>,
+    order: Option<&dyn Fn(usize) -> u32>,
 ) -> [Page; 2] {
     let count = values.len();
     let mut dict = Vec::with_capacity(count * 16);
-    let statistics = plain_strings(type_, &mut dict, values);
+    let statistics = plain_strings(type_, &mut dict, values, order);
     let dict = Page::Dict(DictPage::new(CowBuffer::Owned(dict), count, false));
 
     let mut buffer = Vec::with_capacity(keys.len() + 64);
@@ -341,6 +367,8 @@ mod tests {
             "mi instan",
             "sarang burung",
         ];
+        // Each name's place in sorted order.
+        let rank = [2, 0, 1, 3, 4];
         let keys: Vec<u32> = (0..700).map(|i| (i * i % 5) as u32).collect();
         let plain: Vec<String> = (0..700)
             .map(|i| format!("SHP-{}", (i * 7919) % 1000))
@@ -349,8 +377,9 @@ mod tests {
         let columns = vec![
             vec![integers(&fields[0], &n, None)],
             vec![integers(&fields[1], &days, Some(&present))],
-            dictionary(&fields[2], &keys, names.iter().copied()).into(),
-            dictionary(&fields[3], &ones, ["sachet"].into_iter()).into(),
+            // The smallest and largest found by rank, as the staged SKUs'.
+            dictionary(&fields[2], &keys, names.iter().copied(), Some(&|k| rank[k])).into(),
+            dictionary(&fields[3], &ones, ["sachet"].into_iter(), None).into(),
             vec![strings(&fields[4], 700, plain.iter().map(String::as_str))],
         ];
         write_row_group(&mut w, 700, columns).unwrap();
@@ -358,8 +387,8 @@ mod tests {
         let columns = vec![
             vec![integers(&fields[0], &[-42], None)],
             vec![integers(&fields[1], &[], Some(&[false]))],
-            dictionary(&fields[2], &[0], ["biskuit"].into_iter()).into(),
-            dictionary(&fields[3], &[0], ["sachet"].into_iter()).into(),
+            dictionary(&fields[2], &[0], ["biskuit"].into_iter(), None).into(),
+            dictionary(&fields[3], &[0], ["sachet"].into_iter(), None).into(),
             vec![strings(&fields[4], 1, ["SHP-X"].into_iter())],
         ];
         write_row_group(&mut w, 1, columns).unwrap();
@@ -432,6 +461,40 @@ mod tests {
         assert_eq!(s.max_value.as_deref(), Some(hi.as_bytes()));
         let s = stats(1, 1);
         assert_eq!((s.min_value, s.null_count), (None, Some(1)));
+    }
+
+    /// Bit-packing at every width agrees with packing one bit at a time.
+    #[test]
+    fn bitpack_matches_bit_by_bit() {
+        let mut seed = 99u64;
+        for width in 0..=64u32 {
+            for n in [0usize, 1, 7, 8, 63, 64, 65, 256, 301] {
+                let values: Vec<u64> = (0..n)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        if width == 64 {
+                            seed
+                        } else {
+                            seed & ((1u64 << width) - 1)
+                        }
+                    })
+                    .collect();
+                let mut want = vec![0u8; (n * width as usize).div_ceil(8)];
+                for (i, v) in values.iter().enumerate() {
+                    for b in 0..width as usize {
+                        if v >> b & 1 == 1 {
+                            let at = i * width as usize + b;
+                            want[at / 8] |= 1 << (at % 8);
+                        }
+                    }
+                }
+                let mut got = Vec::new();
+                bitpack(&mut got, values.iter().copied(), width);
+                assert_eq!(got, want, "width {width}, {n} values");
+            }
+        }
     }
 
     /// The delta encoding's bytes for a known sequence (as the format's
