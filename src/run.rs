@@ -531,8 +531,9 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     };
     // The outputs, in the manifest's order, are shared among (at most) two
     // threads, largest first: the shipments table (one row per shipment),
-    // the workbook, then the others. At most two large outputs are in
-    // memory at once. Once one fails the rest are skipped; the first
+    // the workbook (whose sheets are written on two threads of its own,
+    // row by row to temporary files), then the others. At most two large
+    // outputs are in memory at once. Once one fails the rest are skipped; the first
     // failure in the manifest's order is the run's error.
     let jobs = [
         "readiness",

@@ -177,16 +177,6 @@ impl Values {
         }
     }
 
-    /// The column's number format, if it has one.
-    fn format<'f>(&self, f: &'f Formats) -> Option<&'f Format> {
-        match self {
-            Values::Int(_) => Some(&f.int),
-            Values::Ratio(_) => Some(&f.ratio),
-            Values::Date(_) => Some(&f.date),
-            Values::Bool(_) | Values::Text(_) => None,
-        }
-    }
-
     /// Writes one cell; its number format comes from its column's.
     fn write(&self, ws: &mut Worksheet, row: u32, c: u16, i: usize) -> Result<(), XlsxError> {
         match self {
@@ -221,12 +211,42 @@ impl Values {
     }
 }
 
-/// Writes a frame as a sheet: typed cells, frozen header, filter, widths
-/// fitted to the header and the first 500 rows (at most 60 characters).
-/// Rows are written in order, so the sheet may be a constant-memory one
-/// that flushes each finished row to disk (strings inline, no shared
-/// string table to build).
-fn write_frame(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), XlsxError> {
+/// A column's number format, by its type.
+fn format_of<'f>(dtype: &DataType, f: &'f Formats) -> Option<&'f Format> {
+    match dtype {
+        DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => Some(&f.int),
+        DataType::Float64 => Some(&f.ratio),
+        DataType::Date => Some(&f.date),
+        _ => None,
+    }
+}
+
+/// A sheet's header row and its columns' number formats. The workbook
+/// numbers its formats in the order first used: every sheet's header is
+/// written, in sheet order, before any sheet's rows, so the numbers (and
+/// the file) never depend on which thread writes first.
+fn write_header(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), XlsxError> {
+    for (c, col) in df.columns().iter().enumerate() {
+        // A column format rather than one per cell: the writer looks a
+        // cell's format up by hashing all of it, which cost more than
+        // writing the cell; the file shows the same (and rows an analyst
+        // adds get the column's format too).
+        if let Some(format) = format_of(col.dtype(), f) {
+            ws.set_column_format(c as u16, format)?;
+        }
+    }
+    for (c, col) in df.columns().iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, col.name().as_str(), &f.header)?;
+    }
+    Ok(())
+}
+
+/// Writes a frame's rows under its header ([`write_header`]): typed
+/// cells, frozen header, filter, widths fitted to the header and the
+/// first 500 rows (at most 60 characters). Rows are written in order, so
+/// the sheet may be a constant-memory one that flushes each finished row
+/// to disk (strings inline, no shared string table to build).
+fn write_frame(ws: &mut Worksheet, df: &DataFrame) -> Result<(), XlsxError> {
     let df = &df.head(Some(MAX_SHEET_ROWS));
     let columns: Vec<Values> = df
         .columns()
@@ -241,16 +261,6 @@ fn write_frame(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), Xl
             .max()
             .unwrap_or(8);
         ws.set_column_width(c as u16, (widest.min(60) + 1) as f64)?;
-        // A column format rather than one per cell: the writer looks a
-        // cell's format up by hashing all of it, which cost more than
-        // writing the cell; the file shows the same (and rows an analyst
-        // adds get the column's format too).
-        if let Some(format) = v.format(f) {
-            ws.set_column_format(c as u16, format)?;
-        }
-    }
-    for (c, name) in names.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *name, &f.header)?;
     }
     for i in 0..df.height() {
         for (c, v) in columns.iter().enumerate() {
@@ -304,71 +314,94 @@ pub fn workbook(
     } else {
         0
     };
-    {
-        let ws = wb.add_worksheet_with_constant_memory()?;
-        ws.set_name("Readiness")?;
-        write_frame(ws, r, &f)?;
-        // Printed (or exported to PDF): landscape, one page wide.
-        ws.set_landscape();
-        ws.set_print_fit_to_pages(1, 0);
-        let last_col = r.width().saturating_sub(1) as u16;
-        if n > 0 {
-            if let Some(status) = col_letter(r, "status") {
-                let rule = ConditionalFormatFormula::new()
-                    .set_rule(format!("=${status}2=\"NOT_READY\"").as_str())
-                    .set_format(&f.bad);
-                ws.add_conditional_format(1, 0, n, last_col, &rule)?;
-            }
-            for flag in ["short_of_minimum", "misses_window"] {
-                if let (Some(i), Some(l)) = (r.get_column_index(flag), col_letter(r, flag)) {
-                    let rule = ConditionalFormatFormula::new()
-                        .set_rule(format!("={l}2=TRUE").as_str())
-                        .set_format(&f.flag);
-                    ws.add_conditional_format(1, i as u16, n, i as u16, &rule)?;
+    // The other large sheets are made standalone (constant memory too)
+    // and written on a second thread while this one writes the readiness
+    // sheet: the sheets' XML is most of the workbook's time. Each thread
+    // gets about half the rows.
+    let mut sheet = |name: &str| -> Result<Worksheet, XlsxError> {
+        // Constant memory: each finished row goes to a temporary file.
+        let mut ws = wb.new_worksheet_with_constant_memory()?;
+        ws.set_name(name)?;
+        Ok(ws)
+    };
+    let mut by_supplier = sheet("By supplier")?;
+    let mut shipments = sheet("Shipments")?;
+    let mut exceptions_ws = sheet("Exceptions")?;
+    let readiness = wb.add_worksheet_with_constant_memory()?;
+    readiness.set_name("Readiness")?;
+    write_header(readiness, r, &f)?;
+    write_header(&mut by_supplier, &tables.supplier_readiness, &f)?;
+    write_header(&mut shipments, &tables.shipments_preview, &f)?;
+    write_header(&mut exceptions_ws, exceptions, &f)?;
+    std::thread::scope(|scope| -> Result<(), XlsxError> {
+        let other = scope.spawn(|| -> Result<(), XlsxError> {
+            write_frame(&mut by_supplier, &tables.supplier_readiness)?;
+            write_frame(&mut shipments, &tables.shipments_preview)
+        });
+        let here = (|| -> Result<(), XlsxError> {
+            {
+                let ws = &mut *readiness;
+                write_frame(ws, r)?;
+                // Printed (or exported to PDF): landscape, one page wide.
+                ws.set_landscape();
+                ws.set_print_fit_to_pages(1, 0);
+                let last_col = r.width().saturating_sub(1) as u16;
+                if n > 0 {
+                    if let Some(status) = col_letter(r, "status") {
+                        let rule = ConditionalFormatFormula::new()
+                            .set_rule(format!("=${status}2=\"NOT_READY\"").as_str())
+                            .set_format(&f.bad);
+                        ws.add_conditional_format(1, 0, n, last_col, &rule)?;
+                    }
+                    for flag in ["short_of_minimum", "misses_window"] {
+                        if let (Some(i), Some(l)) = (r.get_column_index(flag), col_letter(r, flag))
+                        {
+                            let rule = ConditionalFormatFormula::new()
+                                .set_rule(format!("={l}2=TRUE").as_str())
+                                .set_format(&f.flag);
+                            ws.add_conditional_format(1, i as u16, n, i as u16, &rule)?;
+                        }
+                    }
+                }
+                if chart_rows > 0 {
+                    let n = chart_rows;
+                    // Stock and window units against the minimum, per product.
+                    let (Some(pid), Some(stock), Some(window)) = (
+                        r.get_column_index("product_id"),
+                        r.get_column_index("stock_units"),
+                        r.get_column_index("window_units"),
+                    ) else {
+                        return Err(XlsxError::ParameterError(
+                            "readiness lacks its unit columns".into(),
+                        ));
+                    };
+                    let mut chart = Chart::new(ChartType::Column);
+                    chart
+                        .title()
+                        .set_name("Stock and in-window units against the minimum");
+                    for (name, c) in [("stock_units", stock), ("window_units", window)] {
+                        chart
+                            .add_series()
+                            .set_name(name)
+                            .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
+                            .set_values(("Readiness", 1, c as u16, n, c as u16));
+                    }
+                    let mut line = Chart::new(ChartType::Line);
+                    line.add_series()
+                        .set_name("minimum")
+                        .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
+                        .set_values(("About", 1, 4, n, 4));
+                    chart.combine(&line);
+                    ws.insert_chart(n + 3, 0, &chart)?;
                 }
             }
-        }
-        if chart_rows > 0 {
-            let n = chart_rows;
-            // Stock and window units against the minimum, per product.
-            let (Some(pid), Some(stock), Some(window)) = (
-                r.get_column_index("product_id"),
-                r.get_column_index("stock_units"),
-                r.get_column_index("window_units"),
-            ) else {
-                return Err(XlsxError::ParameterError(
-                    "readiness lacks its unit columns".into(),
-                ));
-            };
-            let mut chart = Chart::new(ChartType::Column);
-            chart
-                .title()
-                .set_name("Stock and in-window units against the minimum");
-            for (name, c) in [("stock_units", stock), ("window_units", window)] {
-                chart
-                    .add_series()
-                    .set_name(name)
-                    .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
-                    .set_values(("Readiness", 1, c as u16, n, c as u16));
-            }
-            let mut line = Chart::new(ChartType::Line);
-            line.add_series()
-                .set_name("minimum")
-                .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
-                .set_values(("About", 1, 4, n, 4));
-            chart.combine(&line);
-            ws.insert_chart(n + 3, 0, &chart)?;
-        }
-    }
-    for (name, df) in [
-        ("By supplier", &tables.supplier_readiness),
-        ("Shipments", &tables.shipments_preview),
-        ("Exceptions", exceptions),
-    ] {
-        // Constant memory: each finished row goes to a temporary file.
-        let ws = wb.add_worksheet_with_constant_memory()?;
-        ws.set_name(name)?;
-        write_frame(ws, df, &f)?;
+            write_frame(&mut exceptions_ws, exceptions)
+        })();
+        let other = other.join().expect("writing a sheet does not panic");
+        here.and(other)
+    })?;
+    for ws in [by_supplier, shipments, exceptions_ws] {
+        wb.push_worksheet(ws);
     }
     {
         let ws = wb.add_worksheet();
