@@ -388,6 +388,12 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+thread_local! {
+    /// The read buffer of [`stream_csv`], from the last feed this thread
+    /// read.
+    static READ_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 fn stream_csv(
     input: &mut impl Read,
     dialect: &Dialect,
@@ -405,8 +411,14 @@ fn stream_csv(
     let mut csv = CsvStream::new(dialect);
     // Zeroed once: reads land in `buf[filled..]`, and the bytes kept
     // after a chunk move to the front (a buffer truncated and grown again
-    // would zero every byte before each read).
-    let mut buf: Vec<u8> = vec![0; chunk + (chunk >> 2)];
+    // would zero every byte before each read). Kept from one feed to the
+    // next on this thread: a new one is memory the system must zero page
+    // by page. Bytes past `filled` (left from an earlier feed) are never
+    // read.
+    let mut buf: Vec<u8> = READ_BUF.take();
+    if buf.len() < chunk + (chunk >> 2) {
+        buf.resize(chunk + (chunk >> 2), 0);
+    }
     let mut filled = 0usize;
     let mut want = chunk;
     let mut total = 0u64;
@@ -527,6 +539,10 @@ fn stream_csv(
         if eof && filled == 0 {
             break;
         }
+    }
+    // Kept unless one long record grew it.
+    if buf.len() <= 2 * (chunk + (chunk >> 2)) {
+        READ_BUF.set(buf);
     }
     csv.finish()
 }

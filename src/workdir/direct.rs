@@ -33,11 +33,35 @@ struct Block {
     start: usize,
 }
 
+/// Blocks of finished files, for the next ones: a fresh block is new
+/// memory the system must zero page by page (two per file, dozens of files
+/// a run). Emptied where a run changes phase ([`release_spare`]).
+static SPARE: std::sync::Mutex<Vec<Block>> = std::sync::Mutex::new(Vec::new());
+
+/// The most blocks kept spare: two per file being written at once.
+const SPARE_MAX: usize = 8;
+
 impl Block {
+    /// A spare block (its bytes left from an earlier file: only what is
+    /// written into it is ever written out) or a new one.
     fn new() -> Block {
+        if let Some(b) = SPARE.lock().ok().and_then(|mut s| s.pop()) {
+            return b;
+        }
         let mem = vec![0u8; BLOCK + ALIGN];
         let start = mem.as_ptr().align_offset(ALIGN);
         Block { mem, start }
+    }
+
+    fn spare(self) {
+        if self.mem.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = SPARE.lock()
+            && s.len() < SPARE_MAX
+        {
+            s.push(self);
+        }
     }
 
     fn bytes(&self, len: usize) -> &[u8] {
@@ -61,6 +85,9 @@ pub struct DirectFile {
     made: usize,
     current: Block,
     len: usize,
+    /// The writing thread's error, once learnt: every later call reports
+    /// it again (the thread is gone by then).
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 impl DirectFile {
@@ -84,6 +111,7 @@ impl DirectFile {
             made: 1,
             current: Block::new(),
             len: 0,
+            failed: None,
         })
     }
 
@@ -115,11 +143,16 @@ impl DirectFile {
     /// The writing thread's error, once it has stopped.
     fn stopped(&mut self) -> io::Error {
         self.full = None;
-        match self.writer.take().map(JoinHandle::join) {
+        let e = match self.writer.take().map(JoinHandle::join) {
             Some(Ok(Err(e))) => e,
             Some(Err(_)) => io::Error::other("the writing thread panicked"),
-            _ => io::Error::other("the file's writing thread stopped"),
-        }
+            _ => match &self.failed {
+                Some((kind, message)) => return io::Error::new(*kind, message.clone()),
+                None => io::Error::other("the file's writing thread stopped"),
+            },
+        };
+        self.failed = Some((e.kind(), e.to_string()));
+        e
     }
 
     /// Writes what is still buffered and waits for every write. Returns a
@@ -138,7 +171,8 @@ impl DirectFile {
         let file = match self.writer.take().map(JoinHandle::join) {
             Some(Ok(r)) => r?,
             Some(Err(_)) => return Err(io::Error::other("the writing thread panicked")),
-            None => return Err(io::Error::other("the file's writing thread stopped")),
+            // Stopped earlier: its error again.
+            None => return Err(self.stopped()),
         };
         if tail.is_empty() {
             return Ok(file);
@@ -199,11 +233,27 @@ impl Write for DirectFile {
 impl Drop for DirectFile {
     /// Dropped without `finish` (an error elsewhere): stop the thread and
     /// wait for it, so no write lands after the caller moved on.
+    /// Either way, the blocks are kept for the next file.
     fn drop(&mut self) {
         self.full = None;
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
+        for b in self.empty.try_iter() {
+            b.spare();
+        }
+        let empty = Block {
+            mem: Vec::new(),
+            start: 0,
+        };
+        std::mem::replace(&mut self.current, empty).spare();
+    }
+}
+
+/// Frees the spare blocks.
+pub fn release_spare() {
+    if let Ok(mut s) = SPARE.lock() {
+        s.clear();
     }
 }
 
@@ -286,5 +336,13 @@ mod tests {
         let finished = f.finish();
         let e = written.err().or(finished.err()).expect("an error");
         assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+        // Once learnt, the error is what every later call reports.
+        let mut f = DirectFile::create(full).unwrap();
+        let first = f.write_all(&data).unwrap_err();
+        let again = f.write_all(&data).unwrap_err();
+        let finished = f.finish().unwrap_err();
+        for e in [&first, &again, &finished] {
+            assert!(e.to_string().contains("No space left"), "{e}");
+        }
     }
 }
