@@ -224,14 +224,46 @@ pub fn date_of(days: i32) -> Option<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt(days.checked_add(719_163)?)
 }
 
-/// LEB128: small numbers (quantities, line numbers, offsets) in few bytes,
-/// which keeps the partitions, and the disk traffic, small.
-fn put_varint(b: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        b.push((v as u8) | 0x80);
-        v >>= 7;
+/// A record's fixed-size fields, put together on the stack and appended
+/// to its partition's buffer at once (one capacity check, not one per
+/// byte).
+struct Record {
+    buf: [u8; 80],
+    len: usize,
+}
+
+impl Default for Record {
+    fn default() -> Self {
+        Record {
+            buf: [0; 80],
+            len: 0,
+        }
     }
-    b.push(v as u8);
+}
+
+impl Record {
+    #[inline]
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+
+    /// LEB128: small numbers (quantities, line numbers, offsets) in few
+    /// bytes, which keeps the partitions, and the disk traffic, small.
+    #[inline]
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.buf[self.len] = (v as u8) | 0x80;
+            self.len += 1;
+            v >>= 7;
+        }
+        self.buf[self.len] = v as u8;
+        self.len += 1;
+    }
+
+    fn done(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -299,15 +331,17 @@ pub struct StockRec {
 
 impl StockRec {
     fn encode(&self, b: &mut Vec<u8>) {
-        b.extend_from_slice(&self.feed.to_le_bytes());
-        b.extend_from_slice(&self.sku.to_le_bytes());
-        put_varint(b, u64::from(self.warehouse));
-        put_varint(b, zigzag(self.quantity));
-        b.extend_from_slice(&self.as_of.to_le_bytes());
-        put_varint(b, self.line);
+        let mut r = Record::default();
+        r.bytes(&self.feed.to_le_bytes());
+        r.bytes(&self.sku.to_le_bytes());
+        r.varint(u64::from(self.warehouse));
+        r.varint(zigzag(self.quantity));
+        r.bytes(&self.as_of.to_le_bytes());
+        r.varint(self.line);
         // `u64::MAX` (no offset) wraps to 0; real offsets are stored + 1.
-        put_varint(b, self.span.offset.wrapping_add(1));
-        put_varint(b, u64::from(self.span.len));
+        r.varint(self.span.offset.wrapping_add(1));
+        r.varint(u64::from(self.span.len));
+        b.extend_from_slice(r.done());
     }
 
     /// Every record of a partition, into `out` (cleared first).
@@ -356,18 +390,20 @@ impl<'a> ShipRec<'a> {
     fn encode(&self, b: &mut Vec<u8>) {
         // Its place in `Status::ALL`.
         let status = self.status as u8;
-        b.extend_from_slice(&self.feed.to_le_bytes());
-        put_varint(b, u64::from(self.provider));
-        b.extend_from_slice(&self.sku.to_le_bytes());
-        put_varint(b, zigzag(self.quantity));
-        b.push(status);
-        b.extend_from_slice(&self.etd.unwrap_or(i32::MIN).to_le_bytes());
-        b.extend_from_slice(&self.eta.unwrap_or(i32::MIN).to_le_bytes());
-        b.extend_from_slice(&self.updated_at.to_le_bytes());
-        put_varint(b, self.line);
-        put_varint(b, self.span.offset.wrapping_add(1));
-        put_varint(b, u64::from(self.span.len));
-        put_varint(b, self.id.len() as u64);
+        let mut r = Record::default();
+        r.bytes(&self.feed.to_le_bytes());
+        r.varint(u64::from(self.provider));
+        r.bytes(&self.sku.to_le_bytes());
+        r.varint(zigzag(self.quantity));
+        r.bytes(&[status]);
+        r.bytes(&self.etd.unwrap_or(i32::MIN).to_le_bytes());
+        r.bytes(&self.eta.unwrap_or(i32::MIN).to_le_bytes());
+        r.bytes(&self.updated_at.to_le_bytes());
+        r.varint(self.line);
+        r.varint(self.span.offset.wrapping_add(1));
+        r.varint(u64::from(self.span.len));
+        r.varint(self.id.len() as u64);
+        b.extend_from_slice(r.done());
         b.extend_from_slice(self.id);
     }
 
