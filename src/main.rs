@@ -1,4 +1,4 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 /// mimalloc instead of the system allocator: staging and polars allocate
 /// and free large column buffers all the time, which glibc hands back to
@@ -17,7 +17,7 @@ static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 /// Writes one line for the operator: plain text, or a JSON object with the
 /// same fields a log event has.
 fn say(level: &str, message: &str, fields: serde_json::Value) {
-    if JSON.load(std::sync::atomic::Ordering::Relaxed) {
+    let line = if JSON.load(std::sync::atomic::Ordering::Relaxed) {
         let mut obj = serde_json::json!({
             "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             "level": level,
@@ -26,13 +26,30 @@ fn say(level: &str, message: &str, fields: serde_json::Value) {
         if let (Some(o), serde_json::Value::Object(f)) = (obj.as_object_mut(), fields) {
             o.extend(f);
         }
-        eprintln!("{obj}");
+        obj.to_string()
     } else if level == "ERROR" {
-        eprintln!("error: {message}");
+        format!("error: {message}")
     } else if level == "WARN" {
-        eprintln!("warning: {message}");
+        format!("warning: {message}")
     } else {
-        eprintln!("siap: {message}");
+        format!("siap: {message}")
+    };
+    // Not `eprintln!`, which panics when stderr cannot be written (a
+    // scheduler's log on a full disk): the exit code still says how the
+    // run went.
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// A command's output on stdout. A reader that went away (`siap runs |
+/// head`) ends it quietly; any other failed write (a full disk) is an
+/// error with its own exit code, not a panic.
+fn print_out(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Internal(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -78,7 +95,12 @@ fn init_tracing(cli: &Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let terminal = std::io::stderr().is_terminal();
     siap::progress::init(terminal && !cli.quiet && cli.log_format == LogFormat::Text);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A log line that cannot be written (stderr on a full disk) is dropped:
+    // the subscriber's own report of it would go through `eprintln!`,
+    // which panics there.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .log_internal_errors(false);
     match cli.log_format {
         // One JSON object per line, fields at the top level, for schedulers
         // and log shippers.
@@ -178,13 +200,13 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
         } => {
             let lines = siap::history::runs(&work.resolve(pipeline));
             if *json {
-                println!(
-                    "{}",
+                print_out(&format!(
+                    "{}\n",
                     serde_json::to_string_pretty(&lines)
                         .map_err(|e| Error::Internal(e.to_string()))?
-                );
+                ))?;
             } else {
-                print!("{}", siap::history::render_runs(&lines));
+                print_out(&siap::history::render_runs(&lines))?;
             }
             Ok(ExitCode::Success)
         }
@@ -197,12 +219,12 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
         } => {
             let d = siap::history::diff(&work.resolve(pipeline), *from, *to)?;
             if *json {
-                println!(
-                    "{}",
+                print_out(&format!(
+                    "{}\n",
                     serde_json::to_string_pretty(&d).map_err(|e| Error::Internal(e.to_string()))?
-                );
+                ))?;
             } else {
-                print!("{}", siap::history::render_diff(&d));
+                print_out(&siap::history::render_diff(&d))?;
             }
             Ok(ExitCode::Success)
         }
@@ -215,12 +237,12 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
         } => {
             let i = siap::inspect::inspect(pipeline, source, *rows, *date)?;
             if *json {
-                println!(
-                    "{}",
+                print_out(&format!(
+                    "{}\n",
                     serde_json::to_string_pretty(&i).map_err(|e| Error::Internal(e.to_string()))?
-                );
+                ))?;
             } else {
-                print!("{}", i.render());
+                print_out(&i.render())?;
             }
             Ok(ExitCode::Success)
         }

@@ -95,3 +95,54 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
     ])
     .assert_success();
 }
+
+/// With stderr and stdout unwritable (a scheduler's log file on a full
+/// disk), a run still does its work and exits with its own code, not a
+/// panic's 101.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unwritable_stderr_keeps_the_exit_code() {
+    let w = Workdir::new();
+    let pipeline = crate::harness::repo().join("pipelines/harbolnas.toml");
+    let out = w.join("out");
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full")
+    };
+    let run = |pipeline: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_siap"))
+            .args(["run", pipeline, "--out", out.to_str().unwrap()])
+            .args(["--date", "2026-11-27"])
+            .current_dir(w.path())
+            .env_remove("SIAP_LOG")
+            .env_remove("SIAP_OUT")
+            .env_remove("SIAP_LOG_FORMAT")
+            .stdout(full())
+            .stderr(full())
+            .status()
+            .expect("run siap")
+            .code()
+    };
+    assert_eq!(run(pipeline.to_str().unwrap()), Some(0));
+    assert!(out.join("latest/readiness.csv").exists());
+    // A pipeline file that is not there: the configuration error's code.
+    assert_eq!(run("missing.toml"), Some(3));
+    // A command whose output cannot be written: an error (1), not a panic.
+    let runs = std::process::Command::new(env!("CARGO_BIN_EXE_siap"))
+        .args([
+            "runs",
+            pipeline.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(w.path())
+        .stdout(full())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run siap");
+    assert_eq!(runs.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&runs.stderr);
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+}
