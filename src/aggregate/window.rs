@@ -20,12 +20,15 @@ pub const NO_ETA: &str = "no_eta";
 pub const NO_ETA_ARRIVED: &str = "arrived_no_eta";
 pub const CANCELLED: &str = "cancelled";
 
-/// Days since 1970-01-01, the physical form of a polars `Date`.
+/// Days from 0001-01-01 (day 1 of chrono's common era count) to
+/// 1970-01-01.
+pub const EPOCH_FROM_CE: i32 = 719_163;
+
+/// Days since 1970-01-01, the physical form of a polars `Date`: one
+/// subtraction per date (this runs for every staged shipment date).
 pub fn epoch_days(d: chrono::NaiveDate) -> i32 {
     use chrono::Datelike;
-    // Days from 0001-01-01 (day 1) to 1970-01-01: one subtraction per
-    // date (this runs for every staged shipment date).
-    d.num_days_from_ce() - 719_163
+    d.num_days_from_ce() - EPOCH_FROM_CE
 }
 
 /// The bucket of one shipment (also used for the Shipments sheet).

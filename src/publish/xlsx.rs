@@ -121,6 +121,38 @@ pub const MAX_SHEET_ROWS: usize = 50_000;
 /// is unreadable (and heavy), and the table says more.
 pub const MAX_CHART_PRODUCTS: usize = 1_000;
 
+/// How a column shows on a sheet, by its type.
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    Ratio,
+    Bool,
+    Date,
+    Text,
+}
+
+impl Kind {
+    fn of(dtype: &DataType) -> Kind {
+        match dtype {
+            DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => Kind::Int,
+            DataType::Float64 => Kind::Ratio,
+            DataType::Boolean => Kind::Bool,
+            DataType::Date => Kind::Date,
+            _ => Kind::Text,
+        }
+    }
+
+    /// The column's number format, if it has one.
+    fn format(self, f: &Formats) -> Option<&Format> {
+        match self {
+            Kind::Int => Some(&f.int),
+            Kind::Ratio => Some(&f.ratio),
+            Kind::Date => Some(&f.date),
+            Kind::Bool | Kind::Text => None,
+        }
+    }
+}
+
 /// One column's values, typed for the sheet.
 enum Values {
     Int(Vec<Option<f64>>),
@@ -133,8 +165,8 @@ enum Values {
 impl Values {
     fn of(s: &Series) -> Result<Values, XlsxError> {
         let e = |e: PolarsError| XlsxError::ParameterError(e.to_string());
-        Ok(match s.dtype() {
-            DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => Values::Int(
+        Ok(match Kind::of(s.dtype()) {
+            Kind::Int => Values::Int(
                 s.cast(&DataType::Float64)
                     .map_err(e)?
                     .f64()
@@ -142,9 +174,9 @@ impl Values {
                     .iter()
                     .collect(),
             ),
-            DataType::Float64 => Values::Ratio(s.f64().map_err(e)?.iter().collect()),
-            DataType::Boolean => Values::Bool(s.bool().map_err(e)?.iter().collect()),
-            DataType::Date => Values::Date(
+            Kind::Ratio => Values::Ratio(s.f64().map_err(e)?.iter().collect()),
+            Kind::Bool => Values::Bool(s.bool().map_err(e)?.iter().collect()),
+            Kind::Date => Values::Date(
                 s.date()
                     .map_err(e)?
                     .physical()
@@ -152,7 +184,7 @@ impl Values {
                     .map(|x| x.and_then(excel_date))
                     .collect(),
             ),
-            _ => Values::Text(
+            Kind::Text => Values::Text(
                 s.cast(&DataType::String)
                     .map_err(e)?
                     .str()
@@ -211,16 +243,6 @@ impl Values {
     }
 }
 
-/// A column's number format, by its type.
-fn format_of<'f>(dtype: &DataType, f: &'f Formats) -> Option<&'f Format> {
-    match dtype {
-        DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => Some(&f.int),
-        DataType::Float64 => Some(&f.ratio),
-        DataType::Date => Some(&f.date),
-        _ => None,
-    }
-}
-
 /// A sheet's header row and its columns' number formats. The workbook
 /// numbers its formats in the order first used: every sheet's header is
 /// written, in sheet order, before any sheet's rows, so the numbers (and
@@ -231,7 +253,7 @@ fn write_header(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), X
         // cell's format up by hashing all of it, which cost more than
         // writing the cell; the file shows the same (and rows an analyst
         // adds get the column's format too).
-        if let Some(format) = format_of(col.dtype(), f) {
+        if let Some(format) = Kind::of(col.dtype()).format(f) {
             ws.set_column_format(c as u16, format)?;
         }
     }
@@ -276,6 +298,71 @@ fn write_frame(ws: &mut Worksheet, df: &DataFrame) -> Result<(), XlsxError> {
 fn col_letter(df: &DataFrame, name: &str) -> Option<String> {
     df.get_column_index(name)
         .map(|i| column_number_to_name(i as u16))
+}
+
+/// The readiness sheet: the table, set to print landscape one page wide,
+/// NOT_READY rows and raised flags highlighted, and the chart of the first
+/// `chart_rows` products (none when 0).
+fn readiness_sheet(
+    ws: &mut Worksheet,
+    r: &DataFrame,
+    f: &Formats,
+    chart_rows: u32,
+) -> Result<(), XlsxError> {
+    let n = r.height().min(MAX_SHEET_ROWS) as u32;
+    write_frame(ws, r)?;
+    // Printed (or exported to PDF): landscape, one page wide.
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    let last_col = r.width().saturating_sub(1) as u16;
+    if n > 0 {
+        if let Some(status) = col_letter(r, "status") {
+            let rule = ConditionalFormatFormula::new()
+                .set_rule(format!("=${status}2=\"NOT_READY\"").as_str())
+                .set_format(&f.bad);
+            ws.add_conditional_format(1, 0, n, last_col, &rule)?;
+        }
+        for flag in ["short_of_minimum", "misses_window"] {
+            if let (Some(i), Some(l)) = (r.get_column_index(flag), col_letter(r, flag)) {
+                let rule = ConditionalFormatFormula::new()
+                    .set_rule(format!("={l}2=TRUE").as_str())
+                    .set_format(&f.flag);
+                ws.add_conditional_format(1, i as u16, n, i as u16, &rule)?;
+            }
+        }
+    }
+    if chart_rows > 0 {
+        let n = chart_rows;
+        // Stock and window units against the minimum, per product.
+        let (Some(pid), Some(stock), Some(window)) = (
+            r.get_column_index("product_id"),
+            r.get_column_index("stock_units"),
+            r.get_column_index("window_units"),
+        ) else {
+            return Err(XlsxError::ParameterError(
+                "readiness lacks its unit columns".into(),
+            ));
+        };
+        let mut chart = Chart::new(ChartType::Column);
+        chart
+            .title()
+            .set_name("Stock and in-window units against the minimum");
+        for (name, c) in [("stock_units", stock), ("window_units", window)] {
+            chart
+                .add_series()
+                .set_name(name)
+                .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
+                .set_values(("Readiness", 1, c as u16, n, c as u16));
+        }
+        let mut line = Chart::new(ChartType::Line);
+        line.add_series()
+            .set_name("minimum")
+            .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
+            .set_values(("About", 1, 4, n, 4));
+        chart.combine(&line);
+        ws.insert_chart(n + 3, 0, &chart)?;
+    }
+    Ok(())
 }
 
 pub fn workbook(
@@ -338,65 +425,8 @@ pub fn workbook(
             write_frame(&mut by_supplier, &tables.supplier_readiness)?;
             write_frame(&mut shipments, &tables.shipments_preview)
         });
-        let here = (|| -> Result<(), XlsxError> {
-            {
-                let ws = &mut *readiness;
-                write_frame(ws, r)?;
-                // Printed (or exported to PDF): landscape, one page wide.
-                ws.set_landscape();
-                ws.set_print_fit_to_pages(1, 0);
-                let last_col = r.width().saturating_sub(1) as u16;
-                if n > 0 {
-                    if let Some(status) = col_letter(r, "status") {
-                        let rule = ConditionalFormatFormula::new()
-                            .set_rule(format!("=${status}2=\"NOT_READY\"").as_str())
-                            .set_format(&f.bad);
-                        ws.add_conditional_format(1, 0, n, last_col, &rule)?;
-                    }
-                    for flag in ["short_of_minimum", "misses_window"] {
-                        if let (Some(i), Some(l)) = (r.get_column_index(flag), col_letter(r, flag))
-                        {
-                            let rule = ConditionalFormatFormula::new()
-                                .set_rule(format!("={l}2=TRUE").as_str())
-                                .set_format(&f.flag);
-                            ws.add_conditional_format(1, i as u16, n, i as u16, &rule)?;
-                        }
-                    }
-                }
-                if chart_rows > 0 {
-                    let n = chart_rows;
-                    // Stock and window units against the minimum, per product.
-                    let (Some(pid), Some(stock), Some(window)) = (
-                        r.get_column_index("product_id"),
-                        r.get_column_index("stock_units"),
-                        r.get_column_index("window_units"),
-                    ) else {
-                        return Err(XlsxError::ParameterError(
-                            "readiness lacks its unit columns".into(),
-                        ));
-                    };
-                    let mut chart = Chart::new(ChartType::Column);
-                    chart
-                        .title()
-                        .set_name("Stock and in-window units against the minimum");
-                    for (name, c) in [("stock_units", stock), ("window_units", window)] {
-                        chart
-                            .add_series()
-                            .set_name(name)
-                            .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
-                            .set_values(("Readiness", 1, c as u16, n, c as u16));
-                    }
-                    let mut line = Chart::new(ChartType::Line);
-                    line.add_series()
-                        .set_name("minimum")
-                        .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
-                        .set_values(("About", 1, 4, n, 4));
-                    chart.combine(&line);
-                    ws.insert_chart(n + 3, 0, &chart)?;
-                }
-            }
-            write_frame(&mut exceptions_ws, exceptions)
-        })();
+        let here = readiness_sheet(readiness, r, &f, chart_rows)
+            .and_then(|()| write_frame(&mut exceptions_ws, exceptions));
         let other = other.join().expect("writing a sheet does not panic");
         here.and(other)
     })?;

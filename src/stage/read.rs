@@ -415,9 +415,10 @@ fn stream_csv(
     // next on this thread: a new one is memory the system must zero page
     // by page. Bytes past `filled` (left from an earlier feed) are never
     // read.
+    let size = chunk + (chunk >> 2);
     let mut buf: Vec<u8> = READ_BUF.take();
-    if buf.len() < chunk + (chunk >> 2) {
-        buf.resize(chunk + (chunk >> 2), 0);
+    if buf.len() < size {
+        buf.resize(size, 0);
     }
     let mut filled = 0usize;
     let mut want = chunk;
@@ -541,7 +542,7 @@ fn stream_csv(
         }
     }
     // Kept unless one long record grew it.
-    if buf.len() <= 2 * (chunk + (chunk >> 2)) {
+    if buf.len() <= 2 * size {
         READ_BUF.set(buf);
     }
     csv.finish()

@@ -99,19 +99,19 @@ pub fn pack15_bytes(b: &[u8]) -> Option<u128> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// Ranks sort as the strings do; equal strings share one.
     #[test]
     fn ranks_follow_string_order() {
         let strings = ["kopi", "biskuit", "kopi", "Kerupuk", "mi", ""];
-        let r = super::ranks_of(strings.iter().copied());
+        let r = ranks_of(strings.iter().copied());
         for (i, a) in strings.iter().enumerate() {
             for (j, b) in strings.iter().enumerate() {
                 assert_eq!(r[i].cmp(&r[j]), a.cmp(b), "{a} vs {b}");
             }
         }
     }
-
-    use super::*;
 
     /// Every length, bytes of every value: as copying the bytes into a
     /// zeroed array with the length last.
@@ -180,7 +180,7 @@ pub struct Ranks {
     pub product_id: Vec<u32>,
 }
 
-fn ranks_of<'a>(strings: impl ExactSizeIterator<Item = &'a str>) -> Vec<u32> {
+fn ranks_of<'a>(strings: impl Iterator<Item = &'a str>) -> Vec<u32> {
     let strings: Vec<&str> = strings.collect();
     let mut order: Vec<u32> = (0..strings.len() as u32).collect();
     order.sort_unstable_by_key(|&i| strings[i as usize]);

@@ -221,7 +221,7 @@ fn days(d: NaiveDate) -> i32 {
 }
 
 pub fn date_of(days: i32) -> Option<NaiveDate> {
-    NaiveDate::from_num_days_from_ce_opt(days.checked_add(719_163)?)
+    NaiveDate::from_num_days_from_ce_opt(days.checked_add(crate::aggregate::window::EPOCH_FROM_CE)?)
 }
 
 /// A record's fixed-size fields, put together on the stack and appended

@@ -27,7 +27,9 @@ const BLOCK: usize = 4 << 20;
 /// Blocks in flight per file: one being filled, one being written.
 const BUFFERS: usize = 2;
 
-/// A block-sized buffer whose usable part starts at an aligned address.
+/// A block-sized buffer whose usable part starts at an aligned address
+/// (empty by default: what a file holds once its blocks are handed on).
+#[derive(Default)]
 struct Block {
     mem: Vec<u8>,
     start: usize,
@@ -242,11 +244,7 @@ impl Drop for DirectFile {
         for b in self.empty.try_iter() {
             b.spare();
         }
-        let empty = Block {
-            mem: Vec::new(),
-            start: 0,
-        };
-        std::mem::replace(&mut self.current, empty).spare();
+        std::mem::take(&mut self.current).spare();
     }
 }
 

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::{CompatLevel, DataType, TimeUnit, TimeZone};
 use polars_arrow::datatypes::ArrowSchema;
 use polars_parquet::parquet::page::Page;
+use polars_parquet::parquet::schema::types::PrimitiveType;
 use polars_parquet::write::{
     CompressionOptions, FileWriter, ParquetType, StatisticsOptions, Version, WriteOptions,
     to_parquet_schema,
@@ -117,7 +118,8 @@ pub struct StagedWriter {
     kind: SourceKind,
     writer: Option<FileWriter<DirectFile>>,
     arrow: ArrowSchema,
-    fields: Vec<ParquetType>,
+    /// The Parquet type of each column, in schema order.
+    fields: Vec<PrimitiveType>,
     entries: Remap,
     suppliers: Remap,
     products: Remap,
@@ -228,7 +230,12 @@ impl StagedWriter {
         let fields = to_parquet_schema(&arrow)
             .expect("the staged schema has a Parquet form")
             .fields()
-            .to_vec();
+            .iter()
+            .map(|f| match f {
+                ParquetType::PrimitiveType(p) => p.clone(),
+                ParquetType::GroupType { .. } => unreachable!("the staged columns are flat"),
+            })
+            .collect();
         StagedWriter {
             path: dir.join(format!("{source_id}.parquet")),
             kind,
@@ -299,10 +306,7 @@ impl StagedWriter {
         }
         let c = &self.scratch;
         let ranks = map.ranks();
-        let field = |i: usize| match &self.fields[i] {
-            ParquetType::PrimitiveType(p) => p,
-            ParquetType::GroupType { .. } => unreachable!("the staged columns are flat"),
-        };
+        let field = |i: usize| &self.fields[i];
         let supplier_id = |i| {
             let names = self.suppliers.used.iter();
             let names = names.map(|&s| map.suppliers[s as usize].as_str());

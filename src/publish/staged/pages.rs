@@ -13,7 +13,7 @@
 //! Compression and the file layout stay with polars' Parquet writer.
 
 use polars::prelude::PolarsError;
-use polars_parquet::parquet::encoding::Encoding;
+use polars_parquet::parquet::encoding::{self, Encoding};
 use polars_parquet::parquet::error::ParquetError;
 use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::parquet::page::{DataPage, DataPageHeader, DataPageHeaderV1, DictPage, Page};
@@ -27,16 +27,15 @@ use polars_parquet::write::{Compressor, DynIter, DynStreamingIterator, FileWrite
 /// Values per delta block (one miniblock each), as polars writes them.
 const BLOCK: usize = 256;
 
-fn uleb128(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+fn uleb128(out: &mut Vec<u8>, v: u64) {
+    let mut bytes = [0; 10];
+    let n = encoding::uleb128::encode(v, &mut bytes);
+    out.extend_from_slice(&bytes[..n]);
 }
 
 fn zigzag(out: &mut Vec<u8>, v: i64) {
-    uleb128(out, ((v << 1) ^ (v >> 63)) as u64);
+    let (bytes, n) = encoding::zigzag_leb128::encode(v);
+    out.extend_from_slice(&bytes[..n]);
 }
 
 /// Bits needed for `max`.
