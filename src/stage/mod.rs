@@ -484,7 +484,7 @@ impl<'a> FeedVisitor<'a> {
         }
     }
 
-    fn cell<'c>(&self, cells: &'c dyn Cells, canonical_pos: usize) -> Cell<'c> {
+    fn cell<'c, C: Cells + ?Sized>(&self, cells: &'c C, canonical_pos: usize) -> Cell<'c> {
         match self.idx.get(canonical_pos).copied().flatten() {
             Some(i) => cells.get(i),
             None => Cell::Null,
@@ -493,10 +493,10 @@ impl<'a> FeedVisitor<'a> {
 
     /// The catalog product a rejected record is about, when its supplier
     /// and SKU still say (for the per-product exception count).
-    fn attribute(
+    fn attribute<C: Cells + ?Sized>(
         &self,
         supplier: &str,
-        cells: Option<&dyn Cells>,
+        cells: Option<&C>,
     ) -> Option<&'a reference::SkuEntry> {
         let sku_pos = if self.source.kind == SourceKind::Shipments {
             2
@@ -510,12 +510,12 @@ impl<'a> FeedVisitor<'a> {
             .filter(|e| e.product.is_some())
     }
 
-    fn reject(
+    fn reject<C: Cells + ?Sized>(
         &mut self,
         line: u64,
         raw: &str,
         supplier: &str,
-        cells: Option<&dyn Cells>,
+        cells: Option<&C>,
         fail: Fail,
     ) {
         let Fail(field, reason, detail) = fail;
@@ -541,9 +541,28 @@ impl<'a> FeedVisitor<'a> {
         }
     }
 
-    fn text_field<'c>(
+    #[inline]
+    fn text_field<'c, C: Cells + ?Sized>(
         &self,
-        cells: &'c dyn Cells,
+        cells: &'c C,
+        pos: usize,
+        name: &'static str,
+    ) -> Result<std::borrow::Cow<'c, str>, Fail> {
+        // The hot path (text that needs no trimming) inlined; the rest, and
+        // the failure, in a function of its own.
+        if let Cell::Text(s) = self.cell(cells, pos) {
+            let t = values::trim(s);
+            if !t.is_empty() {
+                return Ok(std::borrow::Cow::Borrowed(t));
+            }
+        }
+        self.text_field_rest(cells, pos, name)
+    }
+
+    #[inline(never)]
+    fn text_field_rest<'c, C: Cells + ?Sized>(
+        &self,
+        cells: &'c C,
         pos: usize,
         name: &'static str,
     ) -> Result<std::borrow::Cow<'c, str>, Fail> {
@@ -558,7 +577,18 @@ impl<'a> FeedVisitor<'a> {
         Ok(s)
     }
 
-    fn quantity(&self, cells: &dyn Cells, pos: usize) -> Result<i64, Fail> {
+    #[inline]
+    fn quantity<C: Cells + ?Sized>(&self, cells: &C, pos: usize) -> Result<i64, Fail> {
+        if let Cell::Text(s) | Cell::Number(s) = self.cell(cells, pos)
+            && let Some(v) = values::plain_quantity(s)
+        {
+            return Ok(v);
+        }
+        self.quantity_rest(cells, pos)
+    }
+
+    #[inline(never)]
+    fn quantity_rest<C: Cells + ?Sized>(&self, cells: &C, pos: usize) -> Result<i64, Fail> {
         let d = &self.source.dialect;
         let c = self.cell(cells, pos);
         let result = match c {
@@ -617,13 +647,29 @@ impl<'a> FeedVisitor<'a> {
             })
     }
 
-    fn timestamp(&self, cells: &dyn Cells, pos: usize, name: &'static str) -> Result<i64, Fail> {
-        let c = self.cell(cells, pos);
-        if let Cell::Text(s) = c
+    #[inline]
+    fn timestamp<C: Cells + ?Sized>(
+        &self,
+        cells: &C,
+        pos: usize,
+        name: &'static str,
+    ) -> Result<i64, Fail> {
+        if let Cell::Text(s) = self.cell(cells, pos)
             && let Some(instant) = self.time.fast_instant(s)
         {
             return Ok(instant);
         }
+        self.timestamp_rest(cells, pos, name)
+    }
+
+    #[inline(never)]
+    fn timestamp_rest<C: Cells + ?Sized>(
+        &self,
+        cells: &C,
+        pos: usize,
+        name: &'static str,
+    ) -> Result<i64, Fail> {
+        let c = self.cell(cells, pos);
         let written = match c {
             Cell::Null => None,
             Cell::Text(s) | Cell::Number(s) if values::trim(s).is_empty() => None,
@@ -653,9 +699,9 @@ impl<'a> FeedVisitor<'a> {
         Ok(instant)
     }
 
-    fn date(
+    fn date<C: Cells + ?Sized>(
         &self,
-        cells: &dyn Cells,
+        cells: &C,
         pos: usize,
         name: &'static str,
     ) -> Result<Option<NaiveDate>, Fail> {
@@ -723,11 +769,11 @@ impl<'a> FeedVisitor<'a> {
         }
     }
 
-    fn stock_record(
+    fn stock_record<C: Cells + ?Sized>(
         &mut self,
         line: u64,
         span: Span,
-        cells: &dyn Cells,
+        cells: &C,
     ) -> Result<StockRow, (String, Fail)> {
         // Canonical order: supplier_id, supplier_sku, warehouse, quantity, as_of.
         let source = self.source;
@@ -769,11 +815,11 @@ impl<'a> FeedVisitor<'a> {
         })
     }
 
-    fn shipment_record(
+    fn shipment_record<C: Cells + ?Sized>(
         &mut self,
         line: u64,
         span: Span,
-        cells: &dyn Cells,
+        cells: &C,
     ) -> Result<ShipmentRow, (String, Fail)> {
         // Canonical order: shipment_id, supplier_id, supplier_sku, quantity,
         // status, etd, eta, updated_at.
@@ -830,6 +876,36 @@ impl<'a> FeedVisitor<'a> {
             line,
             span,
         })
+    }
+
+    /// One record, from any reader: generic so that CSV records (nearly
+    /// every row at scale) reach the field checks without a virtual call
+    /// per field.
+    fn visit<C: Cells + ?Sized>(&mut self, line: u64, offset: u64, raw: &str, cells: &C) {
+        self.staged.records += 1;
+        if self.staged.records.is_multiple_of(65_536) {
+            self.progress.set_position(self.staged.records);
+        }
+        let span = Span {
+            offset,
+            len: raw.len().min(u32::MAX as usize) as u32,
+        };
+        match self.source.kind {
+            SourceKind::Shipments => match self.shipment_record(line, span, cells) {
+                Ok(row) => {
+                    self.batch.shipments.push(row);
+                    self.accepted(row.updated_at);
+                }
+                Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
+            },
+            _ => match self.stock_record(line, span, cells) {
+                Ok(row) => {
+                    self.batch.stock.push(row);
+                    self.accepted(row.as_of);
+                }
+                Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
+            },
+        }
     }
 }
 
@@ -891,36 +967,23 @@ impl Visitor for FeedVisitor<'_> {
     }
 
     fn record_at(&mut self, line: u64, offset: u64, raw: &str, cells: &dyn Cells) {
-        self.staged.records += 1;
-        if self.staged.records.is_multiple_of(65_536) {
-            self.progress.set_position(self.staged.records);
-        }
-        let span = Span {
-            offset,
-            len: raw.len().min(u32::MAX as usize) as u32,
-        };
-        match self.source.kind {
-            SourceKind::Shipments => match self.shipment_record(line, span, cells) {
-                Ok(row) => {
-                    self.batch.shipments.push(row);
-                    self.accepted(row.updated_at);
-                }
-                Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
-            },
-            _ => match self.stock_record(line, span, cells) {
-                Ok(row) => {
-                    self.batch.stock.push(row);
-                    self.accepted(row.as_of);
-                }
-                Err((supplier, f)) => self.reject(line, raw, &supplier, Some(cells), f),
-            },
-        }
+        self.visit(line, offset, raw, cells)
+    }
+
+    fn csv_record(&mut self, line: u64, offset: u64, raw: &str, cells: &read::FieldCells<'_>) {
+        self.visit(line, offset, raw, cells)
     }
 
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {
         self.staged.records += 1;
         let supplier = self.source.supplier().unwrap_or("").to_string();
-        self.reject(line, raw, &supplier, None, Fail("", reason, detail));
+        self.reject(
+            line,
+            raw,
+            &supplier,
+            None::<&dyn Cells>,
+            Fail("", reason, detail),
+        );
     }
 }
 

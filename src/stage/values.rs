@@ -22,6 +22,18 @@ pub enum NumberError {
     Bad(&'static str),
 }
 
+/// The hot path of [`parse_quantity`]: up to 15 plain ASCII digits (below
+/// 10^15, so never out of range), as nearly every machine-written quantity
+/// is. `None` means "use [`parse_quantity`]", never "invalid".
+#[inline]
+pub fn plain_quantity(text: &str) -> Option<i64> {
+    let b = trim(text).as_bytes();
+    if b.is_empty() || b.len() > 15 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0, |v, &d| v * 10 + i64::from(d - b'0')))
+}
+
 /// Parses a whole, non-negative quantity.
 ///
 /// `decimal` is `.` or `,`; `thousands` (optional) groups the integer part
@@ -207,17 +219,58 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// impossible dates or offsets) to chrono's RFC 3339 parser, so results
 /// never differ.
 fn fast_rfc3339_micros(b: &[u8]) -> Option<i64> {
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    // Eight bytes at a time: the separators compared under a mask, every
+    // digit checked at once (each byte minus `0` must be below 10), and
+    // each pair of digits combined in place (`10 × first + second`).
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    // `YYYY-MM-`: digits in bytes 0-3 and 5-6, `-` in bytes 4 and 7.
+    const DATE_DIGITS: u64 = 0x00FF_FF00_FFFF_FFFF;
+    const DATE_SEPS: (u64, u64) = (0xFF00_00FF_0000_0000, 0x2D00_002D_0000_0000);
+    // `DDTHH:MM` (and `SS±hh:mm`): digits in bytes 0-1, 3-4 and 6-7.
+    const TIME_DIGITS: u64 = 0xFFFF_00FF_FF00_FFFF;
+    const TIME_SEPS: (u64, u64) = (0x0000_FF00_00FF_0000, 0x0000_3A00_0054_0000);
+    const OFFSET_SEPS: (u64, u64) = (0x0000_FF00_0000_0000, 0x0000_3A00_0000_0000);
+    /// The bytes' digit values under `digits` (pairs combined: byte `i`
+    /// holds `10 × byte i + byte i+1`), if those are all digits and the
+    /// bytes under `seps.0` are `seps.1`.
+    #[inline(always)]
+    fn pairs(w: u64, digits: u64, seps: (u64, u64)) -> Option<u64> {
+        let x = (w ^ ZEROS) & digits;
+        let bad = (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080 & digits;
+        (bad == 0 && w & seps.0 == seps.1).then(|| x * 10 + (x >> 8))
+    }
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let byte = |v: u64, i: u32| (v >> (8 * i)) as u32 & 0xFF;
+    if b.len() != 20 && b.len() != 25 {
         return None;
     }
-    let year = two(&b[0..2])? * 100 + two(&b[2..4])?;
-    let (month, day) = (two(&b[5..7])?, two(&b[8..10])?);
+    let date = pairs(word(0), DATE_DIGITS, DATE_SEPS)?;
+    let time = pairs(word(8), TIME_DIGITS, TIME_SEPS)?;
+    let year = byte(date, 0) * 100 + byte(date, 2);
+    let (month, day) = (byte(date, 5), byte(time, 0));
+    let (h, mi) = (byte(time, 3), byte(time, 6));
+    if b[16] != b':' {
+        return None;
+    }
+    let (sec, offset) = if b.len() == 20 {
+        if b[19] != b'Z' {
+            return None;
+        }
+        (two(&b[17..19])?, 0)
+    } else {
+        let rest = pairs(word(17), TIME_DIGITS, OFFSET_SEPS)?;
+        let (oh, om) = (byte(rest, 3), byte(rest, 6));
+        if oh > 23 || om > 59 {
+            return None;
+        }
+        let secs = i64::from(oh * 60 + om) * 60;
+        let offset = match b[19] {
+            b'+' => secs,
+            b'-' => -secs,
+            _ => return None,
+        };
+        (byte(rest, 0), offset)
+    };
     let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let month_days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -226,24 +279,9 @@ fn fast_rfc3339_micros(b: &[u8]) -> Option<i64> {
         2 => 28,
         _ => return None,
     };
-    if day == 0 || day > month_days {
+    if day == 0 || day > month_days || h > 23 || mi > 59 || sec > 59 {
         return None;
     }
-    let (h, mi, sec) = (two(&b[11..13])?, two(&b[14..16])?, two(&b[17..19])?);
-    if h > 23 || mi > 59 || sec > 59 {
-        return None;
-    }
-    let offset = match &b[19..] {
-        b"Z" => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let secs = i64::from(two(&[*h1, *h2])? * 60 + two(&[*m1, *m2])?) * 60;
-            if secs >= 86_400 {
-                return None;
-            }
-            if *sign == b'-' { -secs } else { secs }
-        }
-        _ => return None,
-    };
     let days = days_from_civil(i64::from(year), month, day);
     let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec) - offset;
     Some(secs * 1_000_000)
@@ -412,6 +450,32 @@ mod tests {
     }
 
     #[test]
+    fn plain_quantities_read_like_parse_quantity() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let alphabet = b"0123456789000 .,-+\t";
+        for _ in 0..50_000 {
+            let s: String = (0..rng.usize(0..19))
+                .map(|_| alphabet[rng.usize(..alphabet.len())] as char)
+                .collect();
+            if let Some(v) = plain_quantity(&s) {
+                for (d, t) in [
+                    ('.', None),
+                    (',', Some('.')),
+                    ('.', Some(',')),
+                    (',', Some(' ')),
+                ] {
+                    assert_eq!(parse_quantity(&s, d, t), Ok(v), "{s:?}");
+                }
+            }
+        }
+        assert_eq!(plain_quantity(" 000120 "), Some(120));
+        assert_eq!(plain_quantity("999999999999999"), Some(999_999_999_999_999));
+        // Sixteen digits may be beyond 10^15: the general parser decides.
+        assert_eq!(plain_quantity("1000000000000000"), None);
+        assert_eq!(plain_quantity("1.000"), None);
+    }
+
+    #[test]
     fn fast_paths_agree_with_chrono() {
         for s in [
             "2026-11-26T02:41:00+07:00",
@@ -437,6 +501,16 @@ mod tests {
             fast_rfc3339_micros(b"2026-11-26T02:41:00+07:00"),
             Some(1_795_635_660_000_000)
         );
+        // Offset minutes past 59 are not RFC 3339 (the fast path once
+        // took `+07:80` as 8 h 20 min).
+        assert_eq!(fast_rfc3339_micros(b"2026-11-26T02:41:00+07:80"), None);
+        assert!(DateTime::parse_from_rfc3339("2026-11-26T02:41:00+07:80").is_err());
+        let parser = TimeParser::new(&[], &[], chrono_tz::Asia::Jakarta);
+        assert!(
+            parser
+                .written_timestamp("2026-11-26T02:41:00+07:80")
+                .is_none()
+        );
         // Every day of four centuries around the epoch, at odd times and
         // offsets, agrees with chrono.
         let mut d = NaiveDate::from_ymd_opt(1890, 1, 1).unwrap();
@@ -454,6 +528,29 @@ mod tests {
             let chrono = DateTime::parse_from_rfc3339(&s).unwrap().timestamp_micros();
             assert_eq!(fast_rfc3339_micros(s.as_bytes()), Some(chrono), "{s}");
             d = d.succ_opt().unwrap();
+        }
+        // Any one byte of a good timestamp changed: either what chrono
+        // reads, or left to chrono.
+        const SEPS: &[u8] = b"-:+TZ/ .\xC3";
+        let mut rng = fastrand::Rng::with_seed(7);
+        for good in ["2026-11-26T02:41:00+07:00", "1999-02-28T23:59:59Z"] {
+            for _ in 0..50_000 {
+                let mut b = good.as_bytes().to_vec();
+                let i = rng.usize(..b.len());
+                b[i] = match rng.u8(..4) {
+                    0 => rng.u8(..),
+                    1 => rng.u8(b'0'..=b'9'),
+                    2 => SEPS[rng.usize(..SEPS.len())],
+                    _ => b[i].wrapping_add(rng.u8(..3)).wrapping_sub(1),
+                };
+                let Ok(s) = std::str::from_utf8(&b) else {
+                    continue;
+                };
+                if let Some(f) = fast_rfc3339_micros(&b) {
+                    let chrono = DateTime::parse_from_rfc3339(s).map(|d| d.timestamp_micros());
+                    assert_eq!(Ok(f), chrono, "{s}");
+                }
+            }
         }
         for s in [
             "2026-11-05",
