@@ -218,7 +218,7 @@ fn read_csv(text: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Result
 
 /// How many bytes a streamed CSV feed is read in: records are parsed a
 /// chunk at a time, so memory does not grow with the file.
-const CHUNK: usize = 8 << 20;
+const CHUNK: usize = 1 << 20;
 
 /// Whether [`read_file`] streams a feed of this dialect (UTF-8 and
 /// single-byte-encoded CSV, plain or gzip) rather than reading it whole.
