@@ -646,12 +646,13 @@ impl<'d> CsvStream<'d> {
         let mut line = self.line + memchr::memchr_iter(b'\n', &body[..pos]).count() as u64;
         // The structural bytes, found a block at a time.
         let mut scan = super::scan::Scanner::new(body, delimiter, quote);
-        // The current line, and the lines after it, read early for
-        // `upcoming` (which sees each LOOKAHEAD lines ahead); `spare` keeps
-        // their buffers.
-        let mut current = super::scan::Line::default();
-        let mut ahead: std::collections::VecDeque<super::scan::Line> = Default::default();
-        let mut spare: Vec<super::scan::Line> = Vec::new();
+        // The current line, `ring[head]`, and the `ahead` lines after it
+        // in the next slots, read early for `upcoming` (which sees each
+        // LOOKAHEAD lines ahead). A fixed ring: lines are never moved, and
+        // their delimiter buffers are kept.
+        const RING: usize = LOOKAHEAD + 1;
+        let mut ring: [super::scan::Line; RING] = Default::default();
+        let (mut head, mut ahead) = (0usize, 0usize);
         loop {
             let from = pos;
             while pos < body.len() && matches!(body[pos], b'\r' | b'\n') {
@@ -663,30 +664,28 @@ impl<'d> CsvStream<'d> {
             }
             let start = pos;
             let first_line = line;
-            match ahead.front() {
-                Some(next) if next.start == start => {
-                    let next = ahead.pop_front().expect("just seen");
-                    spare.push(std::mem::replace(&mut current, next));
-                }
-                _ => {
-                    // Not where the lines ahead were (a quoted record
-                    // spanned lines, or blank lines): start again here.
-                    spare.extend(ahead.drain(..));
-                    scan.seek(start);
-                    scan.line(start, &mut current);
-                }
+            if ahead > 0 && ring[(head + 1) % RING].start == start {
+                head = (head + 1) % RING;
+                ahead -= 1;
+            } else {
+                // Not where the lines ahead were (a quoted record spanned
+                // lines, or blank lines): start again here.
+                ahead = 0;
+                scan.seek(start);
+                scan.line(start, &mut ring[head]);
             }
-            let newline = current.newline;
-            while ahead.len() < LOOKAHEAD {
-                let at = ahead.back().map_or(newline, |l| l.newline) + 1;
+            while ahead < LOOKAHEAD {
+                let at = ring[(head + ahead) % RING].newline + 1;
                 if at >= body.len() {
                     break;
                 }
-                let mut next = spare.pop().unwrap_or_default();
-                scan.line(at, &mut next);
+                let next = &mut ring[(head + ahead + 1) % RING];
+                scan.line(at, next);
                 visitor.upcoming(&body[at..next.newline], &next.delims);
-                ahead.push_back(next);
+                ahead += 1;
             }
+            let current = &ring[head];
+            let newline = current.newline;
             let mut end = newline;
             if end > start && body[end - 1] == b'\r' {
                 end -= 1;
