@@ -339,6 +339,7 @@ impl StagedWriter {
                 vec![pages::strings(
                     field(1),
                     r.len(),
+                    batch.ids.len(),
                     r.iter().map(|r| batch.shipment_id(r)),
                 )],
                 supplier_id(2),

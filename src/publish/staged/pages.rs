@@ -148,7 +148,10 @@ fn data_page(
 /// `present` (when some are null) says which rows have one.
 pub fn integers(type_: &PrimitiveType, values: &[i64], present: Option<&[bool]>) -> Page {
     let rows = present.map_or(values.len(), <[bool]>::len);
-    let mut buffer = Vec::with_capacity(values.len() * 2 + 64);
+    // Room for the widest deltas (and the null bits): the buffer is never
+    // moved while it is filled.
+    let blocks = values.len().div_ceil(BLOCK);
+    let mut buffer = Vec::with_capacity(64 + rows.div_ceil(8) + blocks * (BLOCK * 8 + 11));
     def_levels(&mut buffer, rows, present);
     delta_binary_packed(&mut buffer, values);
     let min = values.iter().min().copied();
@@ -229,9 +232,10 @@ fn plain_strings<'s>(
 pub fn strings<'s>(
     type_: &PrimitiveType,
     rows: usize,
+    bytes: usize,
     values: impl Iterator<Item = &'s str>,
 ) -> Page {
-    let mut buffer = Vec::with_capacity(rows * 16 + 64);
+    let mut buffer = Vec::with_capacity(64 + rows * 4 + bytes);
     def_levels(&mut buffer, rows, None);
     let statistics = plain_strings(type_, &mut buffer, values, None);
     data_page(type_, buffer, rows, Encoding::Plain, statistics)
@@ -251,9 +255,9 @@ pub fn dictionary<'s>(
     let statistics = plain_strings(type_, &mut dict, values, order);
     let dict = Page::Dict(DictPage::new(CowBuffer::Owned(dict), count, false));
 
-    let mut buffer = Vec::with_capacity(keys.len() + 64);
-    def_levels(&mut buffer, keys.len(), None);
     let bits = width(count.saturating_sub(1) as u64);
+    let mut buffer = Vec::with_capacity(64 + keys.len().div_ceil(8) * bits as usize);
+    def_levels(&mut buffer, keys.len(), None);
     buffer.push(bits as u8);
     if bits == 0 {
         // One value: a single run of key 0 (no value bytes at width 0).
@@ -379,7 +383,12 @@ mod tests {
             // The smallest and largest found by rank, as the staged SKUs'.
             dictionary(&fields[2], &keys, names.iter().copied(), Some(&|k| rank[k])).into(),
             dictionary(&fields[3], &ones, ["sachet"].into_iter(), None).into(),
-            vec![strings(&fields[4], 700, plain.iter().map(String::as_str))],
+            vec![strings(
+                &fields[4],
+                700,
+                0,
+                plain.iter().map(String::as_str),
+            )],
         ];
         write_row_group(&mut w, 700, columns).unwrap();
         // Group 2: one row, its date null.
@@ -388,7 +397,7 @@ mod tests {
             vec![integers(&fields[1], &[], Some(&[false]))],
             dictionary(&fields[2], &[0], ["biskuit"].into_iter(), None).into(),
             dictionary(&fields[3], &[0], ["sachet"].into_iter(), None).into(),
-            vec![strings(&fields[4], 1, ["SHP-X"].into_iter())],
+            vec![strings(&fields[4], 1, 5, ["SHP-X"].into_iter())],
         ];
         write_row_group(&mut w, 1, columns).unwrap();
         w.end(None).unwrap();
