@@ -201,16 +201,18 @@ fn fast_date(b: &[u8]) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(year as i32, two(&b[5..7])?, two(&b[8..10])?)
 }
 
-/// Days from 1970-01-01 to a valid proleptic Gregorian date (Howard
-/// Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
+/// Days from 1970-01-01 to a valid proleptic Gregorian date of the years
+/// 0 to 9999 (Howard Hinnant's `days_from_civil`, on unsigned numbers: the
+/// years moved one 400-year era on, so that none is negative and every
+/// division is by a constant).
+fn days_from_civil(year: u32, m: u32, d: u32) -> i64 {
+    let y = year + 400 - u32::from(m <= 2);
+    let era = y / 400;
     let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    i64::from(era) * 146_097 + i64::from(doe) - 719_468 - 146_097
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` followed by `Z` or `±HH:MM` exactly (the form
@@ -282,7 +284,7 @@ fn fast_rfc3339_micros(b: &[u8]) -> Option<i64> {
     if day == 0 || day > month_days || h > 23 || mi > 59 || sec > 59 {
         return None;
     }
-    let days = days_from_civil(i64::from(year), month, day);
+    let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec) - offset;
     Some(secs * 1_000_000)
 }
@@ -501,6 +503,15 @@ mod tests {
             fast_rfc3339_micros(b"2026-11-26T02:41:00+07:00"),
             Some(1_795_635_660_000_000)
         );
+        // The first and last days four digits can write.
+        for s in [
+            "0000-01-01T00:00:00Z",
+            "0000-03-01T00:00:00Z",
+            "9999-12-31T23:59:59-23:59",
+        ] {
+            let chrono = DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+            assert_eq!(fast_rfc3339_micros(s.as_bytes()), Some(chrono), "{s}");
+        }
         // Offset minutes past 59 are not RFC 3339 (the fast path once
         // took `+07:80` as 8 h 20 min).
         assert_eq!(fast_rfc3339_micros(b"2026-11-26T02:41:00+07:80"), None);
