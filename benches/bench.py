@@ -4,8 +4,8 @@ the same readiness computation, on synthetic campaigns of three sizes.
 
     python3 benches/bench.py [--sizes S,M,L] [--runs 3]
 
-It installs DuckDB into benches/.venv, builds siap (release), generates each
-size once into benches/data/<size>/ with `siap generate`, checks that both
+It installs DuckDB (the release pinned in DUCKDB_VERSION) into
+benches/.venv, builds siap (release), generates each size once into benches/data/<size>/ with `siap generate`, checks that both
 implementations give the same readiness table, then times each (wall time
 and peak memory via /usr/bin/time) and prints, per size: the median wall
 time and peak memory of each, the ratio siap/DuckDB, and siap's MB/s. No
@@ -41,15 +41,21 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
+# The DuckDB release the figures in docs/performance.md were measured
+# with: its speed changes between releases, so the ratio does too.
+DUCKDB_VERSION = "2.0.1"
+
+
 def venv_python():
     venv = BENCH / ".venv"
     py = venv / "bin" / "python"
     if not py.exists():
         sh([sys.executable, "-m", "venv", str(venv)])
+    check = f"import duckdb, sys; sys.exit(duckdb.__version__ != {DUCKDB_VERSION!r})"
     try:
-        sh([str(py), "-c", "import duckdb"], stderr=subprocess.DEVNULL)
+        sh([str(py), "-c", check], stderr=subprocess.DEVNULL)
     except subprocess.CalledProcessError:
-        sh([str(py), "-m", "pip", "install", "--quiet", "duckdb"])
+        sh([str(py), "-m", "pip", "install", "--quiet", f"duckdb=={DUCKDB_VERSION}"])
     return py
 
 
@@ -112,10 +118,12 @@ def main():
             siap_s=s_wall, siap_peak_mib=round(max(m for _, m in siap_runs)),
             duckdb_s=d_wall, duckdb_peak_mib=round(max(m for _, m in duck_runs)),
             ratio=round(s_wall / d_wall, 2), siap_mb_per_s=round(mb / s_wall), tables_agree=agree,
+            duckdb_version=DUCKDB_VERSION,
         ))
         if not agree:
             print(f"MISMATCH at {size}: siap and DuckDB readiness tables differ", file=sys.stderr)
     print()
+    print(f"DuckDB {DUCKDB_VERSION}, {args.runs} runs each, medians")
     print("| size | input | siap wall | siap peak | DuckDB wall | DuckDB peak | siap/DuckDB | siap MB/s | tables agree |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
