@@ -5,11 +5,12 @@ the same readiness computation, on synthetic campaigns of three sizes.
     python3 benches/bench.py [--sizes S,M,L] [--runs 3]
 
 It installs DuckDB (the release pinned in DUCKDB_VERSION) into
-benches/.venv, builds siap (release), generates each size once into benches/data/<size>/ with `siap generate`, checks that both
-implementations give the same readiness table, then times each (wall time
-and peak memory via /usr/bin/time) and prints, per size: the median wall
-time and peak memory of each, the ratio siap/DuckDB, and siap's MB/s. No
-test asserts a time: these machines are shared and noisy.
+benches/.venv, builds siap (release), generates each size once into
+benches/data/<size>/ with `siap generate`, checks that both implementations
+give the same readiness table, then times each (wall time and peak memory
+via /usr/bin/time) and prints, per size: the median wall time and peak
+memory of each, the ratio siap/DuckDB, and siap's MB/s. No test asserts a
+time: these machines are shared and noisy.
 """
 
 import argparse
