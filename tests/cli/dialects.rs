@@ -334,6 +334,14 @@ fn every_row_reason_in_a_multi_supplier_feed() {
                 "conflicting duplicate",
                 "S1,K-01,Gudang A,175,2026-10-30T08:00:00+07:00"
             ),
+            // Offset minutes past 59: not RFC 3339 (the fast path once
+            // read `+07:80` as 8 h 20 min and counted the row).
+            rej(
+                15,
+                "as_of",
+                "bad date",
+                "S1,K-01,Gudang A,5,2026-10-30T08:00:00+07:80"
+            ),
         ]
     );
     let suppliers: Vec<&str> = v["rows"]
@@ -488,8 +496,8 @@ fn the_quirks_run_balances_and_flags_the_header_only_feed() {
         .find(|s| s["id"] == "reasons")
         .unwrap()
         .clone();
-    // 13 records: 9 rejected; line 13 repeats line 12 exactly; line 12 is
-    // superseded by line 14's later as_of; line 9 counts because the
+    // 14 records: 10 rejected; line 13 repeats line 12 exactly; line 12
+    // is superseded by line 14's later as_of; line 9 counts because the
     // conflicting rows on lines 10 and 11 were rejected.
     assert_eq!(
         (
@@ -498,7 +506,7 @@ fn the_quirks_run_balances_and_flags_the_header_only_feed() {
             reasons["counted"].as_u64(),
             reasons["superseded"].as_u64()
         ),
-        (Some(9), Some(1), Some(2), Some(1))
+        (Some(10), Some(1), Some(2), Some(1))
     );
 }
 
