@@ -550,23 +550,22 @@ impl<'a> FeedVisitor<'a> {
     ) -> Result<std::borrow::Cow<'c, str>, Fail> {
         // The hot path (text that needs no trimming) inlined; the rest, and
         // the failure, in a function of its own.
-        if let Cell::Text(s) = self.cell(cells, pos) {
+        let c = self.cell(cells, pos);
+        if let Cell::Text(s) = c {
             let t = values::trim(s);
             if !t.is_empty() {
                 return Ok(std::borrow::Cow::Borrowed(t));
             }
         }
-        self.text_field_rest(cells, pos, name)
+        Self::text_field_rest(c, name)
     }
 
     #[inline(never)]
-    fn text_field_rest<'c, C: Cells + ?Sized>(
-        &self,
-        cells: &'c C,
-        pos: usize,
+    fn text_field_rest<'c>(
+        c: Cell<'c>,
         name: &'static str,
     ) -> Result<std::borrow::Cow<'c, str>, Fail> {
-        let s = cell_text(self.cell(cells, pos));
+        let s = cell_text(c);
         if s.is_empty() {
             return Err(Fail(
                 name,
@@ -579,18 +578,18 @@ impl<'a> FeedVisitor<'a> {
 
     #[inline]
     fn quantity<C: Cells + ?Sized>(&self, cells: &C, pos: usize) -> Result<i64, Fail> {
-        if let Cell::Text(s) | Cell::Number(s) = self.cell(cells, pos)
+        let c = self.cell(cells, pos);
+        if let Cell::Text(s) | Cell::Number(s) = c
             && let Some(v) = values::plain_quantity(s)
         {
             return Ok(v);
         }
-        self.quantity_rest(cells, pos)
+        self.quantity_rest(c)
     }
 
     #[inline(never)]
-    fn quantity_rest<C: Cells + ?Sized>(&self, cells: &C, pos: usize) -> Result<i64, Fail> {
+    fn quantity_rest(&self, c: Cell<'_>) -> Result<i64, Fail> {
         let d = &self.source.dialect;
-        let c = self.cell(cells, pos);
         let result = match c {
             Cell::Null => Err(NumberError::Missing),
             Cell::Text(s) => parse_quantity(s, d.decimal, d.thousands),
@@ -654,22 +653,17 @@ impl<'a> FeedVisitor<'a> {
         pos: usize,
         name: &'static str,
     ) -> Result<i64, Fail> {
-        if let Cell::Text(s) = self.cell(cells, pos)
+        let c = self.cell(cells, pos);
+        if let Cell::Text(s) = c
             && let Some(instant) = self.time.fast_instant(s)
         {
             return Ok(instant);
         }
-        self.timestamp_rest(cells, pos, name)
+        self.timestamp_rest(c, name)
     }
 
     #[inline(never)]
-    fn timestamp_rest<C: Cells + ?Sized>(
-        &self,
-        cells: &C,
-        pos: usize,
-        name: &'static str,
-    ) -> Result<i64, Fail> {
-        let c = self.cell(cells, pos);
+    fn timestamp_rest(&self, c: Cell<'_>, name: &'static str) -> Result<i64, Fail> {
         let written = match c {
             Cell::Null => None,
             Cell::Text(s) | Cell::Number(s) if values::trim(s).is_empty() => None,
