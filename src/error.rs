@@ -131,3 +131,97 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a panic said, as text.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Runs `f`; a panic in it (or in the threads it waits for) becomes the
+/// error `on_panic` makes of its message, so no failure of a worker ever
+/// ends the process with a panic's exit code.
+pub fn catch_panic<T>(
+    f: impl FnOnce() -> Result<T>,
+    on_panic: impl FnOnce(String) -> Error,
+) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(on_panic(panic_message(payload.as_ref()))),
+    }
+}
+
+/// Text with its control characters escaped (`\n`, `\u{1b}`...), for
+/// showing text that came from outside (a feed's header, a cell) in a
+/// message or a log line. With `keep_newlines`, line breaks stay: the
+/// message's own structure (a list of problems) uses them.
+pub fn escape_controls(text: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let escaped = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    if !text.chars().any(escaped) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escaped(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Outside text shown in a message: control characters, line breaks too,
+/// escaped.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, false)
+}
+
+/// A panic message that embeds an I/O error's debug form (`Couldn't write
+/// to xml file: Os { code: 28, kind: StorageFull, message: "No space left
+/// on device" }`) said the way an operator reads it: `No space left on
+/// device (Couldn't write to xml file)`.
+pub fn io_words(panic: &str) -> String {
+    let Some(start) = panic.find("message: \"") else {
+        return panic.to_string();
+    };
+    let rest = &panic[start + "message: \"".len()..];
+    let words = rest.split('"').next().unwrap_or(rest);
+    let before = panic[..start]
+        .split(": Os {")
+        .next()
+        .unwrap_or("")
+        .trim_end_matches([' ', ':', '{']);
+    if before.is_empty() {
+        words.to_string()
+    } else {
+        format!("{words} ({before})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn io_words_read_like_an_error() {
+        assert_eq!(
+            super::io_words(
+                "Couldn't write to xml file: Os { code: 28, kind: StorageFull, message: \"No space left on device\" }"
+            ),
+            "No space left on device (Couldn't write to xml file)"
+        );
+        assert_eq!(
+            super::io_words("index out of bounds"),
+            "index out of bounds"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(super::shown("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        assert_eq!(super::escape_controls("a\nb\r", true), "a\nb\\r");
+        assert_eq!(super::shown("Gudang é"), "Gudang é");
+    }
+}

@@ -154,14 +154,20 @@ pub fn inspect(
                 .map_err(|e| Error::Internal(format!("cannot write a temporary file: {e}")))?;
             let resolved = latest::resolve(&spill, 1, &sku_map, names.all(), 1)
                 .map_err(|e| Error::Internal(format!("cannot read a temporary file: {e}")))?;
-            let conflicts = stage::conflict_exceptions(
+            let conflicts = std::sync::Mutex::new(Vec::new());
+            stage::conflict_exceptions(
                 &resolved.conflicts,
                 &[source],
                 std::slice::from_ref(&paths[2]),
                 &sku_map,
                 1,
-                |_, list| list,
-            );
+                |_, list| {
+                    conflicts.lock().expect("no poisoned list").extend(list);
+                    Ok::<(), ()>(())
+                },
+            )
+            .expect("keeping the rows in memory cannot fail");
+            let conflicts = conflicts.into_inner().expect("no poisoned list");
             inspection.columns = feed
                 .column_map
                 .iter()
@@ -172,7 +178,7 @@ pub fn inspect(
             inspection.rows_staged = feed.accepted;
             let mut rejected: Vec<stage::Exception> = std::mem::take(&mut sink.rejected)
                 .into_iter()
-                .chain(conflicts.into_iter().flatten())
+                .chain(conflicts)
                 .collect();
             rejected.sort();
             inspection.rejected = rejected

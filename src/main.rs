@@ -27,12 +27,15 @@ fn say(level: &str, message: &str, fields: serde_json::Value) {
             o.extend(f);
         }
         obj.to_string()
-    } else if level == "ERROR" {
-        format!("error: {message}")
-    } else if level == "WARN" {
-        format!("warning: {message}")
     } else {
-        format!("siap: {message}")
+        // Text that came from a feed may hold control characters: shown
+        // escaped, so it cannot forge a line or drive the terminal.
+        let message = siap::error::escape_controls(message, true);
+        match level {
+            "ERROR" => format!("error: {message}"),
+            "WARN" => format!("warning: {message}"),
+            _ => format!("siap: {message}"),
+        }
     };
     // Not `eprintln!`, which panics when stderr cannot be written (a
     // scheduler's log on a full disk): the exit code still says how the
@@ -53,16 +56,40 @@ fn print_out(text: &str) -> Result<(), Error> {
     }
 }
 
+/// Whether the command line (or `SIAP_LOG_FORMAT`) asks for JSON logs,
+/// read before clap has parsed it: a usage error must be JSON too.
+fn wants_json() -> bool {
+    let mut args = std::env::args().skip(1);
+    let mut json = std::env::var("SIAP_LOG_FORMAT").is_ok_and(|v| v == "json");
+    while let Some(a) = args.next() {
+        if a == "--log-format=json"
+            || (a == "--log-format" && args.next().as_deref() == Some("json"))
+        {
+            json = true;
+        }
+    }
+    json
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
             let code = if e.use_stderr() {
                 ExitCode::Usage.code()
             } else {
                 0
             };
+            if e.use_stderr() && wants_json() {
+                JSON.store(true, std::sync::atomic::Ordering::Relaxed);
+                say(
+                    "ERROR",
+                    e.to_string().trim_end(),
+                    serde_json::json!({"exit_code": code}),
+                );
+            } else {
+                let _ = e.print();
+            }
             std::process::exit(code);
         }
     };
@@ -71,7 +98,16 @@ fn main() {
         std::sync::atomic::Ordering::Relaxed,
     );
     init_tracing(&cli);
-    let code = match execute(&cli) {
+    // A panic is reported once, as the error it becomes (never as the
+    // default hook's text, which would break JSON logs); its place in the
+    // code goes to the debug log.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::debug!(panic = %info, "A thread panicked.");
+    }));
+    let code = match siap::error::catch_panic(
+        || execute(&cli),
+        |message| Error::Internal(format!("siap hit a bug and stopped: {message}")),
+    ) {
         Ok(code) => code,
         Err(e) => {
             report(&e);
@@ -112,7 +148,7 @@ fn init_tracing(cli: &Cli) {
         LogFormat::Text => builder
             .with_target(false)
             .with_ansi(terminal)
-            .with_writer(siap::progress::LogWriter)
+            .with_writer(siap::progress::LogWriter { escape: !terminal })
             .init(),
     }
 }
@@ -163,6 +199,9 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
                 secs(t.aggregate),
                 secs(t.publish),
             ));
+            if let Some(peak) = m.peak_memory_mib {
+                text.push_str(&format!("; peak memory {peak:.0} MiB"));
+            }
             text.push_str(&format!(
                 "\nsiap: outputs in {} (latest: {})",
                 report.run_dir.display(),
@@ -183,6 +222,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Error> {
                     "refreshed": m.sources.len() - reused,
                     "reused": reused,
                     "timings_ms": serde_json::to_value(&m.timings_ms).unwrap_or_default(),
+                    "peak_memory_mib": m.peak_memory_mib,
                     "run_dir": report.run_dir.display().to_string(),
                     "latest": report.latest.display().to_string(),
                 }),
@@ -307,13 +347,13 @@ fn report(e: &Error) {
             say(
                 "ERROR",
                 &format!("{e}; the previous outputs are untouched"),
-                serde_json::json!({"exit_code": code}),
+                serde_json::json!({"exit_code": code, "peak_memory_mib": siap::memory::peak_mib()}),
             );
         }
         _ => say(
             "ERROR",
             &e.to_string(),
-            serde_json::json!({"exit_code": code}),
+            serde_json::json!({"exit_code": code, "peak_memory_mib": siap::memory::peak_mib()}),
         ),
     }
 }

@@ -17,3 +17,19 @@ pub fn release_freed() {
     // thread at any time.
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
+
+/// The process's peak resident memory so far, in MiB (Linux; `None`
+/// elsewhere). The kernel's high-water mark of this program's own memory
+/// since it started (a parent's memory before `exec` is not in it).
+pub fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}

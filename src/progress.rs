@@ -51,12 +51,29 @@ pub fn bytes(source: &str, len: Option<u64>) -> ProgressBar {
     bar
 }
 
-/// A `tracing` writer that prints above the progress bars.
-pub struct LogWriter;
+/// A `tracing` writer that prints above the progress bars. With `escape`
+/// (text logs going to a file or a scheduler), control characters inside
+/// a line are shown escaped: a feed's header with a quoted line break or an
+/// ANSI sequence cannot forge a log line.
+pub struct LogWriter {
+    pub escape: bool,
+}
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        multi().suspend(|| std::io::stderr().write_all(buf))?;
+        let text = String::from_utf8_lossy(buf);
+        let shown = if self.escape {
+            // One event is one line: only its last line break is its own.
+            let body = text.strip_suffix('\n').unwrap_or(&text);
+            let mut line = crate::error::escape_controls(body, false).into_owned();
+            if body.len() < text.len() {
+                line.push('\n');
+            }
+            std::borrow::Cow::Owned(line)
+        } else {
+            text
+        };
+        multi().suspend(|| std::io::stderr().write_all(shown.as_bytes()))?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -67,6 +84,8 @@ impl Write for LogWriter {
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
     type Writer = LogWriter;
     fn make_writer(&'a self) -> Self::Writer {
-        LogWriter
+        LogWriter {
+            escape: self.escape,
+        }
     }
 }

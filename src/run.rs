@@ -405,14 +405,11 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 &raw_paths,
                 &sku_map,
                 workers().saturating_sub(1).max(1),
-                // After the feed's staging exceptions, on disk: at scale
+                // Beside the feed's staging exceptions, on disk: at scale
                 // the conflicting rows are hundreds of megabytes.
                 |i, list| {
-                    let path = rejected_dir.join(format!("{i}.bin"));
+                    let path = rejected_dir.join(format!("{i}.conflicts.bin"));
                     let keep = || -> std::io::Result<()> {
-                        if list.is_empty() {
-                            return Ok(());
-                        }
                         let mut f = stage::exception::ExceptionFile::append(&path)?;
                         for e in &list {
                             f.write(e)?;
@@ -435,9 +432,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         );
         (conflicts.join(), tables)
     });
-    let conflicts = conflicts
-        .map_err(|_| Error::Internal("reading back the conflicting rows panicked".into()))?;
-    conflicts.into_iter().collect::<Result<()>>()?;
+    conflicts
+        .map_err(|_| Error::Internal("reading back the conflicting rows panicked".into()))??;
     let tables = tables?;
     let rejected: Vec<tables::Rejected> = pipeline
         .feeds
@@ -445,13 +441,17 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         .enumerate()
         .map(|(i, s)| tables::Rejected {
             source: s.id.clone(),
-            path: rejected_dir.join(format!("{i}.bin")),
+            staged: rejected_dir.join(format!("{i}.bin")),
+            conflicts: rejected_dir.join(format!("{i}.conflicts.bin")),
         })
         .collect();
     // The workbook shows the first rows; the table is written in batches.
+    // At most a sheet's rows and 64 MiB of their text (rows of hostile
+    // length would otherwise fill memory).
     let preview = tables::exception_batches(
         &rejected,
         publish::xlsx::MAX_SHEET_ROWS,
+        64 << 20,
         publish::xlsx::MAX_SHEET_ROWS,
     )()?
     .unwrap_or_default();
@@ -473,8 +473,12 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 publish::write_table(&staging.dir, name, &tables.supplier_readiness, o)
             }
             "exceptions" => {
-                let mut next =
-                    tables::exception_batches(&rejected, publish::batch_rows(), usize::MAX);
+                let mut next = tables::exception_batches(
+                    &rejected,
+                    publish::batch_rows(),
+                    32 << 20,
+                    usize::MAX,
+                );
                 publish::write_table_stream(&staging.dir, name, exception_count, o, || {
                     next()?.map(|b| tables::exceptions_frame(&b)).transpose()
                 })
@@ -548,10 +552,22 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         if failed.load(Relaxed) {
             return Ok(Vec::new());
         }
-        let r = match jobs[i] {
-            "workbook" => build_book(),
-            name => write(name),
+        // A writer that panics (rust_xlsxwriter does on a full disk) fails
+        // this output like any other error: exit 6, `latest` untouched.
+        let file = match jobs[i] {
+            "workbook" => "readiness.xlsx".to_string(),
+            name => format!("{name}.csv"),
         };
+        let r = crate::error::catch_panic(
+            || match jobs[i] {
+                "workbook" => build_book(),
+                name => write(name),
+            },
+            |message| Error::Publish {
+                path: staging.dir.join(&file),
+                message: format!("the writer stopped: {}", crate::error::io_words(&message)),
+            },
+        );
         failed.fetch_or(r.is_err(), Relaxed);
         r
     };
@@ -591,8 +607,10 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             aggregate: aggregate_ms,
             publish: 0,
         },
+        peak_memory_mib: None,
     };
     manifest.timings_ms.publish = t.elapsed().as_millis() as u64;
+    manifest.peak_memory_mib = crate::memory::peak_mib();
     manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     publish::write_json(&staging.dir, "manifest.json", &manifest)?;
     // The rejected rows are in the exceptions table now.

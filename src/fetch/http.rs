@@ -11,7 +11,8 @@
 //! - Conditional GET: the previous copy's ETag / Last-Modified are sent; a
 //!   304 reuses the previous raw copy.
 //! - Redirects: at most 5; never from HTTPS to HTTP; never to another host
-//!   when the source carries credentials (headers, user info or a query).
+//!   or port when the source carries credentials (headers, user info or a
+//!   query).
 //! - Secrets: header values and URLs are never printed; URLs are shown
 //!   through [`redact_url`].
 
@@ -56,7 +57,11 @@ fn client(source: &Source, url: &reqwest::Url) -> Result<reqwest::Client, String
         || !url.username().is_empty()
         || url.password().is_some()
         || url.query().is_some();
-    let host = url.host_str().map(str::to_string);
+    // The origin credentials belong to: the host and the port (reqwest
+    // strips only `Authorization` when either changes; custom headers
+    // such as `X-Api-Key` would follow the redirect).
+    let origin = |u: &reqwest::Url| (u.host_str().map(str::to_string), u.port_or_known_default());
+    let home = origin(url);
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= 5 {
             return attempt.error("more than 5 redirects");
@@ -68,11 +73,19 @@ fn client(source: &Source, url: &reqwest::Url) -> Result<reqwest::Client, String
         if from_https && attempt.url().scheme() == "http" {
             return attempt.error("refusing to follow a redirect from HTTPS to HTTP");
         }
-        if credentials && attempt.url().host_str().map(str::to_string) != host {
-            let to = attempt.url().host_str().unwrap_or("?").to_string();
-            return attempt.error(format!(
-                "refusing to follow a redirect to another host (`{to}`) with this source's credentials"
-            ));
+        if credentials && origin(attempt.url()) != home {
+            let to = origin(attempt.url());
+            let host = to.0.as_deref().unwrap_or("?");
+            return attempt.error(if to.0 == home.0 {
+                format!(
+                    "refusing to follow a redirect to another port (`{host}:{}`) with this source's credentials",
+                    to.1.unwrap_or(0)
+                )
+            } else {
+                format!(
+                    "refusing to follow a redirect to another host (`{host}`) with this source's credentials"
+                )
+            });
         }
         attempt.follow()
     });

@@ -113,7 +113,9 @@ pub fn fetch_all(jobs: Vec<Job<'_>>, concurrency: usize) -> Vec<Result<Fetched, 
                 tokio::spawn(async move {
                     let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
                     match &source.location {
-                        Location::Local(path) => local::fetch(path, &job.dest, defer).await,
+                        Location::Local(path) => {
+                            local::fetch(path, &job.dest, defer, source.http.max_bytes).await
+                        }
                         Location::Http(url) => {
                             http::fetch(&source, url, &job.dest, job.previous.as_ref()).await
                         }

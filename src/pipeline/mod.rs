@@ -262,9 +262,17 @@ pub struct Dialect {
     pub sheet: Option<String>,
     /// XLSX: the 1-based row holding the header.
     pub header_row: usize,
-    /// Largest decompressed body accepted (from the source's `max_bytes`).
+    /// Largest file, body or decompressed stream accepted (the source's
+    /// `max_bytes`).
     pub max_bytes: u64,
+    /// Largest record (a CSV record, an NDJSON line, a JSON array element,
+    /// an XLSX cell's text).
+    pub max_record_bytes: u64,
 }
+
+/// The default `max_record_bytes`: 1 MiB, a thousand times any real stock
+/// or shipment record, small enough that a hostile one costs nothing.
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 1 << 20;
 
 impl Dialect {
     pub fn default_for(format: Format, gzip: bool) -> Self {
@@ -282,6 +290,7 @@ impl Dialect {
             sheet: None,
             header_row: 1,
             max_bytes: HttpOptions::default().max_bytes,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
@@ -322,7 +331,7 @@ pub struct HttpOptions {
     /// All attempts together, waits included.
     pub total_timeout: std::time::Duration,
     pub max_attempts: u32,
-    /// Largest body accepted, compressed or decompressed.
+    /// Largest body or local file accepted, compressed or decompressed.
     pub max_bytes: u64,
 }
 
@@ -354,7 +363,10 @@ impl Default for HttpOptions {
             read_timeout: std::time::Duration::from_secs(30),
             total_timeout: std::time::Duration::from_secs(600),
             max_attempts: 4,
-            max_bytes: 2 * 1024 * 1024 * 1024,
+            // Large enough for one 50-million-row export; small enough that
+            // a runaway body (or `/dev/zero`) stops long before the disk is
+            // full.
+            max_bytes: 16 << 30,
         }
     }
 }

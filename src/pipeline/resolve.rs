@@ -46,6 +46,7 @@ const DIALECT_KEYS: &[&str] = &[
     "total_timeout_secs",
     "max_attempts",
     "max_bytes",
+    "max_record_bytes",
 ];
 
 /// Reads and checks a pipeline file.
@@ -305,6 +306,17 @@ fn source(
     // A gzip body may inflate: the same limit applies after decompression.
     if let (Some(d), Some(h)) = (dialect.as_mut(), http.as_ref()) {
         d.max_bytes = h.max_bytes;
+    }
+    if t.get("max_record_bytes").is_some()
+        && let Some(d) = dialect.as_mut()
+    {
+        match doc.integer(t, path, "max_record_bytes") {
+            Some(n) if n >= 64 => d.max_record_bytes = n as u64,
+            _ => doc.problem(
+                Doc::span_of(t, "max_record_bytes"),
+                format!("`{path}.max_record_bytes` must be at least 64"),
+            ),
+        }
     }
 
     let columns = columns(doc, t, path, kind);

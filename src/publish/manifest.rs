@@ -25,6 +25,10 @@ pub struct Manifest {
     pub outputs: Vec<OutputRecord>,
     pub summary: Summary,
     pub timings_ms: Timings,
+    /// The run's peak resident memory when the manifest was written, in
+    /// MiB (absent where the system does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_mib: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

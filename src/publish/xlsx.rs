@@ -8,6 +8,8 @@
 //! conditional formatting, so an analyst's own edits re-highlight. The
 //! document date is the run date, so a rerun gives the same bytes.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use polars::prelude::*;
 use rust_xlsxwriter::{
     Chart, ChartType, Color, ConditionalFormatFormula, DocProperties, ExcelDateTime, Format,
@@ -112,6 +114,34 @@ fn excel_date(days: i32) -> Option<ExcelDateTime> {
     ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8).ok()
 }
 
+/// Excel's limit on one cell's text, in UTF-16 code units.
+pub const MAX_CELL_TEXT: usize = 32_767;
+
+/// What ends a text cut to [`MAX_CELL_TEXT`]; the CSV and Parquet tables
+/// keep the whole text.
+pub const CUT_MARK: &str = "…[cut]";
+
+/// Text as one cell can hold it: whole when it fits, else cut at Excel's
+/// limit and ended with [`CUT_MARK`] (counted in `cuts`). A longer text
+/// fails the whole workbook in the writer, and with it the run.
+pub fn cell_text<'t>(text: &'t str, cuts: &AtomicUsize) -> std::borrow::Cow<'t, str> {
+    // Each UTF-16 unit takes at least one byte of UTF-8.
+    if text.len() <= MAX_CELL_TEXT || text.encode_utf16().count() <= MAX_CELL_TEXT {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    cuts.fetch_add(1, Ordering::Relaxed);
+    let room = MAX_CELL_TEXT - CUT_MARK.encode_utf16().count();
+    let mut units = 0;
+    let end = text
+        .char_indices()
+        .find(|(_, c)| {
+            units += c.len_utf16();
+            units > room
+        })
+        .map_or(text.len(), |(i, _)| i);
+    std::borrow::Cow::Owned(format!("{}{CUT_MARK}", &text[..end]))
+}
+
 /// The most data rows a sheet holds. The CSV and Parquet tables hold every
 /// row; a spreadsheet user past this many rows wants those (and Excel stops
 /// at 1,048,576 anyway).
@@ -210,7 +240,14 @@ impl Values {
     }
 
     /// Writes one cell; its number format comes from its column's.
-    fn write(&self, ws: &mut Worksheet, row: u32, c: u16, i: usize) -> Result<(), XlsxError> {
+    fn write(
+        &self,
+        ws: &mut Worksheet,
+        row: u32,
+        c: u16,
+        i: usize,
+        cuts: &AtomicUsize,
+    ) -> Result<(), XlsxError> {
         match self {
             Values::Int(v) => {
                 if let Some(x) = v[i] {
@@ -235,7 +272,7 @@ impl Values {
             // Always a string cell: never a formula, whatever it starts with.
             Values::Text(v) => {
                 if let Some(x) = v.get(i) {
-                    ws.write_string(row, c, x)?;
+                    ws.write_string(row, c, cell_text(x, cuts))?;
                 }
             }
         }
@@ -268,7 +305,7 @@ fn write_header(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), X
 /// first 500 rows (at most 60 characters). Rows are written in order, so
 /// the sheet may be a constant-memory one that flushes each finished row
 /// to disk (strings inline, no shared string table to build).
-fn write_frame(ws: &mut Worksheet, df: &DataFrame) -> Result<(), XlsxError> {
+fn write_frame(ws: &mut Worksheet, df: &DataFrame, cuts: &AtomicUsize) -> Result<(), XlsxError> {
     let df = &df.head(Some(MAX_SHEET_ROWS));
     let columns: Vec<Values> = df
         .columns()
@@ -286,7 +323,7 @@ fn write_frame(ws: &mut Worksheet, df: &DataFrame) -> Result<(), XlsxError> {
     }
     for i in 0..df.height() {
         for (c, v) in columns.iter().enumerate() {
-            v.write(ws, (i + 1) as u32, c as u16, i)?;
+            v.write(ws, (i + 1) as u32, c as u16, i, cuts)?;
         }
     }
     let last_col = df.width().saturating_sub(1) as u16;
@@ -308,9 +345,10 @@ fn readiness_sheet(
     r: &DataFrame,
     f: &Formats,
     chart_rows: u32,
+    cuts: &AtomicUsize,
 ) -> Result<(), XlsxError> {
     let n = r.height().min(MAX_SHEET_ROWS) as u32;
-    write_frame(ws, r)?;
+    write_frame(ws, r, cuts)?;
     // Printed (or exported to PDF): landscape, one page wide.
     ws.set_landscape();
     ws.set_print_fit_to_pages(1, 0);
@@ -375,6 +413,8 @@ pub fn workbook(
 ) -> Result<Vec<u8>, XlsxError> {
     use chrono::Datelike;
     let f = formats();
+    // Text cells cut to Excel's limit, on every sheet.
+    let cuts = AtomicUsize::new(0);
     let mut wb = Workbook::new();
     // Low-memory sheets spill rows here: inside the run's own folder.
     wb.set_tempdir(tempdir)?;
@@ -422,11 +462,11 @@ pub fn workbook(
     write_header(&mut exceptions_ws, exceptions, &f)?;
     std::thread::scope(|scope| -> Result<(), XlsxError> {
         let other = scope.spawn(|| -> Result<(), XlsxError> {
-            write_frame(&mut by_supplier, &tables.supplier_readiness)?;
-            write_frame(&mut shipments, &tables.shipments_preview)
+            write_frame(&mut by_supplier, &tables.supplier_readiness, &cuts)?;
+            write_frame(&mut shipments, &tables.shipments_preview, &cuts)
         });
-        let here = readiness_sheet(readiness, r, &f, chart_rows)
-            .and_then(|()| write_frame(&mut exceptions_ws, exceptions));
+        let here = readiness_sheet(readiness, r, &f, chart_rows, &cuts)
+            .and_then(|()| write_frame(&mut exceptions_ws, exceptions, &cuts));
         let other = other.join().expect("writing a sheet does not panic");
         here.and(other)
     })?;
@@ -471,10 +511,20 @@ pub fn workbook(
                 ),
             )
         }));
+        let cut = cuts.load(Ordering::Relaxed);
+        if cut > 0 {
+            lines.push((String::new(), String::new()));
+            lines.push((
+                "cut cells".into(),
+                format!(
+                    "{cut} text cell(s) longer than Excel's limit of {MAX_CELL_TEXT} characters end in `{CUT_MARK}`; the CSV and Parquet tables hold the whole text"
+                ),
+            ));
+        }
         for (row, (k, v)) in lines.iter().enumerate() {
             if !k.is_empty() {
-                ws.write_string_with_format(row as u32, 0, k, &bold)?;
-                ws.write_string(row as u32, 1, v)?;
+                ws.write_string_with_format(row as u32, 0, cell_text(k, &cuts), &bold)?;
+                ws.write_string(row as u32, 1, cell_text(v, &cuts))?;
             }
         }
         // Chart helper: the minimum beside each product row (column E).

@@ -308,7 +308,10 @@ pub(crate) fn map_columns(
 ) -> Result<(Vec<Option<usize>>, Vec<String>), String> {
     for (i, n) in names.iter().enumerate() {
         if !n.is_empty() && names[..i].contains(n) {
-            return Err(format!("the header names column `{n}` twice"));
+            return Err(format!(
+                "the header names column `{}` twice",
+                crate::error::shown(n)
+            ));
         }
     }
     let mut idx = Vec::new();
@@ -337,7 +340,7 @@ pub(crate) fn map_columns(
             missing.join(", "),
             names
                 .iter()
-                .map(|n| format!("`{n}`"))
+                .map(|n| format!("`{}`", crate::error::shown(n)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -1053,30 +1056,30 @@ fn read_at(mut f: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()
     f.read_exact(buf)
 }
 
+/// Conflicting rows whose raw text is read back at a time: bounds the
+/// memory a feed with millions of them takes.
+const CONFLICT_BLOCK: usize = 65_536;
+
 /// The exceptions of the rows the latest-row rules rejected, with their
-/// raw text read back from each feed's raw copy: one list per feed, handed
-/// to `each` (with the feed's index) as soon as it is made, so only the
-/// feeds in hand are in memory; the feeds shared among `workers` threads.
-/// Returns what `each` returned, per feed.
-pub fn conflict_exceptions<R: Send>(
+/// raw text read back from each feed's raw copy: handed to `each` (with
+/// the feed's index) a block of at most [`CONFLICT_BLOCK`] rows at a time,
+/// in line order, so only the block in hand is in memory; the feeds shared
+/// among `workers` threads. The first error `each` returns is the result.
+pub fn conflict_exceptions<E: Send>(
     conflicts: &[latest::Conflict],
     feeds: &[&Source],
     paths: &[std::path::PathBuf],
     sku_map: &SkuMap,
     workers: usize,
-    each: impl Fn(usize, Vec<Exception>) -> R + Sync,
-) -> Vec<R> {
+    each: impl Fn(usize, Vec<Exception>) -> Result<(), E> + Sync,
+) -> Result<(), E> {
     let mut mine: Vec<Vec<&latest::Conflict>> = vec![Vec::new(); feeds.len()];
     for c in conflicts {
         mine[c.feed].push(c);
     }
-    let list = |fi: usize| {
-        let mine = &mine[fi];
-        if mine.is_empty() {
-            return Vec::new();
-        }
+    let block = |fi: usize, rows: &[&latest::Conflict]| {
         let source = feeds[fi];
-        let wanted: Vec<(u64, Span)> = mine.iter().map(|c| (c.line, c.span)).collect();
+        let wanted: Vec<(u64, Span)> = rows.iter().map(|c| (c.line, c.span)).collect();
         let mut raw = raw_texts(source, &paths[fi], &wanted);
         let field = if source.kind == SourceKind::Shipments {
             "updated_at"
@@ -1084,7 +1087,7 @@ pub fn conflict_exceptions<R: Send>(
             "as_of"
         };
         let detail = format!("another row has the same key and `{field}` but different values");
-        mine.iter()
+        rows.iter()
             .map(|c| {
                 let e = sku_map.entry(c.sku);
                 Exception {
@@ -1100,10 +1103,13 @@ pub fn conflict_exceptions<R: Send>(
             })
             .collect()
     };
-    let one = |fi: usize| each(fi, list(fi));
+    let one = |fi: usize| {
+        mine[fi]
+            .chunks(CONFLICT_BLOCK)
+            .try_for_each(|rows| each(fi, block(fi, rows)))
+    };
     let every: Vec<usize> = (0..feeds.len()).collect();
     crate::queue::run(feeds.len(), &every, workers, one)
         .into_iter()
-        .map(|e| e.expect("every feed is listed"))
-        .collect()
+        .try_for_each(|e| e.expect("every feed is listed"))
 }

@@ -399,7 +399,12 @@ fn fail(problems: Vec<String>) -> Result<(), String> {
         return Ok(());
     }
     let n = problems.len();
-    let mut shown: Vec<String> = problems.into_iter().take(MAX_LISTED).collect();
+    // One line each: values from the table are shown escaped.
+    let mut shown: Vec<String> = problems
+        .iter()
+        .take(MAX_LISTED)
+        .map(|p| crate::error::shown(p).into_owned())
+        .collect();
     if n > MAX_LISTED {
         shown.push(format!("and {} more", n - MAX_LISTED));
     }

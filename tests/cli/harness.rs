@@ -179,3 +179,68 @@ impl Workdir {
         Run::from(cmd.output().expect("run siap"))
     }
 }
+
+/// Limits a run is started under.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Address space, in bytes (`prlimit --as`): an allocation past it
+    /// fails, and siap aborts.
+    pub address_space: Option<u64>,
+    /// Largest file the run may write, in bytes (`prlimit --fsize`); a
+    /// write past it fails with "File too large" (`SIGXFSZ` ignored), as
+    /// on a full disk.
+    pub file_size: Option<u64>,
+}
+
+impl Run {
+    /// The peak memory siap reported on its last line (`--log-format
+    /// json`): its own, as the kernel counts it (a forked child's maximum
+    /// resident size would count this test process's memory too).
+    #[track_caller]
+    pub fn peak_mib(&self) -> f64 {
+        let last = self.stderr.lines().last().unwrap_or("");
+        let v: serde_json::Value = serde_json::from_str(last)
+            .unwrap_or_else(|e| panic!("last line is not JSON ({e}): {}", self.stderr));
+        v["peak_memory_mib"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no peak_memory_mib: {last}"))
+    }
+}
+
+impl Workdir {
+    /// Runs siap under `limits`.
+    #[cfg(target_os = "linux")]
+    pub fn siap_limited(&self, args: &[&str], limits: Limits) -> Run {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_siap"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_remove("SIAP_LOG")
+            .env_remove("SIAP_WORK_DIR")
+            .env_remove("SIAP_LOG_FORMAT");
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let set = |resource, n: u64| {
+                    let r = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(resource, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                };
+                if let Some(n) = limits.address_space {
+                    set(libc::RLIMIT_AS, n)?;
+                }
+                if let Some(n) = limits.file_size {
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    set(libc::RLIMIT_FSIZE, n)?;
+                }
+                Ok(())
+            });
+        }
+        Run::from(cmd.output().expect("run siap"))
+    }
+}

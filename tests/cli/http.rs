@@ -329,6 +329,41 @@ fn a_redirect_to_another_host_keeps_the_credentials_home() {
     assert_eq!(s.hits("/g.csv"), 1);
 }
 
+/// Issue 24, also seen: a redirect to the same host on another port
+/// carried custom headers such as `X-Api-Key` along (reqwest strips only
+/// `Authorization`): the port is part of the origin.
+#[test]
+fn regression_a_redirect_to_another_port_keeps_the_credentials_home() {
+    let s = Server::start();
+    let other = Server::start();
+    other.route("/g.csv", vec![Response::ok(FEED)]);
+    s.route(
+        "/f.csv",
+        vec![Response::status(302, "").header("Location", &other.url("/g.csv"))],
+    );
+    let w = Workdir::new();
+    let p = pipeline(
+        &w,
+        &s.url("/f.csv"),
+        "headers = { \"X-Api-Key\" = \"${SIAP_TEST_KEY}\" }",
+    );
+    let r = w.siap_env(
+        &["run", &p, "--work-dir", "work", "--date", "2026-11-01"],
+        &[("SIAP_TEST_KEY", "k-123")],
+    );
+    assert_eq!(r.status, 4, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "refusing to follow a redirect to another port (`127.0.0.1:{}`) with this source's credentials",
+            other.port
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(other.hits("/g.csv"), 0);
+    assert!(!other.requests().iter().any(|q| q.contains("k-123")));
+}
+
 #[test]
 fn a_missing_environment_variable_is_a_config_error() {
     let w = Workdir::new();

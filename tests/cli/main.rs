@@ -6,6 +6,7 @@ mod config;
 mod dialects;
 mod formats;
 mod generate;
+mod hostile;
 mod http;
 mod publish;
 mod sample;

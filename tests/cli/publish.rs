@@ -69,7 +69,9 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
         .open(w.join("out/.lock"))
         .unwrap();
     lock.lock().unwrap();
-    std::fs::write(w.join("out/.lock"), "pid 4242 since 2026-11-27T01:00:00Z").unwrap();
+    // The holder (this test) writes its line as siap does.
+    let holder = format!("pid {} since 2026-11-27T01:00:00Z", std::process::id());
+    std::fs::write(w.join("out/.lock"), format!("{holder}\n")).unwrap();
     let r = w.siap(&[
         "run",
         pipeline.to_str().unwrap(),
@@ -80,7 +82,8 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
     ]);
     assert_eq!(r.status, 5, "{}", r.stderr);
     assert!(
-        r.stderr.contains("locked by another run (pid 4242"),
+        r.stderr
+            .contains(&format!("locked by another run ({holder})")),
         "{}",
         r.stderr
     );

@@ -1,0 +1,602 @@
+//! JSON feeds: an array of records, or one record per line (NDJSON).
+//!
+//! Both are read as streams, one record at a time, twice: the first pass
+//! finds the header (every field name, in the order first seen), the
+//! second hands over the records. A record is held only while it is read;
+//! one longer than the source's `max_record_bytes` is a `malformed record`
+//! exception with its first bytes kept. A value that is not an object (or
+//! a broken line) is one exception; JSON that is not well formed fails the
+//! source.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use serde_json::value::RawValue;
+
+use super::{MAX_COLUMNS, OwnedCell, OwnedCells, Visitor, decode, oversized, trim_newline};
+use crate::pipeline::Dialect;
+use crate::stage::exception::Reason;
+
+/// Opens the feed's text (once per pass).
+type Open<'o, 'a> = &'o dyn Fn() -> Result<Box<dyn Read + 'a>, String>;
+
+/// A JSON object's top-level fields in the order written, values unparsed.
+struct RawObject<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = RawObject<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    let v: &'de RawValue = m.next_value()?;
+                    fields.push((k, v));
+                }
+                Ok(RawObject(fields))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// The header: every field name of every object, in the order first seen.
+#[derive(Default)]
+struct Names {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Names {
+    /// Adds the names of one record (when it is an object; `Ok(false)`
+    /// when it is another kind of value).
+    fn add(&mut self, text: &str) -> Result<bool, serde_json::Error> {
+        use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+        struct Keys<'n>(&'n mut Names);
+        struct Key<'n>(&'n mut Names);
+        impl<'de> serde::de::DeserializeSeed<'de> for Key<'_> {
+            type Value = ();
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Key<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<(), E> {
+                // Looked up without a copy; copied once, when new.
+                if !self.0.index.contains_key(k) {
+                    self.0.index.insert(k.to_string(), self.0.names.len());
+                    self.0.names.push(k.to_string());
+                }
+                Ok(())
+            }
+        }
+        impl<'de> Visitor<'de> for Keys<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+                while m.next_key_seed(Key(self.0))?.is_some() {
+                    m.next_value::<IgnoredAny>()?;
+                }
+                Ok(())
+            }
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        match de.deserialize_map(Keys(self)).and_then(|()| de.end()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.classify() == serde_json::error::Category::Data => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.names.len() > MAX_COLUMNS {
+            return Err(format!(
+                "the records name more than {MAX_COLUMNS} distinct fields"
+            ));
+        }
+        Ok(())
+    }
+
+    /// One object's fields as cells, by header position (the first of a
+    /// repeated name wins).
+    fn cells(&self, fields: &[(String, &RawValue)], out: &mut Vec<OwnedCell>) {
+        out.clear();
+        out.resize(self.names.len(), OwnedCell::Null);
+        let mut set = vec![false; self.names.len()];
+        for (k, v) in fields {
+            let Some(&i) = self.index.get(k) else {
+                continue;
+            };
+            if std::mem::replace(&mut set[i], true) {
+                continue;
+            }
+            out[i] = cell(v);
+        }
+    }
+}
+
+fn cell(v: &RawValue) -> OwnedCell {
+    let s = v.get().trim();
+    if s == "null" {
+        OwnedCell::Null
+    } else if s.starts_with('"') {
+        serde_json::from_str::<String>(s)
+            .map(OwnedCell::Text)
+            .unwrap_or(OwnedCell::Null)
+    } else if s.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']) {
+        // The literal as written: `1e6` stays `1e6` (a bad number).
+        OwnedCell::Number(s.to_string())
+    } else {
+        // true/false, objects, arrays: kept as written so the field check
+        // reports them.
+        OwnedCell::Text(s.to_string())
+    }
+}
+
+/// A byte stream read ahead a block at a time, counting lines.
+struct Bytes<'a> {
+    input: Box<dyn Read + 'a>,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// The line of the next byte.
+    line: u64,
+}
+
+impl<'a> Bytes<'a> {
+    fn new(input: Box<dyn Read + 'a>) -> Self {
+        Bytes {
+            input,
+            buf: vec![0; 1 << 16],
+            pos: 0,
+            end: 0,
+            line: 1,
+        }
+    }
+
+    /// Reads the next block when the current one is used up; false at
+    /// the end.
+    fn refill(&mut self) -> Result<bool, String> {
+        if self.pos < self.end {
+            return Ok(true);
+        }
+        self.pos = 0;
+        self.end = loop {
+            match self.input.read(&mut self.buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(decode::message(&e, "cannot read the file")),
+            }
+        };
+        Ok(self.end > 0)
+    }
+
+    /// The next byte, without taking it.
+    fn peek(&mut self) -> Result<Option<u8>, String> {
+        Ok(if self.refill()? {
+            Some(self.buf[self.pos])
+        } else {
+            None
+        })
+    }
+
+    fn next(&mut self) -> Result<Option<u8>, String> {
+        let b = self.peek()?;
+        if let Some(b) = b {
+            self.pos += 1;
+            self.line += u64::from(b == b'\n');
+        }
+        Ok(b)
+    }
+
+    /// Takes the block's bytes up to and including the first that `stop`
+    /// finds (all of them when none), handing them to `keep`; returns the
+    /// byte found.
+    fn take(
+        &mut self,
+        stop: impl Fn(&[u8]) -> Option<usize>,
+        keep: &mut impl FnMut(&[u8]),
+    ) -> Option<u8> {
+        let block = &self.buf[self.pos..self.end];
+        let found = stop(block);
+        let n = found.map_or(block.len(), |k| k + 1);
+        keep(&block[..n]);
+        self.line += memchr::memchr_iter(b'\n', &block[..n]).count() as u64;
+        self.pos += n;
+        found.map(|k| block[k])
+    }
+
+    /// The next byte that is not white space.
+    fn next_token(&mut self) -> Result<Option<u8>, String> {
+        while let Some(b) = self.next()? {
+            if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                return Ok(Some(b));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// One element of the array, as read.
+enum Element {
+    /// Its text, whole.
+    Text,
+    /// Longer than the cap: this many bytes, of which the first are kept.
+    Long(u64),
+}
+
+/// Reads a JSON array's elements one at a time.
+struct Elements<'a> {
+    bytes: Bytes<'a>,
+    cap: u64,
+    started: bool,
+    done: bool,
+    /// The element's text (its first bytes, for a long one).
+    text: Vec<u8>,
+}
+
+fn syntax(what: &str, line: u64) -> String {
+    format!("not a JSON array of records: {what} at line {line}")
+}
+
+impl<'a> Elements<'a> {
+    /// The next element and its first line, or `None` after the last.
+    fn next(&mut self) -> Result<Option<(u64, Element)>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        let first = if self.started {
+            match self.bytes.next_token()? {
+                Some(b',') => match self.bytes.next_token()? {
+                    Some(b']') => return Err(syntax("trailing comma", self.bytes.line)),
+                    other => other,
+                },
+                Some(b']') => return self.end(),
+                Some(_) => return Err(syntax("expected `,` or `]`", self.bytes.line)),
+                None => return Err(syntax("EOF while parsing a list", self.bytes.line)),
+            }
+        } else {
+            self.started = true;
+            match self.bytes.next_token()? {
+                Some(b'[') => match self.bytes.next_token()? {
+                    Some(b']') => return self.end(),
+                    other => other,
+                },
+                Some(_) => return Err(syntax("expected `[`", self.bytes.line)),
+                None => return Err(syntax("EOF while parsing a value", self.bytes.line)),
+            }
+        };
+        let Some(first) = first else {
+            return Err(syntax("EOF while parsing a list", self.bytes.line));
+        };
+        let line = self.bytes.line;
+        self.text.clear();
+        let (text, cap) = (&mut self.text, self.cap);
+        let mut len = 0u64;
+        // The element's text, up to the cap (then its first bytes).
+        let mut keep = |b: &[u8]| {
+            len += b.len() as u64;
+            let room = (cap as usize).saturating_sub(text.len());
+            text.extend_from_slice(&b[..b.len().min(room)]);
+        };
+        keep(&[first]);
+        let eof = |line| syntax("EOF while parsing a value", line);
+        match first {
+            b'{' | b'[' | b'"' => {
+                let mut depth = u32::from(first != b'"');
+                let mut in_string = first == b'"';
+                loop {
+                    if !self.bytes.refill()? {
+                        return Err(eof(self.bytes.line));
+                    }
+                    let found = if in_string {
+                        self.bytes
+                            .take(|b| memchr::memchr2(b'"', b'\\', b), &mut keep)
+                    } else {
+                        let structural = |b: &[u8]| {
+                            b.iter()
+                                .position(|c| matches!(c, b'"' | b'{' | b'}' | b'[' | b']'))
+                        };
+                        self.bytes.take(structural, &mut keep)
+                    };
+                    match found {
+                        None => {}
+                        // An escape: the next byte is text, whatever it is.
+                        Some(b'\\') => match self.bytes.next()? {
+                            Some(e) => keep(&[e]),
+                            None => return Err(eof(self.bytes.line)),
+                        },
+                        Some(b'"') if in_string => {
+                            in_string = false;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        Some(b'"') => in_string = true,
+                        Some(b'{' | b'[') => depth += 1,
+                        Some(_) => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {
+                // A scalar: up to the next separator.
+                while let Some(b) = self.bytes.peek()? {
+                    if matches!(b, b',' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                        break;
+                    }
+                    self.bytes.next()?;
+                    keep(&[b]);
+                }
+            }
+        }
+        if len > cap {
+            self.text.truncate(super::RAW_PREVIEW);
+        }
+        Ok(Some((
+            line,
+            if len > self.cap {
+                Element::Long(len)
+            } else {
+                Element::Text
+            },
+        )))
+    }
+
+    fn end(&mut self) -> Result<Option<(u64, Element)>, String> {
+        self.done = true;
+        match self.bytes.next_token()? {
+            None => Ok(None),
+            Some(_) => Err(syntax("trailing characters", self.bytes.line)),
+        }
+    }
+}
+
+/// A JSON array of records.
+pub(super) fn read_array<'a>(
+    open: Open<'_, 'a>,
+    dialect: &Dialect,
+    visitor: &mut dyn Visitor,
+) -> Result<(), String> {
+    let elements = || -> Result<Elements<'a>, String> {
+        Ok(Elements {
+            bytes: Bytes::new(open()?),
+            cap: dialect.max_record_bytes,
+            started: false,
+            done: false,
+            text: Vec::new(),
+        })
+    };
+    let invalid = |e: serde_json::Error, line: u64| {
+        format!("not a JSON array of records: {e} (in the record at line {line})")
+    };
+    // Pass 1: the header, and the whole array checked to be well formed.
+    let mut names = Names::default();
+    let mut pass = elements()?;
+    while let Some((line, element)) = pass.next()? {
+        if let Element::Text = element {
+            let text = std::str::from_utf8(&pass.text).map_err(|e| {
+                format!(
+                    "invalid UTF-8 at byte {} of the record at line {line}",
+                    e.valid_up_to()
+                )
+            })?;
+            names.add(text).map_err(|e| invalid(e, line))?;
+        }
+    }
+    names.check()?;
+    visitor.header(&names.names)?;
+    // Pass 2: the records.
+    let mut pass = elements()?;
+    let mut cells = Vec::new();
+    while let Some((line, element)) = pass.next()? {
+        let raw = String::from_utf8_lossy(&pass.text);
+        match element {
+            Element::Long(len) => {
+                let (raw, detail) = oversized(&pass.text, len, dialect.max_record_bytes);
+                visitor.broken(line, &raw, Reason::MalformedRecord, detail);
+            }
+            Element::Text => match serde_json::from_str::<RawObject>(&raw) {
+                Ok(o) => {
+                    names.cells(&o.0, &mut cells);
+                    visitor.record(line, &raw, &OwnedCells(&cells));
+                }
+                Err(e) => visitor.broken(
+                    line,
+                    &raw,
+                    Reason::MalformedRecord,
+                    format!("not a JSON object: {e}"),
+                ),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Lines of text, each held only while it is looked at; a line longer
+/// than the cap is skipped, its first bytes kept.
+struct Lines<'a> {
+    input: Box<dyn Read + 'a>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    line: u64,
+    cap: usize,
+}
+
+/// One line as read.
+enum Line<'b> {
+    Whole(&'b [u8]),
+    /// Longer than the cap: its first bytes, and its length.
+    Long(Vec<u8>, u64),
+}
+
+impl<'a> Lines<'a> {
+    fn new(input: Box<dyn Read + 'a>, cap: u64) -> Self {
+        Lines {
+            input,
+            buf: vec![0; 1 << 16],
+            start: 0,
+            end: 0,
+            eof: false,
+            line: 0,
+            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+        }
+    }
+
+    fn fill(&mut self) -> Result<(), String> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        loop {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(decode::message(&e, "cannot read the file")),
+            }
+            return Ok(());
+        }
+    }
+
+    /// The next line (without its line end) and its number.
+    fn next(&mut self) -> Result<Option<(u64, Line<'_>)>, String> {
+        // Where the line is in the buffer, once found (the buffer is only
+        // borrowed for the answer).
+        let (at, len) = loop {
+            let pending = &self.buf[self.start..self.end];
+            if let Some(i) = memchr::memchr(b'\n', pending) {
+                let at = self.start;
+                self.start += i + 1;
+                break (at, i);
+            }
+            if self.eof {
+                if pending.is_empty() {
+                    return Ok(None);
+                }
+                let at = self.start;
+                self.start = self.end;
+                break (at, pending.len());
+            }
+            if pending.len() > self.cap {
+                return self.skip_long().map(Some);
+            }
+            self.fill()?;
+        };
+        self.line += 1;
+        let line = &self.buf[at..at + len];
+        if len > self.cap {
+            let head = line[..len.min(super::RAW_PREVIEW)].to_vec();
+            return Ok(Some((self.line, Line::Long(head, len as u64))));
+        }
+        Ok(Some((self.line, Line::Whole(line))))
+    }
+
+    /// The line at `start` is longer than the cap: keeps its first bytes
+    /// and reads on, holding nothing, to its end.
+    fn skip_long(&mut self) -> Result<(u64, Line<'_>), String> {
+        let head = self.buf[self.start..self.end][..super::RAW_PREVIEW.min(self.end - self.start)]
+            .to_vec();
+        let mut len = (self.end - self.start) as u64;
+        self.start = self.end;
+        self.line += 1;
+        loop {
+            self.fill()?;
+            let pending = &self.buf[self.start..self.end];
+            if let Some(i) = memchr::memchr(b'\n', pending) {
+                len += i as u64;
+                self.start += i + 1;
+                break;
+            }
+            len += pending.len() as u64;
+            self.start = self.end;
+            if self.eof {
+                break;
+            }
+        }
+        Ok((self.line, Line::Long(head, len)))
+    }
+}
+
+/// One JSON object per line; blank lines are not records.
+pub(super) fn read_lines<'a>(
+    open: Open<'_, 'a>,
+    dialect: &Dialect,
+    visitor: &mut dyn Visitor,
+) -> Result<(), String> {
+    let cap = dialect.max_record_bytes;
+    // Pass 1: the header.
+    let mut names = Names::default();
+    let mut lines = Lines::new(open()?, cap);
+    while let Some((_, line)) = lines.next()? {
+        if let Line::Whole(b) = line
+            && let Ok(s) = std::str::from_utf8(trim_newline(b))
+            && !s.trim().is_empty()
+        {
+            // A broken line is an exception, found again in pass 2.
+            let _ = names.add(s);
+        }
+    }
+    names.check()?;
+    visitor.header(&names.names)?;
+    // Pass 2: the records.
+    let mut lines = Lines::new(open()?, cap);
+    let mut cells = Vec::new();
+    while let Some((n, line)) = lines.next()? {
+        let bytes = match line {
+            Line::Long(head, len) => {
+                let (raw, detail) = oversized(&head, len, cap);
+                visitor.broken(n, &raw, Reason::MalformedRecord, detail);
+                continue;
+            }
+            Line::Whole(b) => trim_newline(b),
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(s) => match serde_json::from_str::<RawObject>(s) {
+                Ok(o) => {
+                    names.cells(&o.0, &mut cells);
+                    visitor.record(n, s, &OwnedCells(&cells));
+                }
+                Err(e) => visitor.broken(
+                    n,
+                    s,
+                    Reason::MalformedRecord,
+                    format!("not a JSON object: {e}"),
+                ),
+            },
+            Err(e) => visitor.broken(
+                n,
+                &String::from_utf8_lossy(bytes),
+                Reason::BadEncoding,
+                format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+            ),
+        }
+    }
+    Ok(())
+}

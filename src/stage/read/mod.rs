@@ -1,0 +1,512 @@
+//! Bytes + dialect → a header and a stream of records of text cells, each
+//! with the line where it starts and its raw text.
+//!
+//! Readers never interpret values (that is [`super::values`]); they only
+//! split records and report the ones that cannot be split (a ragged CSV
+//! row, a broken NDJSON line, a row with invalid UTF-8, a record longer
+//! than the source's `max_record_bytes`). Typed cells from binary formats
+//! (Excel dates, Parquet timestamps) are passed through as typed values so
+//! no format has to be guessed for them.
+//!
+//! Every format is read as a stream from its file, whatever the file's
+//! size: memory follows the caps (`max_record_bytes`, the chunk size, a
+//! Parquet slice, an XLSX workbook's shared strings), never the input. One
+//! file per format: [`csv`], [`json`] (arrays and NDJSON), [`parquet`],
+//! [`xlsx`]; [`decode`] turns bytes into UTF-8 text.
+
+mod csv;
+pub mod decode;
+mod json;
+mod parquet;
+mod xlsx;
+
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDateTime};
+
+pub use self::csv::FieldCells;
+use super::exception::Reason;
+use crate::pipeline::{Dialect, Format};
+use crate::workdir::direct::DirectFile;
+
+/// One cell, borrowed from the record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    /// Text as written; numbers in it follow the feed's number dialect.
+    Text(&'a str),
+    /// A number written by a machine (JSON, Parquet, XLSX): `.` decimal,
+    /// no grouping.
+    Number(&'a str),
+    /// A wall-clock date and time without an offset (Excel dates).
+    DateTime(NaiveDateTime),
+    /// An instant, microseconds since the epoch (UTC).
+    Instant(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnedCell {
+    Null,
+    Text(String),
+    Number(String),
+    DateTime(NaiveDateTime),
+    Instant(i64),
+}
+
+impl OwnedCell {
+    fn as_cell(&self) -> Cell<'_> {
+        match self {
+            OwnedCell::Null => Cell::Null,
+            OwnedCell::Text(s) => Cell::Text(s),
+            OwnedCell::Number(s) => Cell::Number(s),
+            OwnedCell::DateTime(d) => Cell::DateTime(*d),
+            OwnedCell::Instant(i) => Cell::Instant(*i),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            OwnedCell::Null => serde_json::Value::Null,
+            OwnedCell::Text(s) => serde_json::Value::String(s.clone()),
+            OwnedCell::Number(s) => {
+                serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.clone()))
+            }
+            OwnedCell::DateTime(d) => {
+                serde_json::Value::String(d.format("%Y-%m-%dT%H:%M:%S").to_string())
+            }
+            OwnedCell::Instant(i) => serde_json::Value::String(
+                DateTime::from_timestamp_micros(*i)
+                    .map(|d| d.to_rfc3339())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        match self {
+            OwnedCell::Null => true,
+            OwnedCell::Text(s) => s.trim().is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// The cells of one record, by header position.
+pub trait Cells {
+    fn get(&self, i: usize) -> Cell<'_>;
+}
+
+struct OwnedCells<'a>(&'a [OwnedCell]);
+
+impl Cells for OwnedCells<'_> {
+    fn get(&self, i: usize) -> Cell<'_> {
+        self.0.get(i).map_or(Cell::Null, OwnedCell::as_cell)
+    }
+}
+
+/// How many lines ahead [`Visitor::upcoming`] looks.
+pub const LOOKAHEAD: usize = 4;
+
+/// Receives what a reader finds.
+pub trait Visitor {
+    /// The header, once, before any record. An error fails the source.
+    fn header(&mut self, names: &[String]) -> Result<(), String>;
+    /// One record whose cells line up with the header.
+    fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells);
+    /// The same, with where the record's raw text starts in the decoded
+    /// feed (CSV only), so it can be read back later without a reparse.
+    fn record_at(&mut self, line: u64, _offset: u64, raw: &str, cells: &dyn Cells) {
+        self.record(line, raw, cells)
+    }
+    /// The same for a CSV record, with its concrete cells: a visitor that
+    /// reads millions of them can check fields without a virtual call
+    /// each.
+    fn csv_record(&mut self, line: u64, offset: u64, raw: &str, cells: &FieldCells<'_>) {
+        self.record_at(line, offset, raw, cells)
+    }
+    /// One record that cannot be read as cells.
+    fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
+    /// The raw bytes of the line [`LOOKAHEAD`] lines after the record
+    /// about to be visited and where its delimiters are (`delims`, offsets
+    /// into `line`; CSV only; quotes not taken into account, maybe not even
+    /// a whole record; as a rule each line once, in order), so a visitor
+    /// can start fetching from memory what that record will need while it
+    /// works on the ones before. A hint only: it must not change what is
+    /// read.
+    fn upcoming(&mut self, _line: &[u8], _delims: &[u32]) {}
+}
+
+/// How much of an over-long record's text the exceptions table keeps.
+pub const RAW_PREVIEW: usize = 4096;
+
+/// The exception of a record longer than `max_record_bytes`: its first
+/// [`RAW_PREVIEW`] bytes as text, and the words saying so.
+fn oversized(bytes: &[u8], len: u64, cap: u64) -> (String, String) {
+    let mut head = &bytes[..bytes.len().min(RAW_PREVIEW)];
+    // Not half a character at the cut.
+    if let Err(e) = std::str::from_utf8(head)
+        && e.error_len().is_none()
+    {
+        head = &head[..e.valid_up_to()];
+    }
+    let mut raw = String::from_utf8_lossy(head).into_owned();
+    if len > head.len() as u64 {
+        raw.push('…');
+    }
+    let detail = format!(
+        "the record is {len} bytes long, more than max_record_bytes = {cap}; only its first {RAW_PREVIEW} bytes are kept"
+    );
+    (raw, detail)
+}
+
+/// The most columns a header may name (Excel's own limit): a wider one
+/// is refused rather than held.
+pub const MAX_COLUMNS: usize = 16_384;
+
+/// Where a feed's bytes are. Some readers go through a feed twice (JSON
+/// finds its header first), so this can be opened again.
+#[derive(Debug, Clone, Copy)]
+pub enum Bytes<'a> {
+    File(&'a Path),
+    Memory(&'a [u8]),
+}
+
+impl<'a> Bytes<'a> {
+    fn open(self) -> Result<Box<dyn Read + 'a>, String> {
+        Ok(match self {
+            Bytes::File(p) => Box::new(
+                std::fs::File::open(p)
+                    .map_err(|e| format!("cannot read the raw copy `{}`: {e}", p.display()))?,
+            ),
+            Bytes::Memory(b) => Box::new(Cursor::new(b)),
+        })
+    }
+
+    fn is_empty(self) -> Result<bool, String> {
+        Ok(match self {
+            Bytes::File(p) => {
+                std::fs::metadata(p)
+                    .map_err(|e| format!("cannot read the raw copy `{}`: {e}", p.display()))?
+                    .len()
+                    == 0
+            }
+            Bytes::Memory(b) => b.is_empty(),
+        })
+    }
+
+    /// Decompressed (when the dialect says gzip), at most `max_bytes`.
+    fn plain(self, dialect: &Dialect) -> Result<Box<dyn Read + 'a>, String> {
+        let raw = self.open()?;
+        Ok(if dialect.gzip {
+            Box::new(decode::gunzip(raw, dialect.max_bytes))
+        } else {
+            raw
+        })
+    }
+
+    /// The feed's text as UTF-8, decompressed and decoded.
+    fn text(self, dialect: &Dialect) -> Result<Box<dyn Read + 'a>, String> {
+        Ok(decode::utf8(self.plain(dialect)?, dialect.encoding))
+    }
+}
+
+/// Reads a whole feed held in memory. An `Err` fails the source with that
+/// message.
+pub fn read(bytes: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Result<(), String> {
+    read_bytes(Bytes::Memory(bytes), dialect, visitor)
+}
+
+fn read_bytes(
+    bytes: Bytes<'_>,
+    dialect: &Dialect,
+    visitor: &mut dyn Visitor,
+) -> Result<(), String> {
+    if bytes.is_empty()? {
+        return Err("the file is empty (0 bytes)".into());
+    }
+    match dialect.format {
+        Format::Csv => {
+            let mut text = bytes.text(dialect)?;
+            csv::stream(&mut text, dialect, visitor, dialect.gzip)
+        }
+        Format::Json => json::read_array(&|| bytes.text(dialect), dialect, visitor),
+        Format::Ndjson => json::read_lines(&|| bytes.text(dialect), dialect, visitor),
+        Format::Parquet | Format::Xlsx => {
+            // Both need to seek: a gzip-compressed one is inflated into an
+            // anonymous temporary file first (never into memory).
+            let spooled;
+            let file: &Path = match bytes {
+                Bytes::File(p) if !dialect.gzip => p,
+                _ => {
+                    spooled = spool(bytes, dialect)?;
+                    spooled.path()
+                }
+            };
+            if dialect.format == Format::Parquet {
+                parquet::read(file, visitor)
+            } else {
+                xlsx::read(file, dialect, visitor)
+            }
+        }
+    }
+}
+
+/// The feed's (decompressed) bytes in a temporary file.
+fn spool(bytes: Bytes<'_>, dialect: &Dialect) -> Result<tempfile::NamedTempFile, String> {
+    let mut tmp =
+        tempfile::NamedTempFile::new().map_err(|e| format!("cannot make a temporary file: {e}"))?;
+    let n = std::io::copy(&mut bytes.plain(dialect)?, tmp.as_file_mut())
+        .map_err(|e| decode::message(&e, "cannot read the file"))?;
+    if n == 0 {
+        return Err("the file is empty (0 bytes after gzip)".into());
+    }
+    Ok(tmp)
+}
+
+/// Whether [`read_file`] copies a local source while reading it (CSV, in
+/// any encoding, plain or gzip: read once, front to back) rather than
+/// reading a copy made beforehand.
+pub fn streams(dialect: &Dialect) -> bool {
+    dialect.format == Format::Csv
+}
+
+/// The file a feed is read from.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Its raw copy, already on disk.
+    Copy(&'a std::path::Path),
+    /// A local source file not yet copied: every byte read is also written
+    /// to its raw copy `to`, so the copy, the hash and the staged rows come
+    /// from the same single read (a streamed feed only; see [`streams`]).
+    Tee {
+        from: &'a std::path::Path,
+        to: &'a std::path::Path,
+    },
+}
+
+/// What [`read_file`] read: the file's size and sha256, computed from the
+/// bytes as they were read.
+#[derive(Debug, Clone)]
+pub struct FileRead {
+    pub bytes: u64,
+    pub sha256: String,
+    /// For [`Input::Tee`]: the source file as it was when read.
+    pub source: Option<Stamp>,
+}
+
+/// A file's identity, size and modification time: the same stamp later
+/// means the same bytes (short of deliberate tampering), so what staging
+/// read can be read again from the source instead of its copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    id: (u64, u64),
+}
+
+impl Stamp {
+    pub fn of(meta: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
+        #[cfg(not(unix))]
+        let id = (0, 0);
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            id,
+        }
+    }
+
+    /// Whether `path` still has this stamp.
+    pub fn matches(&self, path: &std::path::Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| Stamp::of(&m) == *self)
+    }
+}
+
+/// Reads a feed from a file. CSV is streamed (and, for [`Input::Tee`],
+/// copied) in one pass that also hashes it; other formats read their raw
+/// copy, after a pass that hashes it. The whole file is read (and copied)
+/// even when staging stops early.
+pub fn read_file(
+    input: Input<'_>,
+    dialect: &Dialect,
+    visitor: &mut dyn Visitor,
+) -> Result<FileRead, String> {
+    let (path, copy_to) = match input {
+        Input::Copy(path) => (path, None),
+        Input::Tee { from, to } => (from, Some(to)),
+    };
+    if !streams(dialect) {
+        if let Some(to) = copy_to {
+            crate::fetch::local::copy_capped(path, to, dialect.max_bytes)?;
+        }
+        let copy = copy_to.unwrap_or(path);
+        let (bytes, sha256) = crate::fetch::hash_file(copy)
+            .map_err(|e| format!("cannot read the raw copy `{}`: {e}", copy.display()))?;
+        read_bytes(Bytes::File(copy), dialect, visitor)?;
+        return Ok(FileRead {
+            bytes,
+            sha256,
+            source: None,
+        });
+    }
+    let cannot = |e: std::io::Error| match copy_to {
+        None => format!("cannot read the raw copy `{}`: {e}", path.display()),
+        Some(_) => format!("cannot read `{}`: {e}", path.display()),
+    };
+    let (file, meta) = match copy_to {
+        Some(_) => crate::fetch::local::open_regular(path, dialect.max_bytes)?,
+        None => {
+            let f = std::fs::File::open(path).map_err(cannot)?;
+            let m = f.metadata().map_err(cannot)?;
+            (f, m)
+        }
+    };
+    let copy_err = |to: &std::path::Path, e: std::io::Error| {
+        format!("cannot write the raw copy `{}`: {e}", to.display())
+    };
+    let copy = match copy_to {
+        Some(to) => Some(DirectFile::create(to).map_err(|e| copy_err(to, e))?),
+        None => None,
+    };
+    if meta.len() == 0 {
+        return Err("the file is empty (0 bytes)".into());
+    }
+    let stamp = copy_to.map(|_| Stamp::of(&meta));
+    let mut input = Hashing {
+        // A file that grows while it is read stops at the cap too.
+        inner: decode::Capped::new(file, dialect.max_bytes, "the file"),
+        hash: crate::fetch::Hasher::default(),
+        copy,
+        copy_error: None,
+    };
+    let staged = {
+        let mut text: Box<dyn Read> = if dialect.gzip {
+            decode::utf8(
+                decode::gunzip(&mut input, dialect.max_bytes),
+                dialect.encoding,
+            )
+        } else {
+            decode::utf8(&mut input, dialect.encoding)
+        };
+        csv::stream(&mut text, dialect, visitor, dialect.gzip)
+    };
+    // The rest of the file still belongs to its hash and its copy.
+    let rest = std::io::copy(&mut input, &mut std::io::sink());
+    if let (Some(e), Some(to)) = (input.copy_error.take(), copy_to) {
+        return Err(copy_err(to, e));
+    }
+    if let (Some(copy), Some(to)) = (input.copy.take(), copy_to) {
+        copy.finish().map_err(|e| copy_err(to, e))?;
+    }
+    staged?;
+    rest.map_err(|e| decode::message(&e, &cannot_text(path, copy_to.is_none())))?;
+    // Changed while it was read: not the bytes the copy holds.
+    let source = stamp.filter(|s| s.matches(path));
+    Ok(FileRead {
+        bytes: input.hash.bytes,
+        sha256: input.hash.hex(),
+        source,
+    })
+}
+
+fn cannot_text(path: &Path, raw_copy: bool) -> String {
+    if raw_copy {
+        format!("cannot read the raw copy `{}`", path.display())
+    } else {
+        format!("cannot read `{}`", path.display())
+    }
+}
+
+/// Hashes what is read through it and, given a copy, writes it there.
+struct Hashing<R> {
+    inner: R,
+    hash: crate::fetch::Hasher,
+    copy: Option<DirectFile>,
+    /// A failed write to the copy (reported as such, not as a read error).
+    copy_error: Option<std::io::Error>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        if let Some(f) = &mut self.copy
+            && let Err(e) = std::io::Write::write_all(f, &buf[..n])
+        {
+            let shown = std::io::Error::new(e.kind(), "the raw copy cannot be written");
+            self.copy_error = Some(e);
+            return Err(shown);
+        }
+        Ok(n)
+    }
+}
+
+fn trim_newline(b: &[u8]) -> &[u8] {
+    let mut end = b.len();
+    while end > 0 && (b[end - 1] == b'\n' || b[end - 1] == b'\r') {
+        end -= 1;
+    }
+    &b[..end]
+}
+
+/// Renders a record of a binary format as a JSON object, for the
+/// exceptions table's raw column.
+fn raw_object(header: &[String], cells: &[OwnedCell]) -> String {
+    let mut map = serde_json::Map::new();
+    for (h, c) in header.iter().zip(cells) {
+        map.insert(h.clone(), c.to_json());
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+fn number_text(f: f64) -> String {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e17 {
+        format!("{f:.0}")
+    } else {
+        format!("{f}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stamp matches its file until the file changes or is replaced.
+    #[test]
+    fn a_stamp_tells_a_changed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.csv");
+        std::fs::write(&path, "a,b\n1,2\n").unwrap();
+        let stamp = Stamp::of(&std::fs::metadata(&path).unwrap());
+        assert!(stamp.matches(&path));
+        // Same size, later time.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::write(&path, "a,b\n3,4\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(!stamp.matches(&path));
+        // Replaced by another file (same bytes, same time).
+        let stamp = Stamp::of(&std::fs::metadata(&path).unwrap());
+        let other = dir.path().join("other.csv");
+        std::fs::copy(&path, &other).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert!(!stamp.matches(&path));
+        std::fs::remove_file(&path).unwrap();
+        assert!(!stamp.matches(&path));
+    }
+}
