@@ -3,24 +3,7 @@
 //! published); at level `warn` the run publishes and exits with the
 //! "success with warnings" code.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Warn,
-    Error,
-}
-
-impl Level {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "warn" => Some(Level::Warn),
-            "error" => Some(Level::Error),
-            _ => None,
-        }
-    }
-}
+pub use crate::model::{GateResult, Level};
 
 /// The gates of one source, from the pipeline file.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,15 +13,6 @@ pub struct Gates {
     /// The newest `as_of` (stock) or `updated_at` (shipments) may be at most
     /// this many hours old.
     pub max_age_hours: Option<(i64, Level)>,
-}
-
-/// One gate's outcome, as the manifest records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateResult {
-    pub gate: String,
-    pub level: Level,
-    pub passed: bool,
-    pub message: String,
 }
 
 /// What the gates look at.

@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::fetch;
 use crate::pipeline::{self, Source, SourceKind};
-use crate::stage::{self, Context, latest};
+use crate::rules;
+use crate::stage::{self, Context};
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -134,7 +135,7 @@ pub fn inspect(
                 sku_map: &sku_map,
                 names: &names,
             };
-            let spill = stage::spill::Spill::create(&tmp.path().join("spill"), 1)
+            let spill = stage::partition::Partitions::create(&tmp.path().join("spill"), 1)
                 .map_err(|e| Error::Internal(format!("cannot make a temporary folder: {e}")))?;
             let provider = source.owner.as_deref().map_or(0, |o| names.id(o));
             let mut sink = Preview {
@@ -152,10 +153,10 @@ pub fn inspect(
             sink.spill
                 .finish(source.kind == SourceKind::Shipments)
                 .map_err(|e| Error::Internal(format!("cannot write a temporary file: {e}")))?;
-            let resolved = latest::resolve(&spill, 1, &sku_map, names.all(), 1)
+            let resolved = rules::resolve(&spill, 1, &sku_map, names.all(), 1)
                 .map_err(|e| Error::Internal(format!("cannot read a temporary file: {e}")))?;
             let conflicts = std::sync::Mutex::new(Vec::new());
-            stage::conflict_exceptions(
+            crate::rules::conflicts::conflict_exceptions(
                 &resolved.conflicts,
                 &[source],
                 std::slice::from_ref(&paths[2]),
@@ -262,7 +263,7 @@ struct Preview<'a, F: Fn(i64) -> String> {
     limit: usize,
     rows: Vec<serde_json::Value>,
     rejected: Vec<stage::Exception>,
-    spill: stage::spill::SpillWriter<'a>,
+    spill: stage::partition::PartitionWriter<'a>,
 }
 
 impl<F: Fn(i64) -> String> stage::Sink for Preview<'_, F> {

@@ -130,7 +130,7 @@ fn init_tracing(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIAP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let terminal = std::io::stderr().is_terminal();
-    siap::progress::init(terminal && !cli.quiet && cli.log_format == LogFormat::Text);
+    siap::sys::progress::init(terminal && !cli.quiet && cli.log_format == LogFormat::Text);
     // A log line that cannot be written (stderr on a full disk) is dropped:
     // the subscriber's own report of it would go through `eprintln!`,
     // which panics there.
@@ -148,7 +148,7 @@ fn init_tracing(cli: &Cli) {
         LogFormat::Text => builder
             .with_target(false)
             .with_ansi(terminal)
-            .with_writer(siap::progress::LogWriter { escape: !terminal })
+            .with_writer(siap::sys::progress::LogWriter { escape: !terminal })
             .init(),
     }
 }
@@ -347,13 +347,13 @@ fn report(e: &Error) {
             say(
                 "ERROR",
                 &format!("{e}; the previous outputs are untouched"),
-                serde_json::json!({"exit_code": code, "peak_memory_mib": siap::memory::peak_mib()}),
+                serde_json::json!({"exit_code": code, "peak_memory_mib": siap::sys::memory::peak_mib()}),
             );
         }
         _ => say(
             "ERROR",
             &e.to_string(),
-            serde_json::json!({"exit_code": code, "peak_memory_mib": siap::memory::peak_mib()}),
+            serde_json::json!({"exit_code": code, "peak_memory_mib": siap::sys::memory::peak_mib()}),
         ),
     }
 }

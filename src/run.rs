@@ -13,10 +13,12 @@ use crate::error::{Error, Result};
 use crate::fetch::{self, Fetched};
 use crate::gates::{self, Level};
 use crate::pipeline::{self, Pipeline, Source, SourceKind};
-use crate::publish::manifest::{Manifest, Rules, SourceRecord, Summary, Timings};
-use crate::publish::{self, atomic, staged, tables};
-use crate::stage::{self, Context, StagedFeed, latest};
+use crate::publish::{self, tables};
+use crate::rules as latest;
+use crate::stage::staged_copy as staged;
+use crate::stage::{self, Context, StagedFeed};
 use crate::workdir;
+use crate::workdir::manifest::{Manifest, Rules, SourceRecord, Summary, Timings};
 
 /// What `siap run` was asked to do.
 #[derive(Debug, Clone)]
@@ -88,8 +90,8 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     check_suppliers(&pipeline, &args.suppliers)?;
     let date = run_date(&pipeline, args.date);
     let work = &args.work_dir;
-    let _lock = atomic::lock(work)?;
-    atomic::clean_leftovers(work);
+    let _lock = workdir::lock(work)?;
+    workdir::clean_leftovers(work);
     tracing::info!(campaign = %pipeline.campaign.name, run_date = %date, work_dir = %work.display(), "Starting run.");
 
     let run_id = format!(
@@ -97,7 +99,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         started.format("%Y%m%dT%H%M%S%.3fZ"),
         std::process::id()
     );
-    let staging = atomic::Staging::new(work, &run_id)?;
+    let staging = workdir::RunDir::new(work, &run_id)?;
     let raw_dir = staging.dir.join("raw");
     let staged_dir = staging.dir.join("staged");
     for d in [&raw_dir, &staged_dir] {
@@ -165,7 +167,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 let dest = raw_dir.join(&s.id);
                 std::fs::hard_link(raw, &dest)
                     .or_else(|_| std::fs::copy(raw, &dest).map(|_| ()))
-                    .and_then(|_| fetch::hash_file(&dest))
+                    .and_then(|_| crate::sys::files::hash_file(&dest))
                     .map(|(bytes, sha256)| Fetched {
                         path: dest.clone(),
                         bytes,
@@ -234,8 +236,11 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         .map(|f| f.bytes)
         .sum();
     let spill_dir = staging.dir.join("spill");
-    let spill = stage::spill::Spill::create(&spill_dir, stage::spill::partitions_for(feed_bytes))
-        .map_err(|e| Error::Publish {
+    let spill = stage::partition::Partitions::create(
+        &spill_dir,
+        stage::partition::partitions_for(feed_bytes),
+    )
+    .map_err(|e| Error::Publish {
         path: spill_dir.clone(),
         message: e.to_string(),
     })?;
@@ -285,7 +290,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 0 | 1 => contents[i]
                     .as_ref()
                     .map(|b| {
-                        let mut h = fetch::Hasher::default();
+                        let mut h = crate::sys::files::Hasher::default();
                         h.update(b);
                         h.hex()
                     })
@@ -296,7 +301,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     }
     let t_rules = Instant::now();
     // Staging's buffers, given back before the rules fill memory.
-    crate::memory::release_freed();
+    crate::sys::memory::release_freed();
     let resolved =
         latest::resolve(&spill, feeds.len(), &sku_map, names.all(), workers()).map_err(|e| {
             Error::Publish {
@@ -399,7 +404,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         .collect();
     let (conflicts, tables) = std::thread::scope(|scope| {
         let conflicts = scope.spawn(|| {
-            stage::conflict_exceptions(
+            crate::rules::conflicts::conflict_exceptions(
                 &resolved.conflicts,
                 &feed_sources,
                 &raw_paths,
@@ -410,7 +415,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
                 |i, list| {
                     let path = rejected_dir.join(format!("{i}.conflicts.bin"));
                     let keep = || -> std::io::Result<()> {
-                        let mut f = stage::exception::ExceptionFile::append(&path)?;
+                        let mut f = stage::rejects::ExceptionFile::append(&path)?;
                         for e in &list {
                             f.write(e)?;
                         }
@@ -462,7 +467,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     // ---- publish ----
     let t = Instant::now();
     // The rules' and the tables' scratch, given back before publishing.
-    crate::memory::release_freed();
+    crate::sys::memory::release_freed();
     let mut outputs = Vec::new();
     let o = &pipeline.output;
     let write = |name: &str| {
@@ -571,7 +576,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         failed.fetch_or(r.is_err(), Relaxed);
         r
     };
-    for r in crate::queue::run(jobs.len(), &[3, 4, 2, 0, 1], workers().min(2), publish_one) {
+    for r in crate::sys::queue::run(jobs.len(), &[3, 4, 2, 0, 1], workers().min(2), publish_one) {
         outputs.extend(r.expect("every output is listed")?);
     }
 
@@ -610,7 +615,7 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         peak_memory_mib: None,
     };
     manifest.timings_ms.publish = t.elapsed().as_millis() as u64;
-    manifest.peak_memory_mib = crate::memory::peak_mib();
+    manifest.peak_memory_mib = crate::sys::memory::peak_mib();
     manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     publish::write_json(&staging.dir, "manifest.json", &manifest)?;
     // The rejected rows are in the exceptions table now.
@@ -674,8 +679,8 @@ fn workers() -> usize {
 struct RunSink<'a> {
     ctx: &'a Context<'a>,
     staged: staged::StagedWriter,
-    spill: stage::spill::SpillWriter<'a>,
-    rejected: stage::exception::ExceptionFile,
+    spill: stage::partition::PartitionWriter<'a>,
+    rejected: stage::rejects::ExceptionFile,
 }
 
 impl stage::Sink for RunSink<'_> {
@@ -702,7 +707,7 @@ fn stage_feeds(
     fetched: &[std::result::Result<Fetched, String>],
     ctx: &Context,
     staged_dir: &Path,
-    spill: &stage::spill::Spill,
+    spill: &stage::partition::Partitions,
     rejected_dir: &Path,
 ) -> Vec<Option<std::result::Result<StagedFeed, String>>> {
     let mut order: Vec<usize> = (0..feeds.len()).collect();
@@ -713,7 +718,7 @@ fn stage_feeds(
         let t = Instant::now();
         let provider = source.owner.as_deref().map_or(0, |o| ctx.names.id(o));
         let rejected =
-            match stage::exception::ExceptionFile::create(&rejected_dir.join(format!("{i}.bin"))) {
+            match stage::rejects::ExceptionFile::create(&rejected_dir.join(format!("{i}.bin"))) {
                 Ok(r) => r,
                 Err(e) => return Some(Err(format!("cannot write the rejected rows: {e}"))),
             };
@@ -751,7 +756,7 @@ fn stage_feeds(
         });
         Some(r)
     };
-    crate::queue::run(feeds.len(), &order, workers(), stage_one)
+    crate::sys::queue::run(feeds.len(), &order, workers(), stage_one)
         .into_iter()
         .map(Option::flatten)
         .collect()

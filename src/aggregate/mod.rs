@@ -12,7 +12,7 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::pipeline::Campaign;
-use crate::stage::latest::Resolved;
+use crate::rules::Resolved;
 use crate::stage::{Catalog, SkuMap};
 
 /// The tables a run publishes. The shipments table (one row per latest

@@ -7,10 +7,11 @@
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use super::window::{self, epoch_days};
+use super::window;
 use crate::error::{Error, Result};
+use crate::model::epoch_days;
 use crate::pipeline::Campaign;
-use crate::stage::latest::Resolved;
+use crate::rules::Resolved;
 use crate::stage::{Catalog, SkuMap, Status};
 
 #[derive(Default)]

@@ -9,9 +9,10 @@
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::model::{Status, epoch_days};
 use crate::pipeline::Campaign;
-use crate::stage::latest::{LatestShipment, Resolved};
-use crate::stage::{Catalog, SkuMap, Status};
+use crate::rules::{LatestShipment, Resolved};
+use crate::stage::{Catalog, SkuMap};
 
 pub const EARLY: &str = "early";
 pub const WINDOW: &str = "in_window";
@@ -19,17 +20,6 @@ pub const LATE: &str = "late";
 pub const NO_ETA: &str = "no_eta";
 pub const NO_ETA_ARRIVED: &str = "arrived_no_eta";
 pub const CANCELLED: &str = "cancelled";
-
-/// Days from 0001-01-01 (day 1 of chrono's common era count) to
-/// 1970-01-01.
-pub const EPOCH_FROM_CE: i32 = 719_163;
-
-/// Days since 1970-01-01, the physical form of a polars `Date`: one
-/// subtraction per date (this runs for every staged shipment date).
-pub fn epoch_days(d: chrono::NaiveDate) -> i32 {
-    use chrono::Datelike;
-    d.num_days_from_ce() - EPOCH_FROM_CE
-}
 
 /// The bucket of one shipment (also used for the Shipments sheet).
 pub fn bucket(status: Status, eta: Option<chrono::NaiveDate>, campaign: &Campaign) -> &'static str {
@@ -140,22 +130,4 @@ pub fn shipment_sums(
         }
     }
     sums
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::NaiveDate;
-
-    /// The day count is the distance from 1970-01-01, before and after it.
-    #[test]
-    fn epoch_days_count_from_1970() {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-        assert_eq!(epoch_days(epoch), 0);
-        let mut d = NaiveDate::from_ymd_opt(1600, 2, 27).unwrap();
-        while d < NaiveDate::from_ymd_opt(2400, 3, 2).unwrap() {
-            assert_eq!(epoch_days(d) as i64, (d - epoch).num_days(), "{d}");
-            d = d + chrono::Days::new(13);
-        }
-    }
 }

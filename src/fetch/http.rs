@@ -22,8 +22,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-use super::{Fetched, Hasher, Previous, redact_url};
+use super::{Fetched, Previous, redact_url};
 use crate::pipeline::Source;
+use crate::sys::files::Hasher;
 
 /// Whether an attempt's failure is worth another try.
 enum Retry {
@@ -200,7 +201,8 @@ async fn attempt_once(
         if let Some(p) = previous {
             std::fs::copy(&p.raw, dest)
                 .map_err(|e| final_error(format!("cannot copy the previous copy: {e}")))?;
-            let (bytes, sha256) = super::hash_file(dest).map_err(|e| final_error(e.to_string()))?;
+            let (bytes, sha256) =
+                crate::sys::files::hash_file(dest).map_err(|e| final_error(e.to_string()))?;
             return Ok(Fetched {
                 path: dest.to_path_buf(),
                 bytes,
@@ -245,7 +247,7 @@ async fn attempt_once(
     let mut file = tokio::fs::File::create(dest)
         .await
         .map_err(|e| final_error(format!("cannot write `{}`: {e}", dest.display())))?;
-    let bar = crate::progress::bytes(&source.id, length);
+    let bar = crate::sys::progress::bytes(&source.id, length);
     let mut h = Hasher::default();
     let mut first = Vec::new();
     loop {

@@ -12,8 +12,7 @@ pub mod local;
 
 use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
-
+pub use crate::pipeline::redact_url;
 use crate::pipeline::{Location, Source};
 
 /// A raw copy on disk and what the manifest records about it.
@@ -50,40 +49,6 @@ pub struct Job<'a> {
     /// For a local file: leave the copy to staging, which reads every byte
     /// anyway (a feed it streams).
     pub copy_while_staging: bool,
-}
-
-/// sha256 and size of data written through it.
-#[derive(Default)]
-pub struct Hasher {
-    hasher: Sha256,
-    pub bytes: u64,
-}
-
-impl Hasher {
-    pub fn update(&mut self, data: &[u8]) {
-        self.hasher.update(data);
-        self.bytes += data.len() as u64;
-    }
-    pub fn hex(self) -> String {
-        hex::encode(self.hasher.finalize())
-    }
-}
-
-/// Hashes a file already on disk.
-pub fn hash_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Hasher::default();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    let bytes = h.bytes;
-    Ok((bytes, h.hex()))
 }
 
 /// Fetches every job. Results are in job order; an `Err` carries a message
@@ -132,45 +97,4 @@ pub fn fetch_all(jobs: Vec<Job<'_>>, concurrency: usize) -> Vec<Result<Fetched, 
         }
         out
     })
-}
-
-/// A URL as it may be shown: user and password removed, every query value
-/// masked (API keys often travel as `?token=`).
-pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            if !u.username().is_empty() || u.password().is_some() {
-                let _ = u.set_username("***");
-                let _ = u.set_password(None);
-            }
-            let pairs: Vec<(String, String)> = u
-                .query_pairs()
-                .map(|(k, _)| (k.into_owned(), "***".to_string()))
-                .collect();
-            if !pairs.is_empty() {
-                let q = pairs
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("&");
-                u.set_query(Some(&q));
-            }
-            u.set_fragment(None);
-            u.to_string()
-        }
-        Err(_) => "<unparsable URL>".to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn redacts_credentials_and_query_values() {
-        let r = redact_url("https://user:s3cret@feeds.example/stok.csv?token=abc123&day=1");
-        assert!(!r.contains("s3cret"), "{r}");
-        assert!(!r.contains("abc123"), "{r}");
-        assert!(r.contains("token=***"), "{r}");
-    }
 }

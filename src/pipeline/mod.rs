@@ -148,7 +148,7 @@ impl Location {
     pub fn display(&self) -> String {
         match self {
             Location::Local(p) => p.display().to_string(),
-            Location::Http(u) => crate::fetch::redact_url(u),
+            Location::Http(u) => redact_url(u),
         }
     }
 
@@ -164,6 +164,34 @@ impl Location {
                 path.rsplit('/').next().unwrap_or("").to_string()
             }
         }
+    }
+}
+
+/// A URL as it may be shown: user and password removed, every query value
+/// masked (API keys often travel as `?token=`).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if !u.username().is_empty() || u.password().is_some() {
+                let _ = u.set_username("***");
+                let _ = u.set_password(None);
+            }
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, _)| (k.into_owned(), "***".to_string()))
+                .collect();
+            if !pairs.is_empty() {
+                let q = pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                u.set_query(Some(&q));
+            }
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "<unparsable URL>".to_string(),
     }
 }
 
@@ -308,7 +336,7 @@ pub struct Source {
     /// canonical column name → the feed's own header name.
     pub columns: BTreeMap<String, String>,
     /// Shipment feeds: folded feed status → canonical status.
-    pub statuses: BTreeMap<String, crate::stage::Status>,
+    pub statuses: BTreeMap<String, crate::model::Status>,
     /// Stock feeds without a warehouse column.
     pub default_warehouse: Option<String>,
     /// Line and column of the source's `location` in the pipeline file.
@@ -397,4 +425,17 @@ pub fn is_safe_id(s: &str) -> bool {
         && !s.starts_with('.')
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_credentials_and_query_values() {
+        let r = redact_url("https://user:s3cret@feeds.example/stok.csv?token=abc123&day=1");
+        assert!(!r.contains("s3cret"), "{r}");
+        assert!(!r.contains("abc123"), "{r}");
+        assert!(r.contains("token=***"), "{r}");
+    }
 }

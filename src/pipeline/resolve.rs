@@ -13,7 +13,7 @@ use super::{
     default_minimum_units, is_safe_id,
 };
 use crate::error::{ConfigProblem, Error, Result};
-use crate::stage::Status;
+use crate::model::Status;
 
 const TOP_KEYS: &[&str] = &[
     "campaign",
@@ -713,7 +713,7 @@ fn dialect(doc: &mut Doc, t: &dyn TableLike, path: &str, loc: &Location) -> Opti
     ] {
         if let Some(formats) = doc.strings(t, path, key) {
             for f in &formats {
-                if let Err(e) = crate::stage::values::check_format(f) {
+                if let Err(e) = check_format(f) {
                     doc.problem(Doc::span_of(t, key), format!("`{path}.{key}` `{f}`: {e}"));
                     ok = false;
                 }
@@ -764,7 +764,7 @@ fn statuses(doc: &mut Doc, t: &dyn TableLike, path: &str) -> BTreeMap<String, St
         if let Some(v) = doc.string(st, &spath, &key) {
             match Status::parse(&v) {
                 Some(s) => {
-                    out.insert(crate::stage::values::fold(&key), s);
+                    out.insert(crate::model::fold(&key), s);
                 }
                 None => doc.problem(
                     Doc::span_of(st, &key),
@@ -820,4 +820,12 @@ fn output(doc: &mut Doc, root: &dyn TableLike) -> crate::pipeline::OutputOptions
         );
     }
     o
+}
+
+/// Checks that a strftime format is well formed.
+fn check_format(f: &str) -> Result<(), String> {
+    if chrono::format::StrftimeItems::new(f).any(|i| matches!(i, chrono::format::Item::Error)) {
+        return Err("not a valid strftime format".into());
+    }
+    Ok(())
 }

@@ -15,29 +15,18 @@
 //! into `runs/`, and only then points `latest` at it with a rename of a
 //! fresh symlink. A crash at any point leaves `latest` as it was.
 
-pub mod atomic;
-pub mod manifest;
-pub mod staged;
 pub mod tables;
 pub mod xlsx;
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::fetch::Hasher;
-use crate::workdir::direct::DirectFile;
+use crate::sys::direct::DirectFile;
+use crate::sys::files::Hasher;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-
-/// One written file, as the manifest lists it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct OutputRecord {
-    pub name: String,
-    pub rows: u64,
-    pub bytes: u64,
-    pub sha256: String,
-}
+pub use crate::workdir::manifest::OutputRecord;
 
 fn publish_err(path: &Path) -> impl FnOnce(String) -> Error + '_ {
     move |message| Error::Publish {

@@ -30,7 +30,7 @@ pub struct Rejected {
 
 /// One file of rejected rows, read ahead by one.
 struct Run {
-    reader: Option<crate::stage::exception::ExceptionReader>,
+    reader: Option<crate::stage::rejects::ExceptionReader>,
     next: Option<Exception>,
     path: std::path::PathBuf,
 }
@@ -38,7 +38,7 @@ struct Run {
 impl Run {
     fn open(path: &std::path::Path, source: &str) -> Result<Run> {
         // A feed that failed before writing any has no file.
-        let reader = match crate::stage::exception::ExceptionReader::open(path, source) {
+        let reader = match crate::stage::rejects::ExceptionReader::open(path, source) {
             Ok(r) => Some(r),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(read_back(path, e)),

@@ -16,9 +16,9 @@ use rust_xlsxwriter::{
     FormatBorder, Workbook, Worksheet, XlsxError, utility::column_number_to_name,
 };
 
-use super::manifest::SourceRecord;
 use crate::aggregate::Tables;
 use crate::pipeline::Campaign;
+use crate::workdir::manifest::SourceRecord;
 
 /// Column definitions, shown on the About sheet and in the README.
 pub const READINESS_COLUMNS: &[(&str, &str)] = &[

@@ -9,7 +9,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashMap;
 
-use super::map_columns;
+use super::feed::map_columns;
 use super::read::{self, Cell, Cells, Visitor};
 use super::values::{NumberError, parse_quantity};
 use crate::pipeline::Source;

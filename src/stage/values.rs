@@ -5,7 +5,6 @@
 //! is an error, never a guess. `1.000.00` is not a number, `03/04/2026` is
 //! read only with a declared format, `1e6` and `NaN` are not quantities.
 
-use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
@@ -120,27 +119,6 @@ pub fn trim(s: &str) -> &str {
         (Some(&f), Some(&l)) if (0x21..0x7f).contains(&f) && (0x21..0x7f).contains(&l) => s,
         _ => s.trim(),
     }
-}
-
-/// Case folding for vocabularies: trim, lowercase, and treat spaces and
-/// hyphens as underscores (`In Transit`, `in-transit` → `in_transit`).
-pub fn fold(s: &str) -> String {
-    s.trim()
-        .chars()
-        .map(|c| match c {
-            ' ' | '-' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// Checks that a strftime format is well formed.
-pub fn check_format(f: &str) -> Result<(), String> {
-    if StrftimeItems::new(f).any(|i| matches!(i, Item::Error)) {
-        return Err("not a valid strftime format".into());
-    }
-    Ok(())
 }
 
 /// Parses timestamps and dates the way one feed writes them.

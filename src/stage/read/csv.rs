@@ -14,11 +14,11 @@ use std::io::{Cursor, Read};
 
 use super::decode;
 use super::{LOOKAHEAD, Visitor, oversized, trim_newline};
+use crate::model::Reason;
 use crate::pipeline::Dialect;
-use crate::stage::exception::Reason;
 use crate::stage::read::Cell;
 use crate::stage::read::Cells;
-use crate::stage::scan;
+use crate::sys::scan;
 
 /// How many bytes a feed is read in: records are parsed a chunk at a time,
 /// so memory does not grow with the file.

@@ -14,8 +14,8 @@ use std::io::Read;
 use serde_json::value::RawValue;
 
 use super::{MAX_COLUMNS, OwnedCell, OwnedCells, Visitor, decode, oversized, trim_newline};
+use crate::model::Reason;
 use crate::pipeline::Dialect;
-use crate::stage::exception::Reason;
 
 /// Opens the feed's text (once per pass).
 type Open<'o, 'a> = &'o dyn Fn() -> Result<Box<dyn Read + 'a>, String>;

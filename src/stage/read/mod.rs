@@ -26,9 +26,9 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDateTime};
 
 pub use self::csv::FieldCells;
-use super::exception::Reason;
+use crate::model::Reason;
 use crate::pipeline::{Dialect, Format};
-use crate::workdir::direct::DirectFile;
+use crate::sys::direct::DirectFile;
 
 /// One cell, borrowed from the record.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -342,10 +342,10 @@ pub fn read_file(
     };
     if !streams(dialect) {
         if let Some(to) = copy_to {
-            crate::fetch::local::copy_capped(path, to, dialect.max_bytes)?;
+            crate::sys::files::copy_capped(path, to, dialect.max_bytes)?;
         }
         let copy = copy_to.unwrap_or(path);
-        let (bytes, sha256) = crate::fetch::hash_file(copy)
+        let (bytes, sha256) = crate::sys::files::hash_file(copy)
             .map_err(|e| format!("cannot read the raw copy `{}`: {e}", copy.display()))?;
         read_bytes(Bytes::File(copy), dialect, visitor)?;
         return Ok(FileRead {
@@ -359,7 +359,7 @@ pub fn read_file(
         Some(_) => format!("cannot read `{}`: {e}", path.display()),
     };
     let (file, meta) = match copy_to {
-        Some(_) => crate::fetch::local::open_regular(path, dialect.max_bytes)?,
+        Some(_) => crate::sys::files::open_regular(path, dialect.max_bytes)?,
         None => {
             let f = std::fs::File::open(path).map_err(cannot)?;
             let m = f.metadata().map_err(cannot)?;
@@ -380,7 +380,7 @@ pub fn read_file(
     let mut input = Hashing {
         // A file that grows while it is read stops at the cap too.
         inner: decode::Capped::new(file, dialect.max_bytes, "the file"),
-        hash: crate::fetch::Hasher::default(),
+        hash: crate::sys::files::Hasher::default(),
         copy,
         copy_error: None,
     };
@@ -425,7 +425,7 @@ fn cannot_text(path: &Path, raw_copy: bool) -> String {
 /// Hashes what is read through it and, given a copy, writes it there.
 struct Hashing<R> {
     inner: R,
-    hash: crate::fetch::Hasher,
+    hash: crate::sys::files::Hasher,
     copy: Option<DirectFile>,
     /// A failed write to the copy (reported as such, not as a read error).
     copy_error: Option<std::io::Error>,

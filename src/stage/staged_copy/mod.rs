@@ -15,7 +15,7 @@
 
 mod pages;
 
-use crate::workdir::direct::DirectFile;
+use crate::sys::direct::DirectFile;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{CompatLevel, DataType, TimeUnit, TimeZone};
@@ -288,7 +288,7 @@ impl StagedWriter {
                     (s.eta, &mut c.eta, &mut c.eta_present),
                 ] {
                     if let Some(d) = date {
-                        days.push(crate::aggregate::window::epoch_days(d) as i64);
+                        days.push(crate::model::epoch_days(d) as i64);
                     }
                     present.push(date.is_some());
                 }

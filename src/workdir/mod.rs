@@ -18,13 +18,18 @@
 //! names (see [`crate::pipeline::is_safe_id`]), so nothing lands outside
 //! this folder.
 
-pub mod direct;
-
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::publish::manifest::{Manifest, SourceRecord};
+pub mod lock;
+pub mod manifest;
+pub mod run_dir;
+
+pub use lock::{Lock, lock};
+pub use run_dir::{RunDir, clean_leftovers};
+
+use manifest::{Manifest, SourceRecord};
 
 /// One successful run found on disk.
 #[derive(Debug, Clone)]

@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::OutputRecord;
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub siap_version: String,
@@ -91,7 +89,7 @@ pub struct SourceRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub gates: Vec<crate::gates::GateResult>,
+    pub gates: Vec<crate::model::GateResult>,
     /// Wall time staging this source (feeds only), in milliseconds.
     #[serde(default)]
     pub stage_ms: u64,
@@ -128,4 +126,13 @@ impl Timings {
     pub fn total(&self) -> u64 {
         self.fetch + self.stage + self.aggregate + self.publish
     }
+}
+
+/// One written file, as the manifest lists it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct OutputRecord {
+    pub name: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
 }

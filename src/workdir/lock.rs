@@ -1,8 +1,8 @@
-//! The output folder's lock, and the write-then-rename dance.
+//! The work directory's lock: one run at a time, and who holds it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 
@@ -111,99 +111,5 @@ fn alive(pid: u32) -> bool {
     {
         let _ = pid;
         true
-    }
-}
-
-/// A folder under `<out>/.tmp/` that becomes a run folder on commit.
-pub struct Staging {
-    pub dir: PathBuf,
-    out: PathBuf,
-    committed: bool,
-}
-
-/// A run that fails removes its half-built folder at once; one that is
-/// killed leaves it for the next run's [`clean_leftovers`].
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// Removes what interrupted runs left in `.tmp/`. Only called while holding
-/// the lock, so nothing in there belongs to a live run.
-pub fn clean_leftovers(out: &Path) {
-    let tmp = out.join(".tmp");
-    if let Ok(entries) = fs::read_dir(&tmp) {
-        for e in entries.flatten() {
-            let p = e.path();
-            let _ = if p.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            tracing::debug!(path = %p.display(), "Removed a leftover temporary file.");
-        }
-    }
-}
-
-impl Staging {
-    pub fn new(out: &Path, run_id: &str) -> Result<Self> {
-        let dir = out.join(".tmp").join(run_id);
-        fs::create_dir_all(&dir).map_err(|e| Error::Publish {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(Staging {
-            dir,
-            out: out.to_path_buf(),
-            committed: false,
-        })
-    }
-
-    /// Moves the finished folder to `runs/<date>/<run_id>` and points
-    /// `latest` at it. Returns the run folder.
-    pub fn commit(mut self, date: &str, run_id: &str) -> Result<PathBuf> {
-        let err = |p: &Path, e: std::io::Error| Error::Publish {
-            path: p.to_path_buf(),
-            message: e.to_string(),
-        };
-        let parent = self.out.join("runs").join(date);
-        fs::create_dir_all(&parent).map_err(|e| err(&parent, e))?;
-        sync_dir(&self.dir);
-        let final_dir = parent.join(run_id);
-        fs::rename(&self.dir, &final_dir).map_err(|e| err(&final_dir, e))?;
-        self.committed = true;
-        sync_dir(&parent);
-
-        // Swap `latest`: make a new symlink beside it, then rename over.
-        let target = Path::new("runs").join(date).join(run_id);
-        let latest = self.out.join("latest");
-        let tmp_link = self.out.join(".tmp").join(format!("latest-{run_id}"));
-        let _ = fs::remove_file(&tmp_link);
-        symlink(&target, &tmp_link).map_err(|e| err(&tmp_link, e))?;
-        fs::rename(&tmp_link, &latest).map_err(|e| err(&latest, e))?;
-        sync_dir(&self.out);
-        Ok(final_dir)
-    }
-}
-
-#[cfg(unix)]
-fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(target, link)
-}
-
-#[cfg(not(unix))]
-fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::other(
-        "siap publishes through a symlink and needs a Unix system",
-    ))
-}
-
-/// Makes a rename durable (best effort: not every filesystem supports it).
-fn sync_dir(dir: &Path) {
-    if let Ok(f) = File::open(dir) {
-        let _ = f.sync_all();
     }
 }

@@ -12,7 +12,7 @@
 /// called a handful of times per run. Harmless when mimalloc is not the
 /// global allocator (as in the library's unit tests).
 pub fn release_freed() {
-    crate::workdir::direct::release_spare();
+    crate::sys::direct::release_spare();
     // SAFETY: `mi_collect` takes no pointers and may be called from any
     // thread at any time.
     unsafe { libmimalloc_sys::mi_collect(true) }

@@ -13,9 +13,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use chrono::NaiveDate;
-
-use super::{Batch, Span, Status};
+use super::{Batch, Span};
+use crate::model::{Status, epoch_days};
 
 /// Bytes buffered per partition before a write.
 const BUFFER: usize = 32 * 1024;
@@ -71,17 +70,17 @@ pub fn shipment_part(provider: u32, id: &str, parts: usize) -> usize {
 }
 
 /// The partition files of one run.
-pub struct Spill {
+pub struct Partitions {
     dir: PathBuf,
     parts: usize,
     stock: Vec<Mutex<Option<File>>>,
     ships: Vec<Mutex<Option<File>>>,
 }
 
-impl Spill {
-    pub fn create(dir: &Path, parts: usize) -> std::io::Result<Spill> {
+impl Partitions {
+    pub fn create(dir: &Path, parts: usize) -> std::io::Result<Partitions> {
         std::fs::create_dir_all(dir)?;
-        Ok(Spill {
+        Ok(Partitions {
             dir: dir.to_path_buf(),
             parts,
             stock: (0..parts).map(|_| Mutex::new(None)).collect(),
@@ -140,8 +139,8 @@ impl Spill {
     }
 
     /// A writer for one feed's rows.
-    pub fn writer(&self, feed: u16, provider: u32) -> SpillWriter<'_> {
-        SpillWriter {
+    pub fn writer(&self, feed: u16, provider: u32) -> PartitionWriter<'_> {
+        PartitionWriter {
             spill: self,
             feed,
             provider,
@@ -151,14 +150,14 @@ impl Spill {
 }
 
 /// Buffers one feed's rows per partition.
-pub struct SpillWriter<'a> {
-    spill: &'a Spill,
+pub struct PartitionWriter<'a> {
+    spill: &'a Partitions,
     feed: u16,
     provider: u32,
     bufs: Vec<Vec<u8>>,
 }
 
-impl SpillWriter<'_> {
+impl PartitionWriter<'_> {
     pub fn add(&mut self, batch: &Batch) -> std::io::Result<()> {
         let parts = self.spill.parts;
         for r in &batch.stock {
@@ -189,8 +188,8 @@ impl SpillWriter<'_> {
                 sku: r.sku,
                 quantity: r.quantity,
                 status: r.status,
-                etd: r.etd.map(days),
-                eta: r.eta.map(days),
+                etd: r.etd.map(epoch_days),
+                eta: r.eta.map(epoch_days),
                 updated_at: r.updated_at,
                 line: r.line,
                 span: r.span,
@@ -214,14 +213,6 @@ impl SpillWriter<'_> {
         }
         Ok(())
     }
-}
-
-fn days(d: NaiveDate) -> i32 {
-    crate::aggregate::window::epoch_days(d)
-}
-
-pub fn date_of(days: i32) -> Option<NaiveDate> {
-    NaiveDate::from_num_days_from_ce_opt(days.checked_add(crate::aggregate::window::EPOCH_FROM_CE)?)
 }
 
 /// A record's fixed-size fields, put together on the stack and appended

@@ -1,0 +1,27 @@
+//! What every phase may use and none owns: the operating system and the
+//! machine, behind small interfaces.
+//!
+//! - [`files`]: local files as sources (regular files only, capped) and
+//!   the sha256 of what is read;
+//! - [`direct`]: large write-once files past the page cache (`O_DIRECT`,
+//!   a writing thread per file);
+//! - [`scan`]: a text's structural bytes, 64 at a time (SIMD);
+//! - [`queue`]: jobs shared among a few plain threads, largest first;
+//! - [`memory`]: freed memory handed back between phases, peak memory;
+//! - [`progress`]: progress bars on a terminal and the log writer.
+//!
+//! Nothing here knows about feeds, rules or tables.
+
+pub mod direct;
+pub mod files;
+pub mod memory;
+pub mod progress;
+pub mod queue;
+pub mod scan;
+
+/// Worker threads for staging and the rules: one per core.
+pub fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
