@@ -3,17 +3,7 @@
 //! published); at level `warn` the run publishes and exits with the
 //! "success with warnings" code.
 
-pub use crate::model::{GateResult, Level};
-
-/// The gates of one source, from the pipeline file.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Gates {
-    /// At most this share (0–1) of the records read may be rejected.
-    pub max_rejected_share: Option<(f64, Level)>,
-    /// The newest `as_of` (stock) or `updated_at` (shipments) may be at most
-    /// this many hours old.
-    pub max_age_hours: Option<(i64, Level)>,
-}
+pub use crate::model::{GateResult, Gates, Level};
 
 /// What the gates look at.
 pub struct Measures {
@@ -69,4 +59,62 @@ pub fn evaluate(gates: &Gates, m: &Measures) -> Vec<GateResult> {
         });
     }
     out
+}
+
+/// Every feed's gates, judged.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Per feed (in pipeline order), for the manifest.
+    pub results: Vec<Vec<GateResult>>,
+    /// Gates at level `error` that failed: their sources fail.
+    pub failures: Vec<crate::error::Error>,
+    /// Gates at level `warn` that failed: the run publishes with warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Judges each feed's gates on its measures (both in pipeline order),
+/// logging every failed gate.
+pub fn judge(feeds: &[crate::pipeline::Source], measures: &[Measures]) -> Verdict {
+    let mut v = Verdict::default();
+    for (s, m) in feeds.iter().zip(measures) {
+        let results = evaluate(&s.gates, m);
+        for g in results.iter().filter(|g| !g.passed) {
+            let msg = format!("gate `{}` failed: {}", g.gate, g.message);
+            match g.level {
+                Level::Error => {
+                    tracing::error!(stage = "gates", source = %s.id, gate = %g.gate, "{msg}");
+                    v.failures.push(crate::error::Error::source(
+                        &s.id,
+                        &s.location.display(),
+                        msg,
+                    ));
+                }
+                Level::Warn => {
+                    tracing::warn!(stage = "gates", source = %s.id, gate = %g.gate, "{msg}");
+                    v.warnings.push(format!("source `{}`: {msg}", s.id));
+                }
+            }
+        }
+        v.results.push(results);
+    }
+    v
+}
+
+/// The instant freshness is measured from: now, or the end of the run
+/// date when rerunning a past date (so yesterday's rerun judges
+/// yesterday's feeds), in microseconds since the epoch.
+pub fn reference_time(timezone: chrono_tz::Tz, date: chrono::NaiveDate) -> i64 {
+    use chrono::TimeZone;
+    let now = chrono::Utc::now().timestamp_micros();
+    let end = date
+        .succ_opt()
+        .unwrap_or(date)
+        .and_time(chrono::NaiveTime::MIN);
+    let end = match timezone.from_local_datetime(&end) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            t.timestamp_micros()
+        }
+        chrono::LocalResult::None => end.and_utc().timestamp_micros(),
+    };
+    now.min(end)
 }

@@ -1,30 +1,40 @@
 //! siap ("ready" in Indonesian): a batch pipeline that tells a marketplace
 //! campaign which products are ready to sell.
 //!
-//! A run walks every source through four stages:
+//! A run is a chain of phases, each a function whose output is the next
+//! one's input (values, and files in the run's folder); none reaches back:
 //!
-//! 1. [`fetch`]: a source's location (file or URL) → bytes and checksum;
-//! 2. [`stage`]: bytes + the feed's dialect → canonical, validated rows,
-//!    with every rejected record kept as an exception;
-//! 3. [`aggregate`]: the latest rows → per-product and per-supplier totals
-//!    (polars);
-//! 4. [`publish`]: tables → CSV, Parquet and a manifest, atomically.
+//! 1. [`fetch`]: each source's location (file or URL) → a raw copy;
+//! 2. [`stage`]: raw copies + dialects → the reference tables, and each
+//!    feed's validated canonical rows (a staged Parquet copy, key
+//!    partitions), every rejected record kept as an exception;
+//! 3. [`rules`]: the partitions → the latest row per key, exact and
+//!    conflicting duplicates, across feeds;
+//! 4. [`gates`]: per-source quality checks;
+//! 5. [`aggregate`]: the latest rows → per-product and per-supplier
+//!    totals, flags and reasons (polars);
+//! 6. [`publish`]: tables → CSV, Parquet, XLSX and a manifest.
 //!
-//! [`pipeline`] reads the pipeline file; [`run`] ties the stages together.
+//! [`commands`] holds one file per verb (`run` tells the story above);
+//! [`pipeline`] reads the pipeline file; [`workdir`] owns the work
+//! directory (lock, run folders, past runs); [`model`] is the vocabulary
+//! the phases share, [`sys`] the machine they run on, [`error`] how
+//! failures are named and which exit code they give.
+//!
+//! Modules depend one way: `model`, `sys` ← `pipeline`, `workdir` ←
+//! `fetch`, `stage` ← `rules` ← `gates`, `aggregate` ← `publish` ←
+//! `commands` (`cli` and `error` stand beside them).
 
 pub mod aggregate;
 pub mod cli;
+pub mod commands;
 pub mod error;
 pub mod fetch;
 pub mod gates;
-pub mod generate;
-pub mod history;
-pub mod inspect;
 pub mod model;
 pub mod pipeline;
 pub mod publish;
 pub mod rules;
-pub mod run;
 pub mod stage;
 pub mod sys;
 pub mod workdir;

@@ -86,12 +86,12 @@ fn fixture() -> Fixture {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let pipeline = siap::pipeline::load(&dir.join("quirks.toml")).unwrap();
     let catalog = siap::stage::reference::stage_catalog(
-        &pipeline.catalog,
+        &pipeline.sources.catalog,
         &std::fs::read(dir.join("catalog.csv")).unwrap(),
     )
     .unwrap();
     let mut sku_map = siap::stage::reference::stage_sku_map(
-        &pipeline.sku_map,
+        &pipeline.sources.sku_map,
         &std::fs::read(dir.join("sku_map.csv")).unwrap(),
     )
     .unwrap();
@@ -125,9 +125,10 @@ fn stage_all_formats(f: &Fixture, bytes: &[u8]) {
         catalog: &f.catalog,
         sku_map: &f.sku_map,
         names: &names,
+        batch_rows: 131_072,
     };
     for base in ["reasons", "ships-vocab"] {
-        let base: &Source = f.pipeline.source(base).unwrap();
+        let base: &Source = f.pipeline.sources.get(base).unwrap();
         for format in [
             Format::Csv,
             Format::Json,
@@ -220,7 +221,7 @@ proptest! {
         for (s, k) in &keys {
             text.push_str(&format!("{s},{k},P1,1\n"));
         }
-        let Ok(map) = siap::stage::reference::stage_sku_map(&f.pipeline.sku_map, text.as_bytes()) else {
+        let Ok(map) = siap::stage::reference::stage_sku_map(&f.pipeline.sources.sku_map, text.as_bytes()) else {
             return Ok(());
         };
         let scan = |s: &str, k: &str| {
@@ -253,7 +254,8 @@ fn a_large_sku_map_finds_every_key() {
         text.push_str(&format!("{supplier},{sku},P1,1\n"));
         keys.push((supplier, sku));
     }
-    let map = siap::stage::reference::stage_sku_map(&f.pipeline.sku_map, text.as_bytes()).unwrap();
+    let map = siap::stage::reference::stage_sku_map(&f.pipeline.sources.sku_map, text.as_bytes())
+        .unwrap();
     assert_eq!(map.len(), keys.len());
     for (i, (s, k)) in keys.iter().enumerate() {
         assert_eq!(map.lookup(s, k), Some(i as u32), "{s} {k}");

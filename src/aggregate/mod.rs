@@ -5,8 +5,9 @@
 //! rows. Sums are `Int64`; [`check_overflow`] proves before summing that no
 //! sum can exceed it, so nothing ever wraps.
 
+pub mod bucket;
 pub mod product;
-pub mod window;
+pub mod shipments;
 
 use polars::prelude::*;
 
@@ -15,13 +16,12 @@ use crate::pipeline::Campaign;
 use crate::rules::Resolved;
 use crate::stage::{Catalog, SkuMap};
 
-/// The tables a run publishes. The shipments table (one row per latest
-/// shipment) is written a batch at a time by `publish`; here only its first
-/// rows, for the workbook.
+/// The tables a run publishes whole. The shipments table (one row per
+/// latest shipment) is built by [`shipments::shipments_table`] a batch of
+/// rows at a time, as it is written.
 pub struct Tables {
     pub readiness: DataFrame,
     pub supplier_readiness: DataFrame,
-    pub shipments_preview: DataFrame,
 }
 
 fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
@@ -61,7 +61,7 @@ fn unit_rows(
         lit(0i64).cast(DataType::Int64).alias("early_units"),
         lit(0i64).cast(DataType::Int64).alias("late_units"),
     ]);
-    let sums = window::shipment_sums(sku_map, resolved, campaign);
+    let sums = bucket::shipment_sums(sku_map, resolved, campaign);
     let ships = df! {
         "product_id" => sums.iter().map(|((p, _), _)| pid(*p)).collect::<Vec<_>>(),
         "supplier_id" => sums.iter().map(|((_, s), _)| sid(*s)).collect::<Vec<_>>(),
@@ -93,15 +93,7 @@ pub fn aggregate(
     campaign: &Campaign,
 ) -> Result<Tables> {
     check_overflow(resolved)?;
-    // One shipments table, with each shipment's bucket, serves both the
-    // sums and the published table.
     let rows = unit_rows(catalog, sku_map, resolved, campaign)?;
-    let preview = 0..resolved
-        .shipments
-        .len()
-        .min(crate::publish::xlsx::MAX_SHEET_ROWS);
-    let shipments_preview = window::shipments_table(catalog, sku_map, resolved, campaign, preview)?;
-
     let supplier_readiness = rows
         .group_by([col("product_id"), col("supplier_id")])
         .agg(UNIT_COLUMNS.map(|c| col(c).sum()))
@@ -195,7 +187,6 @@ pub fn aggregate(
     Ok(Tables {
         readiness,
         supplier_readiness,
-        shipments_preview,
     })
 }
 
@@ -210,4 +201,27 @@ fn shortfall(m: i64, units: &str) -> Expr {
         .then(lit(m) - col(units))
         .otherwise(lit(0i64).cast(DataType::Int64))
         .cast(DataType::Int64)
+}
+
+/// Rejected rows per catalog product: those staging rejected whose
+/// supplier and SKU still name the product, and the conflicting rows the
+/// rules rejected.
+pub fn exceptions_per_product(
+    products: usize,
+    staged: &[crate::stage::StagedFeed],
+    resolved: &Resolved,
+    sku_map: &SkuMap,
+) -> Vec<u64> {
+    let mut per_product = vec![0u64; products];
+    for f in staged {
+        for (&p, &n) in &f.product_exceptions {
+            per_product[p as usize] += n;
+        }
+    }
+    for c in &resolved.conflicts {
+        if let Some(p) = sku_map.hot(c.sku).product() {
+            per_product[p as usize] += 1;
+        }
+    }
+    per_product
 }

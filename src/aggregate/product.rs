@@ -7,7 +7,8 @@
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use super::window;
+use super::bucket::Bucket;
+use super::shipments::date_column;
 use crate::error::{Error, Result};
 use crate::model::epoch_days;
 use crate::pipeline::Campaign;
@@ -57,7 +58,7 @@ pub fn extras(
             Some(d) => {
                 e.earliest_eta = Some(e.earliest_eta.map_or(d, |x| x.min(d)));
                 e.latest_eta = Some(e.latest_eta.map_or(d, |x| x.max(d)));
-                if window::bucket(s.status, Some(d), campaign) == window::WINDOW {
+                if Bucket::of(s.status, Some(d), campaign) == Bucket::InWindow {
                     e.in_window.push((d, s.units(sku_map)));
                 }
             }
@@ -108,7 +109,7 @@ pub fn extras(
         ("latest_eta", last),
         ("minimum_reached_on", reached),
     ] {
-        df.with_column(window::date_column(name, v))
+        df.with_column(date_column(name, v))
             .map_err(|e| Error::polars("building informational columns")(e))?;
     }
     Ok(df)

@@ -24,7 +24,6 @@ use tokio::time::Instant;
 
 use super::{Fetched, Previous, redact_url};
 use crate::pipeline::Source;
-use crate::sys::files::Hasher;
 
 /// Whether an attempt's failure is worth another try.
 enum Retry {
@@ -199,14 +198,11 @@ async fn attempt_once(
     let status = resp.status();
     if status == reqwest::StatusCode::NOT_MODIFIED {
         if let Some(p) = previous {
-            std::fs::copy(&p.raw, dest)
+            let bytes = std::fs::copy(&p.raw, dest)
                 .map_err(|e| final_error(format!("cannot copy the previous copy: {e}")))?;
-            let (bytes, sha256) =
-                crate::sys::files::hash_file(dest).map_err(|e| final_error(e.to_string()))?;
             return Ok(Fetched {
                 path: dest.to_path_buf(),
                 bytes,
-                sha256,
                 unchanged: true,
                 etag: p.etag.clone(),
                 last_modified: p.last_modified.clone(),
@@ -248,7 +244,8 @@ async fn attempt_once(
         .await
         .map_err(|e| final_error(format!("cannot write `{}`: {e}", dest.display())))?;
     let bar = crate::sys::progress::bytes(&source.id, length);
-    let mut h = Hasher::default();
+    // Bytes received so far.
+    let mut got = 0u64;
     let mut first = Vec::new();
     loop {
         let chunk = match resp.chunk().await {
@@ -260,7 +257,7 @@ async fn attempt_once(
                     format!(
                         "the body stalled: nothing for {}s after {} bytes",
                         o.read_timeout.as_secs(),
-                        h.bytes
+                        got
                     ),
                     None,
                 ));
@@ -268,7 +265,7 @@ async fn attempt_once(
             Err(e) => {
                 bar.finish_and_clear();
                 return Err(retryable(
-                    format!("{} after {} bytes", describe(&e), h.bytes),
+                    format!("{} after {} bytes", describe(&e), got),
                     None,
                 ));
             }
@@ -282,9 +279,9 @@ async fn attempt_once(
                 )));
             }
         }
-        h.update(&chunk);
-        bar.set_position(h.bytes);
-        if h.bytes > o.max_bytes {
+        got += chunk.len() as u64;
+        bar.set_position(got);
+        if got > o.max_bytes {
             bar.finish_and_clear();
             return Err(final_error(format!(
                 "the body is more than max_bytes = {} bytes",
@@ -297,24 +294,19 @@ async fn attempt_once(
     }
     bar.finish_and_clear();
     if let Some(n) = length
-        && h.bytes != n
+        && got != n
     {
         return Err(retryable(
-            format!(
-                "the body ended after {} of {n} bytes (Content-Length)",
-                h.bytes
-            ),
+            format!("the body ended after {} of {n} bytes (Content-Length)", got),
             None,
         ));
     }
     file.sync_all()
         .await
         .map_err(|e| final_error(e.to_string()))?;
-    let bytes = h.bytes;
     Ok(Fetched {
         path: dest.to_path_buf(),
-        bytes,
-        sha256: h.hex(),
+        bytes: got,
         unchanged: false,
         etag,
         last_modified,

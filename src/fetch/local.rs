@@ -36,21 +36,18 @@ fn check(path: &Path, dest: &Path, max_bytes: u64) -> Result<Fetched, String> {
     Ok(Fetched {
         path: dest.to_path_buf(),
         bytes: meta.len(),
-        sha256: String::new(),
         attempts: 1,
         copy_from: Some(path.to_path_buf()),
         ..Default::default()
     })
 }
 
-/// Copies now. The sha256 is left to staging, which reads every byte of
-/// the raw copy anyway (see `stage::read::read_file`).
+/// Copies now (the checksum is staging's, which reads every byte).
 fn copy(path: &Path, dest: &Path, max_bytes: u64) -> Result<Fetched, String> {
     let bytes = copy_capped(path, dest, max_bytes)?;
     Ok(Fetched {
         path: dest.to_path_buf(),
         bytes,
-        sha256: String::new(),
         attempts: 1,
         ..Default::default()
     })

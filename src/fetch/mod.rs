@@ -1,35 +1,42 @@
-//! Fetch: a source's location → a raw copy on disk with its size and
-//! sha256. Parses nothing.
+//! Fetch: each source's location → a raw copy in the run folder. Parses
+//! nothing.
 //!
-//! All sources are fetched concurrently on a tokio runtime, at most
+//! [`plan`] decides, per source, whether it is fetched now or reuses an
+//! earlier run's copy (`--supplier` reruns); [`fetch`] carries the plan
+//! out. All sources are fetched concurrently on a tokio runtime, at most
 //! `concurrency` at a time; bodies stream to disk, never whole into memory.
-//! The polars work of the later stages runs on plain threads after the
+//! The polars work of the later phases runs on plain threads after the
 //! runtime is done (polars inside an async task can panic, polars issue
-//! #26902).
+//! #26902). A local CSV feed is not copied here: staging copies it as it
+//! reads it (see [`Source::copied_while_staged`]). Checksums are the
+//! staging phase's too: it reads every byte of every source.
 
 pub mod http;
 pub mod local;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
+
+use crate::error::Error;
+use crate::model::RawCopy;
 pub use crate::pipeline::redact_url;
-use crate::pipeline::{Location, Source};
+use crate::pipeline::{Location, Source, SourceKind, Sources};
+use crate::workdir::{self, PastRun};
 
-/// A raw copy on disk and what the manifest records about it.
+/// What a transfer left besides the bytes (local files and HTTP alike).
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
     pub path: PathBuf,
     pub bytes: u64,
-    pub sha256: String,
     /// The server answered 304 Not Modified: the copy is the previous run's.
     pub unchanged: bool,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     /// HTTP attempts made (1 for local files).
     pub attempts: u32,
-    /// A local file that staging copies to `path` as it reads it (see
-    /// `stage::read::Input::Tee`); until then `bytes` is the file's size
-    /// and `sha256` is empty.
+    /// A local file that staging copies to `path` as it reads it; until
+    /// then `bytes` is the file's size.
     pub copy_from: Option<PathBuf>,
 }
 
@@ -41,60 +48,184 @@ pub struct Previous {
     pub last_modified: Option<String>,
 }
 
-/// One source to fetch into `dest`.
-pub struct Job<'a> {
-    pub source: &'a Source,
-    pub dest: PathBuf,
-    pub previous: Option<Previous>,
-    /// For a local file: leave the copy to staging, which reads every byte
-    /// anyway (a feed it streams).
-    pub copy_while_staging: bool,
+/// Where a source's bytes come from in this run.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// Fetched from its location now (conditionally, given an earlier
+    /// copy with a validator).
+    Fetch { previous: Option<Previous> },
+    /// The raw copy of an earlier run (a `--supplier` rerun).
+    Reuse {
+        /// `<date>/<run-id>`.
+        run: String,
+        age_days: i64,
+        raw: PathBuf,
+    },
 }
 
-/// Fetches every job. Results are in job order; an `Err` carries a message
-/// naming no secret.
-pub fn fetch_all(jobs: Vec<Job<'_>>, concurrency: usize) -> Vec<Result<Fetched, String>> {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+/// A source fetched: its raw copy, and what the manifest records of the
+/// transfer.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub copy: RawCopy,
+    pub unchanged: bool,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// HTTP attempts (1 for local files, 0 when reused).
+    pub attempts: u32,
+    /// The earlier run whose copy was reused, and how many days older
+    /// than this run's date it is.
+    pub reused: Option<(String, i64)>,
+}
+
+/// Which sources to fetch and which to reuse: with `suppliers`, only the
+/// stock feeds of those suppliers are fetched; every other source reuses
+/// its copy from the most recent run of `date` (or else of the latest
+/// earlier date). A source with no copy to reuse is an error.
+pub fn plan(
+    sources: &Sources<Source>,
+    past: &[PastRun],
+    suppliers: &[String],
+    date: NaiveDate,
+) -> Result<Sources<Origin>, Vec<Error>> {
+    sources
+        .as_ref()
+        .map(|s| {
+            let refresh = suppliers.is_empty()
+                || (s.kind == SourceKind::Stock
+                    && s.owner.as_ref().is_some_and(|o| suppliers.contains(o)));
+            if refresh {
+                return Ok(Origin::Fetch {
+                    previous: conditional(past, s, date),
+                });
+            }
+            match workdir::find_copy(past, &s.id, date, |_| true) {
+                Some((run, _, raw)) => Ok(Origin::Reuse {
+                    run: run.name(),
+                    age_days: (date - run.date).num_days(),
+                    raw,
+                }),
+                None => Err(Error::source(
+                    &s.id,
+                    &s.location.display(),
+                    format!("no earlier run on or before {date} has a copy to reuse; run without --supplier first"),
+                )),
+            }
+        })
+        .collect_errors()
+}
+
+/// The previous copy of an HTTP source, for a conditional GET: from the
+/// newest run on or before `date` that fetched the same location and kept a
+/// validator.
+fn conditional(past: &[PastRun], source: &Source, date: NaiveDate) -> Option<Previous> {
+    if !matches!(source.location, Location::Http(_)) {
+        return None;
+    }
+    let location = source.location.display();
+    let (_, rec, raw) = workdir::find_copy(past, &source.id, date, |rec| {
+        rec.location == location && (rec.etag.is_some() || rec.last_modified.is_some())
+    })?;
+    Some(Previous {
+        raw,
+        etag: rec.etag.clone(),
+        last_modified: rec.last_modified.clone(),
+    })
+}
+
+/// Carries out `plan`: each source's raw copy in `raw_dir/<id>`, fetched
+/// (every source at once, at most `concurrency` at a time) or linked from
+/// an earlier run. A failure names its source and never a secret.
+pub fn fetch(
+    sources: &Sources<Source>,
+    plan: Sources<Origin>,
+    raw_dir: &Path,
+    concurrency: usize,
+) -> Sources<Result<Raw, Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()
-    {
+        .build();
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
-            return jobs
-                .iter()
-                .map(|_| Err(format!("cannot start the fetch runtime: {e}")))
-                .collect();
-        }
-    };
-    runtime.block_on(async {
-        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-        let tasks: Vec<_> = jobs
-            .into_iter()
-            .map(|job| {
-                let source = job.source.clone();
-                let limit = limit.clone();
-                let defer = job.copy_while_staging;
-                tokio::spawn(async move {
-                    let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
-                    match &source.location {
-                        Location::Local(path) => {
-                            local::fetch(path, &job.dest, defer, source.http.max_bytes).await
-                        }
-                        Location::Http(url) => {
-                            http::fetch(&source, url, &job.dest, job.previous.as_ref()).await
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            out.push(match t.await {
-                Ok(r) => r,
-                Err(e) => Err(format!("fetch task failed: {e}")),
+            return sources.as_ref().map(|s| {
+                Err(Error::source(
+                    &s.id,
+                    &s.location.display(),
+                    format!("cannot start the fetch runtime: {e}"),
+                ))
             });
         }
-        out
+    };
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    // Every transfer started before the first is awaited.
+    let tasks = sources.as_ref().zip(plan).map(|(source, origin)| {
+        let (source, dest, limit) = (source.clone(), raw_dir.join(&source.id), limit.clone());
+        runtime.spawn(async move {
+            let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
+            one(&source, origin, &dest).await
+        })
+    });
+    // All transfers run on the runtime while the first is awaited.
+    let results = tasks.map(|t| {
+        runtime
+            .block_on(t)
+            .unwrap_or_else(|e| Err(format!("fetch task failed: {e}")))
+    });
+    sources.as_ref().zip(results).map(|(s, r)| match r {
+        Ok(raw) => {
+            tracing::info!(stage = "fetch", source = %s.id, bytes = raw.copy.bytes, "Fetched source.");
+            Ok(raw)
+        }
+        Err(e) => {
+            tracing::error!(stage = "fetch", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
+            Err(Error::source(&s.id, &s.location.display(), e))
+        }
+    })
+}
+
+/// One source, as its origin says.
+async fn one(source: &Source, origin: Origin, dest: &Path) -> Result<Raw, String> {
+    let fetched = match origin {
+        Origin::Reuse { run, age_days, raw } => {
+            tracing::info!(stage = "fetch", source = %source.id, from_run = %run, age_days, "Reusing an earlier copy.");
+            let bytes = std::fs::hard_link(&raw, dest)
+                .or_else(|_| std::fs::copy(&raw, dest).map(|_| ()))
+                .and_then(|()| std::fs::metadata(dest))
+                .map_err(|e| format!("cannot reuse the copy `{}`: {e}", raw.display()))?
+                .len();
+            return Ok(Raw {
+                copy: RawCopy {
+                    path: dest.to_path_buf(),
+                    tee_from: None,
+                    bytes,
+                },
+                unchanged: false,
+                etag: None,
+                last_modified: None,
+                attempts: 0,
+                reused: Some((run, age_days)),
+            });
+        }
+        Origin::Fetch { previous } => match &source.location {
+            Location::Local(path) => {
+                let defer = source.copied_while_staged();
+                local::fetch(path, dest, defer, source.http.max_bytes).await?
+            }
+            Location::Http(url) => http::fetch(source, url, dest, previous.as_ref()).await?,
+        },
+    };
+    Ok(Raw {
+        copy: RawCopy {
+            path: fetched.path,
+            tee_from: fetched.copy_from,
+            bytes: fetched.bytes,
+        },
+        unchanged: fetched.unchanged,
+        etag: fetched.etag,
+        last_modified: fetched.last_modified,
+        attempts: fetched.attempts,
+        reused: None,
     })
 }

@@ -1,5 +1,5 @@
-//! A quality gate's level and outcome, as the pipeline file sets them and
-//! the manifest records them.
+//! Quality gates: their settings, as the pipeline file gives them, and
+//! their outcome, as the manifest records it.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,4 +27,14 @@ pub struct GateResult {
     pub level: Level,
     pub passed: bool,
     pub message: String,
+}
+
+/// The gates of one source, from the pipeline file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gates {
+    /// At most this share (0–1) of the records read may be rejected.
+    pub max_rejected_share: Option<(f64, Level)>,
+    /// The newest `as_of` (stock) or `updated_at` (shipments) may be at most
+    /// this many hours old.
+    pub max_age_hours: Option<(i64, Level)>,
 }

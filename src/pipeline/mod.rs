@@ -28,11 +28,93 @@ pub struct Pipeline {
     /// The pipeline file itself.
     pub file: PathBuf,
     pub campaign: Campaign,
-    pub catalog: Source,
-    pub sku_map: Source,
-    /// Stock feeds, then shipment feeds, in file order.
-    pub feeds: Vec<Source>,
+    pub sources: Sources<Source>,
     pub output: OutputOptions,
+}
+
+/// One value per source of a pipeline: the two reference tables, and the
+/// feeds (stock feeds, then shipment feeds, in file order). Every phase
+/// hands its results on in this shape, so a source is addressed by what it
+/// is, never by a position in a list of all of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sources<T> {
+    pub catalog: T,
+    pub sku_map: T,
+    pub feeds: Vec<T>,
+}
+
+impl<T> Sources<T> {
+    /// Every value, the reference tables first, then the feeds.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        [&self.catalog, &self.sku_map]
+            .into_iter()
+            .chain(self.feeds.iter())
+    }
+
+    pub fn as_ref(&self) -> Sources<&T> {
+        Sources {
+            catalog: &self.catalog,
+            sku_map: &self.sku_map,
+            feeds: self.feeds.iter().collect(),
+        }
+    }
+
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Sources<U> {
+        Sources {
+            catalog: f(self.catalog),
+            sku_map: f(self.sku_map),
+            feeds: self.feeds.into_iter().map(f).collect(),
+        }
+    }
+
+    /// Pairs each value with the same source's value of `other`.
+    pub fn zip<U>(self, other: Sources<U>) -> Sources<(T, U)> {
+        Sources {
+            catalog: (self.catalog, other.catalog),
+            sku_map: (self.sku_map, other.sku_map),
+            feeds: self.feeds.into_iter().zip(other.feeds).collect(),
+        }
+    }
+}
+
+impl<T, E> Sources<Result<T, E>> {
+    /// Every value, or every error (in source order).
+    pub fn collect_errors(self) -> Result<Sources<T>, Vec<E>> {
+        let mut errors = Vec::new();
+        let mut keep = |r: Result<T, E>| match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+        let catalog = keep(self.catalog);
+        let sku_map = keep(self.sku_map);
+        let feeds: Vec<Option<T>> = self.feeds.into_iter().map(&mut keep).collect();
+        match (catalog, sku_map) {
+            (Some(catalog), Some(sku_map)) if errors.is_empty() => Ok(Sources {
+                catalog,
+                sku_map,
+                feeds: feeds.into_iter().map(|f| f.expect("no error")).collect(),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+impl Sources<Source> {
+    pub fn get(&self, id: &str) -> Option<&Source> {
+        self.iter().find(|s| s.id == id)
+    }
+
+    /// The reference tables and the one feed `id` (for `siap inspect`).
+    pub fn only(&self, id: &str) -> Sources<Source> {
+        Sources {
+            catalog: self.catalog.clone(),
+            sku_map: self.sku_map.clone(),
+            feeds: self.feeds.iter().filter(|f| f.id == id).cloned().collect(),
+        }
+    }
 }
 
 /// How the CSV outputs are written (`[output]`).
@@ -54,19 +136,6 @@ impl Default for OutputOptions {
             csv_delimiter: b',',
             csv_decimal_comma: false,
         }
-    }
-}
-
-impl Pipeline {
-    /// Every source: the two reference tables first, then the feeds.
-    pub fn all_sources(&self) -> impl Iterator<Item = &Source> {
-        [&self.catalog, &self.sku_map]
-            .into_iter()
-            .chain(self.feeds.iter())
-    }
-
-    pub fn source(&self, id: &str) -> Option<&Source> {
-        self.all_sources().find(|s| s.id == id)
     }
 }
 
@@ -342,7 +411,7 @@ pub struct Source {
     /// Line and column of the source's `location` in the pipeline file.
     pub position: (usize, usize),
     /// Quality gates (feeds only).
-    pub gates: crate::gates::Gates,
+    pub gates: crate::model::Gates,
     /// How an `http(s)://` location is fetched.
     pub http: HttpOptions,
 }
@@ -406,6 +475,16 @@ impl Source {
             SourceKind::Stock => self.owner.as_deref(),
             _ => None,
         }
+    }
+
+    /// Whether staging copies this source's local file as it reads it
+    /// instead of fetch copying it first: a CSV feed is read once, front
+    /// to back, so one read makes the copy, the hash and the rows. The
+    /// reference tables are read whole before staging starts.
+    pub fn copied_while_staged(&self) -> bool {
+        matches!(self.kind, SourceKind::Stock | SourceKind::Shipments)
+            && self.dialect.format == Format::Csv
+            && matches!(self.location, Location::Local(_))
     }
 
     /// The feed's header name for a canonical column.

@@ -9,7 +9,7 @@ use toml_edit::{Item, TableLike};
 
 use super::doc::{Doc, join_path, table_span};
 use super::{
-    Campaign, Dialect, Encoding, Format, Location, Pipeline, Source, SourceKind,
+    Campaign, Dialect, Encoding, Format, Location, Pipeline, Source, SourceKind, Sources,
     default_minimum_units, is_safe_id,
 };
 use crate::error::{ConfigProblem, Error, Result};
@@ -99,9 +99,11 @@ pub fn parse(src: &str, path: &Path) -> Result<Pipeline> {
         (Some(campaign), Some(catalog), Some(sku_map)) if problems.is_empty() => Ok(Pipeline {
             file: path.to_path_buf(),
             campaign,
-            catalog,
-            sku_map,
-            feeds: feeds.into_iter().map(|(f, _)| f).collect(),
+            sources: Sources {
+                catalog,
+                sku_map,
+                feeds: feeds.into_iter().map(|(f, _)| f).collect(),
+            },
             output,
         }),
         _ => Err(Error::Config(problems)),
@@ -462,8 +464,8 @@ fn http_options(
 /// `gates = { max_rejected_share = { max = 0.05, level = "error" },
 /// max_age_hours = { max = 36, level = "warn" } }`; `level` defaults to
 /// `error`.
-fn gates(doc: &mut Doc, t: &dyn TableLike, path: &str) -> crate::gates::Gates {
-    use crate::gates::{Gates, Level};
+fn gates(doc: &mut Doc, t: &dyn TableLike, path: &str) -> crate::model::Gates {
+    use crate::model::{Gates, Level};
     let mut out = Gates::default();
     if t.get("gates").is_none() {
         return out;

@@ -1,258 +1,237 @@
-//! Publish: tables → files. Nothing is visible until everything succeeded.
+//! Publish: tables → files in the run's folder: CSV and Parquet for each
+//! table, the XLSX workbook, and last `manifest.json`. The folder becomes
+//! visible only when everything is written (see [`crate::workdir`]).
 //!
-//! Layout of the output folder:
-//!
-//! ```text
-//! <out>/latest -> runs/<date>/<run-id>     symlink, swapped atomically
-//! <out>/runs/<date>/<run-id>/              one folder per successful run
-//!     readiness.{csv,parquet}  supplier_readiness.{csv,parquet}
-//!     exceptions.{csv,parquet}  manifest.json
-//! <out>/.tmp/                              work in progress, never read
-//! <out>/.lock                              held while a run is going
-//! ```
-//!
-//! A run writes every file into `.tmp/`, syncs them, renames the folder
-//! into `runs/`, and only then points `latest` at it with a rename of a
-//! fresh symlink. A crash at any point leaves `latest` as it was.
+//! [`outputs`] writes the five outputs on two threads, largest first: the
+//! shipments table (one row per latest shipment, built and written a batch
+//! at a time), the workbook (whose sheets are written on two threads of
+//! their own), then the rest; at most two large outputs are in memory at
+//! once. Once one fails the rest are skipped; the first failure in the
+//! manifest's order is the run's error. A writer that panics (rust_xlsxwriter
+//! does on a full disk) fails its output like any other error.
 
-pub mod tables;
+pub mod exceptions;
+pub mod manifest;
+pub mod table;
 pub mod xlsx;
 
-use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-use crate::sys::direct::DirectFile;
-use crate::sys::files::Hasher;
-use polars::prelude::*;
+use chrono::NaiveDate;
 
+use crate::aggregate::{Tables, shipments::shipments_table};
 use crate::error::{Error, Result};
+use crate::pipeline::{Campaign, OutputOptions};
+use crate::rules::Resolved;
+use crate::stage::{Reference, RejectFiles};
+use crate::sys::tuning::Tuning;
 pub use crate::workdir::manifest::OutputRecord;
+use crate::workdir::manifest::{Manifest, SourceRecord};
+use exceptions::Rejected;
 
-fn publish_err(path: &Path) -> impl FnOnce(String) -> Error + '_ {
-    move |message| Error::Publish {
-        path: path.to_path_buf(),
-        message,
+/// Everything the outputs are made from.
+pub struct Publication<'a> {
+    /// The run's folder (still under `.tmp/`).
+    pub dir: &'a Path,
+    pub tables: &'a Tables,
+    pub reference: &'a Reference,
+    pub resolved: &'a Resolved,
+    pub campaign: &'a Campaign,
+    pub run_date: NaiveDate,
+    /// Each feed's rejected rows (by source id).
+    pub rejected: Vec<Rejected>,
+    /// How many rows the exceptions table has.
+    pub exceptions: u64,
+    /// The sources as the manifest records them (for the About sheet).
+    pub sources: &'a [SourceRecord],
+    pub options: &'a OutputOptions,
+    pub tuning: Tuning,
+}
+
+impl<'a> Publication<'a> {
+    /// Each feed's rejected rows, named by its source id.
+    pub fn rejected_of(
+        ids: impl Iterator<Item = &'a str>,
+        files: &[&RejectFiles],
+    ) -> Vec<Rejected> {
+        ids.zip(files)
+            .map(|(id, f)| Rejected {
+                source: id.to_string(),
+                staged: f.staged.clone(),
+                conflicts: f.conflicts.clone(),
+            })
+            .collect()
     }
 }
 
-/// A writer that hashes what it writes.
-struct Hashing<W: Write> {
-    inner: W,
-    hasher: Hasher,
+/// One output of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Readiness,
+    SupplierReadiness,
+    Exceptions,
+    Shipments,
+    Workbook,
 }
 
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
+impl Output {
+    /// The order the manifest lists them in.
+    const ALL: [Output; 5] = [
+        Output::Readiness,
+        Output::SupplierReadiness,
+        Output::Exceptions,
+        Output::Shipments,
+        Output::Workbook,
+    ];
 
-fn write_file(
-    dir: &Path,
-    name: &str,
-    rows: u64,
-    write: impl FnOnce(&mut dyn Write) -> std::result::Result<(), String>,
-) -> Result<OutputRecord> {
-    let path = dir.join(name);
-    // Past the page cache: the file is synced before it is published
-    // anyway, and a buffered write would cost a copy into the cache first.
-    let file = DirectFile::create(&path).map_err(|e| publish_err(&path)(e.to_string()))?;
-    let mut w = Hashing {
-        inner: file,
-        hasher: Hasher::default(),
-    };
-    write(&mut w).map_err(publish_err(&path))?;
-    let Hashing { inner, hasher } = w;
-    let file = inner
-        .finish()
-        .map_err(|e| publish_err(&path)(e.to_string()))?;
-    file.sync_all()
-        .map_err(|e| publish_err(&path)(e.to_string()))?;
-    Ok(OutputRecord {
-        name: name.to_string(),
-        rows,
-        bytes: hasher.bytes,
-        sha256: hasher.hex(),
-    })
-}
+    /// Largest first: the two threads stay busy to the end.
+    const LARGEST_FIRST: [Output; 5] = [
+        Output::Shipments,
+        Output::Workbook,
+        Output::Exceptions,
+        Output::Readiness,
+        Output::SupplierReadiness,
+    ];
 
-/// A text cell that a spreadsheet would run as a formula gets a leading
-/// `'`, as OWASP recommends for CSV injection: `=`, `+`, `-`, `@`, tab and
-/// carriage return. Numeric columns are numbers and keep their sign.
-pub fn neutralize(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{text}"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
-}
-
-fn neutralize_strings(df: &DataFrame) -> Result<DataFrame> {
-    let mut out = df.clone();
-    for name in df.get_column_names_owned() {
-        let col = df
-            .column(&name)
-            .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
-        if col.dtype() == &DataType::String {
-            let ca = col
-                .str()
-                .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
-            // Most columns hold nothing to neutralize: keep them as they
-            // are (a clone shares the buffers) instead of copying them.
-            if !ca
-                .iter()
-                .any(|v| v.is_some_and(|s| matches!(neutralize(s), std::borrow::Cow::Owned(_))))
-            {
-                continue;
-            }
-            let mapped: StringChunked = ca
-                .iter()
-                .map(|v| v.map(|s| neutralize(s).into_owned()))
-                .collect::<StringChunked>()
-                .with_name(name.clone());
-            out.with_column(mapped.into_column())
-                .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
+    fn name(self) -> &'static str {
+        match self {
+            Output::Readiness => "readiness",
+            Output::SupplierReadiness => "supplier_readiness",
+            Output::Exceptions => "exceptions",
+            Output::Shipments => "shipments",
+            Output::Workbook => "readiness.xlsx",
         }
     }
-    Ok(out)
-}
 
-/// Writes one table as CSV (UTF-8, RFC 4180, `\n` line endings, ISO dates,
-/// text neutralized against formula injection) and Parquet (zstd, exact
-/// values), returning both records.
-pub fn write_table(
-    dir: &Path,
-    name: &str,
-    df: &DataFrame,
-    o: &crate::pipeline::OutputOptions,
-) -> Result<Vec<OutputRecord>> {
-    let mut whole = Some(df.clone());
-    write_table_stream(dir, name, df.height() as u64, o, || Ok(whole.take()))
-}
-
-/// Rows per batch when a large table is written a batch at a time.
-/// `SIAP_BATCH_ROWS` overrides it; tests use it to write many batches.
-pub fn batch_rows() -> usize {
-    batch_rows_or(32_768)
-}
-
-/// Rows per batch of staged rows (a row group of a staged copy): larger,
-/// since each row group carries its own dictionaries of SKU and product
-/// strings, which at scale hold nearly one value per row of a small
-/// group. `SIAP_BATCH_ROWS` overrides it too.
-pub fn staged_batch_rows() -> usize {
-    batch_rows_or(131_072)
-}
-
-fn batch_rows_or(default: usize) -> usize {
-    std::env::var("SIAP_BATCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(default)
-        .max(1)
-}
-
-/// Writes a table of `rows` rows like [`write_table`],
-/// building and writing it a batch of rows at a time (`frame` builds the
-/// rows of a range), so a table of millions of rows is never whole in
-/// memory.
-pub fn write_table_batched(
-    dir: &Path,
-    name: &str,
-    rows: usize,
-    frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
-    o: &crate::pipeline::OutputOptions,
-) -> Result<Vec<OutputRecord>> {
-    let size = batch_rows();
-    let mut next = 0usize;
-    // At least one (maybe empty) frame: it carries the header and schema.
-    let mut done = false;
-    write_table_stream(dir, name, rows as u64, o, || {
-        if done {
-            return Ok(None);
+    /// The file an error about this output names.
+    fn file(self) -> String {
+        match self {
+            Output::Workbook => self.name().to_string(),
+            table => format!("{}.csv", table.name()),
         }
-        let r = next..(next + size).min(rows);
-        next = r.end;
-        done = next >= rows;
-        frame(r).map(Some)
-    })
+    }
+
+    fn write(self, p: &Publication) -> Result<Vec<OutputRecord>> {
+        let (dir, o) = (p.dir, p.options);
+        match self {
+            Output::Readiness => table::write_table(dir, self.name(), &p.tables.readiness, o),
+            Output::SupplierReadiness => {
+                table::write_table(dir, self.name(), &p.tables.supplier_readiness, o)
+            }
+            Output::Exceptions => {
+                // Batches of rows, and of text: a batch is all that is in
+                // memory.
+                let mut next = exceptions::exception_batches(
+                    &p.rejected,
+                    p.tuning.batch_rows,
+                    32 << 20,
+                    usize::MAX,
+                );
+                table::write_table_stream(dir, self.name(), p.exceptions, o, || {
+                    next()?
+                        .map(|b| exceptions::exceptions_frame(&b))
+                        .transpose()
+                })
+            }
+            Output::Shipments => table::write_table_batched(
+                dir,
+                self.name(),
+                p.resolved.shipments.len(),
+                p.tuning.batch_rows,
+                |rows| shipments(p, rows),
+                o,
+            ),
+            Output::Workbook => workbook(p).map(|r| vec![r]),
+        }
+    }
 }
 
-/// Writes CSV and Parquet in one pass from frames handed over by `next`
-/// until it returns `None` (at least one frame, for the header and schema).
-/// The CSV bytes are those of a single write of all rows; the Parquet file
-/// has one row group per frame.
-pub fn write_table_stream(
-    dir: &Path,
-    name: &str,
-    rows: u64,
-    o: &crate::pipeline::OutputOptions,
-    mut next: impl FnMut() -> Result<Option<DataFrame>>,
-) -> Result<Vec<OutputRecord>> {
-    let mut parquet = None;
-    let csv = write_file(dir, &format!("{name}.csv"), rows, |wc| {
-        let rec = write_file(dir, &format!("{name}.parquet"), rows, |wp| {
-            let mut writer = None;
-            let mut first = true;
-            while let Some(df) = next().map_err(|e| e.to_string())? {
-                let mut safe = neutralize_strings(&df).map_err(|e| e.to_string())?;
-                CsvWriter::new(&mut *wc)
-                    .include_header(first)
-                    .include_bom(o.csv_bom && first)
-                    .with_separator(o.csv_delimiter)
-                    .with_decimal_comma(o.csv_decimal_comma)
-                    .with_line_terminator("\n".into())
-                    .finish(&mut safe)
-                    .map_err(|e| e.to_string())?;
-                first = false;
-                if writer.is_none() {
-                    writer = Some(
-                        ParquetWriter::new(&mut *wp)
-                            .with_compression(ParquetCompression::Zstd(Some(
-                                polars_parquet::write::ZstdLevel::try_new(1)
-                                    .map_err(|e| e.to_string())?,
-                            )))
-                            .batched(&df.schema().clone())
-                            .map_err(|e| e.to_string())?,
-                    );
-                }
-                if df.height() > 0 {
-                    writer
-                        .as_mut()
-                        .expect("created above")
-                        .write_batch(&df)
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-            writer
-                .ok_or("no rows and no schema to write")?
-                .finish()
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .map_err(|e| e.to_string())?;
-        parquet = Some(rec);
-        Ok(())
+/// Rows of the shipments table.
+fn shipments(p: &Publication, rows: std::ops::Range<usize>) -> Result<polars::prelude::DataFrame> {
+    let r = p.reference;
+    shipments_table(&r.catalog, &r.sku_map, p.resolved, p.campaign, rows)
+}
+
+/// The workbook: the tables, and the first rows of the shipments and
+/// exceptions tables (at most a sheet's rows, and for exceptions 64 MiB of
+/// their text: rows of hostile length would otherwise fill memory).
+fn workbook(p: &Publication) -> Result<OutputRecord> {
+    let t = Instant::now();
+    let sheet = xlsx::MAX_SHEET_ROWS;
+    let shipments = shipments(p, 0..p.resolved.shipments.len().min(sheet))?;
+    let preview =
+        exceptions::exception_batches(&p.rejected, sheet, 64 << 20, sheet)()?.unwrap_or_default();
+    let exceptions = exceptions::exceptions_frame(&preview)?;
+    drop(preview);
+    let path = p.dir.join(Output::Workbook.name());
+    let bytes = xlsx::workbook(
+        p.tables,
+        &shipments,
+        &exceptions,
+        p.sources,
+        p.campaign,
+        p.run_date,
+        p.dir,
+    )
+    .map_err(|e| Error::Publish {
+        path,
+        message: e.to_string(),
     })?;
-    Ok(vec![csv, parquet.expect("written with the CSV")])
+    tracing::debug!(
+        stage = "publish",
+        ms = t.elapsed().as_millis() as u64,
+        "Built the workbook."
+    );
+    table::write_workbook(
+        p.dir,
+        Output::Workbook.name(),
+        &bytes,
+        p.tables.readiness.height() as u64,
+    )
 }
 
-/// Writes `manifest.json`.
-pub fn write_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<OutputRecord> {
-    write_file(dir, name, 0, |w| {
-        serde_json::to_writer_pretty(&mut *w, value).map_err(|e| e.to_string())?;
-        w.write_all(b"\n").map_err(|e| e.to_string())
-    })
+/// Writes every output into the run's folder; returns their records in the
+/// manifest's order.
+pub fn outputs(p: &Publication) -> Result<Vec<OutputRecord>> {
+    // The rules' and the tables' scratch, given back before publishing.
+    crate::sys::memory::release_freed();
+    let failed = AtomicBool::new(false);
+    let one = |i: usize| {
+        if failed.load(Ordering::Relaxed) {
+            return Ok(Vec::new());
+        }
+        let (output, t) = (Output::ALL[i], Instant::now());
+        let r = crate::error::catch_panic(
+            || output.write(p),
+            |message| Error::Publish {
+                path: p.dir.join(output.file()),
+                message: format!("the writer stopped: {}", crate::error::io_words(&message)),
+            },
+        );
+        tracing::debug!(
+            stage = "publish",
+            output = output.name(),
+            ms = t.elapsed().as_millis() as u64,
+            "Wrote output."
+        );
+        failed.fetch_or(r.is_err(), Ordering::Relaxed);
+        r
+    };
+    let order: Vec<usize> = Output::LARGEST_FIRST
+        .iter()
+        .map(|o| Output::ALL.iter().position(|a| a == o).expect("listed"))
+        .collect();
+    let workers = crate::sys::workers().min(2);
+    let mut records = Vec::new();
+    for r in crate::sys::queue::run(Output::ALL.len(), &order, workers, one) {
+        records.extend(r.expect("every output is listed")?);
+    }
+    Ok(records)
 }
 
-/// Writes the XLSX workbook.
-pub fn write_workbook(dir: &Path, name: &str, bytes: &[u8], rows: u64) -> Result<OutputRecord> {
-    write_file(dir, name, rows, |w| {
-        w.write_all(bytes).map_err(|e| e.to_string())
-    })
+/// Writes `manifest.json`, last: the commit point of the run's folder.
+pub fn manifest(dir: &Path, manifest: &Manifest) -> Result<OutputRecord> {
+    table::write_json(dir, "manifest.json", manifest)
 }

@@ -405,6 +405,7 @@ fn readiness_sheet(
 
 pub fn workbook(
     tables: &Tables,
+    shipments_preview: &DataFrame,
     exceptions: &DataFrame,
     sources: &[SourceRecord],
     campaign: &Campaign,
@@ -458,12 +459,12 @@ pub fn workbook(
     readiness.set_name("Readiness")?;
     write_header(readiness, r, &f)?;
     write_header(&mut by_supplier, &tables.supplier_readiness, &f)?;
-    write_header(&mut shipments, &tables.shipments_preview, &f)?;
+    write_header(&mut shipments, shipments_preview, &f)?;
     write_header(&mut exceptions_ws, exceptions, &f)?;
     std::thread::scope(|scope| -> Result<(), XlsxError> {
         let other = scope.spawn(|| -> Result<(), XlsxError> {
             write_frame(&mut by_supplier, &tables.supplier_readiness, &cuts)?;
-            write_frame(&mut shipments, &tables.shipments_preview, &cuts)
+            write_frame(&mut shipments, shipments_preview, &cuts)
         });
         let here = readiness_sheet(readiness, r, &f, chart_rows, &cuts)
             .and_then(|()| write_frame(&mut exceptions_ws, exceptions, &cuts));

@@ -4,9 +4,10 @@
 use super::Conflict;
 use crate::model::{Exception, Reason};
 use crate::pipeline::{Source, SourceKind};
-use crate::stage::SkuMap;
 use crate::stage::raw_text::raw_texts;
+use crate::stage::rejects::ExceptionFile;
 use crate::stage::rows::Span;
+use crate::stage::{RejectFiles, SkuMap};
 
 /// Conflicting rows whose raw text is read back at a time: bounds the
 /// memory a feed with millions of them takes.
@@ -64,4 +65,32 @@ pub fn conflict_exceptions<E: Send>(
     crate::sys::queue::run(feeds.len(), &every, workers, one)
         .into_iter()
         .try_for_each(|e| e.expect("every feed is listed"))
+}
+
+/// Writes each feed's conflicting rows to its `conflicts` file (beside
+/// its staging rejects, on disk: at scale they are hundreds of megabytes),
+/// their raw text read back from `texts[i]`, on `workers` threads.
+pub fn keep(
+    conflicts: &[Conflict],
+    sources: &[Source],
+    texts: &[std::path::PathBuf],
+    rejects: &[&RejectFiles],
+    sku_map: &SkuMap,
+    workers: usize,
+) -> crate::error::Result<()> {
+    let sources: Vec<&Source> = sources.iter().collect();
+    conflict_exceptions(conflicts, &sources, texts, sku_map, workers, |i, list| {
+        let path = &rejects[i].conflicts;
+        let write = || -> std::io::Result<()> {
+            let mut f = ExceptionFile::append(path)?;
+            for e in &list {
+                f.write(e)?;
+            }
+            f.finish().map(|_| ())
+        };
+        write().map_err(|e| crate::error::Error::Publish {
+            path: path.clone(),
+            message: format!("cannot keep the conflicting rows: {e}"),
+        })
+    })
 }

@@ -1,11 +1,15 @@
-//! Stage: bytes + dialect → canonical, typed, validated rows.
+//! Stage: raw copies + dialects → canonical, typed, validated rows.
 //!
 //! Staging parses; it never fetches (that is `fetch`) and never sums
-//! (that is `aggregate`). Each feed is read record by record, every field is
-//! checked, and a record that fails any check becomes one row of the
-//! exceptions table instead of vanishing. Reference tables (catalog, SKU
-//! map) are stricter: a bad row there fails the run, because every feed row
-//! is judged against them.
+//! (that is `aggregate`). [`reference`] reads the catalog and the SKU map,
+//! which are strict: a bad row there fails the run, because every feed row
+//! is judged against them. [`feeds`] stages every feed, on every core,
+//! largest first: each is read record by record ([`read`]), every field is
+//! checked ([`feed`]), and a record that fails any check becomes one row of
+//! the exceptions table instead of vanishing ([`rejects`]). Accepted rows
+//! go to the feed's staged Parquet copy ([`staged_copy`]) and, partitioned
+//! by key, to the latest-row rules' input ([`partition`]). Staging also
+//! computes each file's size and sha256 from the bytes it reads.
 
 pub mod feed;
 pub mod names;
@@ -18,6 +22,9 @@ pub mod rows;
 pub mod staged_copy;
 pub mod values;
 
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use hashbrown::HashMap;
@@ -27,8 +34,15 @@ pub use names::Names;
 pub use reference::{Catalog, Product, SkuMap};
 pub use rows::{Batch, ShipmentRow, Span, StockRow};
 
-use crate::pipeline::{Source, SourceKind};
+use crate::error::Error;
+use crate::model::RawCopy;
+use crate::pipeline::{Source, SourceKind, Sources};
+use crate::sys::tuning::Tuning;
 use feed::FeedVisitor;
+use partition::{PartitionWriter, Partitions};
+use read::FileRead;
+use rejects::ExceptionFile;
+use staged_copy::StagedWriter;
 
 /// What staging needs besides the feed itself.
 pub struct Context<'a> {
@@ -38,6 +52,8 @@ pub struct Context<'a> {
     pub sku_map: &'a SkuMap,
     /// Warehouse and provider names of every feed, numbered once.
     pub names: &'a Names,
+    /// Accepted rows per batch (a row group of the staged copy).
+    pub batch_rows: usize,
 }
 
 impl Context<'_> {
@@ -55,8 +71,8 @@ impl Context<'_> {
     }
 }
 
-/// Where staged rows go: the staged Parquet copy and the latest-row rules'
-/// partitions in a run; a preview in `siap inspect`.
+/// Where staged rows go: in a run, the staged Parquet copy, the rules'
+/// partitions and the rejected-rows file; a count in the property tests.
 pub trait Sink {
     fn batch(&mut self, batch: &Batch) -> Result<(), String>;
     /// One rejected record, in the order read.
@@ -85,12 +101,266 @@ pub struct StagedFeed {
     pub column_map: Vec<(&'static str, Option<String>)>,
     /// Wall time spent staging this feed.
     pub stage_ms: u64,
-    /// The sha256 of the file staged (empty when staged from memory).
-    pub sha256: String,
-    /// The size of the file staged (0 when staged from memory).
-    pub bytes: u64,
-    /// A local source read as it was copied: the source's stamp then.
-    pub source: Option<read::Stamp>,
+    /// The file as read: size, sha256 (empty when staged from memory).
+    pub file: Option<FileRead>,
+    /// Its rejected rows' files (in a run).
+    pub rejects: Option<RejectFiles>,
+}
+
+impl StagedFeed {
+    /// Where the feed's raw text can be read back now: the local source a
+    /// copy was made from while it is provably still the file that was
+    /// read (same identity, size and modification time; the copy was
+    /// written past the page cache, the source is in it), else the copy.
+    pub fn text_path(&self, raw: &RawCopy) -> PathBuf {
+        match (
+            &raw.tee_from,
+            self.file.as_ref().and_then(|f| f.source.as_ref()),
+        ) {
+            (Some(from), Some(stamp)) if stamp.matches(from) => from.clone(),
+            _ => raw.path.clone(),
+        }
+    }
+}
+
+/// The catalog and the SKU map, read, checked and linked, with their
+/// files as read.
+#[derive(Debug)]
+pub struct Reference {
+    pub catalog: Catalog,
+    pub sku_map: SkuMap,
+    pub catalog_file: FileRead,
+    pub sku_map_file: FileRead,
+}
+
+/// Reads the two reference tables from their raw copies. Every problem in
+/// either fails its source (all listed).
+pub fn reference(
+    sources: &Sources<Source>,
+    raw: &Sources<RawCopy>,
+) -> Result<Reference, Vec<Error>> {
+    let read = |s: &Source, r: &RawCopy| {
+        let bytes = std::fs::read(&r.path)
+            .map_err(|e| format!("cannot read the raw copy `{}`: {e}", r.path.display()))?;
+        let mut h = crate::sys::files::Hasher::default();
+        h.update(&bytes);
+        let file = FileRead {
+            bytes: h.bytes,
+            sha256: h.hex(),
+            source: None,
+        };
+        let _ = s;
+        Ok::<_, String>((bytes, file))
+    };
+    let catalog = read(&sources.catalog, &raw.catalog)
+        .and_then(|(b, f)| Ok((reference::stage_catalog(&sources.catalog, &b)?, f)));
+    let sku_map = read(&sources.sku_map, &raw.sku_map)
+        .and_then(|(b, f)| Ok((reference::stage_sku_map(&sources.sku_map, &b)?, f)));
+    match (catalog, sku_map) {
+        (Ok((catalog, catalog_file)), Ok((mut sku_map, sku_map_file))) => {
+            sku_map.link(&catalog);
+            Ok(Reference {
+                catalog,
+                sku_map,
+                catalog_file,
+                sku_map_file,
+            })
+        }
+        (c, m) => Err([(&sources.catalog, c.err()), (&sources.sku_map, m.err())]
+            .into_iter()
+            .filter_map(|(s, e)| e.map(|e| failed(s, e)))
+            .collect()),
+    }
+}
+
+/// A source that cannot be staged, logged.
+fn failed(s: &Source, e: String) -> Error {
+    tracing::error!(stage = "stage", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
+    Error::source(&s.id, &s.location.display(), e)
+}
+
+/// Where staging writes a run's feeds.
+pub struct Outputs {
+    /// `staged/<id>.parquet`, one per feed.
+    pub staged_dir: PathBuf,
+    /// Each feed's rejected rows.
+    pub rejected_dir: PathBuf,
+    /// The rules' key partitions.
+    pub partition_dir: PathBuf,
+}
+
+impl Outputs {
+    /// The staged copies in `staged`, the working files in `scratch`.
+    pub fn new(staged: PathBuf, scratch: &Path) -> Self {
+        Outputs {
+            staged_dir: staged,
+            rejected_dir: scratch.join("rejected"),
+            partition_dir: scratch.join("partitions"),
+        }
+    }
+
+    /// The rejected-rows files of the `feed`-th feed.
+    pub fn rejects(&self, feed: usize) -> RejectFiles {
+        RejectFiles {
+            staged: self.rejected_dir.join(format!("{feed}.bin")),
+            conflicts: self.rejected_dir.join(format!("{feed}.conflicts.bin")),
+        }
+    }
+}
+
+/// The two files of one feed's rejected rows, each in line order: those
+/// staging found, and those the rules find (conflicting duplicates).
+#[derive(Debug, Clone)]
+pub struct RejectFiles {
+    pub staged: PathBuf,
+    pub conflicts: PathBuf,
+}
+
+/// A run's feeds after staging: their counts and files, their accepted
+/// rows partitioned by key for the rules, and the names they use.
+pub struct Staged {
+    pub feeds: Vec<StagedFeed>,
+    pub partitions: Partitions,
+    pub names: Names,
+}
+
+/// What a run stages with.
+pub struct Settings {
+    pub run_date: NaiveDate,
+    pub timezone: Tz,
+    pub tuning: Tuning,
+    pub workers: usize,
+}
+
+/// Stages every feed (the pipeline's, in order, with their raw copies) on
+/// plain threads, never on the async runtime, the largest first. A feed
+/// that cannot be read at all fails its source; all such failures are
+/// returned.
+pub fn feeds(
+    sources: &[Source],
+    raw: &[RawCopy],
+    reference: &Reference,
+    settings: &Settings,
+    out: &Outputs,
+) -> Result<Staged, Vec<Error>> {
+    let io = |path: &Path, e: std::io::Error| {
+        vec![Error::Publish {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }]
+    };
+    for dir in [&out.staged_dir, &out.rejected_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    let names = Names::default();
+    let bytes: u64 = raw.iter().map(|r| r.bytes).sum();
+    let parts = partition::partitions_for(bytes, &settings.tuning);
+    let partitions =
+        Partitions::create(&out.partition_dir, parts).map_err(|e| io(&out.partition_dir, e))?;
+    let ctx = Context {
+        run_date: settings.run_date,
+        timezone: settings.timezone,
+        catalog: &reference.catalog,
+        sku_map: &reference.sku_map,
+        names: &names,
+        batch_rows: settings.tuning.staged_batch_rows,
+    };
+    let mut order: Vec<usize> = (0..sources.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(raw[i].bytes));
+    let stage_one = |i: usize| stage_into(i, &sources[i], &raw[i], &ctx, &partitions, out);
+    let results = crate::sys::queue::run(sources.len(), &order, settings.workers, stage_one);
+    let mut feeds = Vec::new();
+    let mut failures = Vec::new();
+    for (s, r) in sources.iter().zip(results) {
+        match r.expect("every feed is staged") {
+            Ok(f) => {
+                tracing::info!(stage = "stage", source = %s.id, records = f.records, rejected = f.rejected, "Staged source.");
+                if f.records == 0 {
+                    tracing::warn!(stage = "stage", source = %s.id, "Source has a header and no records.");
+                }
+                feeds.push(f);
+            }
+            Err(e) => failures.push(failed(s, e)),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures);
+    }
+    Ok(Staged {
+        feeds,
+        partitions,
+        names,
+    })
+}
+
+/// Where a run's staged rows go: the feed's staged Parquet copy, the
+/// rules' partitions, the rejected-rows file.
+struct RunSink<'a> {
+    ctx: &'a Context<'a>,
+    staged: StagedWriter,
+    partitions: PartitionWriter<'a>,
+    rejected: ExceptionFile,
+}
+
+impl Sink for RunSink<'_> {
+    fn batch(&mut self, batch: &Batch) -> Result<(), String> {
+        self.staged.write(batch, self.ctx)?;
+        self.partitions
+            .add(batch)
+            .map_err(|e| format!("cannot write the staged partitions: {e}"))
+    }
+
+    fn exception(&mut self, e: Exception) -> Result<(), String> {
+        self.rejected
+            .write(&e)
+            .map_err(|e| format!("cannot write the rejected rows: {e}"))
+    }
+}
+
+/// Stages the `i`-th feed into the run's files.
+fn stage_into(
+    i: usize,
+    source: &Source,
+    raw: &RawCopy,
+    ctx: &Context,
+    partitions: &Partitions,
+    out: &Outputs,
+) -> Result<StagedFeed, String> {
+    let t = Instant::now();
+    let provider = source.owner.as_deref().map_or(0, |o| ctx.names.id(o));
+    let rejects = out.rejects(i);
+    let rejected = ExceptionFile::create(&rejects.staged)
+        .map_err(|e| format!("cannot write the rejected rows: {e}"))?;
+    let mut sink = RunSink {
+        ctx,
+        staged: StagedWriter::new(&out.staged_dir, &source.id, source.kind),
+        partitions: partitions.writer(i as u16, provider),
+        rejected,
+    };
+    let input = match &raw.tee_from {
+        Some(from) => read::Input::Tee {
+            from,
+            to: &raw.path,
+        },
+        None => read::Input::Copy(&raw.path),
+    };
+    let mut staged = stage_file(source, input, ctx, &mut sink)?;
+    let RunSink {
+        staged: copy,
+        partitions,
+        rejected,
+        ..
+    } = sink;
+    copy.finish()?;
+    rejected
+        .finish()
+        .map_err(|e| format!("cannot write the rejected rows: {e}"))?;
+    partitions
+        .finish(source.kind == SourceKind::Shipments)
+        .map_err(|e| format!("cannot write the staged partitions: {e}"))?;
+    staged.stage_ms = t.elapsed().as_millis() as u64;
+    staged.rejects = Some(rejects);
+    Ok(staged)
 }
 
 /// Stages one feed (stock or shipments) held in memory. An `Err` fails the
@@ -117,8 +387,6 @@ pub fn stage_file(
     let mut v = FeedVisitor::new(source, ctx, sink);
     let file = read::read_file(input, &source.dialect, &mut v)?;
     let mut staged = v.finish()?;
-    staged.sha256 = file.sha256;
-    staged.bytes = file.bytes;
-    staged.source = file.source;
+    staged.file = Some(file);
     Ok(staged)
 }

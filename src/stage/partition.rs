@@ -23,14 +23,10 @@ const BUFFER: usize = 32 * 1024;
 const BYTES_PER_PARTITION: u64 = 32 << 20;
 
 /// How many partitions for this much feed input: a power of two from 1 to
-/// 256, about one per 32 MiB. `SIAP_PARTITIONS` overrides it (tests use it
-/// to run the rules over many partitions on small inputs).
-pub fn partitions_for(input_bytes: u64) -> usize {
-    if let Some(n) = std::env::var("SIAP_PARTITIONS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        return n.clamp(1, 4096);
+/// 256, about one per 32 MiB (or as many as `tuning` says).
+pub fn partitions_for(input_bytes: u64, tuning: &crate::sys::tuning::Tuning) -> usize {
+    if let Some(n) = tuning.partitions {
+        return n;
     }
     ((input_bytes / BYTES_PER_PARTITION) as usize + 1)
         .next_power_of_two()
@@ -92,6 +88,11 @@ impl Partitions {
         self.parts
     }
 
+    /// The folder the partition files are in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn path(&self, kind: &str, p: usize) -> PathBuf {
         self.dir.join(format!("{kind}-{p:04}.bin"))
     }
@@ -134,7 +135,7 @@ impl Partitions {
     }
 
     /// Deletes the partition files.
-    pub fn remove(self) {
+    pub fn remove(&self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 

@@ -8,7 +8,8 @@
 //! - [`scan`]: a text's structural bytes, 64 at a time (SIMD);
 //! - [`queue`]: jobs shared among a few plain threads, largest first;
 //! - [`memory`]: freed memory handed back between phases, peak memory;
-//! - [`progress`]: progress bars on a terminal and the log writer.
+//! - [`progress`]: progress bars on a terminal and the log writer;
+//! - [`tuning`]: rows per batch and key partitions, read once.
 //!
 //! Nothing here knows about feeds, rules or tables.
 
@@ -18,6 +19,7 @@ pub mod memory;
 pub mod progress;
 pub mod queue;
 pub mod scan;
+pub mod tuning;
 
 /// Worker threads for staging and the rules: one per core.
 pub fn workers() -> usize {

@@ -29,6 +29,36 @@ pub mod run_dir;
 pub use lock::{Lock, lock};
 pub use run_dir::{RunDir, clean_leftovers};
 
+/// A work directory held by this run: its lock taken, what killed runs
+/// left in `.tmp/` removed.
+pub struct WorkDir {
+    path: PathBuf,
+    _lock: Lock,
+}
+
+/// Locks the work directory (exit 5 when another run holds it) and clears
+/// what interrupted runs left.
+pub fn open(path: &Path) -> crate::error::Result<WorkDir> {
+    let lock = lock(path)?;
+    clean_leftovers(path);
+    Ok(WorkDir {
+        path: path.to_path_buf(),
+        _lock: lock,
+    })
+}
+
+impl WorkDir {
+    /// Every earlier run with a readable manifest, oldest first.
+    pub fn past_runs(&self) -> Vec<PastRun> {
+        list_runs(&self.path)
+    }
+
+    /// A new run's folder, under `.tmp/` until committed.
+    pub fn begin(&self, run_id: &str) -> crate::error::Result<RunDir> {
+        RunDir::new(&self.path, run_id)
+    }
+}
+
 use manifest::{Manifest, SourceRecord};
 
 /// One successful run found on disk.

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// A folder under `<out>/.tmp/` that becomes a run folder on commit.
 pub struct RunDir {
-    pub dir: PathBuf,
+    dir: PathBuf,
     out: PathBuf,
     committed: bool,
 }
@@ -42,6 +42,36 @@ pub fn clean_leftovers(out: &Path) {
 }
 
 impl RunDir {
+    /// The folder being written.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `raw/`: each source's bytes as fetched (created).
+    pub fn raw(&self) -> Result<PathBuf> {
+        self.subfolder("raw")
+    }
+
+    /// `staged/`: each feed's validated rows (created).
+    pub fn staged(&self) -> Result<PathBuf> {
+        self.subfolder("staged")
+    }
+
+    /// Working files of the run (rejected rows, key partitions): removed
+    /// before the folder is committed, never published.
+    pub fn scratch(&self) -> PathBuf {
+        self.dir.join(".scratch")
+    }
+
+    fn subfolder(&self, name: &str) -> Result<PathBuf> {
+        let d = self.dir.join(name);
+        fs::create_dir_all(&d).map_err(|e| Error::Publish {
+            path: d.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(d)
+    }
+
     pub fn new(out: &Path, run_id: &str) -> Result<Self> {
         let dir = out.join(".tmp").join(run_id);
         fs::create_dir_all(&dir).map_err(|e| Error::Publish {
@@ -64,6 +94,7 @@ impl RunDir {
         };
         let parent = self.out.join("runs").join(date);
         fs::create_dir_all(&parent).map_err(|e| err(&parent, e))?;
+        let _ = fs::remove_dir_all(self.scratch());
         sync_dir(&self.dir);
         let final_dir = parent.join(run_id);
         fs::rename(&self.dir, &final_dir).map_err(|e| err(&final_dir, e))?;

@@ -85,7 +85,7 @@ fn workbook_sheets_hold_typed_cells_equal_to_the_csv_tables() {
                     ),
                     // CSV text is neutralized against formula injection.
                     _ => assert_eq!(
-                        siap::publish::neutralize(&as_csv(got)),
+                        siap::publish::table::neutralize(&as_csv(got)),
                         want.as_str(),
                         "{sheet} row {r} col {c}"
                     ),

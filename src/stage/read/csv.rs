@@ -415,6 +415,35 @@ impl<'d> CsvStream<'d> {
         Ok(())
     }
 
+    /// Reads the header, the first record of the first chunk; returns its
+    /// width.
+    fn header(
+        &mut self,
+        rdr: &mut csv::Reader<Cursor<&[u8]>>,
+        visitor: &mut dyn Visitor,
+    ) -> Result<usize, String> {
+        let cap = self.dialect.max_record_bytes;
+        let more = rdr
+            .read_byte_record(&mut self.record)
+            .map_err(|e| format!("cannot read the header: {e}"))?;
+        if !more {
+            return Err("the file has no header row".into());
+        }
+        if rdr.position().byte() > cap {
+            return Err(format!(
+                "the header row is longer than max_record_bytes = {cap} bytes"
+            ));
+        }
+        let header: Vec<String> = self
+            .record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_string())
+            .collect();
+        visitor.header(&header)?;
+        self.header_width = Some(header.len());
+        Ok(header.len())
+    }
+
     /// Parses one chunk of whole records. A line without a quote character
     /// (or a stray `\r`) is split at its delimiters directly, the common
     /// case; any other record goes through the `csv` crate, which reads it
@@ -427,35 +456,20 @@ impl<'d> CsvStream<'d> {
             .has_headers(false)
             .flexible(true)
             .from_reader(Cursor::new(body));
-        let record = &mut self.record;
         let width = match self.header_width {
             Some(w) => w,
-            None => {
-                let more = rdr
-                    .read_byte_record(record)
-                    .map_err(|e| format!("cannot read the header: {e}"))?;
-                if !more {
-                    return Err("the file has no header row".into());
-                }
-                if rdr.position().byte() > dialect.max_record_bytes {
-                    return Err(format!(
-                        "the header row is longer than max_record_bytes = {} bytes",
-                        dialect.max_record_bytes
-                    ));
-                }
-                let header: Vec<String> = record
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).trim().to_string())
-                    .collect();
-                visitor.header(&header)?;
-                self.header_width = Some(header.len());
-                header.len()
-            }
+            None => self.header(&mut rdr, visitor)?,
         };
+        let record = &mut self.record;
         // One check of the whole chunk instead of one per record and field.
         let utf8 = dialect.delimiter.is_ascii()
             && dialect.quote.is_ascii()
             && std::str::from_utf8(body).is_ok();
+        let checks = Checks {
+            cap: dialect.max_record_bytes,
+            utf8,
+            width,
+        };
         let (delimiter, quote) = (dialect.delimiter, dialect.quote);
         // Where the next record may start, and where the csv reader stands
         // (it need not be moved when the next record follows its last one).
@@ -542,51 +556,81 @@ impl<'d> CsvStream<'d> {
                 line += memchr::memchr_iter(b'\n', read).count() as u64;
                 (trim_newline(read), FieldCells::Record { record, utf8 })
             };
-            if raw_bytes.len() as u64 > dialect.max_record_bytes {
-                let (raw, detail) =
-                    oversized(raw_bytes, raw_bytes.len() as u64, dialect.max_record_bytes);
-                visitor.broken(first_line, &raw, Reason::MalformedRecord, detail);
-                continue;
-            }
-            let checked = if utf8 {
-                // SAFETY: a record is cut from the valid UTF-8 chunk at
-                // ASCII line breaks, so it is valid UTF-8 too.
-                Ok(unsafe { std::str::from_utf8_unchecked(raw_bytes) })
-            } else {
-                std::str::from_utf8(raw_bytes)
-            };
-            let raw = match checked {
-                Ok(r) => r,
-                Err(e) => {
-                    let lossy = String::from_utf8_lossy(raw_bytes);
-                    visitor.broken(
-                        first_line,
-                        &lossy,
-                        Reason::BadEncoding,
-                        format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
-                    );
-                    continue;
-                }
-            };
-            // Spreadsheets pad exports with rows of empty cells; they are
-            // blank lines, not records.
-            if cells.blank() {
-                continue;
-            }
-            if cells.len() != width {
-                visitor.broken(
-                    first_line,
-                    raw,
-                    Reason::RaggedRow,
-                    format!("{} fields where the header has {}", cells.len(), width),
-                );
-                continue;
-            }
-            visitor.csv_record(first_line, self.offset + start as u64, raw, &cells);
+            checks.deliver(
+                visitor,
+                first_line,
+                self.offset + start as u64,
+                raw_bytes,
+                &cells,
+            );
         }
         self.line = line;
         self.offset += body.len() as u64;
         Ok(())
+    }
+}
+
+/// What every record of a chunk is checked against before it is handed
+/// on: the record cap, UTF-8, blank rows, the header's width.
+struct Checks {
+    cap: u64,
+    /// The whole chunk was valid UTF-8.
+    utf8: bool,
+    width: usize,
+}
+
+impl Checks {
+    /// Hands one record (`raw`, its text; `cells`, its fields) to the
+    /// visitor, or reports why it cannot be a record.
+    #[inline]
+    fn deliver(
+        &self,
+        visitor: &mut dyn Visitor,
+        line: u64,
+        offset: u64,
+        raw: &[u8],
+        cells: &FieldCells,
+    ) {
+        if raw.len() as u64 > self.cap {
+            let (text, detail) = oversized(raw, raw.len() as u64, self.cap);
+            visitor.broken(line, &text, Reason::MalformedRecord, detail);
+            return;
+        }
+        let checked = if self.utf8 {
+            // SAFETY: a record is cut from the valid UTF-8 chunk at ASCII
+            // line breaks, so it is valid UTF-8 too.
+            Ok(unsafe { std::str::from_utf8_unchecked(raw) })
+        } else {
+            std::str::from_utf8(raw)
+        };
+        let text = match checked {
+            Ok(r) => r,
+            Err(e) => {
+                let lossy = String::from_utf8_lossy(raw);
+                visitor.broken(
+                    line,
+                    &lossy,
+                    Reason::BadEncoding,
+                    format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
+                );
+                return;
+            }
+        };
+        // Spreadsheets pad exports with rows of empty cells; they are
+        // blank lines, not records.
+        if cells.blank() {
+            return;
+        }
+        if cells.len() != self.width {
+            visitor.broken(
+                line,
+                text,
+                Reason::RaggedRow,
+                format!("{} fields where the header has {}", cells.len(), self.width),
+            );
+            return;
+        }
+        visitor.csv_record(line, offset, text, cells);
     }
 }
 

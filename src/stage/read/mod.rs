@@ -287,7 +287,7 @@ pub enum Input<'a> {
 
 /// What [`read_file`] read: the file's size and sha256, computed from the
 /// bytes as they were read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRead {
     pub bytes: u64,
     pub sha256: String,

@@ -70,11 +70,33 @@ fn create(path: &Path) -> Result<BufWriter<std::fs::File>> {
 
 pub fn generate(args: &GenerateArgs) -> Result<()> {
     let mut rng = fastrand::Rng::with_seed(args.seed);
+    let offers = reference_tables(args, &mut rng)?;
+    stock(args, &offers, &mut rng)?;
+    shipments(args, &offers, &mut rng)?;
+    pipeline_file(args)
+}
+
+/// The first day of the stock snapshots (ten days before the run date).
+fn day0(args: &GenerateArgs) -> NaiveDate {
+    args.run_date - Duration::days(10)
+}
+
+/// An as-of or update time, `day` days after [`day0`].
+fn stamp(args: &GenerateArgs, day: i64, hour: i64, minute: i64) -> String {
+    let d = day0(args) + Duration::days(day);
+    format!("{d}T{hour:02}:{minute:02}:00+07:00")
+}
+
+/// The window opens five days after the run date.
+fn opens(args: &GenerateArgs) -> NaiveDate {
+    args.run_date + Duration::days(5)
+}
+
+/// The catalog and the SKU map; returns every (product, supplier) offer.
+fn reference_tables(args: &GenerateArgs, rng: &mut fastrand::Rng) -> Result<Vec<Offer>> {
     let out = &args.out;
     let p = args.products.max(1);
     let suppliers = (p / 10).clamp(5, 500);
-
-    // ---- catalog and SKU map ----
     let mut w = create(&out.join("catalog.csv"))?;
     let e = io_err(out);
     writeln!(w, "product_id,product_name,category").map_err(&e)?;
@@ -126,18 +148,20 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
     }
     w.flush().map_err(&e)?;
 
-    // ---- stock ----
+    Ok(offers)
+}
+
+/// The stock feeds.
+fn stock(args: &GenerateArgs, offers: &[Offer], rng: &mut fastrand::Rng) -> Result<()> {
+    let out = &args.out;
+    let e = io_err(out);
     // Keys: (offer, warehouse); about four snapshots each.
     let key_list: Vec<(usize, usize)> = offers
         .iter()
         .enumerate()
         .flat_map(|(o, of)| (0..of.warehouses).map(move |wh| (o, wh)))
         .collect();
-    let day0 = args.run_date - Duration::days(10);
-    let stamp = |day: i64, hour: i64, minute: i64| {
-        let d = day0 + Duration::days(day);
-        format!("{d}T{hour:02}:{minute:02}:00+07:00")
-    };
+    let stamp = |day: i64, hour: i64, minute: i64| stamp(args, day, hour, minute);
     let mut files: Vec<BufWriter<std::fs::File>> = (0..STOCK_FILES)
         .map(|f| create(&out.join(format!("stock/stock_{f:02}.csv"))))
         .collect::<Result<_>>()?;
@@ -190,9 +214,17 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
         f.flush().map_err(&e)?;
     }
 
-    // ---- shipments ----
+    Ok(())
+}
+
+/// The shipment feeds of two providers.
+fn shipments(args: &GenerateArgs, offers: &[Offer], rng: &mut fastrand::Rng) -> Result<()> {
+    let out = &args.out;
+    let e = io_err(out);
+    let stamp = |day: i64, hour: i64, minute: i64| stamp(args, day, hour, minute);
+    let day0 = day0(args);
     // About three updates per shipment, written in shuffled blocks.
-    let opens = args.run_date + Duration::days(5);
+    let opens = opens(args);
     let mut files: Vec<BufWriter<std::fs::File>> = (0..2)
         .map(|f| create(&out.join(format!("shipments/provider_{f}.csv"))))
         .collect::<Result<_>>()?;
@@ -269,7 +301,14 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
         f.flush().map_err(&e)?;
     }
 
-    // ---- the pipeline file ----
+    Ok(())
+}
+
+/// The pipeline file naming every feed.
+fn pipeline_file(args: &GenerateArgs) -> Result<()> {
+    let out = &args.out;
+    let e = io_err(out);
+    let opens = opens(args);
     let closes = opens + Duration::days(7);
     let mut w = create(&out.join("pipeline.toml"))?;
     writeln!(

@@ -1,0 +1,300 @@
+//! `siap run`: the whole job, phase by phase: fetch → stage → rules →
+//! gates → aggregate → publish, in a run folder that becomes visible (and
+//! `latest`) only when everything is written.
+//!
+//! A run stops at the first phase in which a source fails, and reports
+//! every source that failed in it: a table silently missing a supplier's
+//! rows is worse than yesterday's table.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+
+use crate::aggregate::{self, Tables};
+use crate::error::{Error, Result};
+use crate::fetch;
+use crate::gates::{self, Measures};
+use crate::pipeline::{self, Pipeline, SourceKind};
+use crate::publish::{self, Publication, manifest};
+use crate::rules::{self, Resolved};
+use crate::stage::{self, Reference, Staged};
+use crate::sys::tuning::Tuning;
+use crate::workdir;
+use crate::workdir::manifest::{Manifest, Timings};
+
+/// What `siap run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub pipeline: PathBuf,
+    pub work_dir: PathBuf,
+    pub date: Option<NaiveDate>,
+    /// How many sources are fetched at once.
+    pub concurrency: usize,
+    /// Refresh only the sources of these suppliers; reuse the rest.
+    pub suppliers: Vec<String>,
+}
+
+/// What a successful run did.
+#[derive(Debug)]
+pub struct RunReport {
+    pub manifest: Manifest,
+    pub run_dir: PathBuf,
+    pub latest: PathBuf,
+}
+
+pub fn run(args: &RunArgs) -> Result<RunReport> {
+    let started = chrono::Utc::now();
+    let pipeline = pipeline::load(&args.pipeline)?;
+    check_suppliers(&pipeline, &args.suppliers)?;
+    let date = run_date(&pipeline, args.date);
+    let tuning = Tuning::from_env();
+    let work = workdir::open(&args.work_dir)?;
+    tracing::info!(campaign = %pipeline.campaign.name, run_date = %date, work_dir = %args.work_dir.display(), "Starting run.");
+    let run_id = format!(
+        "{}-{}",
+        started.format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    );
+    let run = work.begin(&run_id)?;
+    let mut clock = Clock::start();
+
+    // Fetch: every source's raw copy (or an earlier run's, for reruns).
+    let sources = &pipeline.sources;
+    let plan = fetch::plan(sources, &work.past_runs(), &args.suppliers, date)
+        .map_err(Error::SourcesFailed)?;
+    let raw = fetch::fetch(sources, plan, &run.raw()?, args.concurrency)
+        .collect_errors()
+        .map_err(Error::SourcesFailed)?;
+    let fetch_ms = clock.lap();
+
+    // Stage: the reference tables, then every feed, validated, partitioned.
+    let reference = stage::reference(sources, &raw.as_ref().map(|r| r.copy.clone()))
+        .map_err(Error::SourcesFailed)?;
+    let copies: Vec<_> = raw.feeds.iter().map(|r| r.copy.clone()).collect();
+    let settings = stage::Settings {
+        run_date: date,
+        timezone: pipeline.campaign.timezone,
+        tuning,
+        workers: crate::sys::workers(),
+    };
+    let outputs = stage::Outputs::new(run.staged()?, &run.scratch());
+    let staged = stage::feeds(&sources.feeds, &copies, &reference, &settings, &outputs)
+        .map_err(Error::SourcesFailed)?;
+
+    // Rules: the latest row per key, duplicates and conflicts, across feeds.
+    let resolved = resolve(&staged, &reference)?;
+    let stage_ms = clock.lap();
+
+    // Gates: per-source quality checks; `error` gates fail their source.
+    let measures: Vec<Measures> = staged
+        .feeds
+        .iter()
+        .zip(&resolved.counts)
+        .map(|(f, c)| Measures {
+            records: f.records,
+            rejected: f.rejected + c.conflicting,
+            newest: f.newest,
+            reference: gates::reference_time(pipeline.campaign.timezone, date),
+        })
+        .collect();
+    let verdict = gates::judge(&sources.feeds, &measures);
+    if !verdict.failures.is_empty() {
+        return Err(Error::SourcesFailed(verdict.failures));
+    }
+
+    // Aggregate: per-product and per-supplier totals, flags and reasons;
+    // meanwhile, the conflicting rows' raw text is read back.
+    let tables = aggregate_and_keep_conflicts(&pipeline, &raw, &reference, &staged, &resolved)?;
+    let aggregate_ms = clock.lap();
+
+    // Publish: the tables, the workbook, then the manifest; then commit.
+    let records = manifest::sources(
+        &pipeline,
+        &raw,
+        &reference,
+        staged
+            .feeds
+            .iter()
+            .zip(&raw.feeds)
+            .zip(&resolved.counts)
+            .zip(verdict.results)
+            .map(|(((staged, raw), counts), gates)| manifest::FeedFacts {
+                raw,
+                staged,
+                counts: *counts,
+                gates,
+            })
+            .collect(),
+    );
+    let exceptions = records.iter().map(|s| s.rejected).sum();
+    let rejects: Vec<_> = staged
+        .feeds
+        .iter()
+        .filter_map(|f| f.rejects.as_ref())
+        .collect();
+    let publication = Publication {
+        dir: run.dir(),
+        tables: &tables,
+        reference: &reference,
+        resolved: &resolved,
+        campaign: &pipeline.campaign,
+        run_date: date,
+        rejected: Publication::rejected_of(sources.feeds.iter().map(|s| s.id.as_str()), &rejects),
+        exceptions,
+        sources: &records,
+        options: &pipeline.output,
+        tuning,
+    };
+    let outputs = publish::outputs(&publication)?;
+    let summary = manifest::summary(&tables, exceptions)?;
+    let timings = Timings {
+        fetch: fetch_ms,
+        stage: stage_ms,
+        aggregate: aggregate_ms,
+        publish: clock.lap(),
+    };
+    let manifest = manifest::Run {
+        pipeline: &pipeline,
+        run_date: date,
+        run_id: &run_id,
+        started,
+        suppliers: &args.suppliers,
+        warnings: verdict.warnings,
+    }
+    .manifest(records, outputs, summary, timings);
+    publish::manifest(run.dir(), &manifest)?;
+    let run_dir = run.commit(&date.to_string(), &run_id)?;
+    Ok(RunReport {
+        manifest,
+        run_dir,
+        latest: args.work_dir.join("latest"),
+    })
+}
+
+/// The latest-row rules over the staged partitions (removed once read).
+fn resolve(staged: &Staged, reference: &Reference) -> Result<Resolved> {
+    let t = Instant::now();
+    // Staging's buffers, given back before the rules fill memory.
+    crate::sys::memory::release_freed();
+    let workers = crate::sys::workers();
+    let resolved = rules::resolve(
+        &staged.partitions,
+        staged.feeds.len(),
+        &reference.sku_map,
+        staged.names.all(),
+        workers,
+    )
+    .map_err(|e| Error::Publish {
+        path: staged.partitions.dir().to_path_buf(),
+        message: format!("cannot read back the staged partitions: {e}"),
+    })?;
+    tracing::debug!(
+        stage = "rules",
+        ms = t.elapsed().as_millis() as u64,
+        partitions = staged.partitions.parts(),
+        "Applied the latest-row rules."
+    );
+    staged.partitions.remove();
+    Ok(resolved)
+}
+
+/// The tables, computed while the rows the rules rejected are read back
+/// from their feeds on the other cores (beside each feed's staging
+/// rejects, on disk).
+fn aggregate_and_keep_conflicts(
+    pipeline: &Pipeline,
+    raw: &pipeline::Sources<fetch::Raw>,
+    reference: &Reference,
+    staged: &Staged,
+    resolved: &Resolved,
+) -> Result<Tables> {
+    let texts: Vec<PathBuf> = staged
+        .feeds
+        .iter()
+        .zip(&raw.feeds)
+        .map(|(f, r)| f.text_path(&r.copy))
+        .collect();
+    let rejects: Vec<_> = staged
+        .feeds
+        .iter()
+        .filter_map(|f| f.rejects.as_ref())
+        .collect();
+    let per_product = aggregate::exceptions_per_product(
+        reference.catalog.products.len(),
+        &staged.feeds,
+        resolved,
+        &reference.sku_map,
+    );
+    let (kept, tables) = std::thread::scope(|scope| {
+        let kept = scope.spawn(|| {
+            rules::conflicts::keep(
+                &resolved.conflicts,
+                &pipeline.sources.feeds,
+                &texts,
+                &rejects,
+                &reference.sku_map,
+                crate::sys::workers().saturating_sub(1).max(1),
+            )
+        });
+        let tables = aggregate::aggregate(
+            &reference.catalog,
+            &reference.sku_map,
+            resolved,
+            &per_product,
+            &pipeline.campaign,
+        );
+        (kept.join(), tables)
+    });
+    kept.map_err(|_| Error::Internal("reading back the conflicting rows panicked".into()))??;
+    tables
+}
+
+/// Times the phases.
+struct Clock(Instant);
+
+impl Clock {
+    fn start() -> Self {
+        Clock(Instant::now())
+    }
+
+    /// Milliseconds since the last lap.
+    fn lap(&mut self) -> u64 {
+        let ms = self.0.elapsed().as_millis() as u64;
+        self.0 = Instant::now();
+        ms
+    }
+}
+
+/// The run date: given, or today in the campaign's timezone.
+pub fn run_date(pipeline: &Pipeline, date: Option<NaiveDate>) -> NaiveDate {
+    date.unwrap_or_else(|| {
+        chrono::Utc::now()
+            .with_timezone(&pipeline.campaign.timezone)
+            .date_naive()
+    })
+}
+
+/// Checks `--supplier` ids against the pipeline's stock feeds.
+fn check_suppliers(pipeline: &Pipeline, suppliers: &[String]) -> Result<()> {
+    let known: std::collections::BTreeSet<&str> = pipeline
+        .sources
+        .feeds
+        .iter()
+        .filter(|s| s.kind == SourceKind::Stock)
+        .filter_map(|s| s.owner.as_deref())
+        .collect();
+    for s in suppliers {
+        if !known.contains(s.as_str()) {
+            return Err(Error::Usage(format!(
+                "the pipeline has no stock feed owned by supplier `{s}`; known suppliers: {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
+}

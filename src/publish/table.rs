@@ -1,0 +1,222 @@
+//! Tables → files: CSV (UTF-8, RFC 4180, `\n` line endings, ISO dates,
+//! text neutralized against formula injection) and Parquet (zstd, exact
+//! values) written in one pass, each hashed as it is written, past the
+//! page cache.
+
+use std::io::Write;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::sys::direct::DirectFile;
+use crate::sys::files::Hasher;
+use crate::workdir::manifest::OutputRecord;
+
+fn publish_err(path: &Path) -> impl FnOnce(String) -> Error + '_ {
+    move |message| Error::Publish {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// A writer that hashes what it writes.
+struct Hashing<W: Write> {
+    inner: W,
+    hasher: Hasher,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub(super) fn write_file(
+    dir: &Path,
+    name: &str,
+    rows: u64,
+    write: impl FnOnce(&mut dyn Write) -> std::result::Result<(), String>,
+) -> Result<OutputRecord> {
+    let path = dir.join(name);
+    // Past the page cache: the file is synced before it is published
+    // anyway, and a buffered write would cost a copy into the cache first.
+    let file = DirectFile::create(&path).map_err(|e| publish_err(&path)(e.to_string()))?;
+    let mut w = Hashing {
+        inner: file,
+        hasher: Hasher::default(),
+    };
+    write(&mut w).map_err(publish_err(&path))?;
+    let Hashing { inner, hasher } = w;
+    let file = inner
+        .finish()
+        .map_err(|e| publish_err(&path)(e.to_string()))?;
+    file.sync_all()
+        .map_err(|e| publish_err(&path)(e.to_string()))?;
+    Ok(OutputRecord {
+        name: name.to_string(),
+        rows,
+        bytes: hasher.bytes,
+        sha256: hasher.hex(),
+    })
+}
+
+/// A text cell that a spreadsheet would run as a formula gets a leading
+/// `'`, as OWASP recommends for CSV injection: `=`, `+`, `-`, `@`, tab and
+/// carriage return. Numeric columns are numbers and keep their sign.
+pub fn neutralize(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+fn neutralize_strings(df: &DataFrame) -> Result<DataFrame> {
+    let mut out = df.clone();
+    for name in df.get_column_names_owned() {
+        let col = df
+            .column(&name)
+            .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
+        if col.dtype() == &DataType::String {
+            let ca = col
+                .str()
+                .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
+            // Most columns hold nothing to neutralize: keep them as they
+            // are (a clone shares the buffers) instead of copying them.
+            if !ca
+                .iter()
+                .any(|v| v.is_some_and(|s| matches!(neutralize(s), std::borrow::Cow::Owned(_))))
+            {
+                continue;
+            }
+            let mapped: StringChunked = ca
+                .iter()
+                .map(|v| v.map(|s| neutralize(s).into_owned()))
+                .collect::<StringChunked>()
+                .with_name(name.clone());
+            out.with_column(mapped.into_column())
+                .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one table as CSV (UTF-8, RFC 4180, `\n` line endings, ISO dates,
+/// text neutralized against formula injection) and Parquet (zstd, exact
+/// values), returning both records.
+pub fn write_table(
+    dir: &Path,
+    name: &str,
+    df: &DataFrame,
+    o: &crate::pipeline::OutputOptions,
+) -> Result<Vec<OutputRecord>> {
+    let mut whole = Some(df.clone());
+    write_table_stream(dir, name, df.height() as u64, o, || Ok(whole.take()))
+}
+
+/// Writes a table of `rows` rows like [`write_table`],
+/// building and writing it a batch of rows at a time (`frame` builds the
+/// rows of a range), so a table of millions of rows is never whole in
+/// memory.
+pub fn write_table_batched(
+    dir: &Path,
+    name: &str,
+    rows: usize,
+    size: usize,
+    frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
+    o: &crate::pipeline::OutputOptions,
+) -> Result<Vec<OutputRecord>> {
+    let size = size.max(1);
+    let mut next = 0usize;
+    // At least one (maybe empty) frame: it carries the header and schema.
+    let mut done = false;
+    write_table_stream(dir, name, rows as u64, o, || {
+        if done {
+            return Ok(None);
+        }
+        let r = next..(next + size).min(rows);
+        next = r.end;
+        done = next >= rows;
+        frame(r).map(Some)
+    })
+}
+
+/// Writes CSV and Parquet in one pass from frames handed over by `next`
+/// until it returns `None` (at least one frame, for the header and schema).
+/// The CSV bytes are those of a single write of all rows; the Parquet file
+/// has one row group per frame.
+pub fn write_table_stream(
+    dir: &Path,
+    name: &str,
+    rows: u64,
+    o: &crate::pipeline::OutputOptions,
+    mut next: impl FnMut() -> Result<Option<DataFrame>>,
+) -> Result<Vec<OutputRecord>> {
+    let mut parquet = None;
+    let csv = write_file(dir, &format!("{name}.csv"), rows, |wc| {
+        let rec = write_file(dir, &format!("{name}.parquet"), rows, |wp| {
+            let mut writer = None;
+            let mut first = true;
+            while let Some(df) = next().map_err(|e| e.to_string())? {
+                let mut safe = neutralize_strings(&df).map_err(|e| e.to_string())?;
+                CsvWriter::new(&mut *wc)
+                    .include_header(first)
+                    .include_bom(o.csv_bom && first)
+                    .with_separator(o.csv_delimiter)
+                    .with_decimal_comma(o.csv_decimal_comma)
+                    .with_line_terminator("\n".into())
+                    .finish(&mut safe)
+                    .map_err(|e| e.to_string())?;
+                first = false;
+                if writer.is_none() {
+                    writer = Some(
+                        ParquetWriter::new(&mut *wp)
+                            .with_compression(ParquetCompression::Zstd(Some(
+                                polars_parquet::write::ZstdLevel::try_new(1)
+                                    .map_err(|e| e.to_string())?,
+                            )))
+                            .batched(&df.schema().clone())
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+                if df.height() > 0 {
+                    writer
+                        .as_mut()
+                        .expect("created above")
+                        .write_batch(&df)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            writer
+                .ok_or("no rows and no schema to write")?
+                .finish()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| e.to_string())?;
+        parquet = Some(rec);
+        Ok(())
+    })?;
+    Ok(vec![csv, parquet.expect("written with the CSV")])
+}
+
+/// Writes `manifest.json`.
+pub fn write_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<OutputRecord> {
+    write_file(dir, name, 0, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(|e| e.to_string())?;
+        w.write_all(b"\n").map_err(|e| e.to_string())
+    })
+}
+
+/// Writes the XLSX workbook.
+pub fn write_workbook(dir: &Path, name: &str, bytes: &[u8], rows: u64) -> Result<OutputRecord> {
+    write_file(dir, name, rows, |w| {
+        w.write_all(bytes).map_err(|e| e.to_string())
+    })
+}

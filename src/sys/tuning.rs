@@ -1,0 +1,46 @@
+//! Sizes a run works in: rows per batch, key partitions. Read once, from
+//! the environment (tests set small values to drive many batches and
+//! partitions through small inputs), and handed to the phases.
+
+/// How a run cuts its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Rows per batch when a large table is written (CSV and Parquet).
+    pub batch_rows: usize,
+    /// Rows per batch of staged rows (a row group of a staged copy):
+    /// larger, since each row group carries its own dictionaries of SKU
+    /// and product strings, which at scale hold nearly one value per row
+    /// of a small group.
+    pub staged_batch_rows: usize,
+    /// Key partitions for the latest-row rules; `None`: by input size.
+    pub partitions: Option<usize>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            batch_rows: 32_768,
+            staged_batch_rows: 131_072,
+            partitions: None,
+        }
+    }
+}
+
+impl Tuning {
+    /// The defaults, with `SIAP_BATCH_ROWS` (both batch sizes) and
+    /// `SIAP_PARTITIONS` (1 to 4096) where set.
+    pub fn from_env() -> Self {
+        let number = |var: &str| {
+            std::env::var(var)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+        };
+        let mut t = Tuning::default();
+        if let Some(n) = number("SIAP_BATCH_ROWS") {
+            t.batch_rows = n.max(1);
+            t.staged_batch_rows = n.max(1);
+        }
+        t.partitions = number("SIAP_PARTITIONS").map(|n| n.clamp(1, 4096));
+        t
+    }
+}
