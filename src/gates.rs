@@ -84,9 +84,11 @@ pub fn judge(feeds: &[crate::pipeline::Source], measures: &[Measures]) -> Verdic
                 Level::Error => {
                     tracing::error!(stage = "gates", source = %s.id, gate = %g.gate, "{msg}");
                     v.failures.push(crate::error::Error::source(
-                        &s.id,
-                        &s.location.display(),
-                        msg,
+                        s,
+                        crate::error::Problem::Gate {
+                            gate: g.gate.clone(),
+                            message: g.message.clone(),
+                        },
                     ));
                 }
                 Level::Warn => {

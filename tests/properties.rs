@@ -107,12 +107,12 @@ fn fixture() -> Fixture {
 struct Count(usize);
 
 impl siap::stage::Sink for Count {
-    fn batch(&mut self, b: &siap::stage::Batch) -> Result<(), String> {
+    fn batch(&mut self, b: &siap::stage::Batch) -> Result<(), siap::error::Problem> {
         self.0 += b.len();
         Ok(())
     }
 
-    fn exception(&mut self, _: siap::stage::Exception) -> Result<(), String> {
+    fn exception(&mut self, _: siap::stage::Exception) -> Result<(), siap::error::Problem> {
         Ok(())
     }
 }

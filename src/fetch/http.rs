@@ -23,6 +23,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use super::{Fetched, Previous, redact_url};
+use crate::error::{End, Failure, Http, Problem};
 use crate::pipeline::Source;
 
 /// Whether an attempt's failure is worth another try.
@@ -34,21 +35,29 @@ enum Retry {
 
 struct AttemptError {
     retry: Retry,
-    message: String,
+    failure: Failure,
 }
 
-fn final_error(message: impl Into<String>) -> AttemptError {
+fn final_error(failure: Failure) -> AttemptError {
     AttemptError {
         retry: Retry::No,
-        message: message.into(),
+        failure,
     }
 }
 
-fn retryable(message: impl Into<String>, after: Option<Duration>) -> AttemptError {
+fn retryable(failure: Failure, after: Option<Duration>) -> AttemptError {
     AttemptError {
         retry: Retry::Yes(after),
-        message: message.into(),
+        failure,
     }
+}
+
+/// A failure to write the body to `path`.
+fn write_failed(path: &Path, e: impl std::fmt::Display) -> AttemptError {
+    final_error(Failure::Write {
+        path: path.to_path_buf(),
+        error: e.to_string(),
+    })
 }
 
 fn client(source: &Source, url: &reqwest::Url) -> Result<reqwest::Client, String> {
@@ -192,14 +201,16 @@ async fn attempt_once(
     }
     let mut resp = match req.send().await {
         Ok(r) => r,
-        Err(e) if e.is_redirect() || e.is_builder() => return Err(final_error(describe(&e))),
-        Err(e) => return Err(retryable(describe(&e), None)),
+        Err(e) if e.is_redirect() || e.is_builder() => {
+            return Err(final_error(Failure::Request(describe(&e))));
+        }
+        Err(e) => return Err(retryable(Failure::Request(describe(&e)), None)),
     };
     let status = resp.status();
     if status == reqwest::StatusCode::NOT_MODIFIED {
         if let Some(p) = previous {
             let bytes = std::fs::copy(&p.raw, dest)
-                .map_err(|e| final_error(format!("cannot copy the previous copy: {e}")))?;
+                .map_err(|e| write_failed(dest, format!("cannot copy the previous copy: {e}")))?;
             return Ok(Fetched {
                 path: dest.to_path_buf(),
                 bytes,
@@ -210,39 +221,41 @@ async fn attempt_once(
                 copy_from: None,
             });
         }
-        return Err(final_error(
-            "answered 304 Not Modified to a request that was not conditional",
-        ));
+        return Err(final_error(Failure::UnaskedNotModified));
     }
     if status == reqwest::StatusCode::TOO_MANY_REQUESTS
         || (status.is_server_error() && status != reqwest::StatusCode::NOT_IMPLEMENTED)
     {
-        return Err(retryable(format!("answered {status}"), retry_after(&resp)));
+        return Err(retryable(
+            Failure::Status(status.to_string()),
+            retry_after(&resp),
+        ));
     }
     if !status.is_success() {
-        return Err(final_error(format!("answered {status}")));
+        return Err(final_error(Failure::Status(status.to_string())));
     }
     let content_type = header(&resp, reqwest::header::CONTENT_TYPE).unwrap_or_default();
     let expected = source.dialect.format.as_str();
     if content_type.to_ascii_lowercase().starts_with("text/html") {
-        return Err(final_error(format!(
-            "the server sent an HTML page (Content-Type `{content_type}`), not the {expected} feed expected"
-        )));
+        return Err(final_error(Failure::Html {
+            content_type: Some(content_type),
+            expected,
+        }));
     }
     let length = resp.content_length();
     if let Some(n) = length
         && n > o.max_bytes
     {
-        return Err(final_error(format!(
-            "the body is {n} bytes, more than max_bytes = {}",
-            o.max_bytes
-        )));
+        return Err(final_error(Failure::TooLarge {
+            size: Some(n),
+            limit: o.max_bytes,
+        }));
     }
     let etag = header(&resp, reqwest::header::ETAG);
     let last_modified = header(&resp, reqwest::header::LAST_MODIFIED);
     let mut file = tokio::fs::File::create(dest)
         .await
-        .map_err(|e| final_error(format!("cannot write `{}`: {e}", dest.display())))?;
+        .map_err(|e| write_failed(dest, e))?;
     let bar = crate::sys::progress::bytes(&source.id, length);
     // Bytes received so far.
     let mut got = 0u64;
@@ -254,18 +267,20 @@ async fn attempt_once(
             Err(e) if e.is_timeout() => {
                 bar.finish_and_clear();
                 return Err(retryable(
-                    format!(
-                        "the body stalled: nothing for {}s after {} bytes",
-                        o.read_timeout.as_secs(),
-                        got
-                    ),
+                    Failure::Stalled {
+                        secs: o.read_timeout.as_secs(),
+                        after: got,
+                    },
                     None,
                 ));
             }
             Err(e) => {
                 bar.finish_and_clear();
                 return Err(retryable(
-                    format!("{} after {} bytes", describe(&e), got),
+                    Failure::BrokeOff {
+                        detail: describe(&e),
+                        after: got,
+                    },
                     None,
                 ));
             }
@@ -274,36 +289,32 @@ async fn attempt_once(
             first.extend_from_slice(&chunk[..chunk.len().min(512 - first.len())]);
             if looks_like_html(&first) {
                 bar.finish_and_clear();
-                return Err(final_error(format!(
-                    "the server sent an HTML page, not the {expected} feed expected"
-                )));
+                return Err(final_error(Failure::Html {
+                    content_type: None,
+                    expected,
+                }));
             }
         }
         got += chunk.len() as u64;
         bar.set_position(got);
         if got > o.max_bytes {
             bar.finish_and_clear();
-            return Err(final_error(format!(
-                "the body is more than max_bytes = {} bytes",
-                o.max_bytes
-            )));
+            return Err(final_error(Failure::TooLarge {
+                size: None,
+                limit: o.max_bytes,
+            }));
         }
         file.write_all(&chunk)
             .await
-            .map_err(|e| final_error(format!("cannot write `{}`: {e}", dest.display())))?;
+            .map_err(|e| write_failed(dest, e))?;
     }
     bar.finish_and_clear();
     if let Some(n) = length
         && got != n
     {
-        return Err(retryable(
-            format!("the body ended after {} of {n} bytes (Content-Length)", got),
-            None,
-        ));
+        return Err(retryable(Failure::Short { got, expected: n }, None));
     }
-    file.sync_all()
-        .await
-        .map_err(|e| final_error(e.to_string()))?;
+    file.sync_all().await.map_err(|e| write_failed(dest, e))?;
     Ok(Fetched {
         path: dest.to_path_buf(),
         bytes: got,
@@ -320,13 +331,30 @@ pub async fn fetch(
     url: &str,
     dest: &Path,
     previous: Option<&Previous>,
-) -> Result<Fetched, String> {
+) -> Result<Fetched, Problem> {
     let shown = redact_url(url);
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
-    let client = client(source, &parsed)?;
+    let unusable = |detail: String| {
+        Problem::Http(Http {
+            url: shown.clone(),
+            attempt: 0,
+            failure: Failure::Request(detail),
+            end: End::Unusable,
+        })
+    };
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| unusable(format!("`{shown}` is not a valid URL: {e}")))?;
+    let client = client(source, &parsed).map_err(unusable)?;
     let o = &source.http;
     let deadline = Instant::now() + o.total_timeout;
+    let total_secs = o.total_timeout.as_secs();
+    let failed = |attempt, failure, end| {
+        Problem::Http(Http {
+            url: shown.clone(),
+            attempt,
+            failure,
+            end,
+        })
+    };
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -343,38 +371,30 @@ pub async fn fetch(
             }
             Ok(Err(e)) => e,
             Err(_) => {
-                return Err(format!(
-                    "GET {shown}: the total timeout of {}s ran out during attempt {attempt}",
-                    o.total_timeout.as_secs()
-                ));
+                let why = Failure::Request("timed out".into());
+                return Err(failed(attempt, why, End::TimedOut { total_secs }));
             }
         };
+        let outcome = err.failure.to_string();
         let wait = match err.retry {
             Retry::No => {
-                tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %err.message, "GET failed; not retrying.");
-                return Err(format!(
-                    "GET {shown}: {} (attempt {attempt}, not retried)",
-                    err.message
-                ));
+                tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %outcome, "GET failed; not retrying.");
+                return Err(failed(attempt, err.failure, End::NotRetried));
             }
             Retry::Yes(after) => after.unwrap_or_else(|| backoff(attempt)),
         };
         if attempt >= o.max_attempts {
-            tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %err.message, "GET failed; no attempts left.");
-            return Err(format!(
-                "GET {shown}: {} (gave up after {attempt} attempts)",
-                err.message
-            ));
+            tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %outcome, "GET failed; no attempts left.");
+            return Err(failed(attempt, err.failure, End::GaveUp));
         }
         if Instant::now() + wait > deadline {
-            return Err(format!(
-                "GET {shown}: {}; waiting {:.1}s to retry would overrun the total timeout of {}s (attempt {attempt})",
-                err.message,
-                wait.as_secs_f64(),
-                o.total_timeout.as_secs()
-            ));
+            let end = End::WouldOverrun {
+                wait_secs: wait.as_secs_f64(),
+                total_secs,
+            };
+            return Err(failed(attempt, err.failure, end));
         }
-        tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %err.message, retry_in_ms = wait.as_millis() as u64, "GET failed; retrying.");
+        tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %outcome, retry_in_ms = wait.as_millis() as u64, "GET failed; retrying.");
         tokio::time::sleep(wait).await;
     }
 }

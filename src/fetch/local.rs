@@ -4,6 +4,7 @@
 //! Only regular files are sources, and copies stop at the source's
 //! `max_bytes` (see [`crate::sys::files`]).
 
+use crate::error::Problem;
 use std::path::Path;
 
 use crate::sys::files::{copy_capped, open_regular};
@@ -15,7 +16,7 @@ pub async fn fetch(
     dest: &Path,
     defer: bool,
     max_bytes: u64,
-) -> Result<Fetched, String> {
+) -> Result<Fetched, Problem> {
     let (path, dest) = (path.to_path_buf(), dest.to_path_buf());
     tokio::task::spawn_blocking(move || {
         if defer {
@@ -25,13 +26,13 @@ pub async fn fetch(
         }
     })
     .await
-    .map_err(|e| format!("copy task failed: {e}"))?
+    .map_err(|e| Problem::Internal(format!("copy task failed: {e}")))?
 }
 
 /// A file staging will copy while reading it (one read instead of a copy
 /// and a read): checked to be a readable file now, so a missing file still
 /// fails at fetch.
-fn check(path: &Path, dest: &Path, max_bytes: u64) -> Result<Fetched, String> {
+fn check(path: &Path, dest: &Path, max_bytes: u64) -> Result<Fetched, Problem> {
     let (_, meta) = open_regular(path, max_bytes)?;
     Ok(Fetched {
         path: dest.to_path_buf(),
@@ -43,7 +44,7 @@ fn check(path: &Path, dest: &Path, max_bytes: u64) -> Result<Fetched, String> {
 }
 
 /// Copies now (the checksum is staging's, which reads every byte).
-fn copy(path: &Path, dest: &Path, max_bytes: u64) -> Result<Fetched, String> {
+fn copy(path: &Path, dest: &Path, max_bytes: u64) -> Result<Fetched, Problem> {
     let bytes = copy_capped(path, dest, max_bytes)?;
     Ok(Fetched {
         path: dest.to_path_buf(),

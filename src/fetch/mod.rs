@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::error::Error;
+use crate::error::{Action, Error, Problem};
 use crate::model::RawCopy;
 pub use crate::pipeline::redact_url;
 use crate::pipeline::{Location, Source, SourceKind, Sources};
@@ -105,11 +105,7 @@ pub fn plan(
                     age_days: (date - run.date).num_days(),
                     raw,
                 }),
-                None => Err(Error::source(
-                    &s.id,
-                    &s.location.display(),
-                    format!("no earlier run on or before {date} has a copy to reuse; run without --supplier first"),
-                )),
+                None => Err(Error::source(s, Problem::NoCopyToReuse { date })),
             }
         })
         .collect_errors()
@@ -151,9 +147,8 @@ pub fn fetch(
         Err(e) => {
             return sources.as_ref().map(|s| {
                 Err(Error::source(
-                    &s.id,
-                    &s.location.display(),
-                    format!("cannot start the fetch runtime: {e}"),
+                    s,
+                    Problem::Internal(format!("cannot start the fetch runtime: {e}")),
                 ))
             });
         }
@@ -163,7 +158,10 @@ pub fn fetch(
     let tasks = sources.as_ref().zip(plan).map(|(source, origin)| {
         let (source, dest, limit) = (source.clone(), raw_dir.join(&source.id), limit.clone());
         runtime.spawn(async move {
-            let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
+            let _permit = limit
+                .acquire()
+                .await
+                .map_err(|e| Problem::Internal(e.to_string()))?;
             one(&source, origin, &dest).await
         })
     });
@@ -171,7 +169,7 @@ pub fn fetch(
     let results = tasks.map(|t| {
         runtime
             .block_on(t)
-            .unwrap_or_else(|e| Err(format!("fetch task failed: {e}")))
+            .unwrap_or_else(|e| Err(Problem::Internal(format!("fetch task failed: {e}"))))
     });
     sources.as_ref().zip(results).map(|(s, r)| match r {
         Ok(raw) => {
@@ -180,20 +178,20 @@ pub fn fetch(
         }
         Err(e) => {
             tracing::error!(stage = "fetch", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
-            Err(Error::source(&s.id, &s.location.display(), e))
+            Err(Error::source(s, e))
         }
     })
 }
 
 /// One source, as its origin says.
-async fn one(source: &Source, origin: Origin, dest: &Path) -> Result<Raw, String> {
+async fn one(source: &Source, origin: Origin, dest: &Path) -> Result<Raw, Problem> {
     let fetched = match origin {
         Origin::Reuse { run, age_days, raw } => {
             tracing::info!(stage = "fetch", source = %source.id, from_run = %run, age_days, "Reusing an earlier copy.");
             let bytes = std::fs::hard_link(&raw, dest)
                 .or_else(|_| std::fs::copy(&raw, dest).map(|_| ()))
                 .and_then(|()| std::fs::metadata(dest))
-                .map_err(|e| format!("cannot reuse the copy `{}`: {e}", raw.display()))?
+                .map_err(Problem::io(Action::Reuse, &raw))?
                 .len();
             return Ok(Raw {
                 copy: RawCopy {

@@ -3,6 +3,7 @@
 //! looked up; a record that passes is a staged row, one that fails is one
 //! exception (the first failing field, in canonical column order).
 
+use crate::error::{Header, Problem};
 use chrono::NaiveDate;
 use hashbrown::HashMap;
 
@@ -19,13 +20,10 @@ pub(crate) fn map_columns(
     source: &Source,
     names: &[String],
     optional_ok: &[&str],
-) -> Result<(Vec<Option<usize>>, Vec<String>), String> {
+) -> Result<(Vec<Option<usize>>, Vec<String>), Problem> {
     for (i, n) in names.iter().enumerate() {
         if !n.is_empty() && names[..i].contains(n) {
-            return Err(format!(
-                "the header names column `{}` twice",
-                crate::error::shown(n)
-            ));
+            return Err(Problem::Header(Header::Twice(n.clone())));
         }
     }
     let mut idx = Vec::new();
@@ -40,24 +38,15 @@ pub(crate) fn map_columns(
         if let Some(i) = found {
             used.push(i);
         } else if required && !optional_ok.contains(&canonical) {
-            if want == canonical {
-                missing.push(format!("`{want}`"));
-            } else {
-                missing.push(format!("`{want}` ({canonical})"));
-            }
+            missing.push((want.to_string(), canonical));
         }
         idx.push(found);
     }
     if !missing.is_empty() {
-        return Err(format!(
-            "missing required column {}; the header has: {}",
-            missing.join(", "),
-            names
-                .iter()
-                .map(|n| format!("`{}`", crate::error::shown(n)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        return Err(Problem::Header(Header::Lacks {
+            wanted: missing,
+            header: names.to_vec(),
+        }));
     }
     let extra = names
         .iter()
@@ -97,7 +86,7 @@ pub(super) struct FeedVisitor<'a> {
     batch: Batch,
     batch_rows: usize,
     sink: &'a mut dyn Sink,
-    sink_error: Option<String>,
+    sink_error: Option<Problem>,
     /// This feed's cache in front of `ctx.names`.
     names: HashMap<Box<str>, u32>,
     recent: Vec<(u128, u32)>,
@@ -158,7 +147,7 @@ impl<'a> FeedVisitor<'a> {
         self.batch.clear();
     }
 
-    pub(super) fn finish(mut self) -> Result<StagedFeed, String> {
+    pub(super) fn finish(mut self) -> Result<StagedFeed, Problem> {
         self.flush();
         self.progress.finish_and_clear();
         if let Some(e) = self.sink_error {
@@ -620,7 +609,7 @@ impl<'a> FeedVisitor<'a> {
 }
 
 impl Visitor for FeedVisitor<'_> {
-    fn header(&mut self, names: &[String]) -> Result<(), String> {
+    fn header(&mut self, names: &[String]) -> Result<(), Problem> {
         let mut optional = Vec::new();
         if self.source.kind == SourceKind::Stock {
             if self.source.owner.is_some() {

@@ -22,6 +22,7 @@ pub mod rows;
 pub mod staged_copy;
 pub mod values;
 
+use crate::error::{Action, Problem};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -74,9 +75,9 @@ impl Context<'_> {
 /// Where staged rows go: in a run, the staged Parquet copy, the rules'
 /// partitions and the rejected-rows file; a count in the property tests.
 pub trait Sink {
-    fn batch(&mut self, batch: &Batch) -> Result<(), String>;
+    fn batch(&mut self, batch: &Batch) -> Result<(), Problem>;
     /// One rejected record, in the order read.
-    fn exception(&mut self, e: Exception) -> Result<(), String>;
+    fn exception(&mut self, e: Exception) -> Result<(), Problem>;
 }
 
 /// One feed after staging. Its accepted rows went to the sink.
@@ -140,8 +141,7 @@ pub fn reference(
     raw: &Sources<RawCopy>,
 ) -> Result<Reference, Vec<Error>> {
     let read = |s: &Source, r: &RawCopy| {
-        let bytes = std::fs::read(&r.path)
-            .map_err(|e| format!("cannot read the raw copy `{}`: {e}", r.path.display()))?;
+        let bytes = std::fs::read(&r.path).map_err(Problem::io(Action::ReadCopy, &r.path))?;
         let mut h = crate::sys::files::Hasher::default();
         h.update(&bytes);
         let file = FileRead {
@@ -150,7 +150,7 @@ pub fn reference(
             source: None,
         };
         let _ = s;
-        Ok::<_, String>((bytes, file))
+        Ok::<_, Problem>((bytes, file))
     };
     let catalog = read(&sources.catalog, &raw.catalog)
         .and_then(|(b, f)| Ok((reference::stage_catalog(&sources.catalog, &b)?, f)));
@@ -174,9 +174,9 @@ pub fn reference(
 }
 
 /// A source that cannot be staged, logged.
-fn failed(s: &Source, e: String) -> Error {
+fn failed(s: &Source, e: Problem) -> Error {
     tracing::error!(stage = "stage", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
-    Error::source(&s.id, &s.location.display(), e)
+    Error::source(s, e)
 }
 
 /// Where staging writes a run's feeds.
@@ -303,17 +303,19 @@ struct RunSink<'a> {
 }
 
 impl Sink for RunSink<'_> {
-    fn batch(&mut self, batch: &Batch) -> Result<(), String> {
+    fn batch(&mut self, batch: &Batch) -> Result<(), Problem> {
         self.staged.write(batch, self.ctx)?;
-        self.partitions
-            .add(batch)
-            .map_err(|e| format!("cannot write the staged partitions: {e}"))
+        self.partitions.add(batch).map_err(|error| Problem::Write {
+            what: "the staged partitions",
+            error,
+        })
     }
 
-    fn exception(&mut self, e: Exception) -> Result<(), String> {
-        self.rejected
-            .write(&e)
-            .map_err(|e| format!("cannot write the rejected rows: {e}"))
+    fn exception(&mut self, e: Exception) -> Result<(), Problem> {
+        self.rejected.write(&e).map_err(|error| Problem::Write {
+            what: "the rejected rows",
+            error,
+        })
     }
 }
 
@@ -325,12 +327,14 @@ fn stage_into(
     ctx: &Context,
     partitions: &Partitions,
     out: &Outputs,
-) -> Result<StagedFeed, String> {
+) -> Result<StagedFeed, Problem> {
     let t = Instant::now();
     let provider = source.owner.as_deref().map_or(0, |o| ctx.names.id(o));
     let rejects = out.rejects(i);
-    let rejected = ExceptionFile::create(&rejects.staged)
-        .map_err(|e| format!("cannot write the rejected rows: {e}"))?;
+    let rejected = ExceptionFile::create(&rejects.staged).map_err(|error| Problem::Write {
+        what: "the rejected rows",
+        error,
+    })?;
     let mut sink = RunSink {
         ctx,
         staged: StagedWriter::new(&out.staged_dir, &source.id, source.kind),
@@ -352,12 +356,16 @@ fn stage_into(
         ..
     } = sink;
     copy.finish()?;
-    rejected
-        .finish()
-        .map_err(|e| format!("cannot write the rejected rows: {e}"))?;
+    rejected.finish().map_err(|error| Problem::Write {
+        what: "the rejected rows",
+        error,
+    })?;
     partitions
         .finish(source.kind == SourceKind::Shipments)
-        .map_err(|e| format!("cannot write the staged partitions: {e}"))?;
+        .map_err(|error| Problem::Write {
+            what: "the staged partitions",
+            error,
+        })?;
     staged.stage_ms = t.elapsed().as_millis() as u64;
     staged.rejects = Some(rejects);
     Ok(staged)
@@ -370,7 +378,7 @@ pub fn stage_feed(
     bytes: &[u8],
     ctx: &Context,
     sink: &mut dyn Sink,
-) -> Result<StagedFeed, String> {
+) -> Result<StagedFeed, Problem> {
     let mut v = FeedVisitor::new(source, ctx, sink);
     read::read(bytes, &source.dialect, &mut v)?;
     v.finish()
@@ -383,7 +391,7 @@ pub fn stage_file(
     input: read::Input<'_>,
     ctx: &Context,
     sink: &mut dyn Sink,
-) -> Result<StagedFeed, String> {
+) -> Result<StagedFeed, Problem> {
     let mut v = FeedVisitor::new(source, ctx, sink);
     let file = read::read_file(input, &source.dialect, &mut v)?;
     let mut staged = v.finish()?;

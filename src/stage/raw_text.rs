@@ -4,6 +4,7 @@
 
 use super::read::{self, Cells, Visitor};
 use super::rows::Span;
+use crate::error::Problem;
 use crate::model::Reason;
 use crate::pipeline::Source;
 
@@ -49,7 +50,7 @@ pub fn raw_texts(
         found: &'a mut std::collections::BTreeMap<u64, String>,
     }
     impl Visitor for Pick<'_> {
-        fn header(&mut self, _: &[String]) -> Result<(), String> {
+        fn header(&mut self, _: &[String]) -> Result<(), Problem> {
             Ok(())
         }
         fn record(&mut self, line: u64, raw: &str, _: &dyn Cells) {

@@ -3,6 +3,7 @@
 //! every problem listed, because a wrong pack size or product would quietly
 //! skew every total.
 
+use crate::error::Problem;
 use std::collections::BTreeMap;
 
 use std::hash::BuildHasher;
@@ -352,7 +353,7 @@ struct TableVisitor {
 }
 
 impl Visitor for TableVisitor {
-    fn header(&mut self, names: &[String]) -> Result<(), String> {
+    fn header(&mut self, names: &[String]) -> Result<(), Problem> {
         let (idx, extra) = map_columns(&self.source, names, &[])?;
         self.idx = idx;
         self.extra = extra;
@@ -381,7 +382,7 @@ impl Visitor for TableVisitor {
     }
 }
 
-fn read_table(source: &Source, bytes: &[u8]) -> Result<TableVisitor, String> {
+fn read_table(source: &Source, bytes: &[u8]) -> Result<TableVisitor, Problem> {
     let mut v = TableVisitor {
         source: source.clone(),
         idx: Vec::new(),
@@ -394,24 +395,19 @@ fn read_table(source: &Source, bytes: &[u8]) -> Result<TableVisitor, String> {
     Ok(v)
 }
 
-fn fail(problems: Vec<String>) -> Result<(), String> {
+/// The table's bad rows, if any: they fail the source, listed.
+fn fail(problems: Vec<String>) -> Result<(), Problem> {
     if problems.is_empty() {
         return Ok(());
     }
-    let n = problems.len();
-    // One line each: values from the table are shown escaped.
-    let mut shown: Vec<String> = problems
-        .iter()
-        .take(MAX_LISTED)
-        .map(|p| crate::error::shown(p).into_owned())
-        .collect();
-    if n > MAX_LISTED {
-        shown.push(format!("and {} more", n - MAX_LISTED));
-    }
-    Err(format!("{n} bad row(s):\n    {}", shown.join("\n    ")))
+    let total = problems.len();
+    Err(Problem::BadRows {
+        listed: problems.into_iter().take(MAX_LISTED).collect(),
+        total,
+    })
 }
 
-pub fn stage_catalog(source: &Source, bytes: &[u8]) -> Result<Catalog, String> {
+pub fn stage_catalog(source: &Source, bytes: &[u8]) -> Result<Catalog, Problem> {
     let mut v = read_table(source, bytes)?;
     let mut by_id: BTreeMap<String, (u64, Product)> = BTreeMap::new();
     let mut duplicates = 0;
@@ -458,7 +454,7 @@ pub fn stage_catalog(source: &Source, bytes: &[u8]) -> Result<Catalog, String> {
     })
 }
 
-pub fn stage_sku_map(source: &Source, bytes: &[u8]) -> Result<SkuMap, String> {
+pub fn stage_sku_map(source: &Source, bytes: &[u8]) -> Result<SkuMap, Problem> {
     let mut v = read_table(source, bytes)?;
     let mut index: HashMap<(String, String), u32> = HashMap::new();
     let mut entries: Vec<SkuEntry> = Vec::new();

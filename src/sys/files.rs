@@ -6,6 +6,7 @@
 //! would fill the disk. A source is opened without blocking and checked
 //! before a byte is read; copies stop at the source's `max_bytes`.
 
+use crate::error::{Action, Problem};
 use std::fs::{File, Metadata};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -74,8 +75,8 @@ fn kind(meta: &Metadata) -> &'static str {
 
 /// Opens a local source: a regular file of at most `max_bytes`, opened
 /// without waiting for a writer (a FIFO would block `open` itself).
-pub fn open_regular(path: &Path, max_bytes: u64) -> Result<(File, Metadata), String> {
-    let cannot = |e: std::io::Error| format!("cannot read `{}`: {e}", path.display());
+pub fn open_regular(path: &Path, max_bytes: u64) -> Result<(File, Metadata), Problem> {
+    let cannot = |e| Problem::io(Action::Read, path)(e);
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -86,36 +87,36 @@ pub fn open_regular(path: &Path, max_bytes: u64) -> Result<(File, Metadata), Str
     let file = options.open(path).map_err(cannot)?;
     let meta = file.metadata().map_err(cannot)?;
     if !meta.is_file() {
-        return Err(format!(
-            "`{}` is {}, not a regular file: only files can be sources",
-            path.display(),
-            kind(&meta)
-        ));
+        return Err(Problem::NotAFile {
+            path: path.to_path_buf(),
+            kind: kind(&meta),
+        });
     }
     if meta.len() > max_bytes {
-        return Err(format!(
-            "the file is {} bytes, more than max_bytes = {max_bytes}",
-            meta.len()
-        ));
+        return Err(Problem::TooLarge {
+            what: "the file".into(),
+            size: Some(meta.len()),
+            limit: max_bytes,
+        });
     }
     Ok((file, meta))
 }
 
 /// Copies a local source into `dest`, at most `max_bytes` (a file that
 /// grows while it is copied stops there too). Returns the bytes copied.
-pub fn copy_capped(path: &Path, dest: &Path, max_bytes: u64) -> Result<u64, String> {
+pub fn copy_capped(path: &Path, dest: &Path, max_bytes: u64) -> Result<u64, Problem> {
     let (from, _) = open_regular(path, max_bytes)?;
-    let mut to =
-        File::create(dest).map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
+    let mut to = File::create(dest).map_err(Problem::io(Action::Write, dest))?;
     // Copied in the kernel (`copy_file_range`) where it can be.
     let bytes = std::io::copy(&mut from.take(max_bytes.saturating_add(1)), &mut to)
-        .map_err(|e| format!("cannot copy `{}`: {e}", path.display()))?;
+        .map_err(Problem::io(Action::Copy, path))?;
     if bytes > max_bytes {
-        return Err(format!(
-            "the file is more than max_bytes = {max_bytes} bytes"
-        ));
+        return Err(Problem::TooLarge {
+            what: "the file".into(),
+            size: None,
+            limit: max_bytes,
+        });
     }
-    to.flush()
-        .map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
+    to.flush().map_err(Problem::io(Action::Write, dest))?;
     Ok(bytes)
 }

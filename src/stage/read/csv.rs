@@ -10,6 +10,7 @@
 //! never closed fails the source, since the rest of the file would be
 //! lost in it.
 
+use crate::error::{Header, Problem};
 use std::io::{Cursor, Read};
 
 use super::decode;
@@ -162,7 +163,7 @@ pub(super) fn stream(
     dialect: &Dialect,
     visitor: &mut dyn Visitor,
     gzip: bool,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     stream_chunked(input, dialect, visitor, gzip, CHUNK)
 }
 
@@ -175,7 +176,7 @@ struct Buffer {
 
 impl Buffer {
     /// Reads until `want` bytes are held or the input ends.
-    fn fill(&mut self, input: &mut dyn Read, want: usize) -> Result<(), String> {
+    fn fill(&mut self, input: &mut dyn Read, want: usize) -> Result<(), Problem> {
         while !self.eof && self.filled < want {
             if self.buf.len() < want.max(self.filled + 4096) {
                 self.buf.resize(want.max(self.filled + 4096), 0);
@@ -184,7 +185,7 @@ impl Buffer {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(decode::message(&e, "cannot read the file")),
+                Err(e) => return Err(decode::carried(e)),
             }
         }
         Ok(())
@@ -203,7 +204,7 @@ fn stream_chunked(
     visitor: &mut dyn Visitor,
     gzip: bool,
     chunk: usize,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     let cap = usize::try_from(dialect.max_record_bytes).unwrap_or(usize::MAX);
     let mut csv = CsvStream::new(dialect);
     // Zeroed once: reads land in `buf[filled..]`, and the bytes kept
@@ -233,9 +234,9 @@ fn stream_chunked(
             let data = &b.buf[..b.filled];
             if b.eof && data.is_empty() {
                 return Err(if gzip {
-                    "the file is empty (0 bytes after gzip)".into()
+                    Problem::Empty { after_gzip: true }
                 } else {
-                    "the file has no header row".into()
+                    Problem::Header(Header::Missing)
                 });
             }
             // The preamble lines, once.
@@ -308,14 +309,24 @@ fn stream_chunked(
     csv.finish()
 }
 
+/// The csv crate could not read past `line`.
+fn broken_csv(line: u64, e: impl std::fmt::Display) -> Problem {
+    Problem::Format {
+        detail: format!("cannot read CSV: {e}"),
+        line: Some(line),
+    }
+}
+
 /// Why a source fails when a quote opened on `line` is never closed and
 /// the rest of the file (`len` bytes, `newlines` line breaks) is more than
 /// one record may be.
-fn unclosed(line: u64, len: u64, newlines: u64, cap: u64) -> String {
-    format!(
-        "line {line}: a quoted field opened in this record is never closed: the rest of the file ({len} bytes, {} lines) would be one record, more than max_record_bytes = {cap}",
-        newlines + 1
-    )
+fn unclosed(line: u64, len: u64, newlines: u64, cap: u64) -> Problem {
+    Problem::UnclosedQuote {
+        line,
+        bytes: len,
+        lines: newlines,
+        cap,
+    }
 }
 
 /// The record at the start of the buffer is longer than the cap: keeps its
@@ -328,12 +339,10 @@ fn skip_long_record(
     csv: &mut CsvStream,
     visitor: &mut dyn Visitor,
     chunk: usize,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     let cap = csv.dialect.max_record_bytes;
     if csv.header_width.is_none() {
-        return Err(format!(
-            "the header row is longer than max_record_bytes = {cap} bytes"
-        ));
+        return Err(Problem::Header(Header::TooLong(cap)));
     }
     let head = b.buf[..b.filled.min(super::RAW_PREVIEW)].to_vec();
     let line = csv.line;
@@ -392,25 +401,24 @@ impl<'d> CsvStream<'d> {
     }
 
     /// Skips preamble lines (report titles, export dates) before the header.
-    fn skip_preamble<'t>(&self, text: &'t [u8]) -> Result<&'t [u8], String> {
+    fn skip_preamble<'t>(&self, text: &'t [u8]) -> Result<&'t [u8], Problem> {
         let mut start = 0;
         for _ in 0..self.dialect.skip_lines {
             match text[start..].iter().position(|&b| b == b'\n') {
                 Some(i) => start += i + 1,
                 None => {
-                    return Err(format!(
-                        "the file has fewer than {} lines to skip",
-                        self.dialect.skip_lines
-                    ));
+                    return Err(Problem::Header(Header::TooFewLines(
+                        self.dialect.skip_lines,
+                    )));
                 }
             }
         }
         Ok(&text[start..])
     }
 
-    fn finish(&self) -> Result<(), String> {
+    fn finish(&self) -> Result<(), Problem> {
         if self.header_width.is_none() {
-            return Err("the file has no header row".into());
+            return Err(Problem::Header(Header::Missing));
         }
         Ok(())
     }
@@ -421,18 +429,16 @@ impl<'d> CsvStream<'d> {
         &mut self,
         rdr: &mut csv::Reader<Cursor<&[u8]>>,
         visitor: &mut dyn Visitor,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, Problem> {
         let cap = self.dialect.max_record_bytes;
         let more = rdr
             .read_byte_record(&mut self.record)
-            .map_err(|e| format!("cannot read the header: {e}"))?;
+            .map_err(|e| Problem::format(format!("cannot read the header: {e}")))?;
         if !more {
-            return Err("the file has no header row".into());
+            return Err(Problem::Header(Header::Missing));
         }
         if rdr.position().byte() > cap {
-            return Err(format!(
-                "the header row is longer than max_record_bytes = {cap} bytes"
-            ));
+            return Err(Problem::Header(Header::TooLong(cap)));
         }
         let header: Vec<String> = self
             .record
@@ -448,7 +454,7 @@ impl<'d> CsvStream<'d> {
     /// (or a stray `\r`) is split at its delimiters directly, the common
     /// case; any other record goes through the `csv` crate, which reads it
     /// exactly as it would have in a whole-file read.
-    fn chunk(&mut self, body: &[u8], visitor: &mut dyn Visitor) -> Result<(), String> {
+    fn chunk(&mut self, body: &[u8], visitor: &mut dyn Visitor) -> Result<(), Problem> {
         let dialect = self.dialect;
         let mut rdr = csv::ReaderBuilder::new()
             .delimiter(dialect.delimiter)
@@ -540,12 +546,12 @@ impl<'d> CsvStream<'d> {
                     let mut at = csv::Position::new();
                     at.set_byte(start as u64);
                     rdr.seek_raw(std::io::SeekFrom::Start(start as u64), at)
-                        .map_err(|e| format!("cannot read CSV after line {line}: {e}"))?;
+                        .map_err(|e| broken_csv(line, e))?;
                 }
                 match rdr.read_byte_record(record) {
                     Ok(false) => break,
                     Ok(true) => {}
-                    Err(e) => return Err(format!("cannot read CSV after line {line}: {e}")),
+                    Err(e) => return Err(broken_csv(line, e)),
                 }
                 let end = (rdr.position().byte() as usize).min(body.len());
                 reader_at = Some(end);
@@ -709,7 +715,7 @@ mod tests {
     struct Log(Vec<String>);
 
     impl Visitor for Log {
-        fn header(&mut self, names: &[String]) -> Result<(), String> {
+        fn header(&mut self, names: &[String]) -> Result<(), Problem> {
             self.0.push(format!("header {names:?}"));
             Ok(())
         }
@@ -772,7 +778,7 @@ mod tests {
     struct All(Vec<String>);
 
     impl Visitor for All {
-        fn header(&mut self, names: &[String]) -> Result<(), String> {
+        fn header(&mut self, names: &[String]) -> Result<(), Problem> {
             self.0.push(format!("header {}", names.len()));
             Ok(())
         }
@@ -886,7 +892,7 @@ mod tests {
                     return Err("the file is empty (0 bytes)".to_string());
                 }
                 let mut t = decode::utf8(&text[..], dialect.encoding);
-                stream_chunked(&mut t, &dialect, log, false, chunk)
+                stream_chunked(&mut t, &dialect, log, false, chunk).map_err(|e| e.to_string())
             };
             let expected = read_whole(1 << 20, &mut whole);
             // Not trivially equal: these texts have a header and records.
@@ -986,7 +992,7 @@ mod tests {
         d
     }
 
-    fn stream_text(text: &[u8], d: &Dialect, chunk: usize) -> (Result<(), String>, Vec<String>) {
+    fn stream_text(text: &[u8], d: &Dialect, chunk: usize) -> (Result<(), Problem>, Vec<String>) {
         let mut log = Log::default();
         let mut t = decode::utf8(text, d.encoding);
         let r = stream_chunked(&mut t, d, &mut log, false, chunk);
@@ -1069,7 +1075,19 @@ mod tests {
             let (r, _) = stream_text(&text, &dialect_with_cap(100), chunk);
             let e = r.unwrap_err();
             assert!(
-                e.starts_with("line 3: a quoted field opened in this record is never closed"),
+                matches!(
+                    e,
+                    Problem::UnclosedQuote {
+                        line: 3,
+                        cap: 100,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            assert!(
+                e.to_string()
+                    .starts_with("line 3: a quoted field opened in this record is never closed"),
                 "{e}"
             );
         }
@@ -1083,9 +1101,6 @@ mod tests {
             &dialect_with_cap(100),
             64,
         );
-        assert!(
-            r.unwrap_err()
-                .starts_with("the header row is longer than max_record_bytes = 100")
-        );
+        assert!(matches!(r, Err(Problem::Header(Header::TooLong(100)))));
     }
 }

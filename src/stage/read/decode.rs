@@ -4,39 +4,50 @@
 //! never follows the size of the file.
 //!
 //! A reason a stream cannot go on travels as an [`io::Error`] carrying a
-//! [`Refusal`]; [`message`] turns either into the words the source fails
-//! with.
+//! [`Problem`] (see [`Problem::from_read`]).
 
 use std::io::{self, Read};
 
+use std::path::{Path, PathBuf};
+
+use crate::error::{Action, Problem};
 use crate::pipeline::Encoding;
 
-/// Why a stream stopped, in words an operator can act on.
-#[derive(Debug)]
-pub struct Refusal(pub String);
+fn refuse(p: Problem) -> io::Error {
+    p.into_io()
+}
 
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+/// A file's bytes whose read errors name the file (what was being done to
+/// it, its path), so whatever reads them further down can report them.
+pub struct Named<R> {
+    inner: R,
+    action: Action,
+    path: PathBuf,
+}
+
+pub fn named<R: Read>(inner: R, action: Action, path: &Path) -> Named<R> {
+    Named {
+        inner,
+        action,
+        path: path.to_path_buf(),
     }
 }
 
-impl std::error::Error for Refusal {}
-
-/// An I/O error that is a [`Refusal`].
-pub fn refuse(message: impl Into<String>) -> io::Error {
-    io::Error::other(Refusal(message.into()))
+impl<R: Read> Read for Named<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner
+            .read(buf)
+            .map_err(|e| Problem::from_read(e, self.action, &self.path).into_io())
+    }
 }
 
-/// The words for a failed read: a refusal as it is, anything else after
-/// `context` (e.g. "cannot read the file").
-pub fn message(e: &io::Error, context: &str) -> String {
-    match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<Refusal>())
-    {
-        Some(r) => r.0.clone(),
-        None => format!("{context}: {e}"),
+/// The problem a read error carries (every stream's errors do, see
+/// [`Named`]); any other as a broken read.
+pub fn carried(e: io::Error) -> Problem {
+    if e.get_ref().is_some_and(|i| i.is::<Problem>()) {
+        Problem::from_read(e, Action::Read, Path::new(""))
+    } else {
+        Problem::format(format!("cannot read the file: {e}"))
     }
 }
 
@@ -66,10 +77,11 @@ impl<R: Read> Read for Capped<R> {
         let n = self.inner.read(buf)?;
         self.seen += n as u64;
         if self.seen > self.limit {
-            return Err(refuse(format!(
-                "{} is more than max_bytes = {} bytes",
-                self.what, self.limit
-            )));
+            return Err(refuse(Problem::TooLarge {
+                what: self.what.to_string(),
+                size: None,
+                limit: self.limit,
+            }));
         }
         Ok(n)
     }
@@ -82,12 +94,12 @@ pub fn gunzip<'a, R: Read + 'a>(inner: R, limit: u64) -> impl Read + 'a {
     impl<R: Read> Read for Gz<R> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             self.0.read(buf).map_err(|e| {
-                if e.get_ref().is_some_and(|i| i.is::<Refusal>()) {
+                if e.get_ref().is_some_and(|i| i.is::<Problem>()) {
                     e
                 } else {
-                    refuse(format!(
+                    refuse(Problem::format(format!(
                         "cannot decompress gzip (truncated or corrupt): {e}"
-                    ))
+                    )))
                 }
             })
         }
@@ -151,9 +163,9 @@ impl<R: Read> Read for Utf8Bom<R> {
             }
             let first = &first[..n];
             if first.starts_with(&[0xFF, 0xFE]) || first.starts_with(&[0xFE, 0xFF]) {
-                return Err(refuse(
-                    "the file starts with a UTF-16 byte-order mark but the feed is declared utf-8; set `encoding = \"utf-16\"`",
-                ));
+                return Err(refuse(Problem::Encoding(
+                    "the file starts with a UTF-16 byte-order mark but the feed is declared utf-8; set `encoding = \"utf-16\"`".into(),
+                )));
             }
             if first != UTF8_BOM {
                 self.head = first.to_vec();
@@ -217,7 +229,9 @@ impl<R: Read> Decoding<R> {
         let decoder = match self.encoding {
             Encoding::Utf16 => {
                 let Some((enc, bom)) = encoding_rs::Encoding::for_bom(bytes) else {
-                    return Err(refuse("a utf-16 feed must start with a byte-order mark"));
+                    return Err(refuse(Problem::Encoding(
+                        "a utf-16 feed must start with a byte-order mark".into(),
+                    )));
                 };
                 self.start += bom;
                 enc.new_decoder_without_bom_handling()
@@ -257,7 +271,9 @@ impl<R: Read> Read for Decoding<R> {
                 self.out.truncate(written);
                 self.start += read;
                 if let encoding_rs::DecoderResult::Malformed(..) = result {
-                    return Err(refuse("invalid UTF-16 in the file"));
+                    return Err(refuse(Problem::Encoding(
+                        "invalid UTF-16 in the file".into(),
+                    )));
                 }
             } else {
                 // Latin-1: every byte is the code point of its value (which
@@ -282,8 +298,9 @@ mod tests {
 
     fn all(mut r: impl Read) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
-        r.read_to_end(&mut out)
-            .map_err(|e| message(&e, "cannot read"))?;
+        r.read_to_end(&mut out).map_err(|e| {
+            Problem::from_read(e, crate::error::Action::Read, std::path::Path::new("x")).to_string()
+        })?;
         Ok(out)
     }
 

@@ -8,6 +8,7 @@
 //! a broken line) is one exception; JSON that is not well formed fails the
 //! source.
 
+use crate::error::{Header, Problem};
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -18,7 +19,7 @@ use crate::model::Reason;
 use crate::pipeline::Dialect;
 
 /// Opens the feed's text (once per pass).
-type Open<'o, 'a> = &'o dyn Fn() -> Result<Box<dyn Read + 'a>, String>;
+type Open<'o, 'a> = &'o dyn Fn() -> Result<Box<dyn Read + 'a>, Problem>;
 
 /// A JSON object's top-level fields in the order written, values unparsed.
 struct RawObject<'a>(Vec<(String, &'a RawValue)>);
@@ -101,11 +102,12 @@ impl Names {
         }
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Problem> {
         if self.names.len() > MAX_COLUMNS {
-            return Err(format!(
-                "the records name more than {MAX_COLUMNS} distinct fields"
-            ));
+            return Err(Problem::Header(Header::TooWide {
+                columns: self.names.len(),
+                limit: MAX_COLUMNS,
+            }));
         }
         Ok(())
     }
@@ -169,7 +171,7 @@ impl<'a> Bytes<'a> {
 
     /// Reads the next block when the current one is used up; false at
     /// the end.
-    fn refill(&mut self) -> Result<bool, String> {
+    fn refill(&mut self) -> Result<bool, Problem> {
         if self.pos < self.end {
             return Ok(true);
         }
@@ -178,14 +180,14 @@ impl<'a> Bytes<'a> {
             match self.input.read(&mut self.buf) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(decode::message(&e, "cannot read the file")),
+                Err(e) => return Err(decode::carried(e)),
             }
         };
         Ok(self.end > 0)
     }
 
     /// The next byte, without taking it.
-    fn peek(&mut self) -> Result<Option<u8>, String> {
+    fn peek(&mut self) -> Result<Option<u8>, Problem> {
         Ok(if self.refill()? {
             Some(self.buf[self.pos])
         } else {
@@ -193,7 +195,7 @@ impl<'a> Bytes<'a> {
         })
     }
 
-    fn next(&mut self) -> Result<Option<u8>, String> {
+    fn next(&mut self) -> Result<Option<u8>, Problem> {
         let b = self.peek()?;
         if let Some(b) = b {
             self.pos += 1;
@@ -220,7 +222,7 @@ impl<'a> Bytes<'a> {
     }
 
     /// The next byte that is not white space.
-    fn next_token(&mut self) -> Result<Option<u8>, String> {
+    fn next_token(&mut self) -> Result<Option<u8>, Problem> {
         while let Some(b) = self.next()? {
             if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
                 return Ok(Some(b));
@@ -248,13 +250,16 @@ struct Elements<'a> {
     text: Vec<u8>,
 }
 
-fn syntax(what: &str, line: u64) -> String {
-    format!("not a JSON array of records: {what} at line {line}")
+fn syntax(what: &str, line: u64) -> Problem {
+    Problem::Format {
+        detail: format!("not a JSON array of records: {what}"),
+        line: Some(line),
+    }
 }
 
 impl<'a> Elements<'a> {
     /// The next element and its first line, or `None` after the last.
-    fn next(&mut self) -> Result<Option<(u64, Element)>, String> {
+    fn next(&mut self) -> Result<Option<(u64, Element)>, Problem> {
         if self.done {
             return Ok(None);
         }
@@ -360,7 +365,7 @@ impl<'a> Elements<'a> {
         )))
     }
 
-    fn end(&mut self) -> Result<Option<(u64, Element)>, String> {
+    fn end(&mut self) -> Result<Option<(u64, Element)>, Problem> {
         self.done = true;
         match self.bytes.next_token()? {
             None => Ok(None),
@@ -374,8 +379,8 @@ pub(super) fn read_array<'a>(
     open: Open<'_, 'a>,
     dialect: &Dialect,
     visitor: &mut dyn Visitor,
-) -> Result<(), String> {
-    let elements = || -> Result<Elements<'a>, String> {
+) -> Result<(), Problem> {
+    let elements = || -> Result<Elements<'a>, Problem> {
         Ok(Elements {
             bytes: Bytes::new(open()?),
             cap: dialect.max_record_bytes,
@@ -384,8 +389,9 @@ pub(super) fn read_array<'a>(
             text: Vec::new(),
         })
     };
-    let invalid = |e: serde_json::Error, line: u64| {
-        format!("not a JSON array of records: {e} (in the record at line {line})")
+    let invalid = |e: serde_json::Error, line: u64| Problem::Format {
+        detail: format!("not a JSON array of records: {e} (in the record)"),
+        line: Some(line),
     };
     // Pass 1: the header, and the whole array checked to be well formed.
     let mut names = Names::default();
@@ -393,10 +399,10 @@ pub(super) fn read_array<'a>(
     while let Some((line, element)) = pass.next()? {
         if let Element::Text = element {
             let text = std::str::from_utf8(&pass.text).map_err(|e| {
-                format!(
+                Problem::Encoding(format!(
                     "invalid UTF-8 at byte {} of the record at line {line}",
                     e.valid_up_to()
-                )
+                ))
             })?;
             names.add(text).map_err(|e| invalid(e, line))?;
         }
@@ -462,7 +468,7 @@ impl<'a> Lines<'a> {
         }
     }
 
-    fn fill(&mut self) -> Result<(), String> {
+    fn fill(&mut self) -> Result<(), Problem> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -476,14 +482,14 @@ impl<'a> Lines<'a> {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(decode::message(&e, "cannot read the file")),
+                Err(e) => return Err(decode::carried(e)),
             }
             return Ok(());
         }
     }
 
     /// The next line (without its line end) and its number.
-    fn next(&mut self) -> Result<Option<(u64, Line<'_>)>, String> {
+    fn next(&mut self) -> Result<Option<(u64, Line<'_>)>, Problem> {
         // Where the line is in the buffer, once found (the buffer is only
         // borrowed for the answer).
         let (at, len) = loop {
@@ -517,7 +523,7 @@ impl<'a> Lines<'a> {
 
     /// The line at `start` is longer than the cap: keeps its first bytes
     /// and reads on, holding nothing, to its end.
-    fn skip_long(&mut self) -> Result<(u64, Line<'_>), String> {
+    fn skip_long(&mut self) -> Result<(u64, Line<'_>), Problem> {
         let head = self.buf[self.start..self.end][..super::RAW_PREVIEW.min(self.end - self.start)]
             .to_vec();
         let mut len = (self.end - self.start) as u64;
@@ -546,7 +552,7 @@ pub(super) fn read_lines<'a>(
     open: Open<'_, 'a>,
     dialect: &Dialect,
     visitor: &mut dyn Visitor,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     let cap = dialect.max_record_bytes;
     // Pass 1: the header.
     let mut names = Names::default();

@@ -20,6 +20,7 @@ mod json;
 mod parquet;
 mod xlsx;
 
+use crate::error::{Action, Problem};
 use std::io::{Cursor, Read};
 use std::path::Path;
 
@@ -111,7 +112,7 @@ pub const LOOKAHEAD: usize = 4;
 /// Receives what a reader finds.
 pub trait Visitor {
     /// The header, once, before any record. An error fails the source.
-    fn header(&mut self, names: &[String]) -> Result<(), String>;
+    fn header(&mut self, names: &[String]) -> Result<(), Problem>;
     /// One record whose cells line up with the header.
     fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells);
     /// The same, with where the record's raw text starts in the decoded
@@ -173,21 +174,22 @@ pub enum Bytes<'a> {
 }
 
 impl<'a> Bytes<'a> {
-    fn open(self) -> Result<Box<dyn Read + 'a>, String> {
+    fn open(self) -> Result<Box<dyn Read + 'a>, Problem> {
         Ok(match self {
-            Bytes::File(p) => Box::new(
-                std::fs::File::open(p)
-                    .map_err(|e| format!("cannot read the raw copy `{}`: {e}", p.display()))?,
-            ),
+            Bytes::File(p) => Box::new(decode::named(
+                std::fs::File::open(p).map_err(Problem::io(Action::ReadCopy, p))?,
+                Action::ReadCopy,
+                p,
+            )),
             Bytes::Memory(b) => Box::new(Cursor::new(b)),
         })
     }
 
-    fn is_empty(self) -> Result<bool, String> {
+    fn is_empty(self) -> Result<bool, Problem> {
         Ok(match self {
             Bytes::File(p) => {
                 std::fs::metadata(p)
-                    .map_err(|e| format!("cannot read the raw copy `{}`: {e}", p.display()))?
+                    .map_err(Problem::io(Action::ReadCopy, p))?
                     .len()
                     == 0
             }
@@ -196,7 +198,7 @@ impl<'a> Bytes<'a> {
     }
 
     /// Decompressed (when the dialect says gzip), at most `max_bytes`.
-    fn plain(self, dialect: &Dialect) -> Result<Box<dyn Read + 'a>, String> {
+    fn plain(self, dialect: &Dialect) -> Result<Box<dyn Read + 'a>, Problem> {
         let raw = self.open()?;
         Ok(if dialect.gzip {
             Box::new(decode::gunzip(raw, dialect.max_bytes))
@@ -206,14 +208,14 @@ impl<'a> Bytes<'a> {
     }
 
     /// The feed's text as UTF-8, decompressed and decoded.
-    fn text(self, dialect: &Dialect) -> Result<Box<dyn Read + 'a>, String> {
+    fn text(self, dialect: &Dialect) -> Result<Box<dyn Read + 'a>, Problem> {
         Ok(decode::utf8(self.plain(dialect)?, dialect.encoding))
     }
 }
 
 /// Reads a whole feed held in memory. An `Err` fails the source with that
 /// message.
-pub fn read(bytes: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Result<(), String> {
+pub fn read(bytes: &[u8], dialect: &Dialect, visitor: &mut dyn Visitor) -> Result<(), Problem> {
     read_bytes(Bytes::Memory(bytes), dialect, visitor)
 }
 
@@ -221,9 +223,9 @@ fn read_bytes(
     bytes: Bytes<'_>,
     dialect: &Dialect,
     visitor: &mut dyn Visitor,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     if bytes.is_empty()? {
-        return Err("the file is empty (0 bytes)".into());
+        return Err(Problem::Empty { after_gzip: false });
     }
     match dialect.format {
         Format::Csv => {
@@ -253,13 +255,13 @@ fn read_bytes(
 }
 
 /// The feed's (decompressed) bytes in a temporary file.
-fn spool(bytes: Bytes<'_>, dialect: &Dialect) -> Result<tempfile::NamedTempFile, String> {
-    let mut tmp =
-        tempfile::NamedTempFile::new().map_err(|e| format!("cannot make a temporary file: {e}"))?;
-    let n = std::io::copy(&mut bytes.plain(dialect)?, tmp.as_file_mut())
-        .map_err(|e| decode::message(&e, "cannot read the file"))?;
+fn spool(bytes: Bytes<'_>, dialect: &Dialect) -> Result<tempfile::NamedTempFile, Problem> {
+    let mut tmp = tempfile::NamedTempFile::new()
+        .map_err(|e| Problem::Internal(format!("cannot make a temporary file: {e}")))?;
+    let n =
+        std::io::copy(&mut bytes.plain(dialect)?, tmp.as_file_mut()).map_err(decode::carried)?;
     if n == 0 {
-        return Err("the file is empty (0 bytes after gzip)".into());
+        return Err(Problem::Empty { after_gzip: true });
     }
     Ok(tmp)
 }
@@ -335,7 +337,7 @@ pub fn read_file(
     input: Input<'_>,
     dialect: &Dialect,
     visitor: &mut dyn Visitor,
-) -> Result<FileRead, String> {
+) -> Result<FileRead, Problem> {
     let (path, copy_to) = match input {
         Input::Copy(path) => (path, None),
         Input::Tee { from, to } => (from, Some(to)),
@@ -345,8 +347,8 @@ pub fn read_file(
             crate::sys::files::copy_capped(path, to, dialect.max_bytes)?;
         }
         let copy = copy_to.unwrap_or(path);
-        let (bytes, sha256) = crate::sys::files::hash_file(copy)
-            .map_err(|e| format!("cannot read the raw copy `{}`: {e}", copy.display()))?;
+        let (bytes, sha256) =
+            crate::sys::files::hash_file(copy).map_err(Problem::io(Action::ReadCopy, copy))?;
         read_bytes(Bytes::File(copy), dialect, visitor)?;
         return Ok(FileRead {
             bytes,
@@ -354,32 +356,35 @@ pub fn read_file(
             source: None,
         });
     }
-    let cannot = |e: std::io::Error| match copy_to {
-        None => format!("cannot read the raw copy `{}`: {e}", path.display()),
-        Some(_) => format!("cannot read `{}`: {e}", path.display()),
+    // Reading a local source (copied as it is read), or the raw copy.
+    let action = if copy_to.is_some() {
+        Action::Read
+    } else {
+        Action::ReadCopy
     };
     let (file, meta) = match copy_to {
         Some(_) => crate::sys::files::open_regular(path, dialect.max_bytes)?,
         None => {
-            let f = std::fs::File::open(path).map_err(cannot)?;
-            let m = f.metadata().map_err(cannot)?;
+            let f = std::fs::File::open(path).map_err(Problem::io(action, path))?;
+            let m = f.metadata().map_err(Problem::io(action, path))?;
             (f, m)
         }
     };
-    let copy_err = |to: &std::path::Path, e: std::io::Error| {
-        format!("cannot write the raw copy `{}`: {e}", to.display())
-    };
     let copy = match copy_to {
-        Some(to) => Some(DirectFile::create(to).map_err(|e| copy_err(to, e))?),
+        Some(to) => Some(DirectFile::create(to).map_err(Problem::io(Action::Write, to))?),
         None => None,
     };
     if meta.len() == 0 {
-        return Err("the file is empty (0 bytes)".into());
+        return Err(Problem::Empty { after_gzip: false });
     }
     let stamp = copy_to.map(|_| Stamp::of(&meta));
     let mut input = Hashing {
         // A file that grows while it is read stops at the cap too.
-        inner: decode::Capped::new(file, dialect.max_bytes, "the file"),
+        inner: decode::named(
+            decode::Capped::new(file, dialect.max_bytes, "the file"),
+            action,
+            path,
+        ),
         hash: crate::sys::files::Hasher::default(),
         copy,
         copy_error: None,
@@ -398,13 +403,13 @@ pub fn read_file(
     // The rest of the file still belongs to its hash and its copy.
     let rest = std::io::copy(&mut input, &mut std::io::sink());
     if let (Some(e), Some(to)) = (input.copy_error.take(), copy_to) {
-        return Err(copy_err(to, e));
+        return Err(Problem::io(Action::Write, to)(e));
     }
     if let (Some(copy), Some(to)) = (input.copy.take(), copy_to) {
-        copy.finish().map_err(|e| copy_err(to, e))?;
+        copy.finish().map_err(Problem::io(Action::Write, to))?;
     }
     staged?;
-    rest.map_err(|e| decode::message(&e, &cannot_text(path, copy_to.is_none())))?;
+    rest.map_err(decode::carried)?;
     // Changed while it was read: not the bytes the copy holds.
     let source = stamp.filter(|s| s.matches(path));
     Ok(FileRead {
@@ -412,14 +417,6 @@ pub fn read_file(
         sha256: input.hash.hex(),
         source,
     })
-}
-
-fn cannot_text(path: &Path, raw_copy: bool) -> String {
-    if raw_copy {
-        format!("cannot read the raw copy `{}`", path.display())
-    } else {
-        format!("cannot read `{}`", path.display())
-    }
 }
 
 /// Hashes what is read through it and, given a copy, writes it there.

@@ -4,6 +4,7 @@
 //! is an instant; without one, wall time in the campaign's timezone),
 //! numbers as numbers; every other column as text.
 
+use crate::error::{Action, Problem};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate};
@@ -14,12 +15,9 @@ use super::{OwnedCell, OwnedCells, Visitor, number_text, raw_object};
 /// Rows read at a time.
 const SLICE: usize = 65_536;
 
-pub(super) fn read(path: &Path, visitor: &mut dyn Visitor) -> Result<(), String> {
-    let open = || {
-        std::fs::File::open(path)
-            .map_err(|e| format!("cannot read the raw copy `{}`: {e}", path.display()))
-    };
-    let not_parquet = |e: PolarsError| format!("not a readable Parquet file: {e}");
+pub(super) fn read(path: &Path, visitor: &mut dyn Visitor) -> Result<(), Problem> {
+    let open = || std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path));
+    let not_parquet = |e: PolarsError| Problem::format(format!("not a readable Parquet file: {e}"));
     let mut reader = ParquetReader::new(open()?);
     let metadata = reader.get_metadata().map_err(not_parquet)?.clone();
     let rows = metadata.num_rows;
@@ -55,14 +53,14 @@ pub(super) fn read(path: &Path, visitor: &mut dyn Visitor) -> Result<(), String>
 }
 
 /// A slice's columns as cells.
-fn columns(df: &DataFrame) -> Result<Vec<Vec<OwnedCell>>, String> {
+fn columns(df: &DataFrame) -> Result<Vec<Vec<OwnedCell>>, Problem> {
     let mut columns: Vec<Vec<OwnedCell>> = Vec::with_capacity(df.width());
     for col in df.columns() {
         let s = col.as_materialized_series();
         let cells: Vec<OwnedCell> = match s.dtype() {
             DataType::Date => s
                 .date()
-                .map_err(|e| e.to_string())?
+                .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
                 .physical()
                 .iter()
                 .map(|v| match v {
@@ -87,7 +85,7 @@ fn columns(df: &DataFrame) -> Result<Vec<Vec<OwnedCell>>, String> {
                 };
                 let has_tz = tz.is_some();
                 s.datetime()
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
                     .physical()
                     .iter()
                     .map(|v| match v {
@@ -101,32 +99,38 @@ fn columns(df: &DataFrame) -> Result<Vec<Vec<OwnedCell>>, String> {
             }
             dt if dt.is_primitive_numeric() => {
                 let as_f64 = dt.is_float();
-                let casted = s.cast(&DataType::String).map_err(|e| e.to_string())?;
+                let casted = s
+                    .cast(&DataType::String)
+                    .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?;
                 let f = if as_f64 {
-                    Some(s.cast(&DataType::Float64).map_err(|e| e.to_string())?)
+                    Some(s.cast(&DataType::Float64).map_err(|e| {
+                        Problem::format(format!("not a readable Parquet file: {e}"))
+                    })?)
                 } else {
                     None
                 };
                 match f {
                     Some(f) => f
                         .f64()
-                        .map_err(|e| e.to_string())?
+                        .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
                         .iter()
                         .map(|v| v.map_or(OwnedCell::Null, |v| OwnedCell::Number(number_text(v))))
                         .collect(),
                     None => casted
                         .str()
-                        .map_err(|e| e.to_string())?
+                        .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
                         .iter()
                         .map(|v| v.map_or(OwnedCell::Null, |v| OwnedCell::Number(v.to_string())))
                         .collect(),
                 }
             }
             _ => {
-                let casted = s.cast(&DataType::String).map_err(|e| e.to_string())?;
+                let casted = s
+                    .cast(&DataType::String)
+                    .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?;
                 casted
                     .str()
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
                     .iter()
                     .map(|v| v.map_or(OwnedCell::Null, |v| OwnedCell::Text(v.to_string())))
                     .collect()

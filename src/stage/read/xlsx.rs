@@ -13,7 +13,13 @@
 //! cell; a cell outside them (or under an empty header cell) is kept in the
 //! row's raw text under its column letter, and makes the row a record.
 
+use crate::error::{Action, Header, Problem};
 use std::io::{BufReader, Read};
+
+/// The words for a workbook calamine or the zip reader cannot read.
+fn unreadable(e: &dyn std::fmt::Display) -> Problem {
+    Problem::format(format!("not a readable XLSX workbook: {e}"))
+}
 use std::path::Path;
 
 use calamine::{DataRef, Reader, Xlsx};
@@ -29,12 +35,12 @@ pub(super) fn read(
     path: &Path,
     dialect: &Dialect,
     visitor: &mut dyn Visitor,
-) -> Result<(), String> {
-    let not_xlsx = |e: &dyn std::fmt::Display| format!("not a readable XLSX workbook: {e}");
+) -> Result<(), Problem> {
+    let not_xlsx = |e: &dyn std::fmt::Display| unreadable(e);
     let open = || {
         std::fs::File::open(path)
             .map(BufReader::new)
-            .map_err(|e| format!("cannot read the raw copy `{}`: {e}", path.display()))
+            .map_err(Problem::io(Action::ReadCopy, path))
     };
     check_parts(open()?, dialect)?;
     let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(open()?).map_err(|e| not_xlsx(&e))?;
@@ -44,11 +50,11 @@ pub(super) fn read(
             .sheet_names()
             .first()
             .cloned()
-            .ok_or("the workbook has no sheets")?,
+            .ok_or_else(|| Problem::format("the workbook has no sheets"))?,
     };
     let mut cells = wb
         .worksheet_cells_reader(&sheet)
-        .map_err(|e| format!("cannot read sheet `{sheet}`: {e}"))?;
+        .map_err(|e| Problem::format(format!("cannot read sheet `{sheet}`: {e}")))?;
     let mut rows = Rows {
         header_row: dialect.header_row as u32,
         header: None,
@@ -63,17 +69,17 @@ pub(super) fn read(
     loop {
         let next = cells
             .next_cell()
-            .map_err(|e| format!("cannot read sheet `{sheet}`: {e}"))?;
+            .map_err(|e| Problem::format(format!("cannot read sheet `{sheet}`: {e}")))?;
         let at = next.as_ref().map(|c| c.get_position().0);
         if at != current {
             if let Some(r) = current {
                 rows.row(r, &row, visitor)?;
                 if at.is_some_and(|a| a < r) {
-                    return Err(format!(
+                    return Err(Problem::format(format!(
                         "sheet `{sheet}` lists row {} after row {}: rows out of order",
                         at.unwrap_or(0) + 1,
                         r + 1
-                    ));
+                    )));
                 }
             }
             row.clear();
@@ -86,10 +92,10 @@ pub(super) fn read(
         }
     }
     if rows.header.is_none() {
-        return Err(format!(
+        return Err(Problem::format(format!(
             "sheet `{sheet}` has no row {} or later to use as the header",
             dialect.header_row
-        ));
+        )));
     }
     Ok(())
 }
@@ -134,7 +140,7 @@ impl Rows {
         r: u32,
         row: &[(u32, OwnedCell)],
         visitor: &mut dyn Visitor,
-    ) -> Result<(), String> {
+    ) -> Result<(), Problem> {
         let sheet_row = r + 1;
         // Spreadsheets pad exports with rows of empty cells: not records.
         if sheet_row < self.header_row || row.iter().all(|(_, c)| c.is_blank()) {
@@ -168,15 +174,16 @@ impl Rows {
         &mut self,
         row: &[(u32, OwnedCell)],
         visitor: &mut dyn Visitor,
-    ) -> Result<(), String> {
+    ) -> Result<(), Problem> {
         let named: Vec<&(u32, OwnedCell)> = row.iter().filter(|(_, c)| !c.is_blank()).collect();
         let first = named.iter().map(|(c, _)| *c).min().unwrap_or(0);
         let last = named.iter().map(|(c, _)| *c).max().unwrap_or(0);
         let width = (last - first) as usize + 1;
         if width > MAX_COLUMNS {
-            return Err(format!(
-                "the header row spans {width} columns, more than {MAX_COLUMNS}"
-            ));
+            return Err(Problem::Header(Header::TooWide {
+                columns: width,
+                limit: MAX_COLUMNS,
+            }));
         }
         let mut names = vec![String::new(); width];
         for (c, v) in named {
@@ -220,29 +227,24 @@ fn column_name(mut c: u32) -> String {
 
 /// The workbook's parts checked before calamine reads them (see the
 /// module's documentation).
-fn check_parts(file: impl Read + std::io::Seek, dialect: &Dialect) -> Result<(), String> {
-    let mut zip =
-        zip::ZipArchive::new(file).map_err(|e| format!("not a readable XLSX workbook: {e}"))?;
+fn check_parts(file: impl Read + std::io::Seek, dialect: &Dialect) -> Result<(), Problem> {
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| unreadable(&e))?;
     for i in 0..zip.len() {
-        let part = zip
-            .by_index(i)
-            .map_err(|e| format!("not a readable XLSX workbook: {e}"))?;
-        let name = part
-            .name()
-            .map_err(|e| format!("not a readable XLSX workbook: {e}"))?
-            .to_string();
+        let part = zip.by_index(i).map_err(|e| unreadable(&e))?;
+        let name = part.name().map_err(|e| unreadable(&e))?.to_string();
         let size = part.size();
         if size > dialect.max_bytes {
-            return Err(format!(
-                "part `{name}` of the workbook is {size} bytes uncompressed, more than max_bytes = {}",
-                dialect.max_bytes
-            ));
+            return Err(Problem::TooLarge {
+                what: format!("part `{name}` of the workbook (uncompressed)"),
+                size: Some(size),
+                limit: dialect.max_bytes,
+            });
         }
         let strings = name.ends_with("sharedStrings.xml");
         if strings && size > MAX_SHARED_STRINGS {
-            return Err(format!(
+            return Err(Problem::format(format!(
                 "the workbook's shared strings are {size} bytes uncompressed, more than siap reads ({MAX_SHARED_STRINGS})"
-            ));
+            )));
         }
         if strings || (name.contains("worksheets/") && name.ends_with(".xml")) {
             scan_part(part, &name, size, strings, dialect.max_record_bytes)?;
@@ -261,7 +263,7 @@ fn scan_part(
     size: u64,
     strings: bool,
     cap: u64,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     let mut buf = vec![0u8; 1 << 16];
     let mut run = 0u64;
     let mut head = Vec::new();
@@ -270,7 +272,11 @@ fn scan_part(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("cannot read part `{name}` of the workbook: {e}")),
+            Err(e) => {
+                return Err(Problem::format(format!(
+                    "cannot read part `{name}` of the workbook: {e}"
+                )));
+            }
         };
         let block = &buf[..n];
         if strings && head.len() < 4096 {
@@ -287,18 +293,18 @@ fn scan_part(
         }
         run += (n - from) as u64;
         if run > cap {
-            return Err(format!(
+            return Err(Problem::format(format!(
                 "part `{name}` of the workbook holds a text or tag longer than max_record_bytes = {cap} bytes"
-            ));
+            )));
         }
     }
     if strings
         && let Some(claimed) = unique_count(&head)
         && claimed > size / 9 + 1
     {
-        return Err(format!(
+        return Err(Problem::format(format!(
             "the workbook's shared strings claim {claimed} strings in {size} bytes: not a sound workbook"
-        ));
+        )));
     }
     Ok(())
 }

@@ -15,6 +15,7 @@
 
 mod pages;
 
+use crate::error::{Action, Problem};
 use crate::sys::direct::DirectFile;
 use std::path::{Path, PathBuf};
 
@@ -250,11 +251,12 @@ impl StagedWriter {
         }
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> String {
-        format!(
-            "cannot write the staged copy `{}`: {e}",
-            self.path.display()
-        )
+    fn err(&self, e: impl std::fmt::Display) -> Problem {
+        Problem::Io {
+            action: Action::Write,
+            path: self.path.clone(),
+            error: std::io::Error::other(e.to_string()),
+        }
     }
 
     /// The pages of one batch, a column chunk's in each, in schema order.
@@ -368,7 +370,7 @@ impl StagedWriter {
         }
     }
 
-    fn open(&mut self) -> Result<(), String> {
+    fn open(&mut self) -> Result<(), Problem> {
         if self.writer.is_none() {
             // Written once and not read back by this run: past the page
             // cache.
@@ -380,7 +382,7 @@ impl StagedWriter {
         Ok(())
     }
 
-    pub fn write(&mut self, batch: &Batch, ctx: &Context) -> Result<(), String> {
+    pub fn write(&mut self, batch: &Batch, ctx: &Context) -> Result<(), Problem> {
         self.open()?;
         if batch.is_empty() {
             return Ok(());
@@ -392,7 +394,7 @@ impl StagedWriter {
     }
 
     /// Writes the footer (an empty table when no row was accepted).
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(mut self) -> Result<(), Problem> {
         self.open()?;
         let mut w = self.writer.take().expect("opened above");
         w.end(None).map_err(|e| self.err(e))?;

@@ -4,7 +4,11 @@
 //! path or redacted URL, line, column). Messages are rendered in one place:
 //! lowercase, names in backticks, no trailing period.
 
+mod problem;
+
 use std::path::PathBuf;
+
+pub use problem::{Action, End, Failure, Header, Http, Problem};
 
 /// Exit statuses, documented in the README. Never 99: Airflow reads it as
 /// "skipped".
@@ -67,11 +71,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("source `{source_id}` ({location}): {message}")]
+    #[error("source `{source_id}` ({location}): {problem}")]
     Source {
         source_id: String,
         location: String,
-        message: String,
+        problem: Box<Problem>,
     },
 
     #[error("{} source(s) failed; nothing was published", .0.len())]
@@ -116,11 +120,12 @@ impl Error {
         }
     }
 
-    pub fn source(id: &str, location: &str, message: impl Into<String>) -> Self {
+    /// A source that cannot be used, named by its id and location.
+    pub fn source(source: &crate::pipeline::Source, problem: Problem) -> Self {
         Error::Source {
-            source_id: id.to_string(),
-            location: location.to_string(),
-            message: message.into(),
+            source_id: source.id.clone(),
+            location: source.location.display(),
+            problem: Box::new(problem),
         }
     }
 
