@@ -83,13 +83,10 @@ pub fn judge(feeds: &[crate::pipeline::Source], measures: &[Measures]) -> Verdic
             match g.level {
                 Level::Error => {
                     tracing::error!(stage = "gates", source = %s.id, gate = %g.gate, "{msg}");
-                    v.failures.push(crate::error::Error::source(
-                        s,
-                        crate::error::Problem::Gate {
-                            gate: g.gate.clone(),
-                            message: g.message.clone(),
-                        },
-                    ));
+                    v.failures.push(s.fails(crate::error::Problem::Gate {
+                        gate: g.gate.clone(),
+                        message: g.message.clone(),
+                    }));
                 }
                 Level::Warn => {
                     tracing::warn!(stage = "gates", source = %s.id, gate = %g.gate, "{msg}");

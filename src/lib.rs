@@ -21,9 +21,9 @@
 //! the phases share, [`sys`] the machine they run on, [`error`] how
 //! failures are named and which exit code they give.
 //!
-//! Modules depend one way: `model`, `sys` ← `pipeline`, `workdir` ←
-//! `fetch`, `stage` ← `rules` ← `gates`, `aggregate` ← `publish` ←
-//! `commands` (`cli` and `error` stand beside them).
+//! Modules depend one way (`tests/layers.rs` checks it): `error`, `model`,
+//! `cli` ← `sys` ← `pipeline` ← `workdir` ← `fetch`, `stage` ← `rules` ←
+//! `gates`, `aggregate` ← `publish` ← `commands`.
 
 pub mod aggregate;
 pub mod cli;

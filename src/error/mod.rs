@@ -120,11 +120,12 @@ impl Error {
         }
     }
 
-    /// A source that cannot be used, named by its id and location.
-    pub fn source(source: &crate::pipeline::Source, problem: Problem) -> Self {
+    /// A source that cannot be used, named by its id and location (see
+    /// `Source::fails`).
+    pub fn source(id: &str, location: String, problem: Problem) -> Self {
         Error::Source {
-            source_id: source.id.clone(),
-            location: source.location.display(),
+            source_id: id.to_string(),
+            location,
             problem: Box::new(problem),
         }
     }

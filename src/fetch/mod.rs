@@ -105,7 +105,7 @@ pub fn plan(
                     age_days: (date - run.date).num_days(),
                     raw,
                 }),
-                None => Err(Error::source(s, Problem::NoCopyToReuse { date })),
+                None => Err(s.fails(Problem::NoCopyToReuse { date })),
             }
         })
         .collect_errors()
@@ -146,10 +146,9 @@ pub fn fetch(
         Ok(rt) => rt,
         Err(e) => {
             return sources.as_ref().map(|s| {
-                Err(Error::source(
-                    s,
-                    Problem::Internal(format!("cannot start the fetch runtime: {e}")),
-                ))
+                Err(s.fails(Problem::Internal(format!(
+                    "cannot start the fetch runtime: {e}"
+                ))))
             });
         }
     };
@@ -178,7 +177,7 @@ pub fn fetch(
         }
         Err(e) => {
             tracing::error!(stage = "fetch", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
-            Err(Error::source(s, e))
+            Err(s.fails(e))
         }
     })
 }

@@ -487,6 +487,11 @@ impl Source {
             && matches!(self.location, Location::Local(_))
     }
 
+    /// This source's failure: the run's error naming it.
+    pub fn fails(&self, problem: crate::error::Problem) -> crate::error::Error {
+        crate::error::Error::source(&self.id, self.location.display(), problem)
+    }
+
     /// The feed's header name for a canonical column.
     pub fn feed_column<'a>(&'a self, canonical: &'a str) -> &'a str {
         self.columns

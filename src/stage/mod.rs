@@ -176,7 +176,7 @@ pub fn reference(
 /// A source that cannot be staged, logged.
 fn failed(s: &Source, e: Problem) -> Error {
     tracing::error!(stage = "stage", source = %s.id, location = %s.location.display(), error = %e, "Source failed.");
-    Error::source(s, e)
+    s.fails(e)
 }
 
 /// Where staging writes a run's feeds.
