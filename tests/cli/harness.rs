@@ -244,3 +244,67 @@ impl Workdir {
         Run::from(cmd.output().expect("run siap"))
     }
 }
+
+/// A siap command line to run in a work directory: args and environment
+/// in; status, stdout and stderr out, checked exactly.
+pub struct Cmd<'w> {
+    w: &'w Workdir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Workdir {
+    pub fn cmd(&self, args: &[&str]) -> Cmd<'_> {
+        Cmd {
+            w: self,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
+        }
+    }
+}
+
+impl Cmd<'_> {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn run(self) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_siap"));
+        cmd.args(&self.args)
+            .current_dir(self.w.path())
+            .env_remove("SIAP_LOG")
+            .env_remove("SIAP_WORK_DIR")
+            .env_remove("SIAP_LOG_FORMAT")
+            // clap wraps help to the terminal's width.
+            .env_remove("COLUMNS");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run siap"))
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn code(&self, want: i32) -> &Self {
+        assert_eq!(
+            self.status, want,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_is(&self, want: &str) -> &Self {
+        assert_eq!(self.stderr, want, "stderr differs");
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_is(&self, want: &str) -> &Self {
+        assert_eq!(self.stdout, want, "stdout differs");
+        self
+    }
+}

@@ -8,6 +8,7 @@ mod formats;
 mod generate;
 mod hostile;
 mod http;
+mod messages;
 mod publish;
 mod sample;
 mod scheduling;
