@@ -107,7 +107,7 @@ pub enum Command {
         /// Catalog products.
         #[arg(long, default_value_t = 2_000)]
         products: usize,
-        /// Stock feed rows (spread over 8 files).
+        /// Stock feed rows (spread over `--stock-files` files).
         #[arg(long, default_value_t = 1_000_000)]
         stock_rows: u64,
         /// Shipment feed rows (spread over 2 providers).
@@ -122,6 +122,8 @@ pub enum Command {
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        shape: Shape,
     },
     /// Check a pipeline file (and that its local sources exist) without
     /// running anything.
@@ -156,4 +158,53 @@ impl WorkDir {
             PathBuf::from("siap-work").join(stem)
         })
     }
+}
+
+/// How a generated campaign's feeds look: the defaults are one shape among
+/// the many suppliers send (the benchmark runs a matrix of them).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Data shape")]
+pub struct Shape {
+    /// Stock files, each holding several suppliers' rows (a `supplier_id`
+    /// column).
+    #[arg(long, default_value_t = 8)]
+    pub stock_files: usize,
+    /// The stock files' format.
+    #[arg(long, value_enum, default_value_t = StockFormat::Csv)]
+    pub stock_format: StockFormat,
+    /// Timestamps without a UTC offset: wall time in the campaign's
+    /// timezone (the common export).
+    #[arg(long)]
+    pub naive_timestamps: bool,
+    /// The step timestamps fall on.
+    #[arg(long, value_enum, default_value_t = TimestampStep::Minute)]
+    pub timestamp_step: TimestampStep,
+    /// A declared strftime format for timestamps (e.g. `%d/%m/%Y %H:%M`,
+    /// day first), written into the pipeline file; no offset.
+    #[arg(long, value_name = "FORMAT")]
+    pub timestamp_format: Option<String>,
+    /// Longer ids, as ERPs write them: `SUP00122`, `MIE-000345`,
+    /// `WH-DPS-03`.
+    #[arg(long)]
+    pub long_ids: bool,
+    /// Share of invalid rows (of every kind), from 0 to 0.5.
+    #[arg(long, default_value_t = 0.02)]
+    pub reject_share: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StockFormat {
+    Csv,
+    Ndjson,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimestampStep {
+    /// Whole minutes.
+    Minute,
+    /// Whole seconds.
+    Second,
+    /// Milliseconds: irregular.
+    Millisecond,
 }

@@ -97,6 +97,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             seed,
             date,
             out,
+            shape,
         } => {
             generate::generate(&generate::GenerateArgs {
                 products: *products,
@@ -105,6 +106,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
                 seed: *seed,
                 out: out.clone(),
                 run_date: *date,
+                shape: shape.clone(),
             })?;
             let said = format!(
                 "wrote a synthetic campaign to {} (run it with `siap run {} --date {date}`)",
