@@ -126,6 +126,7 @@ fn stage_all_formats(f: &Fixture, bytes: &[u8]) {
         sku_map: &f.sku_map,
         names: &names,
         batch_rows: 131_072,
+        chunk_bytes: 1 << 20,
     };
     for base in ["reasons", "ships-vocab"] {
         let base: &Source = f.pipeline.sources.get(base).unwrap();

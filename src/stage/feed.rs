@@ -76,7 +76,7 @@ fn cell_text(c: Cell<'_>) -> std::borrow::Cow<'_, str> {
 /// A field-level failure: which field, why, and the detail.
 struct Fail(&'static str, Reason, String);
 
-pub(super) struct FeedVisitor<'a> {
+pub(super) struct FeedVisitor<'a, S: Sink> {
     source: &'a Source,
     ctx: &'a Context<'a>,
     time: TimeParser,
@@ -85,7 +85,7 @@ pub(super) struct FeedVisitor<'a> {
     staged: StagedFeed,
     batch: Batch,
     batch_rows: usize,
-    sink: &'a mut dyn Sink,
+    sink: S,
     sink_error: Option<Problem>,
     /// This feed's cache in front of `ctx.names`.
     names: HashMap<Box<str>, u32>,
@@ -99,8 +99,31 @@ pub(super) struct FeedVisitor<'a> {
     progress: indicatif::ProgressBar,
 }
 
-impl<'a> FeedVisitor<'a> {
-    pub(super) fn new(source: &'a Source, ctx: &'a Context<'a>, sink: &'a mut dyn Sink) -> Self {
+impl<'a, S: Sink> FeedVisitor<'a, S> {
+    pub(super) fn new(source: &'a Source, ctx: &'a Context<'a>, sink: S) -> Self {
+        Self::with_progress(source, ctx, sink, crate::sys::progress::rows(&source.id))
+    }
+
+    /// A visitor of one of the chunks of a feed staged on several threads:
+    /// its rows stay in its batch until taken ([`FeedVisitor::take_rows`]),
+    /// and it counts on the feed's progress bar.
+    pub(super) fn for_chunks(
+        source: &'a Source,
+        ctx: &'a Context<'a>,
+        sink: S,
+        progress: indicatif::ProgressBar,
+    ) -> Self {
+        let mut v = Self::with_progress(source, ctx, sink, progress);
+        v.batch_rows = usize::MAX;
+        v
+    }
+
+    fn with_progress(
+        source: &'a Source,
+        ctx: &'a Context<'a>,
+        sink: S,
+        progress: indicatif::ProgressBar,
+    ) -> Self {
         FeedVisitor {
             source,
             ctx,
@@ -133,8 +156,26 @@ impl<'a> FeedVisitor<'a> {
             recent: Vec::new(),
             ahead: None,
             pending: Default::default(),
-            progress: crate::sys::progress::rows(&source.id),
+            progress,
         }
+    }
+
+    /// The rows accepted since last taken; `empty` (a batch whose rows
+    /// were taken, with its memory) takes their place.
+    pub(super) fn take_rows(&mut self, empty: Batch) -> Batch {
+        debug_assert!(empty.is_empty());
+        std::mem::replace(&mut self.batch, empty)
+    }
+
+    pub(super) fn sink(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    /// The feed's counts as this visitor saw them, and its sink, without
+    /// flushing (a chunk visitor's rows were all taken).
+    pub(super) fn into_parts(self) -> (StagedFeed, S) {
+        debug_assert!(self.batch.is_empty());
+        (self.staged, self.sink)
     }
 
     fn flush(&mut self) {
@@ -583,7 +624,7 @@ impl<'a> FeedVisitor<'a> {
     fn visit<C: Cells + ?Sized>(&mut self, line: u64, offset: u64, raw: &str, cells: &C) {
         self.staged.records += 1;
         if self.staged.records.is_multiple_of(65_536) {
-            self.progress.set_position(self.staged.records);
+            self.progress.inc(65_536);
         }
         let span = Span {
             offset,
@@ -608,7 +649,7 @@ impl<'a> FeedVisitor<'a> {
     }
 }
 
-impl Visitor for FeedVisitor<'_> {
+impl<S: Sink> Visitor for FeedVisitor<'_, S> {
     fn header(&mut self, names: &[String]) -> Result<(), Problem> {
         let mut optional = Vec::new();
         if self.source.kind == SourceKind::Stock {

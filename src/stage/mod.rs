@@ -11,6 +11,7 @@
 //! by key, to the latest-row rules' input ([`partition`]). Staging also
 //! computes each file's size and sha256 from the bytes it reads.
 
+mod chunked;
 pub mod feed;
 pub mod names;
 pub mod partition;
@@ -55,6 +56,8 @@ pub struct Context<'a> {
     pub names: &'a Names,
     /// Accepted rows per batch (a row group of the staged copy).
     pub batch_rows: usize,
+    /// Bytes per chunk when a feed is parsed on several threads.
+    pub chunk_bytes: usize,
 }
 
 impl Context<'_> {
@@ -78,6 +81,16 @@ pub trait Sink {
     fn batch(&mut self, batch: &Batch) -> Result<(), Problem>;
     /// One rejected record, in the order read.
     fn exception(&mut self, e: Exception) -> Result<(), Problem>;
+}
+
+impl<T: Sink + ?Sized> Sink for &mut T {
+    fn batch(&mut self, batch: &Batch) -> Result<(), Problem> {
+        (**self).batch(batch)
+    }
+
+    fn exception(&mut self, e: Exception) -> Result<(), Problem> {
+        (**self).exception(e)
+    }
 }
 
 /// One feed after staging. Its accepted rows went to the sink.
@@ -109,6 +122,17 @@ pub struct StagedFeed {
 }
 
 impl StagedFeed {
+    /// Adds what another visitor of the same feed counted.
+    fn add(&mut self, other: StagedFeed) {
+        self.records += other.records;
+        self.accepted += other.accepted;
+        self.rejected += other.rejected;
+        self.newest = self.newest.max(other.newest);
+        for (product, n) in other.product_exceptions {
+            *self.product_exceptions.entry(product).or_default() += n;
+        }
+    }
+
     /// Where the feed's raw text can be read back now: the local source a
     /// copy was made from while it is provably still the file that was
     /// read (same identity, size and modification time; the copy was
@@ -264,11 +288,17 @@ pub fn feeds(
         sku_map: &reference.sku_map,
         names: &names,
         batch_rows: settings.tuning.staged_batch_rows,
+        chunk_bytes: settings.tuning.chunk_bytes,
     };
     let mut order: Vec<usize> = (0..sources.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(raw[i].bytes));
-    let stage_one = |i: usize| stage_into(i, &sources[i], &raw[i], &ctx, &partitions, out);
-    let results = crate::sys::queue::run(sources.len(), &order, settings.workers, stage_one);
+    // Feeds are staged side by side, each on a thread of its own that
+    // reads it; a large CSV feed's records are parsed by the pool.
+    let results = crate::sys::pool::scope(settings.workers, |pool| {
+        let stage_one =
+            |i: usize| stage_into(i, &sources[i], &raw[i], &ctx, &partitions, out, pool);
+        crate::sys::queue::run(sources.len(), &order, settings.workers, stage_one)
+    });
     let mut feeds = Vec::new();
     let mut failures = Vec::new();
     for (s, r) in sources.iter().zip(results) {
@@ -319,14 +349,16 @@ impl Sink for RunSink<'_> {
     }
 }
 
-/// Stages the `i`-th feed into the run's files.
-fn stage_into(
+/// Stages the `i`-th feed into the run's files: a streamed feed's records
+/// parsed by the pool when it has more than one thread, else here.
+fn stage_into<'env>(
     i: usize,
-    source: &Source,
+    source: &'env Source,
     raw: &RawCopy,
-    ctx: &Context,
-    partitions: &Partitions,
+    ctx: &'env Context<'env>,
+    partitions: &'env Partitions,
     out: &Outputs,
+    pool: &crate::sys::pool::Pool<'env>,
 ) -> Result<StagedFeed, Problem> {
     let t = Instant::now();
     let provider = source.owner.as_deref().map_or(0, |o| ctx.names.id(o));
@@ -335,12 +367,7 @@ fn stage_into(
         what: "the rejected rows",
         error,
     })?;
-    let mut sink = RunSink {
-        ctx,
-        staged: StagedWriter::new(&out.staged_dir, &source.id, source.kind),
-        partitions: partitions.writer(i as u16, provider),
-        rejected,
-    };
+    let staged_copy = StagedWriter::new(&out.staged_dir, &source.id, source.kind);
     let input = match &raw.tee_from {
         Some(from) => read::Input::Tee {
             from,
@@ -348,7 +375,46 @@ fn stage_into(
         },
         None => read::Input::Copy(&raw.path),
     };
-    let mut staged = stage_file(source, input, ctx, &mut sink)?;
+    let mut staged = if pool.threads() > 1 && read::streams(&source.dialect) {
+        let outputs = chunked::Outputs {
+            staged: staged_copy,
+            rejected,
+            partitions,
+            feed: i as u16,
+            provider,
+        };
+        chunked::stage(source, input, ctx, outputs, pool)?
+    } else {
+        stage_here(
+            source,
+            input,
+            ctx,
+            partitions.writer(i as u16, provider),
+            staged_copy,
+            rejected,
+        )?
+    };
+    staged.stage_ms = t.elapsed().as_millis() as u64;
+    staged.rejects = Some(rejects);
+    Ok(staged)
+}
+
+/// Stages a feed on this thread alone, into the run's files.
+fn stage_here(
+    source: &Source,
+    input: read::Input<'_>,
+    ctx: &Context,
+    partitions: PartitionWriter<'_>,
+    staged_copy: StagedWriter,
+    rejected: ExceptionFile,
+) -> Result<StagedFeed, Problem> {
+    let mut sink = RunSink {
+        ctx,
+        staged: staged_copy,
+        partitions,
+        rejected,
+    };
+    let staged = stage_file(source, input, ctx, &mut sink)?;
     let RunSink {
         staged: copy,
         partitions,
@@ -366,8 +432,6 @@ fn stage_into(
             what: "the staged partitions",
             error,
         })?;
-    staged.stage_ms = t.elapsed().as_millis() as u64;
-    staged.rejects = Some(rejects);
     Ok(staged)
 }
 

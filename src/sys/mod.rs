@@ -7,6 +7,7 @@
 //!   a writing thread per file);
 //! - [`scan`]: a text's structural bytes, 64 at a time (SIMD);
 //! - [`queue`]: jobs shared among a few plain threads, largest first;
+//! - [`pool`]: a few plain threads running the jobs handed to them;
 //! - [`memory`]: freed memory handed back between phases, peak memory;
 //! - [`progress`]: progress bars on a terminal and the log writer;
 //! - [`tuning`]: rows per batch and key partitions, read once.
@@ -16,13 +17,21 @@
 pub mod direct;
 pub mod files;
 pub mod memory;
+pub mod pool;
 pub mod progress;
 pub mod queue;
 pub mod scan;
 pub mod tuning;
 
-/// Worker threads for staging and the rules: one per core.
+/// Worker threads for staging and the rules: one per core, or
+/// `SIAP_THREADS` (from 1 to 256) where set.
 pub fn workers() -> usize {
+    if let Some(n) = std::env::var("SIAP_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return n.clamp(1, 256);
+    }
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)

@@ -14,6 +14,9 @@ pub struct Tuning {
     pub staged_batch_rows: usize,
     /// Key partitions for the latest-row rules; `None`: by input size.
     pub partitions: Option<usize>,
+    /// Bytes of a feed parsed as one job when a feed is staged on several
+    /// threads (whole records: a chunk ends where a record does).
+    pub chunk_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -22,13 +25,15 @@ impl Default for Tuning {
             batch_rows: 32_768,
             staged_batch_rows: 131_072,
             partitions: None,
+            chunk_bytes: 1 << 20,
         }
     }
 }
 
 impl Tuning {
-    /// The defaults, with `SIAP_BATCH_ROWS` (both batch sizes) and
-    /// `SIAP_PARTITIONS` (1 to 4096) where set.
+    /// The defaults, with `SIAP_BATCH_ROWS` (both batch sizes),
+    /// `SIAP_PARTITIONS` (1 to 4096) and `SIAP_CHUNK_BYTES` (at least 1)
+    /// where set.
     pub fn from_env() -> Self {
         let number = |var: &str| {
             std::env::var(var)
@@ -41,6 +46,9 @@ impl Tuning {
             t.staged_batch_rows = n.max(1);
         }
         t.partitions = number("SIAP_PARTITIONS").map(|n| n.clamp(1, 4096));
+        if let Some(n) = number("SIAP_CHUNK_BYTES") {
+            t.chunk_bytes = n.max(1);
+        }
         t
     }
 }

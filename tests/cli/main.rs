@@ -14,3 +14,4 @@ mod sample;
 mod scheduling;
 mod server;
 mod spreadsheet;
+mod threads;

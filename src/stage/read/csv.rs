@@ -14,7 +14,7 @@ use crate::error::{Header, Problem};
 use std::io::{Cursor, Read};
 
 use super::decode;
-use super::{LOOKAHEAD, Visitor, oversized, trim_newline};
+use super::{At, Chunks, LOOKAHEAD, Visitor, oversized, trim_newline};
 use crate::model::Reason;
 use crate::pipeline::Dialect;
 use crate::stage::read::Cell;
@@ -23,7 +23,7 @@ use crate::sys::scan;
 
 /// How many bytes a feed is read in: records are parsed a chunk at a time,
 /// so memory does not grow with the file.
-const CHUNK: usize = 1 << 20;
+pub const CHUNK: usize = 1 << 20;
 
 /// Where a field stands, as the `csv` crate's reader sees it (without an
 /// escape character, with doubled quotes, any of `\r` and `\n` ending a
@@ -157,14 +157,54 @@ thread_local! {
 }
 
 /// Reads a CSV feed's UTF-8 text (its byte-order mark already dropped) a
-/// chunk at a time. `gzip` only words the message for an empty file.
+/// chunk at a time, parsing each as it is read. `gzip` only words the
+/// message for an empty file.
 pub(super) fn stream(
     input: &mut dyn Read,
     dialect: &Dialect,
     visitor: &mut dyn Visitor,
     gzip: bool,
 ) -> Result<(), Problem> {
-    stream_chunked(input, dialect, visitor, gzip, CHUNK)
+    stream_chunked(
+        input,
+        dialect,
+        &mut Serial::new(dialect, visitor),
+        gzip,
+        CHUNK,
+    )
+}
+
+/// Parses each chunk on the reading thread, as it is read.
+struct Serial<'a, 'v> {
+    dialect: &'a Dialect,
+    width: usize,
+    visitor: &'v mut dyn Visitor,
+}
+
+impl<'a, 'v> Serial<'a, 'v> {
+    fn new(dialect: &'a Dialect, visitor: &'v mut dyn Visitor) -> Self {
+        Serial {
+            dialect,
+            width: 0,
+            visitor,
+        }
+    }
+}
+
+impl Chunks for Serial<'_, '_> {
+    fn header(&mut self, names: &[String]) -> Result<(), Problem> {
+        self.visitor.header(names)?;
+        self.width = names.len();
+        Ok(())
+    }
+
+    fn records(&mut self, body: &[u8], at: At) -> Result<(), Problem> {
+        parse_records(self.dialect, self.width, body, at, self.visitor)
+    }
+
+    fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {
+        self.visitor.broken(line, raw, reason, detail)
+    }
 }
 
 /// The read buffer: `buf[..filled]` holds text from a record boundary on.
@@ -198,10 +238,12 @@ impl Buffer {
     }
 }
 
-fn stream_chunked(
+/// Reads a CSV feed's text a chunk of `chunk` bytes at a time: the header
+/// and then whole records, cut where records end, go to `out` in order.
+pub(super) fn stream_chunked(
     input: &mut dyn Read,
     dialect: &Dialect,
-    visitor: &mut dyn Visitor,
+    out: &mut dyn Chunks,
     gzip: bool,
     chunk: usize,
 ) -> Result<(), Problem> {
@@ -276,7 +318,7 @@ fn stream_chunked(
         };
         if cut == 0 && !b.eof {
             if b.filled > cap {
-                skip_long_record(&mut b, input, &mut ends, &mut csv, visitor, chunk)?;
+                skip_long_record(&mut b, input, &mut ends, &mut csv, out, chunk)?;
                 (scanned, last_end) = (0, 0);
                 ends = Ends::new(dialect);
                 want = chunk.max(b.filled + 1);
@@ -292,7 +334,7 @@ fn stream_chunked(
                 .max(b.filled + 1);
             continue;
         }
-        csv.chunk(&b.buf[..cut], visitor)?;
+        csv.chunk(&b.buf[..cut], out)?;
         b.consume(cut);
         // The rest starts at a record boundary: walked again from there.
         (scanned, last_end) = (0, 0);
@@ -337,7 +379,7 @@ fn skip_long_record(
     input: &mut dyn Read,
     ends: &mut Ends,
     csv: &mut CsvStream,
-    visitor: &mut dyn Visitor,
+    out: &mut dyn Chunks,
     chunk: usize,
 ) -> Result<(), Problem> {
     let cap = csv.dialect.max_record_bytes;
@@ -371,7 +413,7 @@ fn skip_long_record(
     // The record's own length, without the line end that closed it.
     let shown = len - u64::from(end > 0);
     let (raw, detail) = oversized(trim_newline(&head), shown, cap);
-    visitor.broken(line, &raw, Reason::MalformedRecord, detail);
+    out.broken(line, &raw, Reason::MalformedRecord, detail);
     csv.line += lines;
     csv.offset += len;
     Ok(())
@@ -386,7 +428,6 @@ struct CsvStream<'d> {
     line: u64,
     /// The decoded offset of the next chunk.
     offset: u64,
-    record: csv::ByteRecord,
 }
 
 impl<'d> CsvStream<'d> {
@@ -396,7 +437,6 @@ impl<'d> CsvStream<'d> {
             header_width: None,
             line: dialect.skip_lines as u64 + 1,
             offset: 0,
-            record: csv::ByteRecord::new(),
         }
     }
 
@@ -424,15 +464,13 @@ impl<'d> CsvStream<'d> {
     }
 
     /// Reads the header, the first record of the first chunk; returns its
-    /// width.
-    fn header(
-        &mut self,
-        rdr: &mut csv::Reader<Cursor<&[u8]>>,
-        visitor: &mut dyn Visitor,
-    ) -> Result<usize, Problem> {
+    /// width and where the records start.
+    fn header(&mut self, body: &[u8], out: &mut dyn Chunks) -> Result<(usize, usize), Problem> {
         let cap = self.dialect.max_record_bytes;
+        let mut rdr = reader(self.dialect, body);
+        let mut record = csv::ByteRecord::new();
         let more = rdr
-            .read_byte_record(&mut self.record)
+            .read_byte_record(&mut record)
             .map_err(|e| Problem::format(format!("cannot read the header: {e}")))?;
         if !more {
             return Err(Problem::Header(Header::Missing));
@@ -440,140 +478,177 @@ impl<'d> CsvStream<'d> {
         if rdr.position().byte() > cap {
             return Err(Problem::Header(Header::TooLong(cap)));
         }
-        let header: Vec<String> = self
-            .record
+        let header: Vec<String> = record
             .iter()
             .map(|f| String::from_utf8_lossy(f).trim().to_string())
             .collect();
-        visitor.header(&header)?;
+        out.header(&header)?;
         self.header_width = Some(header.len());
-        Ok(header.len())
+        Ok((
+            header.len(),
+            (rdr.position().byte() as usize).min(body.len()),
+        ))
     }
 
-    /// Parses one chunk of whole records. A line without a quote character
-    /// (or a stray `\r`) is split at its delimiters directly, the common
-    /// case; any other record goes through the `csv` crate, which reads it
-    /// exactly as it would have in a whole-file read.
-    fn chunk(&mut self, body: &[u8], visitor: &mut dyn Visitor) -> Result<(), Problem> {
-        let dialect = self.dialect;
-        let mut rdr = csv::ReaderBuilder::new()
-            .delimiter(dialect.delimiter)
-            .quote(dialect.quote)
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(Cursor::new(body));
-        let width = match self.header_width {
-            Some(w) => w,
-            None => self.header(&mut rdr, visitor)?,
-        };
-        let record = &mut self.record;
-        // One check of the whole chunk instead of one per record and field.
-        let utf8 = dialect.delimiter.is_ascii()
-            && dialect.quote.is_ascii()
-            && std::str::from_utf8(body).is_ok();
-        let checks = Checks {
-            cap: dialect.max_record_bytes,
-            utf8,
-            width,
-        };
-        let (delimiter, quote) = (dialect.delimiter, dialect.quote);
-        // Where the next record may start, and where the csv reader stands
-        // (it need not be moved when the next record follows its last one).
-        let mut pos = (rdr.position().byte() as usize).min(body.len());
-        let mut reader_at = Some(pos);
-        // Line numbers are counted here rather than taken from the CSV
-        // reader, which counts a CRLF's `\n` as the start of the next record.
-        let mut line = self.line + memchr::memchr_iter(b'\n', &body[..pos]).count() as u64;
-        // The structural bytes, found a block at a time.
-        let mut scan = scan::Scanner::new(body, delimiter, quote);
-        // The current line, `ring[head]`, and the `ahead` lines after it
-        // in the next slots, read early for `upcoming` (which sees each
-        // LOOKAHEAD lines ahead). A fixed ring: lines are never moved, and
-        // their delimiter buffers are kept.
-        const RING: usize = LOOKAHEAD + 1;
-        let mut ring: [scan::Line; RING] = Default::default();
-        let (mut head, mut ahead) = (0usize, 0usize);
-        loop {
-            let from = pos;
-            while pos < body.len() && matches!(body[pos], b'\r' | b'\n') {
-                line += u64::from(body[pos] == b'\n');
-                pos += 1;
-            }
-            if pos >= body.len() {
-                break;
-            }
-            let start = pos;
-            let first_line = line;
-            if ahead > 0 && ring[(head + 1) % RING].start == start {
-                head = (head + 1) % RING;
-                ahead -= 1;
-            } else {
-                // Not where the lines ahead were (a quoted record spanned
-                // lines, or blank lines): start again here.
-                ahead = 0;
-                scan.seek(start);
-                scan.line(start, &mut ring[head]);
-            }
-            while ahead < LOOKAHEAD {
-                let at = ring[(head + ahead) % RING].newline + 1;
-                if at >= body.len() {
-                    break;
-                }
-                let next = &mut ring[(head + ahead + 1) % RING];
-                scan.line(at, next);
-                visitor.upcoming(&body[at..next.newline], &next.delims);
-                ahead += 1;
-            }
-            let current = &ring[head];
-            let newline = current.newline;
-            let mut end = newline;
-            if end > start && body[end - 1] == b'\r' {
-                end -= 1;
-            }
-            let (raw_bytes, cells): (&[u8], FieldCells) = if !current.special {
-                let rec = &body[start..end];
-                pos = newline;
-                (
-                    rec,
-                    FieldCells::Split {
-                        text: rec,
-                        delims: &current.delims,
-                        utf8,
-                    },
-                )
-            } else {
-                if reader_at != Some(from) {
-                    let mut at = csv::Position::new();
-                    at.set_byte(start as u64);
-                    rdr.seek_raw(std::io::SeekFrom::Start(start as u64), at)
-                        .map_err(|e| broken_csv(line, e))?;
-                }
-                match rdr.read_byte_record(record) {
-                    Ok(false) => break,
-                    Ok(true) => {}
-                    Err(e) => return Err(broken_csv(line, e)),
-                }
-                let end = (rdr.position().byte() as usize).min(body.len());
-                reader_at = Some(end);
-                pos = end;
-                let read = &body[start..end.max(start)];
-                // Newlines inside quotes and the one ending the record: the
-                // next record starts lines later.
-                line += memchr::memchr_iter(b'\n', read).count() as u64;
-                (trim_newline(read), FieldCells::Record { record, utf8 })
-            };
-            checks.deliver(
-                visitor,
-                first_line,
-                self.offset + start as u64,
-                raw_bytes,
-                &cells,
-            );
+    /// Hands one chunk of whole records on (the header first, from the
+    /// first), and moves the line and offset past it.
+    fn chunk(&mut self, body: &[u8], out: &mut dyn Chunks) -> Result<(), Problem> {
+        let mut start = 0;
+        if self.header_width.is_none() {
+            start = self.header(body, out)?.1;
+            self.advance(&body[..start]);
         }
-        self.line = line;
-        self.offset += body.len() as u64;
+        let records = &body[start..];
+        out.records(
+            records,
+            At {
+                line: self.line,
+                offset: self.offset,
+            },
+        )?;
+        self.advance(records);
         Ok(())
     }
+
+    fn advance(&mut self, text: &[u8]) {
+        self.line += memchr::memchr_iter(b'\n', text).count() as u64;
+        self.offset += text.len() as u64;
+    }
+}
+
+/// A `csv` crate reader over a chunk, in the feed's dialect.
+fn reader<'b>(dialect: &Dialect, body: &'b [u8]) -> csv::Reader<Cursor<&'b [u8]>> {
+    csv::ReaderBuilder::new()
+        .delimiter(dialect.delimiter)
+        .quote(dialect.quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(Cursor::new(body))
+}
+
+/// Parses one chunk of whole records (after the header; `width` is the
+/// header's) that starts at `at`, on any thread. A line without a quote
+/// character (or a stray `\r`) is split at its delimiters directly, the
+/// common case; any other record goes through the `csv` crate, which reads
+/// it exactly as it would have in a whole-file read.
+pub fn parse_records(
+    dialect: &Dialect,
+    width: usize,
+    body: &[u8],
+    at: At,
+    visitor: &mut dyn Visitor,
+) -> Result<(), Problem> {
+    let mut rdr = reader(dialect, body);
+    let mut record = csv::ByteRecord::new();
+    let record = &mut record;
+    // One check of the whole chunk instead of one per record and field.
+    let utf8 = dialect.delimiter.is_ascii()
+        && dialect.quote.is_ascii()
+        && std::str::from_utf8(body).is_ok();
+    let checks = Checks {
+        cap: dialect.max_record_bytes,
+        utf8,
+        width,
+    };
+    let (delimiter, quote) = (dialect.delimiter, dialect.quote);
+    // Where the next record may start, and where the csv reader stands
+    // (it need not be moved when the next record follows its last one).
+    let mut pos = 0;
+    let mut reader_at = Some(pos);
+    // Line numbers are counted here rather than taken from the CSV
+    // reader, which counts a CRLF's `\n` as the start of the next record.
+    let mut line = at.line;
+    // The structural bytes, found a block at a time.
+    let mut scan = scan::Scanner::new(body, delimiter, quote);
+    // The current line, `ring[head]`, and the `ahead` lines after it
+    // in the next slots, read early for `upcoming` (which sees each
+    // LOOKAHEAD lines ahead). A fixed ring: lines are never moved, and
+    // their delimiter buffers are kept.
+    const RING: usize = LOOKAHEAD + 1;
+    let mut ring: [scan::Line; RING] = Default::default();
+    let (mut head, mut ahead) = (0usize, 0usize);
+    loop {
+        let from = pos;
+        while pos < body.len() && matches!(body[pos], b'\r' | b'\n') {
+            line += u64::from(body[pos] == b'\n');
+            pos += 1;
+        }
+        if pos >= body.len() {
+            break;
+        }
+        let start = pos;
+        let first_line = line;
+        if ahead > 0 && ring[(head + 1) % RING].start == start {
+            head = (head + 1) % RING;
+            ahead -= 1;
+        } else {
+            // Not where the lines ahead were (a quoted record spanned
+            // lines, or blank lines): start again here.
+            ahead = 0;
+            scan.seek(start);
+            scan.line(start, &mut ring[head]);
+        }
+        while ahead < LOOKAHEAD {
+            let at = ring[(head + ahead) % RING].newline + 1;
+            if at >= body.len() {
+                break;
+            }
+            let next = &mut ring[(head + ahead + 1) % RING];
+            scan.line(at, next);
+            visitor.upcoming(&body[at..next.newline], &next.delims);
+            ahead += 1;
+        }
+        let current = &ring[head];
+        let newline = current.newline;
+        let mut end = newline;
+        if end > start && body[end - 1] == b'\r' {
+            end -= 1;
+        }
+        let (raw_bytes, cells): (&[u8], FieldCells) = if !current.special {
+            let rec = &body[start..end];
+            pos = newline;
+            (
+                rec,
+                FieldCells::Split {
+                    text: rec,
+                    delims: &current.delims,
+                    utf8,
+                },
+            )
+        } else {
+            if reader_at != Some(from) {
+                let mut at = csv::Position::new();
+                at.set_byte(start as u64);
+                rdr.seek_raw(std::io::SeekFrom::Start(start as u64), at)
+                    .map_err(|e| broken_csv(line, e))?;
+            }
+            match rdr.read_byte_record(record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(broken_csv(line, e)),
+            }
+            let end = (rdr.position().byte() as usize).min(body.len());
+            reader_at = Some(end);
+            pos = end;
+            let read = &body[start..end.max(start)];
+            // Newlines inside quotes and the one ending the record: the
+            // next record starts lines later.
+            line += memchr::memchr_iter(b'\n', read).count() as u64;
+            (trim_newline(read), FieldCells::Record { record, utf8 })
+        };
+        checks.deliver(
+            visitor,
+            first_line,
+            at.offset + start as u64,
+            raw_bytes,
+            &cells,
+        );
+    }
+    debug_assert_eq!(
+        line,
+        at.line + memchr::memchr_iter(b'\n', body).count() as u64
+    );
+    Ok(())
 }
 
 /// What every record of a chunk is checked against before it is handed
@@ -831,7 +906,7 @@ mod tests {
             let want: Vec<String> = oracle.iter().skip(1).map(|r| r.0.clone()).collect();
             let mut got = All(Vec::new());
             let mut stream = CsvStream::new(&d);
-            let result = stream.chunk(&text, &mut got);
+            let result = stream.chunk(&text, &mut Serial::new(&d, &mut got));
             assert!(result.is_ok(), "case {case}: {result:?}");
             // The parser leaves out blank records and reports ragged ones as
             // broken; compare the records both keep, and the lines of all.
@@ -892,7 +967,14 @@ mod tests {
                     return Err("the file is empty (0 bytes)".to_string());
                 }
                 let mut t = decode::utf8(&text[..], dialect.encoding);
-                stream_chunked(&mut t, &dialect, log, false, chunk).map_err(|e| e.to_string())
+                stream_chunked(
+                    &mut t,
+                    &dialect,
+                    &mut Serial::new(&dialect, log),
+                    false,
+                    chunk,
+                )
+                .map_err(|e| e.to_string())
             };
             let expected = read_whole(1 << 20, &mut whole);
             // Not trivially equal: these texts have a header and records.
@@ -995,7 +1077,7 @@ mod tests {
     fn stream_text(text: &[u8], d: &Dialect, chunk: usize) -> (Result<(), Problem>, Vec<String>) {
         let mut log = Log::default();
         let mut t = decode::utf8(text, d.encoding);
-        let r = stream_chunked(&mut t, d, &mut log, false, chunk);
+        let r = stream_chunked(&mut t, d, &mut Serial::new(d, &mut log), false, chunk);
         (r, log.0)
     }
 

@@ -26,7 +26,7 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDateTime};
 
-pub use self::csv::FieldCells;
+pub use self::csv::{CHUNK, FieldCells, parse_records};
 use crate::model::Reason;
 use crate::pipeline::{Dialect, Format};
 use crate::sys::direct::DirectFile;
@@ -136,6 +136,27 @@ pub trait Visitor {
     /// works on the ones before. A hint only: it must not change what is
     /// read.
     fn upcoming(&mut self, _line: &[u8], _delims: &[u32]) {}
+}
+
+/// Where a chunk of records starts: its first line's number and its
+/// offset in the decoded feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    pub line: u64,
+    pub offset: u64,
+}
+
+/// Where a feed read on one thread goes when its records are parsed
+/// elsewhere: its header, then its records in chunks of whole records,
+/// and the records the reader itself finds broken (longer than the cap),
+/// all in file order. [`parse_records`] parses a chunk, on any thread.
+pub trait Chunks {
+    /// The header, once, before anything else. An error fails the source.
+    fn header(&mut self, names: &[String]) -> Result<(), Problem>;
+    /// Whole records starting at `at`. An error stops the read.
+    fn records(&mut self, body: &[u8], at: At) -> Result<(), Problem>;
+    /// One record that cannot be read as cells.
+    fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
 }
 
 /// How much of an over-long record's text the exceptions table keeps.
@@ -338,11 +359,37 @@ pub fn read_file(
     dialect: &Dialect,
     visitor: &mut dyn Visitor,
 ) -> Result<FileRead, Problem> {
+    read_into(input, dialect, Target::Visitor(visitor))
+}
+
+/// Reads a streamed feed (see [`streams`]) from a file as [`read_file`]
+/// does, but hands its records on in chunks of about `chunk` bytes, to be
+/// parsed elsewhere.
+pub fn read_file_chunked(
+    input: Input<'_>,
+    dialect: &Dialect,
+    chunks: &mut dyn Chunks,
+    chunk: usize,
+) -> Result<FileRead, Problem> {
+    assert!(streams(dialect), "only a streamed feed is read in chunks");
+    read_into(input, dialect, Target::Chunks(chunks, chunk))
+}
+
+/// Where a file's records go: parsed here, or handed on in chunks.
+enum Target<'v> {
+    Visitor(&'v mut dyn Visitor),
+    Chunks(&'v mut dyn Chunks, usize),
+}
+
+fn read_into(input: Input<'_>, dialect: &Dialect, target: Target<'_>) -> Result<FileRead, Problem> {
     let (path, copy_to) = match input {
         Input::Copy(path) => (path, None),
         Input::Tee { from, to } => (from, Some(to)),
     };
     if !streams(dialect) {
+        let Target::Visitor(visitor) = target else {
+            unreachable!("only a streamed feed is read in chunks")
+        };
         if let Some(to) = copy_to {
             crate::sys::files::copy_capped(path, to, dialect.max_bytes)?;
         }
@@ -398,7 +445,12 @@ pub fn read_file(
         } else {
             decode::utf8(&mut input, dialect.encoding)
         };
-        csv::stream(&mut text, dialect, visitor, dialect.gzip)
+        match target {
+            Target::Visitor(visitor) => csv::stream(&mut text, dialect, visitor, dialect.gzip),
+            Target::Chunks(chunks, size) => {
+                csv::stream_chunked(&mut text, dialect, chunks, dialect.gzip, size)
+            }
+        }
     };
     // The rest of the file still belongs to its hash and its copy.
     let rest = std::io::copy(&mut input, &mut std::io::sink());

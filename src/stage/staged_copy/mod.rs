@@ -429,7 +429,12 @@ mod tests {
         let mut map = String::from("supplier_id,supplier_sku,product_id,pack_size\n");
         for i in 0..40 {
             catalog.push_str(&format!("P{i:02},n{i},c\n"));
-            map.push_str(&format!("S{},K-{i:03},P{:02},{}\n", i % 3, (i * 7) % 40, 1 + i % 5));
+            map.push_str(&format!(
+                "S{},K-{i:03},P{:02},{}\n",
+                i % 3,
+                (i * 7) % 40,
+                1 + i % 5
+            ));
         }
         let catalog = reference::stage_catalog(&p.sources.catalog, catalog.as_bytes()).unwrap();
         let mut sku_map = reference::stage_sku_map(&p.sources.sku_map, map.as_bytes()).unwrap();
@@ -445,6 +450,7 @@ mod tests {
             sku_map: &sku_map,
             names: &names,
             batch_rows: 1000,
+            chunk_bytes: 1 << 20,
         };
         let mut rng = fastrand::Rng::with_seed(9);
         let dir = tempfile::tempdir().unwrap();

@@ -62,12 +62,7 @@ pub fn frame(batch: &Batch, ctx: &Context, kind: SourceKind) -> PolarsResult<Dat
 
 /// Writes batches as a staged copy with polars' writer (LZ4, statistics),
 /// a row group per batch.
-pub fn write(
-    path: &Path,
-    batches: &[Batch],
-    ctx: &Context,
-    kind: SourceKind,
-) -> PolarsResult<()> {
+pub fn write(path: &Path, batches: &[Batch], ctx: &Context, kind: SourceKind) -> PolarsResult<()> {
     let file = std::fs::File::create(path)?;
     let empty = Batch::default();
     let first = frame(batches.first().unwrap_or(&empty), ctx, kind)?;

@@ -1,0 +1,402 @@
+//! One feed staged on every core, with the outputs of one thread.
+//!
+//! The feed's own thread reads the file (copying and hashing it as it
+//! goes) and cuts it where records end ([`read::Chunks`]: the CSV reader's
+//! record-end state machine, so a quoted field with line breaks is never
+//! split). Each chunk of whole records is a job for the run's pool: a
+//! visitor of its own parses and checks every record and writes the rows
+//! to the rules' partitions (in any order: the rules sort by key, time,
+//! feed and line). Back on the feed's thread, the chunks' results are
+//! taken strictly in file order: accepted rows go into the staged copy in
+//! batches of exactly `batch_rows`, rejected records into the exceptions
+//! file, line after line. So the staged copy, the exceptions and every
+//! count are the same, byte for byte, as when one thread does it all
+//! ([`super::stage_file`]).
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::feed::FeedVisitor;
+use super::partition::{PartitionWriter, Partitions};
+use super::read::{self, At, Chunks, Visitor};
+use super::rejects::ExceptionFile;
+use super::staged_copy::StagedWriter;
+use super::{Batch, Context, Sink, StagedFeed};
+use crate::error::Problem;
+use crate::model::{Exception, Reason};
+use crate::pipeline::{Source, SourceKind};
+use crate::sys::pool::Pool;
+
+/// Where a feed staged in chunks writes: its staged copy and exceptions
+/// (in file order, from its own thread), and the rules' partitions (from
+/// the chunks' workers).
+pub(super) struct Outputs<'env> {
+    pub staged: StagedWriter,
+    pub rejected: ExceptionFile,
+    pub partitions: &'env Partitions,
+    /// The feed's number and provider, as the partitions record them.
+    pub feed: u16,
+    pub provider: u32,
+}
+
+/// Stages one streamed feed ([`read::streams`]) with the pool's threads.
+pub(super) fn stage<'env>(
+    source: &'env Source,
+    input: read::Input<'_>,
+    ctx: &'env Context<'env>,
+    out: Outputs<'env>,
+    pool: &Pool<'env>,
+) -> Result<StagedFeed, Problem> {
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let mut driver = Driver {
+        shared: Arc::new(Shared {
+            source,
+            ctx,
+            partitions: out.partitions,
+            feed: out.feed,
+            provider: out.provider,
+            header: OnceLock::new(),
+            idle: Mutex::new(Vec::new()),
+            spare_rows: Mutex::new(Vec::new()),
+            progress: crate::sys::progress::rows(&source.id),
+        }),
+        pool,
+        done_tx,
+        done_rx,
+        sent: 0,
+        taken: 0,
+        limit: 2 * pool.threads() as u64 + 2,
+        waiting: BTreeMap::new(),
+        spare: Vec::new(),
+        in_order: InOrder {
+            ctx,
+            staged: out.staged,
+            rejected: out.rejected,
+            batch: Batch::default(),
+        },
+        error: None,
+    };
+    let file = read::read_file_chunked(input, &source.dialect, &mut driver, ctx.chunk_bytes)?;
+    let mut staged = driver.finish()?;
+    staged.file = Some(file);
+    Ok(staged)
+}
+
+/// A piece of the feed, as its reader found it.
+enum Piece {
+    Records {
+        body: Vec<u8>,
+        at: At,
+    },
+    /// A record the reader found broken (longer than the cap).
+    Broken {
+        line: u64,
+        raw: String,
+        reason: Reason,
+        detail: String,
+    },
+}
+
+/// What parsing one piece gave.
+struct Parsed {
+    rows: Batch,
+    exceptions: Vec<Exception>,
+    /// The piece's text, for the reader to fill again.
+    body: Option<Vec<u8>>,
+}
+
+/// A piece's sequence number and outcome (a panic in the job included).
+type Done = (u64, std::thread::Result<Result<Parsed, Problem>>);
+
+/// A chunk visitor's sink: its rows go to the partitions from the worker
+/// ([`Shared::parse`]), its exceptions are kept for the feed's thread.
+struct Collect<'env> {
+    partitions: PartitionWriter<'env>,
+    exceptions: Vec<Exception>,
+}
+
+impl Sink for Collect<'_> {
+    fn batch(&mut self, _: &Batch) -> Result<(), Problem> {
+        // A chunk visitor never flushes: its rows are taken after each
+        // chunk, in order.
+        Err(Problem::Internal(
+            "a chunk's rows were flushed out of order".into(),
+        ))
+    }
+
+    fn exception(&mut self, e: Exception) -> Result<(), Problem> {
+        self.exceptions.push(e);
+        Ok(())
+    }
+}
+
+type Worker<'env> = FeedVisitor<'env, Collect<'env>>;
+
+/// What the feed's jobs share: the feed, its header, and the visitors
+/// not at work (one per job running at once, kept with their caches).
+struct Shared<'env> {
+    source: &'env Source,
+    ctx: &'env Context<'env>,
+    partitions: &'env Partitions,
+    feed: u16,
+    provider: u32,
+    header: OnceLock<Vec<String>>,
+    idle: Mutex<Vec<Worker<'env>>>,
+    /// Batches whose rows were taken, with their memory (a new one per
+    /// chunk would grow, and be copied, again and again).
+    spare_rows: Mutex<Vec<Batch>>,
+    progress: indicatif::ProgressBar,
+}
+
+impl<'env> Shared<'env> {
+    /// A new chunk visitor, given the header (whose problems fail the
+    /// source).
+    fn worker(&self) -> Result<Worker<'env>, Problem> {
+        let collect = Collect {
+            partitions: self.partitions.writer(self.feed, self.provider),
+            exceptions: Vec::new(),
+        };
+        let mut w = FeedVisitor::for_chunks(self.source, self.ctx, collect, self.progress.clone());
+        w.header(self.header.get().expect("the header comes first"))?;
+        Ok(w)
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Worker<'env>>> {
+        self.idle.lock().expect("no poisoned visitors")
+    }
+
+    /// Parses one piece with an idle visitor (or a new one), and writes its
+    /// rows to the partitions.
+    fn parse(&self, piece: Piece) -> Result<Parsed, Problem> {
+        let spare = self.idle().pop();
+        let mut w = match spare {
+            Some(w) => w,
+            None => self.worker()?,
+        };
+        let (parsed, body) = match piece {
+            Piece::Records { body, at } => {
+                let width = self.header.get().map_or(0, Vec::len);
+                let r = read::parse_records(&self.source.dialect, width, &body, at, &mut w);
+                (r, Some(body))
+            }
+            Piece::Broken {
+                line,
+                raw,
+                reason,
+                detail,
+            } => {
+                w.broken(line, &raw, reason, detail);
+                (Ok(()), None)
+            }
+        };
+        let empty = self.spare_rows.lock().expect("no poisoned batches").pop();
+        let rows = w.take_rows(empty.unwrap_or_default());
+        let exceptions = std::mem::take(&mut w.sink().exceptions);
+        let written = w.sink().partitions.add(&rows);
+        self.idle().push(w);
+        parsed?;
+        written.map_err(|error| Problem::Write {
+            what: "the staged partitions",
+            error,
+        })?;
+        Ok(Parsed {
+            rows,
+            exceptions,
+            body,
+        })
+    }
+}
+
+/// The feed's own thread: hands pieces to the pool as the reader finds
+/// them, and takes their results back in order.
+struct Driver<'env, 'p> {
+    shared: Arc<Shared<'env>>,
+    pool: &'p Pool<'env>,
+    done_tx: Sender<Done>,
+    done_rx: Receiver<Done>,
+    /// Pieces handed out, and taken back in order.
+    sent: u64,
+    taken: u64,
+    /// The most pieces out at once (their text and rows are in memory).
+    limit: u64,
+    /// Results that came back before an earlier piece's.
+    waiting: BTreeMap<u64, std::thread::Result<Result<Parsed, Problem>>>,
+    /// Texts of pieces taken back, to be filled again.
+    spare: Vec<Vec<u8>>,
+    in_order: InOrder<'env>,
+    /// A failure found where it could not be returned.
+    error: Option<Problem>,
+}
+
+impl Driver<'_, '_> {
+    fn send(&mut self, piece: Piece) -> Result<(), Problem> {
+        while self.sent - self.taken >= self.limit {
+            self.receive()?;
+        }
+        let seq = self.sent;
+        self.sent += 1;
+        let shared = Arc::clone(&self.shared);
+        let done = self.done_tx.clone();
+        self.pool.spawn(move || {
+            let out = catch_unwind(AssertUnwindSafe(|| shared.parse(piece)));
+            // The feed's thread is gone only if it failed already.
+            let _ = done.send((seq, out));
+        });
+        Ok(())
+    }
+
+    /// Waits for one result; takes every result now next in order.
+    fn receive(&mut self) -> Result<(), Problem> {
+        let (seq, out) = self.done_rx.recv().expect("every piece reports");
+        self.waiting.insert(seq, out);
+        while let Some(out) = self.waiting.remove(&self.taken) {
+            self.taken += 1;
+            let mut parsed = match out {
+                Ok(parsed) => parsed?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            if let Some(body) = parsed.body.take() {
+                self.spare.push(body);
+            }
+            let mut rows = self.in_order.take(parsed)?;
+            rows.clear();
+            let mut spare = self.shared.spare_rows.lock().expect("no poisoned batches");
+            if spare.len() < self.limit as usize {
+                spare.push(rows);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every piece, closes the outputs, and adds up what every
+    /// visitor counted.
+    fn finish(mut self) -> Result<StagedFeed, Problem> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        while self.taken < self.sent {
+            self.receive()?;
+        }
+        self.shared.progress.finish_and_clear();
+        let InOrder {
+            ctx,
+            mut staged,
+            rejected,
+            mut batch,
+        } = self.in_order;
+        if !batch.is_empty() {
+            staged.write(&batch, ctx)?;
+            batch.clear();
+        }
+        staged.finish()?;
+        rejected.finish().map_err(|error| Problem::Write {
+            what: "the rejected rows",
+            error,
+        })?;
+        let workers = std::mem::take(&mut *self.shared.idle());
+        let shipments = self.shared.source.kind == SourceKind::Shipments;
+        let mut total: Option<StagedFeed> = None;
+        for w in workers {
+            let (counts, collect) = w.into_parts();
+            collect
+                .partitions
+                .finish(shipments)
+                .map_err(|error| Problem::Write {
+                    what: "the staged partitions",
+                    error,
+                })?;
+            match &mut total {
+                Some(t) => t.add(counts),
+                None => total = Some(counts),
+            }
+        }
+        // No header: the reader failed before any piece, and said why.
+        total.ok_or_else(|| Problem::Internal("a feed read without a header".into()))
+    }
+}
+
+impl Chunks for Driver<'_, '_> {
+    fn header(&mut self, names: &[String]) -> Result<(), Problem> {
+        if self.shared.header.set(names.to_vec()).is_err() {
+            return Err(Problem::Internal("a feed with two headers".into()));
+        }
+        let first = self.shared.worker()?;
+        self.shared.idle().push(first);
+        Ok(())
+    }
+
+    fn records(&mut self, body: &[u8], at: At) -> Result<(), Problem> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if body.is_empty() {
+            return Ok(());
+        }
+        let mut text = self.spare.pop().unwrap_or_default();
+        text.clear();
+        text.extend_from_slice(body);
+        self.send(Piece::Records { body: text, at })
+    }
+
+    fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {
+        let piece = Piece::Broken {
+            line,
+            raw: raw.to_string(),
+            reason,
+            detail,
+        };
+        if let Err(e) = self.send(piece) {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+/// The feed's outputs that follow file order.
+struct InOrder<'env> {
+    ctx: &'env Context<'env>,
+    staged: StagedWriter,
+    rejected: ExceptionFile,
+    /// Rows not yet written: fewer than a batch.
+    batch: Batch,
+}
+
+impl InOrder<'_> {
+    /// One piece's results, the next in file order; gives back its rows'
+    /// batch.
+    fn take(&mut self, parsed: Parsed) -> Result<Batch, Problem> {
+        for e in &parsed.exceptions {
+            self.rejected.write(e).map_err(|error| Problem::Write {
+                what: "the rejected rows",
+                error,
+            })?;
+        }
+        let rows = parsed.rows;
+        for r in &rows.stock {
+            self.batch.stock.push(*r);
+            self.full()?;
+        }
+        for r in &rows.shipments {
+            let id = rows.shipment_id(r);
+            let mut r = *r;
+            r.id_start = self.batch.ids.len() as u32;
+            self.batch.ids.push_str(id);
+            self.batch.shipments.push(r);
+            self.full()?;
+        }
+        Ok(rows)
+    }
+
+    /// Writes the batch once it has `batch_rows` rows, as one thread's
+    /// visitor does.
+    #[inline]
+    fn full(&mut self) -> Result<(), Problem> {
+        if self.batch.len() >= self.ctx.batch_rows {
+            self.staged.write(&self.batch, self.ctx)?;
+            self.batch.clear();
+        }
+        Ok(())
+    }
+}
