@@ -73,6 +73,30 @@ fn cell_text(c: Cell<'_>) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A record's raw text: as read, or made when wanted.
+#[derive(Clone, Copy)]
+enum Raw<'r> {
+    Text(&'r str),
+    Made(&'r dyn Fn() -> String),
+}
+
+impl Raw<'_> {
+    fn text(self) -> String {
+        match self {
+            Raw::Text(s) => s.to_string(),
+            Raw::Made(f) => f(),
+        }
+    }
+
+    /// Its length as read (a made text has none).
+    fn len(self) -> usize {
+        match self {
+            Raw::Text(s) => s.len(),
+            Raw::Made(_) => 0,
+        }
+    }
+}
+
 /// A field-level failure: which field, why, and the detail.
 struct Fail(&'static str, Reason, String);
 
@@ -259,7 +283,7 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
     fn reject<C: Cells + ?Sized>(
         &mut self,
         line: u64,
-        raw: &str,
+        raw: Raw<'_>,
         supplier: &str,
         cells: Option<&C>,
         fail: Fail,
@@ -278,7 +302,7 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
             field: field.to_string(),
             reason,
             detail,
-            raw: raw.to_string(),
+            raw: raw.text(),
         };
         if self.sink_error.is_none()
             && let Err(err) = self.sink.exception(e)
@@ -621,7 +645,7 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
     /// One record, from any reader: generic so that CSV records (nearly
     /// every row at scale) reach the field checks without a virtual call
     /// per field.
-    fn visit<C: Cells + ?Sized>(&mut self, line: u64, offset: u64, raw: &str, cells: &C) {
+    fn visit<C: Cells + ?Sized>(&mut self, line: u64, offset: u64, raw: Raw<'_>, cells: &C) {
         self.staged.records += 1;
         if self.staged.records.is_multiple_of(65_536) {
             self.progress.inc(65_536);
@@ -709,11 +733,15 @@ impl<S: Sink> Visitor for FeedVisitor<'_, S> {
     }
 
     fn record_at(&mut self, line: u64, offset: u64, raw: &str, cells: &dyn Cells) {
-        self.visit(line, offset, raw, cells)
+        self.visit(line, offset, Raw::Text(raw), cells)
+    }
+
+    fn record_made(&mut self, line: u64, raw: &dyn Fn() -> String, cells: &dyn Cells) {
+        self.visit(line, u64::MAX, Raw::Made(raw), cells)
     }
 
     fn csv_record(&mut self, line: u64, offset: u64, raw: &str, cells: &read::FieldCells<'_>) {
-        self.visit(line, offset, raw, cells)
+        self.visit(line, offset, Raw::Text(raw), cells)
     }
 
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {
@@ -721,7 +749,7 @@ impl<S: Sink> Visitor for FeedVisitor<'_, S> {
         let supplier = self.source.supplier().unwrap_or("").to_string();
         self.reject(
             line,
-            raw,
+            Raw::Text(raw),
             &supplier,
             None::<&dyn Cells>,
             Fail("", reason, detail),

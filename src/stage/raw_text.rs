@@ -58,6 +58,11 @@ pub fn raw_texts(
                 self.found.insert(line, raw.to_string());
             }
         }
+        fn record_made(&mut self, line: u64, raw: &dyn Fn() -> String, _: &dyn Cells) {
+            if self.lines.contains(&line) {
+                self.found.insert(line, raw());
+            }
+        }
         fn broken(&mut self, _: u64, _: &str, _: Reason, _: String) {}
     }
     let mut pick = Pick {

@@ -126,6 +126,12 @@ pub trait Visitor {
     fn csv_record(&mut self, line: u64, offset: u64, raw: &str, cells: &FieldCells<'_>) {
         self.record_at(line, offset, raw, cells)
     }
+    /// One record of a binary format (Parquet, XLSX), whose raw text, a
+    /// JSON object, is made only when asked for (`raw`): most records are
+    /// never quoted.
+    fn record_made(&mut self, line: u64, raw: &dyn Fn() -> String, cells: &dyn Cells) {
+        self.record(line, &raw(), cells)
+    }
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
     /// The raw bytes of the line [`LOOKAHEAD`] lines after the record

@@ -151,7 +151,6 @@ impl Rows {
         }
         self.cells.clear();
         self.cells.resize(self.width, OwnedCell::Null);
-        let mut raw = serde_json::Map::new();
         let mut outside = Vec::new();
         for (c, v) in row {
             match c.checked_sub(self.first).map(|i| i as usize) {
@@ -159,14 +158,17 @@ impl Rows {
                 _ => outside.push((*c, v)),
             }
         }
-        for (name, v) in self.raw_names.iter().zip(&self.cells) {
-            raw.insert(name.clone(), v.to_json());
-        }
-        for (c, v) in outside {
-            raw.insert(column_name(c), v.to_json());
-        }
-        let raw = serde_json::Value::Object(raw).to_string();
-        visitor.record(u64::from(sheet_row), &raw, &OwnedCells(&self.cells));
+        let raw = || {
+            let mut raw = serde_json::Map::new();
+            for (name, v) in self.raw_names.iter().zip(&self.cells) {
+                raw.insert(name.clone(), v.to_json());
+            }
+            for (c, v) in &outside {
+                raw.insert(column_name(*c), v.to_json());
+            }
+            serde_json::Value::Object(raw).to_string()
+        };
+        visitor.record_made(u64::from(sheet_row), &raw, &OwnedCells(&self.cells));
         Ok(())
     }
 
