@@ -1,142 +1,343 @@
-//! Parquet feeds, read a slice of rows at a time (the row groups that
-//! hold them), so memory follows the slice, not the file. Typed columns
-//! stay typed: dates and datetimes as dates (a `Datetime` with a timezone
-//! is an instant; without one, wall time in the campaign's timezone),
-//! numbers as numbers; every other column as text.
+//! Parquet feeds, read a row group at a time (its column chunks as
+//! stored, compressed, read from the file) and decoded a slice of rows at
+//! a time (pages outside the slice are not decompressed), so memory
+//! follows a row group's compressed size and one slice, never the file
+//! (nor a memory map of it). Typed columns stay typed: dates and
+//! datetimes as dates (a `Datetime` with a timezone is an instant;
+//! without one, wall time in the campaign's timezone), numbers as
+//! numbers; every other column as text. Text cells are borrowed from the
+//! decoded slice, and a record's raw text (a JSON object) is made only
+//! for the records that are quoted.
 
 use crate::error::{Action, Problem};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate};
 use polars::prelude::*;
+use polars_arrow::datatypes::Field as ArrowField;
+use polars_parquet::read::{
+    self as pq, BasicDecompressor, ColumnChunkMetadata, Filter, PageReader, RowGroupMetadata,
+};
 
-use super::{OwnedCell, OwnedCells, Visitor, number_text, raw_object};
+use super::{Cell, Cells, OwnedCell, Visitor, number_text, raw_object};
 
-/// Rows read at a time.
+/// Rows decoded at a time.
 const SLICE: usize = 65_536;
 
+fn not_parquet(e: impl std::fmt::Display) -> Problem {
+    Problem::format(format!("not a readable Parquet file: {e}"))
+}
+
 pub(super) fn read(path: &Path, visitor: &mut dyn Visitor) -> Result<(), Problem> {
-    let open = || std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path));
-    let not_parquet = |e: PolarsError| Problem::format(format!("not a readable Parquet file: {e}"));
-    let mut reader = ParquetReader::new(open()?);
-    let metadata = reader.get_metadata().map_err(not_parquet)?.clone();
-    let rows = metadata.num_rows;
-    let mut header: Option<Vec<String>> = None;
-    let mut start = 0;
-    loop {
-        let mut r = ParquetReader::new(open()?).with_slice(Some((start, SLICE)));
-        r.set_metadata(metadata.clone());
-        let df = r.finish().map_err(not_parquet)?;
-        if header.is_none() {
-            let names: Vec<String> = df
-                .get_column_names()
+    read_sliced(path, visitor, SLICE)
+}
+
+fn read_sliced(path: &Path, visitor: &mut dyn Visitor, slice: usize) -> Result<(), Problem> {
+    let mut file = std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path))?;
+    let len = file
+        .metadata()
+        .map_err(Problem::io(Action::ReadCopy, path))?
+        .len();
+    let metadata = pq::read_metadata(&mut file).map_err(not_parquet)?;
+    let schema = pq::infer_schema(&metadata).map_err(not_parquet)?;
+    let fields: Vec<&ArrowField> = schema.iter_values().collect();
+    let header: Vec<String> = fields.iter().map(|f| f.name.to_string()).collect();
+    visitor.header(&header)?;
+    let mut line = 0u64;
+    for group in &metadata.row_groups {
+        let chunks: Vec<Option<Chunks>> = fields
+            .iter()
+            .map(|f| column_chunks(&mut file, len, group, &f.name))
+            .collect::<Result<_, _>>()?;
+        let rows = group.num_rows();
+        let mut start = 0;
+        while start < rows {
+            let end = (start + slice).min(rows);
+            let views: Vec<View> = fields
                 .iter()
-                .map(|s| s.to_string())
-                .collect();
-            visitor.header(&names)?;
-            header = Some(names);
+                .zip(&chunks)
+                .map(|(f, c)| View::of(&decode(f, c.as_deref(), start..end)?))
+                .collect::<Result<_, Problem>>()?;
+            for i in 0..end - start {
+                line += 1;
+                let row = Row { views: &views, i };
+                let raw = || raw_object(&header, &row.owned());
+                visitor.record_made(line, &raw, &row);
+            }
+            start = end;
         }
-        let header = header.as_deref().expect("set above");
-        let columns = columns(&df)?;
-        let mut row: Vec<OwnedCell> = Vec::with_capacity(header.len());
-        for i in 0..df.height() {
-            row.clear();
-            row.extend(columns.iter().map(|c| c[i].clone()));
-            let raw = raw_object(header, &row);
-            visitor.record((start + i) as u64 + 1, &raw, &OwnedCells(&row));
+    }
+    Ok(())
+}
+
+/// One column's chunks in a row group (one, unless nested): their
+/// metadata and their bytes as stored.
+type Chunks<'m> = Vec<(&'m ColumnChunkMetadata, polars_buffer::Buffer<u8>)>;
+
+/// Reads the stored bytes of a column's chunks in a row group (`None`: the
+/// group lacks the column).
+fn column_chunks<'m>(
+    file: &mut std::fs::File,
+    len: u64,
+    group: &'m RowGroupMetadata,
+    name: &str,
+) -> Result<Option<Chunks<'m>>, Problem> {
+    let Some(metas) = group.columns_under_root_iter(name) else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for meta in metas {
+        let range = meta.byte_range();
+        if range.end > len || range.start > range.end {
+            return Err(not_parquet(format!(
+                "column `{name}` is said to be at bytes {}..{} of a {len}-byte file",
+                range.start, range.end
+            )));
         }
-        start += SLICE;
-        if start >= rows {
-            return Ok(());
+        let mut bytes = vec![0; (range.end - range.start) as usize];
+        file.seek(SeekFrom::Start(range.start))
+            .and_then(|_| file.read_exact(&mut bytes))
+            .map_err(not_parquet)?;
+        out.push((meta, polars_buffer::Buffer::from_vec(bytes)));
+    }
+    Ok(Some(out))
+}
+
+/// Rows `rows` of one column of a row group, decoded.
+fn decode(
+    field: &ArrowField,
+    chunks: Option<&[(&ColumnChunkMetadata, polars_buffer::Buffer<u8>)]>,
+    rows: std::ops::Range<usize>,
+) -> Result<Series, Problem> {
+    let Some(chunks) = chunks else {
+        let dtype = DataType::from_arrow_field(field);
+        return Ok(Series::full_null(field.name.clone(), rows.len(), &dtype));
+    };
+    let (pages, types): (Vec<_>, Vec<_>) = chunks
+        .iter()
+        .map(|(meta, bytes)| {
+            let pages = PageReader::new(Cursor::new(bytes.clone()), meta, vec![], usize::MAX);
+            (
+                BasicDecompressor::new(pages, vec![]),
+                &meta.descriptor().descriptor.primitive_type,
+            )
+        })
+        .unzip();
+    let filter = Some(Filter::new_ranged(rows.start, rows.end));
+    let (arrays, _) =
+        pq::column_iter_to_arrays(pages, types, field.clone(), filter).map_err(not_parquet)?;
+    Series::try_from((field, arrays)).map_err(not_parquet)
+}
+
+/// A decoded column of a slice, as cells are read from it.
+enum View {
+    /// Text (`number`: a machine-written number), borrowed cell by cell.
+    Strings { text: StringChunked, number: bool },
+    /// Dates, datetimes, floats: cells made once per slice.
+    Cells(Vec<OwnedCell>),
+}
+
+impl View {
+    fn of(s: &Series) -> Result<View, Problem> {
+        let strings = |number: bool| -> Result<View, Problem> {
+            let text = s.cast(&DataType::String).map_err(not_parquet)?;
+            let text = text.str().map_err(not_parquet)?.rechunk().into_owned();
+            Ok(View::Strings { text, number })
+        };
+        match s.dtype() {
+            DataType::Date | DataType::Datetime(..) => Ok(View::Cells(columns(s)?)),
+            dt if dt.is_float() => Ok(View::Cells(columns(s)?)),
+            dt if dt.is_primitive_numeric() => strings(true),
+            _ => strings(false),
+        }
+    }
+
+    fn get(&self, i: usize) -> Cell<'_> {
+        match self {
+            View::Strings { text, number } => match text.get(i) {
+                Some(t) if *number => Cell::Number(t),
+                Some(t) => Cell::Text(t),
+                None => Cell::Null,
+            },
+            View::Cells(cells) => cells.get(i).map_or(Cell::Null, OwnedCell::as_cell),
         }
     }
 }
 
-/// A slice's columns as cells.
-fn columns(df: &DataFrame) -> Result<Vec<Vec<OwnedCell>>, Problem> {
-    let mut columns: Vec<Vec<OwnedCell>> = Vec::with_capacity(df.width());
-    for col in df.columns() {
-        let s = col.as_materialized_series();
-        let cells: Vec<OwnedCell> = match s.dtype() {
-            DataType::Date => s
-                .date()
-                .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
+/// Row `i` of a slice.
+struct Row<'v> {
+    views: &'v [View],
+    i: usize,
+}
+
+impl Row<'_> {
+    fn owned(&self) -> Vec<OwnedCell> {
+        self.views
+            .iter()
+            .map(|v| match v.get(self.i) {
+                Cell::Null => OwnedCell::Null,
+                Cell::Text(t) => OwnedCell::Text(t.to_string()),
+                Cell::Number(t) => OwnedCell::Number(t.to_string()),
+                Cell::DateTime(d) => OwnedCell::DateTime(d),
+                Cell::Instant(i) => OwnedCell::Instant(i),
+            })
+            .collect()
+    }
+}
+
+impl Cells for Row<'_> {
+    fn get(&self, column: usize) -> Cell<'_> {
+        self.views.get(column).map_or(Cell::Null, |v| v.get(self.i))
+    }
+}
+
+/// A column of dates, datetimes or floats as cells.
+fn columns(s: &Series) -> Result<Vec<OwnedCell>, Problem> {
+    let cells = match s.dtype() {
+        DataType::Date => s
+            .date()
+            .map_err(not_parquet)?
+            .physical()
+            .iter()
+            .map(|v| {
+                v.and_then(|days| NaiveDate::from_num_days_from_ce_opt(days + 719_163))
+                    .map_or(OwnedCell::Null, |d| {
+                        OwnedCell::DateTime(d.and_time(chrono::NaiveTime::MIN))
+                    })
+            })
+            .collect(),
+        DataType::Datetime(unit, tz) => {
+            let to_micros = |v: i64| -> i64 {
+                match unit {
+                    TimeUnit::Nanoseconds => v / 1_000,
+                    TimeUnit::Microseconds => v,
+                    TimeUnit::Milliseconds => v.saturating_mul(1_000),
+                }
+            };
+            let has_tz = tz.is_some();
+            s.datetime()
+                .map_err(not_parquet)?
                 .physical()
                 .iter()
-                .map(|v| match v {
-                    Some(days) => NaiveDate::from_num_days_from_ce_opt(days + 719_163)
-                        .map(|d| OwnedCell::DateTime(d.and_time(chrono::NaiveTime::MIN)))
-                        .unwrap_or(OwnedCell::Null),
+                .map(|v| match v.map(to_micros) {
+                    Some(v) if has_tz => OwnedCell::Instant(v),
+                    Some(v) => DateTime::from_timestamp_micros(v)
+                        .map_or(OwnedCell::Null, |d| OwnedCell::DateTime(d.naive_utc())),
                     None => OwnedCell::Null,
                 })
-                .collect(),
-            DataType::Datetime(unit, tz) => {
-                let per_micro = match unit {
-                    TimeUnit::Nanoseconds => 1_000,
-                    TimeUnit::Microseconds => 1,
-                    TimeUnit::Milliseconds => -1_000,
-                };
-                let to_micros = |v: i64| -> i64 {
-                    if per_micro > 0 {
-                        v / per_micro
-                    } else {
-                        v.saturating_mul(-per_micro)
-                    }
-                };
-                let has_tz = tz.is_some();
-                s.datetime()
-                    .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
-                    .physical()
-                    .iter()
-                    .map(|v| match v {
-                        Some(v) if has_tz => OwnedCell::Instant(to_micros(v)),
-                        Some(v) => DateTime::from_timestamp_micros(to_micros(v))
-                            .map(|d| OwnedCell::DateTime(d.naive_utc()))
-                            .unwrap_or(OwnedCell::Null),
-                        None => OwnedCell::Null,
-                    })
-                    .collect()
-            }
-            dt if dt.is_primitive_numeric() => {
-                let as_f64 = dt.is_float();
-                let casted = s
-                    .cast(&DataType::String)
-                    .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?;
-                let f = if as_f64 {
-                    Some(s.cast(&DataType::Float64).map_err(|e| {
-                        Problem::format(format!("not a readable Parquet file: {e}"))
-                    })?)
-                } else {
-                    None
-                };
-                match f {
-                    Some(f) => f
-                        .f64()
-                        .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
-                        .iter()
-                        .map(|v| v.map_or(OwnedCell::Null, |v| OwnedCell::Number(number_text(v))))
-                        .collect(),
-                    None => casted
-                        .str()
-                        .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
-                        .iter()
-                        .map(|v| v.map_or(OwnedCell::Null, |v| OwnedCell::Number(v.to_string())))
-                        .collect(),
-                }
-            }
-            _ => {
-                let casted = s
-                    .cast(&DataType::String)
-                    .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?;
-                casted
-                    .str()
-                    .map_err(|e| Problem::format(format!("not a readable Parquet file: {e}")))?
-                    .iter()
-                    .map(|v| v.map_or(OwnedCell::Null, |v| OwnedCell::Text(v.to_string())))
-                    .collect()
-            }
-        };
-        columns.push(cells);
+                .collect()
+        }
+        _ => s
+            .cast(&DataType::Float64)
+            .map_err(not_parquet)?
+            .f64()
+            .map_err(not_parquet)?
+            .iter()
+            .map(|v| v.map_or(OwnedCell::Null, |v| OwnedCell::Number(number_text(v))))
+            .collect(),
+    };
+    Ok(cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Reason;
+
+    /// Every record: its line, its cells (as debug text), its raw text.
+    #[derive(Default)]
+    struct Log(Vec<(u64, Vec<String>, String)>);
+
+    impl Visitor for Log {
+        fn header(&mut self, _: &[String]) -> Result<(), Problem> {
+            Ok(())
+        }
+        fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells) {
+            let cells = (0..6).map(|i| format!("{:?}", cells.get(i))).collect();
+            self.0.push((line, cells, raw.to_string()));
+        }
+        fn broken(&mut self, line: u64, _: &str, _: Reason, detail: String) {
+            panic!("line {line} broken: {detail}");
+        }
     }
-    Ok(columns)
+
+    /// A file of several row groups, read a few rows at a time (slices
+    /// across row groups' and pages' edges), gives the records a whole
+    /// row group at a time gives, and the values polars' own reader reads.
+    #[test]
+    fn slices_read_what_the_whole_file_holds() {
+        let n: i64 = 1_000;
+        let millis = |name: &str, tz: Option<TimeZone>| {
+            Int64Chunked::from_iter_values(
+                name.into(),
+                (0..n).map(|i| 1_764_000_000_000 + i * 61_000),
+            )
+            .into_datetime(TimeUnit::Milliseconds, tz)
+            .into_column()
+        };
+        let mut df = df!(
+            "sku" => (0..n).map(|i| (i % 13 != 0).then(|| format!("SKU-{i:04}"))).collect::<Vec<_>>(),
+            "qty" => (0..n).map(|i| (i % 7 != 0).then_some(i * 10)).collect::<Vec<_>>(),
+            "price" => (0..n).map(|i| i as f64 / 4.0).collect::<Vec<_>>(),
+            "day" => (0..n).map(|i| 20_000 + (i % 30) as i32).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .lazy()
+        .with_columns([col("day").cast(DataType::Date)])
+        .collect()
+        .unwrap();
+        df.with_column(millis("at", Some(TimeZone::UTC))).unwrap();
+        df.with_column(millis("wall", None)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .with_row_group_size(Some(300))
+            .with_data_page_size(Some(512))
+            .finish(&mut df)
+            .unwrap();
+        let read = |slice| {
+            let mut log = Log::default();
+            read_sliced(&path, &mut log, slice).unwrap();
+            log.0
+        };
+        let whole = read(SLICE);
+        for slice in [1, 7, 299, 301] {
+            assert!(read(slice) == whole, "slices of {slice}");
+        }
+        // The reference: polars' reader, the whole file at once.
+        let back = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        assert_eq!(whole.len(), back.height());
+        let sku = back.column("sku").unwrap().str().unwrap().clone();
+        let qty = back.column("qty").unwrap().i64().unwrap().clone();
+        let price = back.column("price").unwrap().f64().unwrap().clone();
+        let day = back.column("day").unwrap().date().unwrap().clone();
+        let at = back.column("at").unwrap().datetime().unwrap().clone();
+        assert!(at.time_zone().is_some(), "{:?}", back.schema());
+        for (i, (line, cells, raw)) in whole.iter().enumerate() {
+            assert_eq!(*line, i as u64 + 1);
+            let midnight = NaiveDate::from_num_days_from_ce_opt(day.phys.get(i).unwrap() + 719_163)
+                .unwrap()
+                .and_time(chrono::NaiveTime::MIN);
+            let want = [
+                sku.get(i).map_or("Null".into(), |t| format!("Text({t:?})")),
+                qty.get(i)
+                    .map_or("Null".into(), |q| format!("Number(\"{q}\")")),
+                format!("Number({:?})", number_text(price.get(i).unwrap())),
+                format!("DateTime({midnight:?})"),
+                format!("Instant({})", at.phys.get(i).unwrap() * 1_000),
+                format!(
+                    "DateTime({:?})",
+                    DateTime::from_timestamp_millis(at.phys.get(i).unwrap())
+                        .unwrap()
+                        .naive_utc()
+                ),
+            ];
+            assert_eq!(cells[..], want[..], "line {line}");
+            let json: serde_json::Value = serde_json::from_str(raw).unwrap();
+            assert_eq!(json["sku"].as_str(), sku.get(i), "line {line}: {raw}");
+        }
+    }
 }
