@@ -337,7 +337,17 @@ pub fn resolve(
     names: Vec<Box<str>>,
     workers: usize,
 ) -> std::io::Result<Resolved> {
-    let jobs = spill.parts() * 2;
+    // Every group of partitions, the larger kind's interleaved.
+    let stock = spill.groups(false);
+    let ships = spill.groups(true);
+    let groups: Vec<(bool, std::ops::Range<usize>)> = (0..stock.len().max(ships.len()))
+        .flat_map(|i| {
+            let s = stock.get(i).map(|r| (false, r.clone()));
+            let h = ships.get(i).map(|r| (true, r.clone()));
+            s.into_iter().chain(h)
+        })
+        .collect();
+    let jobs = groups.len();
     let next = AtomicUsize::new(0);
     let error: Mutex<Option<std::io::Error>> = Mutex::new(None);
     let order = TableOrder {
@@ -363,8 +373,8 @@ pub fn resolve(
                         if j >= jobs {
                             break;
                         }
-                        let ships = j % 2 == 1;
-                        match spill.take_into(ships, j / 2, &mut scratch.bytes) {
+                        let (ships, parts) = groups[j].clone();
+                        match spill.take_into(ships, parts, &mut scratch.bytes) {
                             Ok(()) if ships => resolve_shipments(&mut scratch, sku_map, &mut part),
                             Ok(()) => resolve_stock(&mut scratch, sku_map, &mut part),
                             Err(e) => {

@@ -4,9 +4,15 @@
 //!
 //! Staging workers append compact binary records (little-endian, small
 //! numbers as varints) to per-partition buffers and flush them to
-//! `spill/<kind>-<n>.bin` under the run's temporary folder. Every row of a key lands in the same partition,
-//! whichever feed it came from. The files go away with the temporary
-//! folder; they never reach a published run.
+//! `<kind>-<n>.bin` under the run's temporary folder. Every row of a key
+//! lands in the same partition, whichever feed it came from. The files go
+//! away with the temporary folder; they never reach a published run.
+//!
+//! How many rows a feed holds is not known before it is read (a Parquet
+//! or gzip file holds many more per byte than plain CSV), so the
+//! partitions are small and many, and the rules take them in groups
+//! ([`Partitions::groups`]): neighbouring partitions up to
+//! [`GROUP_BYTES`] of records together, as they turned out.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -20,10 +26,14 @@ use crate::model::{Status, epoch_days};
 const BUFFER: usize = 32 * 1024;
 
 /// Input bytes per partition, when choosing how many partitions a run uses.
-const BYTES_PER_PARTITION: u64 = 32 << 20;
+const BYTES_PER_PARTITION: u64 = 4 << 20;
+
+/// Records the rules take at once, at most (unless one partition alone
+/// holds more): about 600,000 stock rows.
+pub const GROUP_BYTES: u64 = 16 << 20;
 
 /// How many partitions for this much feed input: a power of two from 1 to
-/// 256, about one per 32 MiB (or as many as `tuning` says).
+/// 256, about one per 4 MiB (or as many as `tuning` says).
 pub fn partitions_for(input_bytes: u64, tuning: &crate::sys::tuning::Tuning) -> usize {
     if let Some(n) = tuning.partitions {
         return n;
@@ -31,6 +41,24 @@ pub fn partitions_for(input_bytes: u64, tuning: &crate::sys::tuning::Tuning) -> 
     ((input_bytes / BYTES_PER_PARTITION) as usize + 1)
         .next_power_of_two()
         .clamp(1, 256)
+}
+
+/// Neighbouring partitions, `sizes` bytes each, taken together up to
+/// `limit` bytes a group (a partition larger than that alone).
+fn group(sizes: &[u64], limit: u64) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (p, &n) in sizes.iter().enumerate() {
+        if p > start && bytes + n > limit {
+            groups.push(start..p);
+            (start, bytes) = (p, 0);
+        }
+        bytes += n;
+    }
+    if start < sizes.len() {
+        groups.push(start..sizes.len());
+    }
+    groups
 }
 
 /// FNV-1a: a fixed hash, so a key's partition is the same in every run.
@@ -65,12 +93,15 @@ pub fn shipment_part(provider: u32, id: &str, parts: usize) -> usize {
     part_of(shipment_hash(provider, id.as_bytes()), parts)
 }
 
+/// One partition file: opened on its first write; the bytes written.
+type Spill = Mutex<(Option<File>, u64)>;
+
 /// The partition files of one run.
 pub struct Partitions {
     dir: PathBuf,
     parts: usize,
-    stock: Vec<Mutex<Option<File>>>,
-    ships: Vec<Mutex<Option<File>>>,
+    stock: Vec<Spill>,
+    ships: Vec<Spill>,
 }
 
 impl Partitions {
@@ -79,8 +110,8 @@ impl Partitions {
         Ok(Partitions {
             dir: dir.to_path_buf(),
             parts,
-            stock: (0..parts).map(|_| Mutex::new(None)).collect(),
-            ships: (0..parts).map(|_| Mutex::new(None)).collect(),
+            stock: (0..parts).map(|_| Mutex::new((None, 0))).collect(),
+            ships: (0..parts).map(|_| Mutex::new((None, 0))).collect(),
         })
     }
 
@@ -104,34 +135,56 @@ impl Partitions {
             (&self.stock, "stock")
         };
         let mut f = files[p].lock().expect("no poisoned spill file");
-        if f.is_none() {
-            *f = Some(File::create(self.path(kind, p))?);
+        if f.0.is_none() {
+            f.0 = Some(File::create(self.path(kind, p))?);
         }
-        f.as_mut().expect("opened above").write_all(bytes)
+        f.0.as_mut().expect("opened above").write_all(bytes)?;
+        f.1 += bytes.len() as u64;
+        Ok(())
     }
 
-    /// One partition's records, read back whole into `out` (cleared
-    /// first; empty if none), so a worker reuses one buffer for every
-    /// partition. The file is deleted once read: each partition is read
-    /// once, and deleting it here spreads the cost of freeing its pages
-    /// over the rules' workers (and spares writing back what the kernel
-    /// has not written yet).
-    pub fn take_into(&self, shipments: bool, p: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    /// The partitions the rules take at once, once staging is done:
+    /// neighbours together, up to [`GROUP_BYTES`] a group.
+    pub fn groups(&self, shipments: bool) -> Vec<std::ops::Range<usize>> {
+        self.groups_of(shipments, GROUP_BYTES)
+    }
+
+    fn groups_of(&self, shipments: bool, limit: u64) -> Vec<std::ops::Range<usize>> {
+        let files = if shipments { &self.ships } else { &self.stock };
+        let sizes: Vec<u64> = files
+            .iter()
+            .map(|f| f.lock().expect("no poisoned spill file").1)
+            .collect();
+        group(&sizes, limit)
+    }
+
+    /// A group of partitions' records, read back whole into `out`
+    /// (cleared first; empty if none), so a worker reuses one buffer for
+    /// every group. The files are deleted once read: each partition is
+    /// read once, and deleting it here spreads the cost of freeing its
+    /// pages over the rules' workers (and spares writing back what the
+    /// kernel has not written yet).
+    pub fn take_into(
+        &self,
+        shipments: bool,
+        parts: std::ops::Range<usize>,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
         out.clear();
         let kind = if shipments { "shipments" } else { "stock" };
         let files = if shipments { &self.ships } else { &self.stock };
-        // Dropping the handle flushes nothing (writes are unbuffered).
-        if files[p]
-            .lock()
-            .expect("no poisoned spill file")
-            .take()
-            .is_none()
-        {
-            return Ok(());
+        for p in parts {
+            // Dropping the handle flushes nothing (writes are unbuffered).
+            let mut f = files[p].lock().expect("no poisoned spill file");
+            if f.0.take().is_none() {
+                continue;
+            }
+            out.reserve(f.1 as usize);
+            let path = self.path(kind, p);
+            File::open(&path)?.read_to_end(out)?;
+            std::fs::remove_file(&path)?;
         }
-        let path = self.path(kind, p);
-        File::open(&path)?.read_to_end(out)?;
-        std::fs::remove_file(&path)
+        Ok(())
     }
 
     /// Deletes the partition files.
@@ -444,6 +497,31 @@ impl<'a> ShipRec<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Groups are neighbours, in order, each up to the limit unless one
+    /// partition alone is larger; every partition is in exactly one.
+    #[test]
+    fn groups_cover_every_partition_once() {
+        assert_eq!(group(&[], 10), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(group(&[3, 3, 3, 3], 6), vec![0..2, 2..4]);
+        assert_eq!(group(&[20, 1, 1, 30, 0], 10), vec![0..1, 1..3, 3..4, 4..5]);
+        assert_eq!(group(&[0, 0, 0], 10), vec![0..3]);
+        let mut rng = fastrand::Rng::with_seed(2);
+        for _ in 0..1000 {
+            let sizes: Vec<u64> = (0..rng.usize(1..40)).map(|_| rng.u64(0..50)).collect();
+            let limit = rng.u64(1..100);
+            let g = group(&sizes, limit);
+            assert_eq!(g.first().unwrap().start, 0);
+            assert_eq!(g.last().unwrap().end, sizes.len());
+            for w in g.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+            }
+            for r in &g {
+                let bytes: u64 = sizes[r.clone()].iter().sum();
+                assert!(bytes <= limit || r.len() == 1, "{sizes:?} {limit} {g:?}");
+            }
+        }
+    }
 
     #[test]
     fn a_status_number_is_its_place() {
