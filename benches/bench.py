@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark harness: siap against an independent DuckDB implementation of
-the same readiness computation, on synthetic campaigns of three sizes.
+the same readiness computation, on a matrix of synthetic campaigns: data
+shapes (how the feeds are written) × sizes.
 
-    python3 benches/bench.py [--sizes S,M,L] [--runs 3]
+    python3 benches/bench.py [--sizes M,L] [--shapes generate,one-file,...]
+                             [--runs 3] [--drop-data]
 
 It installs DuckDB (the release pinned in DUCKDB_VERSION) into
-benches/.venv, builds siap (release), generates each size once into
-benches/data/<size>/ with `siap generate`, checks that both implementations
-give the same readiness table, then times each (wall time and peak memory
-via /usr/bin/time) and prints, per size: the median wall time and peak
-memory of each, the ratio siap/DuckDB, and siap's MB/s. No test asserts a
-time: these machines are shared and noisy.
+benches/.venv, builds siap (release), generates each case once into
+benches/data/<shape>-<size>/ with `siap generate` and the shape's flags
+(`--drop-data` deletes it after its case, for disk space), checks that
+both implementations give the same readiness table, then times each (wall
+time and peak memory via /usr/bin/time), alternating them, and prints per
+case: the median wall time and peak memory of each, the ratio
+siap/DuckDB, and siap's MB/s. No test asserts a time: these machines are
+shared and noisy.
 """
 
 import argparse
@@ -30,6 +34,26 @@ SIZES = {
     "S": dict(products=2_000, stock_rows=1_000_000, shipment_rows=200_000),
     "M": dict(products=20_000, stock_rows=10_000_000, shipment_rows=2_000_000),
     "L": dict(products=100_000, stock_rows=50_000_000, shipment_rows=10_000_000),
+}
+# How the feeds are written: `siap generate`'s flags, and what changes in
+# the size (a factor on products, stock rows for the one-format feeds).
+SHAPES = {
+    # The generator's first shape: 8 stock files, `+07:00`, whole minutes.
+    "generate": dict(flags=[]),
+    # What ERPs and aggregators send: all stock in one file, wall-clock
+    # timestamps to the second without an offset, longer ids, 4% rejected,
+    # twice the products.
+    "one-file": dict(flags=["--stock-files", "1", "--naive-timestamps", "--timestamp-step", "second",
+                            "--long-ids", "--reject-share", "0.04"], products=2),
+    # Irregular timestamps: milliseconds, with an offset, in 3 files.
+    "millis": dict(flags=["--stock-files", "3", "--timestamp-step", "millisecond"]),
+    # A declared day-first format, 2 files, 8% rejected.
+    "day-first": dict(flags=["--stock-files", "2", "--timestamp-format", "%d/%m/%Y %H:%M",
+                             "--reject-share", "0.08"]),
+    # One NDJSON stock feed: 2M records at M, 10M at L.
+    "ndjson": dict(flags=["--stock-files", "1", "--stock-format", "ndjson"], stock_rows=0.2),
+    # One Parquet stock feed: 10M rows at M, 50M at L.
+    "parquet": dict(flags=["--stock-files", "1", "--stock-format", "parquet"]),
 }
 SPEC_COLUMNS = [
     "product_id", "suppliers", "stock_units", "window_units", "early_units", "late_units",
@@ -81,54 +105,76 @@ def table(path):
         return [tuple(r[c] for c in SPEC_COLUMNS) for r in csv.DictReader(f)]
 
 
+def generate(siap, shape, size):
+    """The case's campaign, generated once (kept across runs of the
+    harness unless `--drop-data`)."""
+    spec, how = SIZES[size], SHAPES[shape]
+    data = BENCH / "data" / (size if shape == "generate" else f"{shape}-{size}")
+    marker = data / ".complete"
+    if not marker.exists():
+        shutil.rmtree(data, ignore_errors=True)
+        sh([siap, "generate", "--out", data, "--date", DATE, "--seed", "42",
+            "--products", str(int(spec["products"] * how.get("products", 1))),
+            "--stock-rows", str(int(spec["stock_rows"] * how.get("stock_rows", 1))),
+            "--shipment-rows", str(spec["shipment_rows"]), *how["flags"]])
+        marker.touch()
+    return data
+
+
+def case(siap, py, shape, size, runs):
+    """Times siap and DuckDB on one case, alternately; compares their tables."""
+    data = generate(siap, shape, size)
+    mb = sum(f.stat().st_size for f in data.rglob("*") if f.suffix in (".csv", ".ndjson", ".parquet")) / 1e6
+    work = BENCH / "data" / f"{shape}-{size}-work"
+    duck_out = BENCH / "data" / f"{shape}-{size}-duckdb.csv"
+    siap_cmd = [siap, "run", data / "pipeline.toml", "--date", DATE, "--work-dir", work, "--quiet"]
+    duck_cmd = [py, BENCH / "duckdb_readiness.py", data, DATE, duck_out]
+    siap_runs, duck_runs = [], []
+    for i in range(runs):
+        shutil.rmtree(work, ignore_errors=True)
+        siap_runs.append(timed(siap_cmd))
+        duck_runs.append(timed(duck_cmd))
+        print(f"{shape} {size} run {i + 1}: siap {siap_runs[-1]}, duckdb {duck_runs[-1]}",
+              file=sys.stderr, flush=True)
+    agree = table(work / "latest" / "readiness.csv") == table(duck_out)
+    shutil.rmtree(work, ignore_errors=True)
+    s_wall = statistics.median(w for w, _ in siap_runs)
+    d_wall = statistics.median(w for w, _ in duck_runs)
+    if not agree:
+        print(f"MISMATCH at {shape} {size}: siap and DuckDB readiness tables differ", file=sys.stderr)
+    return dict(
+        shape=shape, size=size, input_mb=round(mb), runs=runs,
+        siap_s=s_wall, siap_peak_mib=round(max(m for _, m in siap_runs)),
+        duckdb_s=d_wall, duckdb_peak_mib=round(max(m for _, m in duck_runs)),
+        ratio=round(s_wall / d_wall, 2), siap_mb_per_s=round(mb / s_wall), tables_agree=agree,
+        duckdb_version=DUCKDB_VERSION,
+    ), data
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="S,M,L")
+    ap.add_argument("--sizes", default="M,L")
+    ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--drop-data", action="store_true",
+                    help="delete each case's generated campaign after it (disk space)")
     args = ap.parse_args()
     py = venv_python()
     sh(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
     siap = ROOT / "target" / "release" / "siap"
     results = []
     for size in args.sizes.split(","):
-        spec = SIZES[size]
-        data = BENCH / "data" / size
-        marker = data / ".complete"
-        if not marker.exists():
-            shutil.rmtree(data, ignore_errors=True)
-            sh([siap, "generate", "--out", data, "--date", DATE, "--seed", "42",
-                "--products", str(spec["products"]), "--stock-rows", str(spec["stock_rows"]),
-                "--shipment-rows", str(spec["shipment_rows"])])
-            marker.touch()
-        mb = sum(f.stat().st_size for f in data.rglob("*.csv")) / 1e6
-        work = BENCH / "data" / f"{size}-work"
-        duck_out = BENCH / "data" / f"{size}-duckdb.csv"
-        siap_cmd = [siap, "run", data / "pipeline.toml", "--date", DATE, "--work-dir", work, "--quiet"]
-        duck_cmd = [py, BENCH / "duckdb_readiness.py", data, DATE, duck_out]
-        siap_runs, duck_runs = [], []
-        for i in range(args.runs):
-            shutil.rmtree(work, ignore_errors=True)
-            siap_runs.append(timed(siap_cmd))
-            duck_runs.append(timed(duck_cmd))
-            print(f"{size} run {i + 1}: siap {siap_runs[-1]}, duckdb {duck_runs[-1]}", file=sys.stderr, flush=True)
-        agree = table(work / "latest" / "readiness.csv") == table(duck_out)
-        s_wall = statistics.median(w for w, _ in siap_runs)
-        d_wall = statistics.median(w for w, _ in duck_runs)
-        results.append(dict(
-            size=size, input_mb=round(mb), runs=args.runs,
-            siap_s=s_wall, siap_peak_mib=round(max(m for _, m in siap_runs)),
-            duckdb_s=d_wall, duckdb_peak_mib=round(max(m for _, m in duck_runs)),
-            ratio=round(s_wall / d_wall, 2), siap_mb_per_s=round(mb / s_wall), tables_agree=agree,
-            duckdb_version=DUCKDB_VERSION,
-        ))
-        if not agree:
-            print(f"MISMATCH at {size}: siap and DuckDB readiness tables differ", file=sys.stderr)
+        for shape in args.shapes.split(","):
+            r, data = case(siap, py, shape, size, args.runs)
+            results.append(r)
+            if args.drop_data:
+                shutil.rmtree(data, ignore_errors=True)
     print()
     print(f"DuckDB {DUCKDB_VERSION}, {args.runs} runs each, medians")
-    print("| size | input | siap wall | siap peak | DuckDB wall | DuckDB peak | siap/DuckDB | siap MB/s | tables agree |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| shape | size | input | siap wall | siap peak | DuckDB wall | DuckDB peak | siap/DuckDB | siap MB/s | tables agree |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r['size']} | {r['input_mb']} MB | {r['siap_s']:.2f} s | {r['siap_peak_mib']} MiB | "
+        print(f"| {r['shape']} | {r['size']} | {r['input_mb']} MB | {r['siap_s']:.2f} s | {r['siap_peak_mib']} MiB | "
               f"{r['duckdb_s']:.2f} s | {r['duckdb_peak_mib']} MiB | {r['ratio']:.2f} | {r['siap_mb_per_s']} | "
               f"{'yes' if r['tables_agree'] else 'NO'} |")
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -1,5 +1,7 @@
 """An independent DuckDB implementation of the SPEC's readiness computation
-over a campaign written by `siap generate` (canonical CSV dialect).
+over a campaign written by `siap generate` in any of its shapes: stock as
+CSV, NDJSON or Parquet; timestamps with an offset, without one (wall time
+in the campaign's timezone) or in a declared strftime format.
 
 Usage: duckdb_readiness.py <generated dir> <run date> <out.csv>
 
@@ -25,9 +27,34 @@ opens, closes = str(c["window"]["opens"]), str(c["window"]["closes"])
 
 con = duckdb.connect()
 con.execute("SET threads TO 2")
-con.execute("SET TimeZone = 'Asia/Jakarta'")
-stock_files = [f"{src}/{s['location']}" for s in p.get("stock", [])]
+con.execute(f"SET TimeZone = '{c.get('timezone', 'Asia/Jakarta')}'")
+stock = p.get("stock", [])
 ship = p.get("shipments", [])
+
+
+def stamp(col, source):
+    """A timestamp column as an instant: a naive one is wall time in the
+    session's timezone (the campaign's)."""
+    fmt = source.get("timestamp_format")
+    if fmt:
+        return f"try_strptime({col}, '{fmt}')::TIMESTAMPTZ"
+    return f"try_cast({col} AS TIMESTAMPTZ)"
+
+
+STOCK_COLUMNS = ["supplier_id", "supplier_sku", "warehouse", "quantity", "as_of"]
+
+
+def read_stock(s):
+    path = f"{src}/{s['location']}"
+    text = ", ".join(f"CAST({k} AS VARCHAR) AS {k}" for k in STOCK_COLUMNS)
+    if path.endswith(".parquet"):
+        rel = f"read_parquet('{path}')"
+    elif path.endswith(".ndjson"):
+        cols = ", ".join(f"'{k}': 'VARCHAR'" for k in STOCK_COLUMNS)
+        rel = f"read_json('{path}', format='newline_delimited', columns={{{cols}}})"
+    else:
+        rel = f"read_csv('{path}', all_varchar=true, header=true, null_padding=true, ignore_errors=false, strict_mode=false)"
+    return f"SELECT {text}, {stamp('as_of', s)} AS ts FROM {rel}"
 
 con.execute(f"""
 CREATE TEMP TABLE catalog AS SELECT * FROM read_csv('{src}/{p['catalog']['location']}', all_varchar=true, header=true);
@@ -38,22 +65,19 @@ CREATE TEMP TABLE skumap AS
   JOIN catalog c ON c.product_id = s.product_id;
 """)
 
-stock_union = " UNION ALL ".join(
-    f"SELECT * FROM read_csv('{f}', all_varchar=true, header=true, null_padding=true, ignore_errors=false, strict_mode=false)"
-    for f in stock_files
-)
+stock_union = " UNION ALL ".join(read_stock(s) for s in stock)
 ship_union = " UNION ALL ".join(
-    f"SELECT '{s['provider']}' AS provider, * FROM read_csv('{src}/{s['location']}', all_varchar=true, header=true, strict_mode=false)"
+    f"SELECT '{s['provider']}' AS provider, *, {stamp('updated_at', s)} AS ts FROM read_csv('{src}/{s['location']}', all_varchar=true, header=true, strict_mode=false)"
     for s in ship
 )
-limit = f"(TIMESTAMPTZ '{run_date} 00:00:00+07:00' + INTERVAL 1 DAY)"
+limit = f"((TIMESTAMP '{run_date}' + INTERVAL 1 DAY)::TIMESTAMPTZ)"
 
 con.execute(f"""
 CREATE TEMP TABLE stock AS
 WITH raw AS ({stock_union}),
 valid AS (
   SELECT r.supplier_id, r.supplier_sku, r.warehouse,
-         try_cast(r.quantity AS BIGINT) AS q, try_cast(r.as_of AS TIMESTAMPTZ) AS ts, m.product_id, m.pack
+         try_cast(r.quantity AS BIGINT) AS q, r.ts, m.product_id, m.pack
   FROM raw r JOIN skumap m USING (supplier_id, supplier_sku)
   WHERE coalesce(r.supplier_id, '') <> '' AND coalesce(r.supplier_sku, '') <> '' AND coalesce(r.warehouse, '') <> ''
 ),
@@ -80,7 +104,7 @@ valid AS (
          CASE WHEN coalesce(r.etd, '') = '' THEN NULL ELSE try_cast(r.etd AS DATE) END AS etd,
          CASE WHEN coalesce(r.eta, '') = '' THEN NULL ELSE try_cast(r.eta AS DATE) END AS eta,
          coalesce(r.eta, '') = '' AS no_eta, coalesce(r.etd, '') = '' AS no_etd,
-         try_cast(r.updated_at AS TIMESTAMPTZ) AS ts, m.product_id, m.pack
+         r.ts, m.product_id, m.pack
   FROM raw r JOIN skumap m USING (supplier_id, supplier_sku)
   WHERE coalesce(r.shipment_id, '') <> '' AND coalesce(r.supplier_id, '') <> '' AND coalesce(r.supplier_sku, '') <> ''
 ),
