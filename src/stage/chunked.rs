@@ -42,7 +42,8 @@ pub(super) struct Outputs<'env> {
     pub provider: u32,
 }
 
-/// Stages one streamed feed ([`read::streams`]) with the pool's threads.
+/// Stages one feed that can be read in chunks ([`read::in_chunks`]) with
+/// the pool's threads.
 pub(super) fn stage<'env>(
     source: &'env Source,
     input: read::Input<'_>,
@@ -90,6 +91,12 @@ enum Piece {
     Records {
         body: Vec<u8>,
         at: At,
+    },
+    /// Whole row groups of a Parquet file, read by the job itself.
+    Groups {
+        file: Arc<read::ParquetFile>,
+        groups: std::ops::Range<usize>,
+        line: u64,
     },
     /// A record the reader found broken (longer than the cap).
     Broken {
@@ -178,10 +185,11 @@ impl<'env> Shared<'env> {
         };
         let (parsed, body) = match piece {
             Piece::Records { body, at } => {
-                let width = self.header.get().map_or(0, Vec::len);
-                let r = read::parse_records(&self.source.dialect, width, &body, at, &mut w);
+                let header = self.header.get().map_or(&[][..], Vec::as_slice);
+                let r = read::parse_chunk(&self.source.dialect, header, &body, at, &mut w);
                 (r, Some(body))
             }
+            Piece::Groups { file, groups, line } => (file.visit(groups, line, &mut w), None),
             Piece::Broken {
                 line,
                 raw,
@@ -339,6 +347,18 @@ impl Chunks for Driver<'_, '_> {
         text.clear();
         text.extend_from_slice(body);
         self.send(Piece::Records { body: text, at })
+    }
+
+    fn row_groups(
+        &mut self,
+        file: Arc<read::ParquetFile>,
+        groups: std::ops::Range<usize>,
+        line: u64,
+    ) -> Result<(), Problem> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.send(Piece::Groups { file, groups, line })
     }
 
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {

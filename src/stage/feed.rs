@@ -124,6 +124,20 @@ pub(super) struct FeedVisitor<'a, S: Sink> {
 }
 
 impl<'a, S: Sink> FeedVisitor<'a, S> {
+    /// Starts fetching the SKU map's slot for a record a few records on
+    /// (see [`Visitor::upcoming`]), and the entry of one whose slot has
+    /// arrived since: two steps, half the look-ahead apart.
+    fn prefetch(&mut self, supplier: &[u8], sku: &[u8]) {
+        let map = self.ctx.sku_map;
+        let hash = map.prefetch_slot(supplier.trim_ascii(), sku.trim_ascii());
+        self.pending.push_back(hash);
+        if self.pending.len() > read::LOOKAHEAD / 2
+            && let Some(Some(h)) = self.pending.pop_front()
+        {
+            map.prefetch_entry(h);
+        }
+    }
+
     pub(super) fn new(source: &'a Source, ctx: &'a Context<'a>, sink: S) -> Self {
         Self::with_progress(source, ctx, sink, crate::sys::progress::rows(&source.id))
     }
@@ -715,17 +729,22 @@ impl<S: Sink> Visitor for FeedVisitor<'_, S> {
             Some(c) => field(c),
             None => self.source.owner.as_deref().unwrap_or("").as_bytes(),
         };
-        let sku = field(sku_col);
-        // Two steps, half the look-ahead apart: this line's slot of the
-        // table now, and the entry of a line whose slot has arrived since.
-        let map = self.ctx.sku_map;
-        let hash = map.prefetch_slot(supplier.trim_ascii(), sku.trim_ascii());
-        self.pending.push_back(hash);
-        if self.pending.len() > read::LOOKAHEAD / 2
-            && let Some(Some(h)) = self.pending.pop_front()
-        {
-            map.prefetch_entry(h);
-        }
+        self.prefetch(supplier, field(sku_col));
+    }
+
+    fn upcoming_cells(&mut self, cells: &dyn Cells) {
+        let Some((supplier_col, sku_col)) = self.ahead else {
+            return;
+        };
+        let text = |i: usize| match cells.get(i) {
+            Cell::Text(s) | Cell::Number(s) => s.as_bytes(),
+            _ => b"",
+        };
+        let supplier = match supplier_col {
+            Some(c) => text(c),
+            None => self.source.owner.as_deref().unwrap_or("").as_bytes(),
+        };
+        self.prefetch(supplier, text(sku_col));
     }
 
     fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells) {

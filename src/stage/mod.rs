@@ -375,7 +375,7 @@ fn stage_into<'env>(
         },
         None => read::Input::Copy(&raw.path),
     };
-    let mut staged = if pool.threads() > 1 && read::streams(&source.dialect) {
+    let mut staged = if pool.threads() > 1 && read::in_chunks(&source.dialect) {
         let outputs = chunked::Outputs {
             staged: staged_copy,
             rejected,

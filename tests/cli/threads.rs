@@ -109,6 +109,20 @@ fn one_feed_on_many_threads_gives_the_same_bytes() {
         "location = \"stock/stock_00.csv\"\n",
         "location = \"stock/stock_00.csv\"\nmax_record_bytes = 300\n",
     );
+    let one = same_bytes_on_threads(&w);
+    // Not trivially equal: hostile records were met, and rows staged in
+    // several row groups.
+    let exceptions = &one.iter().find(|(n, _)| n == "exceptions.csv").unwrap().1;
+    let exceptions = String::from_utf8_lossy(exceptions);
+    for want in ["malformed record", "ragged row", "MIE-\n000001"] {
+        assert!(exceptions.contains(want), "no {want:?} in the exceptions");
+    }
+}
+
+/// Runs `g/pipeline.toml` on one thread, then on three threads in chunks
+/// of 777 bytes and on two in chunks of one byte (one record each): every
+/// published file is the same, byte for byte. Gives the one-thread files.
+fn same_bytes_on_threads(w: &Workdir) -> Vec<(String, Vec<u8>)> {
     let run = |work: &str, threads: &str, chunk: &str| {
         w.siap_env(
             &[
@@ -129,13 +143,6 @@ fn one_feed_on_many_threads_gives_the_same_bytes() {
         published(&w.join(work))
     };
     let one = run("one", "1", "1048576");
-    // Not trivially equal: hostile records were met, and rows staged in
-    // several row groups.
-    let exceptions = &one.iter().find(|(n, _)| n == "exceptions.csv").unwrap().1;
-    let exceptions = String::from_utf8_lossy(exceptions);
-    for want in ["malformed record", "ragged row", "MIE-\n000001"] {
-        assert!(exceptions.contains(want), "no {want:?} in the exceptions");
-    }
     for (threads, chunk) in [("3", "777"), ("2", "1")] {
         let many = run(&format!("t{threads}"), threads, chunk);
         assert_eq!(
@@ -149,4 +156,121 @@ fn one_feed_on_many_threads_gives_the_same_bytes() {
             );
         }
     }
+    one
+}
+
+/// Lines that make an NDJSON feed hard to cut and to read: broken JSON,
+/// a value that is not an object, blank and CRLF lines, a line longer
+/// than the cap, invalid UTF-8, a field no other line has, a string with
+/// an escaped line break.
+fn make_hostile_ndjson(feed: &Path) {
+    let text = std::fs::read(feed).unwrap();
+    let mut lines: Vec<Vec<u8>> = text.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+    lines.retain(|l| !l.is_empty());
+    let sample = String::from_utf8(lines[10].clone()).unwrap();
+    let specials: Vec<Vec<u8>> = vec![
+        b"{\"supplier_id\": \"SUP00001\", \"quantity\": ".to_vec(),
+        b"[1, 2, 3]".to_vec(),
+        Vec::new(),
+        format!("{sample}\r").into_bytes(),
+        format!("{{\"note\": \"{}\"}}", "x".repeat(400)).into_bytes(),
+        b"{\"supplier_id\": \"SUP\xff\"}".to_vec(),
+        sample
+            .replacen('{', "{\"extra_field\": \"a\\nb\", ", 1)
+            .into_bytes(),
+        b"   ".to_vec(),
+    ];
+    let step = lines.len() / (specials.len() * 3);
+    for (k, s) in specials.iter().cycle().take(specials.len() * 3).enumerate() {
+        lines.insert(1 + (k + 1) * step, s.clone());
+    }
+    let mut text = lines.join(&b'\n');
+    text.push(b'\n');
+    std::fs::write(feed, text).unwrap();
+}
+
+/// The same for one big NDJSON stock feed: its lines are cut into chunks
+/// parsed on several threads, and every published file is the same.
+#[test]
+fn one_ndjson_feed_on_many_threads_gives_the_same_bytes() {
+    let w = Workdir::new();
+    w.siap(&[
+        "generate",
+        "--out",
+        "g",
+        "--products",
+        "300",
+        "--stock-rows",
+        "8000",
+        "--shipment-rows",
+        "2000",
+        "--stock-files",
+        "1",
+        "--stock-format",
+        "ndjson",
+        "--naive-timestamps",
+        "--reject-share",
+        "0.1",
+    ])
+    .assert_success();
+    let toml = std::fs::read_to_string(w.join("g/pipeline.toml")).unwrap();
+    let location = toml
+        .lines()
+        .find(|l| l.starts_with("location = \"stock/"))
+        .expect("a stock location")
+        .to_string();
+    let feed = location
+        .trim_start_matches("location = \"")
+        .trim_end_matches('"');
+    make_hostile_ndjson(&w.join("g").join(feed));
+    crate::harness::edit(
+        &w.join("g/pipeline.toml"),
+        &format!("{location}\n"),
+        &format!("{location}\nmax_record_bytes = 300\n"),
+    );
+    let one = same_bytes_on_threads(&w);
+    let exceptions = &one.iter().find(|(n, _)| n == "exceptions.csv").unwrap().1;
+    let exceptions = String::from_utf8_lossy(exceptions);
+    for want in ["malformed record", "not a JSON object", "invalid UTF-8"] {
+        assert!(exceptions.contains(want), "no {want:?} in the exceptions");
+    }
+}
+
+/// The same for one Parquet stock feed of many small row groups (with
+/// rejected rows among them): the groups are read and parsed on several
+/// threads, and every published file is the same.
+#[test]
+fn one_parquet_feed_on_many_threads_gives_the_same_bytes() {
+    use polars::prelude::*;
+    let w = Workdir::new();
+    w.siap(&[
+        "generate",
+        "--out",
+        "g",
+        "--products",
+        "300",
+        "--stock-rows",
+        "8000",
+        "--shipment-rows",
+        "2000",
+        "--stock-files",
+        "1",
+        "--stock-format",
+        "parquet",
+        "--reject-share",
+        "0.1",
+    ])
+    .assert_success();
+    let feed = w.join("g/stock/stock_00.parquet");
+    let mut df = ParquetReader::new(std::fs::File::open(&feed).unwrap())
+        .finish()
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(&feed).unwrap())
+        .with_row_group_size(Some(333))
+        .finish(&mut df)
+        .unwrap();
+    let one = same_bytes_on_threads(&w);
+    let exceptions = &one.iter().find(|(n, _)| n == "exceptions.csv").unwrap().1;
+    let exceptions = String::from_utf8_lossy(exceptions);
+    assert!(exceptions.lines().count() > 100, "{exceptions}");
 }

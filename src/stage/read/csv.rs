@@ -205,6 +205,15 @@ impl Chunks for Serial<'_, '_> {
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {
         self.visitor.broken(line, raw, reason, detail)
     }
+
+    fn row_groups(
+        &mut self,
+        file: std::sync::Arc<super::ParquetFile>,
+        groups: std::ops::Range<usize>,
+        line: u64,
+    ) -> Result<(), Problem> {
+        file.visit(groups, line, self.visitor)
+    }
 }
 
 /// The read buffer: `buf[..filled]` holds text from a record boundary on.

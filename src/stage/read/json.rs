@@ -14,7 +14,9 @@ use std::io::Read;
 
 use serde_json::value::RawValue;
 
-use super::{MAX_COLUMNS, OwnedCell, OwnedCells, Visitor, decode, oversized, trim_newline};
+use super::{
+    At, Chunks, MAX_COLUMNS, OwnedCell, OwnedCells, Visitor, decode, oversized, trim_newline,
+};
 use crate::model::Reason;
 use crate::pipeline::Dialect;
 
@@ -547,14 +549,10 @@ impl<'a> Lines<'a> {
     }
 }
 
-/// One JSON object per line; blank lines are not records.
-pub(super) fn read_lines<'a>(
-    open: Open<'_, 'a>,
-    dialect: &Dialect,
-    visitor: &mut dyn Visitor,
-) -> Result<(), Problem> {
-    let cap = dialect.max_record_bytes;
-    // Pass 1: the header.
+/// The header of an NDJSON feed: every field name of every line that is
+/// an object (a broken line is an exception, found again in the records'
+/// pass).
+fn line_names(open: Open<'_, '_>, cap: u64) -> Result<Names, Problem> {
     let mut names = Names::default();
     let mut lines = Lines::new(open()?, cap);
     while let Some((_, line)) = lines.next()? {
@@ -562,47 +560,138 @@ pub(super) fn read_lines<'a>(
             && let Ok(s) = std::str::from_utf8(trim_newline(b))
             && !s.trim().is_empty()
         {
-            // A broken line is an exception, found again in pass 2.
             let _ = names.add(s);
         }
     }
     names.check()?;
+    Ok(names)
+}
+
+/// One JSON object per line; blank lines are not records.
+pub(super) fn read_lines<'a>(
+    open: Open<'_, 'a>,
+    dialect: &Dialect,
+    visitor: &mut dyn Visitor,
+) -> Result<(), Problem> {
+    let cap = dialect.max_record_bytes;
+    let names = line_names(open, cap)?;
     visitor.header(&names.names)?;
-    // Pass 2: the records.
     let mut lines = Lines::new(open()?, cap);
     let mut cells = Vec::new();
     while let Some((n, line)) = lines.next()? {
-        let bytes = match line {
+        match line {
             Line::Long(head, len) => {
                 let (raw, detail) = oversized(&head, len, cap);
                 visitor.broken(n, &raw, Reason::MalformedRecord, detail);
-                continue;
             }
-            Line::Whole(b) => trim_newline(b),
-        };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match std::str::from_utf8(bytes) {
-            Ok(s) => match serde_json::from_str::<RawObject>(s) {
-                Ok(o) => {
-                    names.cells(&o.0, &mut cells);
-                    visitor.record(n, s, &OwnedCells(&cells));
-                }
-                Err(e) => visitor.broken(
-                    n,
-                    s,
-                    Reason::MalformedRecord,
-                    format!("not a JSON object: {e}"),
-                ),
-            },
-            Err(e) => visitor.broken(
-                n,
-                &String::from_utf8_lossy(bytes),
-                Reason::BadEncoding,
-                format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
-            ),
+            Line::Whole(b) => one_line(&names, n, b, &mut cells, visitor),
         }
     }
     Ok(())
+}
+
+/// NDJSON read as [`read_lines`] reads it, but its lines handed on in
+/// chunks of about `size` bytes of whole lines (a JSON text never holds a
+/// raw line break, so every line end is a record boundary), to be parsed
+/// elsewhere by [`parse_lines`].
+pub(super) fn read_lines_chunked(
+    open: Open<'_, '_>,
+    dialect: &Dialect,
+    chunks: &mut dyn Chunks,
+    size: usize,
+) -> Result<(), Problem> {
+    let cap = dialect.max_record_bytes;
+    let names = line_names(open, cap)?;
+    chunks.header(&names.names)?;
+    let mut lines = Lines::new(open()?, cap);
+    let mut body = Vec::with_capacity(size + (1 << 16));
+    let mut first = 1;
+    while let Some((n, line)) = lines.next()? {
+        match line {
+            Line::Long(head, len) => {
+                let at = At {
+                    line: first,
+                    offset: 0,
+                };
+                chunks.records(&body, at)?;
+                body.clear();
+                first = n + 1;
+                let (raw, detail) = oversized(&head, len, cap);
+                chunks.broken(n, &raw, Reason::MalformedRecord, detail);
+            }
+            Line::Whole(b) => {
+                body.extend_from_slice(b);
+                body.push(b'\n');
+                if body.len() >= size {
+                    chunks.records(
+                        &body,
+                        At {
+                            line: first,
+                            offset: 0,
+                        },
+                    )?;
+                    body.clear();
+                    first = n + 1;
+                }
+            }
+        }
+    }
+    chunks.records(
+        &body,
+        At {
+            line: first,
+            offset: 0,
+        },
+    )
+}
+
+/// Parses whole NDJSON lines, the first at line `at.line`, given the
+/// feed's header (a chunk of [`read_lines_chunked`]).
+pub(super) fn parse_lines(header: &[String], body: &[u8], at: At, visitor: &mut dyn Visitor) {
+    let mut names = Names::default();
+    for (i, name) in header.iter().enumerate() {
+        names.index.entry(name.clone()).or_insert(i);
+        names.names.push(name.clone());
+    }
+    let mut cells = Vec::new();
+    let mut start = 0;
+    for (n, end) in (at.line..).zip(memchr::memchr_iter(b'\n', body)) {
+        one_line(&names, n, &body[start..=end], &mut cells, visitor);
+        start = end + 1;
+    }
+}
+
+/// One line of NDJSON (with its line break, if any): a record, an
+/// exception, or nothing when blank.
+fn one_line(
+    names: &Names,
+    n: u64,
+    line: &[u8],
+    cells: &mut Vec<OwnedCell>,
+    visitor: &mut dyn Visitor,
+) {
+    let bytes = trim_newline(line);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => match serde_json::from_str::<RawObject>(s) {
+            Ok(o) => {
+                names.cells(&o.0, cells);
+                visitor.record(n, s, &OwnedCells(cells));
+            }
+            Err(e) => visitor.broken(
+                n,
+                s,
+                Reason::MalformedRecord,
+                format!("not a JSON object: {e}"),
+            ),
+        },
+        Err(e) => visitor.broken(
+            n,
+            &String::from_utf8_lossy(bytes),
+            Reason::BadEncoding,
+            format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+        ),
+    }
 }

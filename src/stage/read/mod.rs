@@ -26,7 +26,8 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDateTime};
 
-pub use self::csv::{CHUNK, FieldCells, parse_records};
+pub use self::csv::{CHUNK, FieldCells};
+pub use self::parquet::ParquetFile;
 use crate::model::Reason;
 use crate::pipeline::{Dialect, Format};
 use crate::sys::direct::DirectFile;
@@ -142,6 +143,10 @@ pub trait Visitor {
     /// works on the ones before. A hint only: it must not change what is
     /// read.
     fn upcoming(&mut self, _line: &[u8], _delims: &[u32]) {}
+    /// The same hint from a reader that holds decoded records ahead
+    /// (Parquet): the cells of the record [`LOOKAHEAD`] records after the
+    /// one about to be visited.
+    fn upcoming_cells(&mut self, _cells: &dyn Cells) {}
 }
 
 /// Where a chunk of records starts: its first line's number and its
@@ -155,7 +160,7 @@ pub struct At {
 /// Where a feed read on one thread goes when its records are parsed
 /// elsewhere: its header, then its records in chunks of whole records,
 /// and the records the reader itself finds broken (longer than the cap),
-/// all in file order. [`parse_records`] parses a chunk, on any thread.
+/// all in file order. [`parse_chunk`] parses a chunk, on any thread.
 pub trait Chunks {
     /// The header, once, before anything else. An error fails the source.
     fn header(&mut self, names: &[String]) -> Result<(), Problem>;
@@ -163,6 +168,14 @@ pub trait Chunks {
     fn records(&mut self, body: &[u8], at: At) -> Result<(), Problem>;
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
+    /// Row groups `groups` of a Parquet file, the first of their rows at
+    /// line `line`, to be read by [`ParquetFile::visit`].
+    fn row_groups(
+        &mut self,
+        file: std::sync::Arc<ParquetFile>,
+        groups: std::ops::Range<usize>,
+        line: u64,
+    ) -> Result<(), Problem>;
 }
 
 /// How much of an over-long record's text the exceptions table keeps.
@@ -293,6 +306,38 @@ fn spool(bytes: Bytes<'_>, dialect: &Dialect) -> Result<tempfile::NamedTempFile,
     Ok(tmp)
 }
 
+/// Whether a feed can be read in chunks of whole records
+/// ([`read_file_chunked`]) and its chunks parsed on any thread
+/// ([`parse_chunk`]): CSV (its records' ends found by the CSV reader's
+/// state machine), NDJSON (one record per line), and Parquet (whole row
+/// groups, [`ParquetFile::visit`]).
+pub fn in_chunks(dialect: &Dialect) -> bool {
+    match dialect.format {
+        Format::Csv | Format::Ndjson => true,
+        // Row groups, read from the file itself (not a gzip's inflated copy).
+        Format::Parquet => !dialect.gzip,
+        Format::Json | Format::Xlsx => false,
+    }
+}
+
+/// Parses one chunk of whole records of a feed read by
+/// [`read_file_chunked`], given the feed's header.
+pub fn parse_chunk(
+    dialect: &Dialect,
+    header: &[String],
+    body: &[u8],
+    at: At,
+    visitor: &mut dyn Visitor,
+) -> Result<(), Problem> {
+    match dialect.format {
+        Format::Ndjson => {
+            json::parse_lines(header, body, at, visitor);
+            Ok(())
+        }
+        _ => csv::parse_records(dialect, header.len(), body, at, visitor),
+    }
+}
+
 /// Whether [`read_file`] copies a local source while reading it (CSV, in
 /// any encoding, plain or gzip: read once, front to back) rather than
 /// reading a copy made beforehand.
@@ -368,16 +413,19 @@ pub fn read_file(
     read_into(input, dialect, Target::Visitor(visitor))
 }
 
-/// Reads a streamed feed (see [`streams`]) from a file as [`read_file`]
-/// does, but hands its records on in chunks of about `chunk` bytes, to be
-/// parsed elsewhere.
+/// Reads a feed that can be read in chunks (see [`in_chunks`]) from a
+/// file as [`read_file`] does, but hands its records on in chunks of about
+/// `chunk` bytes, to be parsed elsewhere ([`parse_chunk`]).
 pub fn read_file_chunked(
     input: Input<'_>,
     dialect: &Dialect,
     chunks: &mut dyn Chunks,
     chunk: usize,
 ) -> Result<FileRead, Problem> {
-    assert!(streams(dialect), "only a streamed feed is read in chunks");
+    assert!(
+        in_chunks(dialect),
+        "a feed read in chunks is CSV, NDJSON or Parquet"
+    );
     read_into(input, dialect, Target::Chunks(chunks, chunk))
 }
 
@@ -393,16 +441,26 @@ fn read_into(input: Input<'_>, dialect: &Dialect, target: Target<'_>) -> Result<
         Input::Tee { from, to } => (from, Some(to)),
     };
     if !streams(dialect) {
-        let Target::Visitor(visitor) = target else {
-            unreachable!("only a streamed feed is read in chunks")
-        };
         if let Some(to) = copy_to {
             crate::sys::files::copy_capped(path, to, dialect.max_bytes)?;
         }
         let copy = copy_to.unwrap_or(path);
         let (bytes, sha256) =
             crate::sys::files::hash_file(copy).map_err(Problem::io(Action::ReadCopy, copy))?;
-        read_bytes(Bytes::File(copy), dialect, visitor)?;
+        match target {
+            Target::Visitor(visitor) => read_bytes(Bytes::File(copy), dialect, visitor)?,
+            Target::Chunks(chunks, size) => {
+                let bytes = Bytes::File(copy);
+                if bytes.is_empty()? {
+                    return Err(Problem::Empty { after_gzip: false });
+                }
+                if dialect.format == Format::Parquet {
+                    parquet::read_groups(copy, chunks, size)?;
+                } else {
+                    json::read_lines_chunked(&|| bytes.text(dialect), dialect, chunks, size)?;
+                }
+            }
+        }
         return Ok(FileRead {
             bytes,
             sha256,

@@ -20,7 +20,7 @@ use polars_parquet::read::{
     self as pq, BasicDecompressor, ColumnChunkMetadata, Filter, PageReader, RowGroupMetadata,
 };
 
-use super::{Cell, Cells, OwnedCell, Visitor, number_text, raw_object};
+use super::{Cell, Cells, LOOKAHEAD, OwnedCell, Visitor, number_text, raw_object};
 
 /// Rows decoded at a time.
 const SLICE: usize = 65_536;
@@ -34,41 +34,126 @@ pub(super) fn read(path: &Path, visitor: &mut dyn Visitor) -> Result<(), Problem
 }
 
 fn read_sliced(path: &Path, visitor: &mut dyn Visitor, slice: usize) -> Result<(), Problem> {
-    let mut file = std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path))?;
-    let len = file
-        .metadata()
-        .map_err(Problem::io(Action::ReadCopy, path))?
-        .len();
-    let metadata = pq::read_metadata(&mut file).map_err(not_parquet)?;
-    let schema = pq::infer_schema(&metadata).map_err(not_parquet)?;
-    let fields: Vec<&ArrowField> = schema.iter_values().collect();
-    let header: Vec<String> = fields.iter().map(|f| f.name.to_string()).collect();
-    visitor.header(&header)?;
-    let mut line = 0u64;
-    for group in &metadata.row_groups {
-        let chunks: Vec<Option<Chunks>> = fields
-            .iter()
-            .map(|f| column_chunks(&mut file, len, group, &f.name))
-            .collect::<Result<_, _>>()?;
-        let rows = group.num_rows();
-        let mut start = 0;
-        while start < rows {
-            let end = (start + slice).min(rows);
-            let views: Vec<View> = fields
-                .iter()
-                .zip(&chunks)
-                .map(|(f, c)| View::of(&decode(f, c.as_deref(), start..end)?))
-                .collect::<Result<_, Problem>>()?;
-            for i in 0..end - start {
-                line += 1;
-                let row = Row { views: &views, i };
-                let raw = || raw_object(&header, &row.owned());
-                visitor.record_made(line, &raw, &row);
-            }
-            start = end;
+    let file = ParquetFile::open(path)?;
+    visitor.header(&file.header)?;
+    file.visit_groups(0..file.metadata.row_groups.len(), 1, visitor, slice)
+}
+
+/// Hands a Parquet file on in pieces of whole row groups, to be read and
+/// parsed elsewhere ([`ParquetFile::visit`]): small groups are put
+/// together until a piece has [`SLICE`] rows or `size` compressed bytes.
+pub(super) fn read_groups(
+    path: &Path,
+    chunks: &mut dyn super::Chunks,
+    size: usize,
+) -> Result<(), Problem> {
+    let file = std::sync::Arc::new(ParquetFile::open(path)?);
+    chunks.header(&file.header)?;
+    let groups = &file.metadata.row_groups;
+    let (mut first, mut line, mut rows, mut bytes) = (0, 1, 0, 0);
+    for (g, group) in groups.iter().enumerate() {
+        rows += group.num_rows() as u64;
+        bytes += group.compressed_size();
+        if rows >= SLICE as u64 || bytes >= size || g + 1 == groups.len() {
+            chunks.row_groups(std::sync::Arc::clone(&file), first..g + 1, line)?;
+            (first, line, rows, bytes) = (g + 1, line + rows, 0, 0);
         }
     }
     Ok(())
+}
+
+/// A Parquet file's footer, read once: its row groups, and its columns
+/// as a header.
+pub struct ParquetFile {
+    path: std::path::PathBuf,
+    len: u64,
+    metadata: pq::FileMetadata,
+    fields: Vec<ArrowField>,
+    header: Vec<String>,
+}
+
+impl ParquetFile {
+    fn open(path: &Path) -> Result<ParquetFile, Problem> {
+        let mut file = std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path))?;
+        let len = file
+            .metadata()
+            .map_err(Problem::io(Action::ReadCopy, path))?
+            .len();
+        let metadata = pq::read_metadata(&mut file).map_err(not_parquet)?;
+        let schema = pq::infer_schema(&metadata).map_err(not_parquet)?;
+        let fields: Vec<ArrowField> = schema.iter_values().cloned().collect();
+        let header = fields.iter().map(|f| f.name.to_string()).collect();
+        Ok(ParquetFile {
+            path: path.to_path_buf(),
+            len,
+            metadata,
+            fields,
+            header,
+        })
+    }
+
+    /// Reads row groups `groups`, the first of their rows at line `line`,
+    /// into `visitor` (which has had the header).
+    pub fn visit(
+        &self,
+        groups: std::ops::Range<usize>,
+        line: u64,
+        visitor: &mut dyn Visitor,
+    ) -> Result<(), Problem> {
+        self.visit_groups(groups, line, visitor, SLICE)
+    }
+
+    fn visit_groups(
+        &self,
+        groups: std::ops::Range<usize>,
+        mut line: u64,
+        visitor: &mut dyn Visitor,
+        slice: usize,
+    ) -> Result<(), Problem> {
+        let path = &self.path;
+        let mut file = std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path))?;
+        for group in &self.metadata.row_groups[groups] {
+            let chunks: Vec<Option<Chunks>> = self
+                .fields
+                .iter()
+                .map(|f| column_chunks(&mut file, self.len, group, &f.name))
+                .collect::<Result<_, _>>()?;
+            let rows = group.num_rows();
+            let mut start = 0;
+            while start < rows {
+                let end = (start + slice).min(rows);
+                let views: Vec<View> = self
+                    .fields
+                    .iter()
+                    .zip(&chunks)
+                    .map(|(f, c)| View::of(&decode(f, c.as_deref(), start..end)?))
+                    .collect::<Result<_, Problem>>()?;
+                visit_slice(&views, end - start, &self.header, line, visitor);
+                line += (end - start) as u64;
+                start = end;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One decoded slice's `n` rows, the first at line `line`, each with the
+/// record [`LOOKAHEAD`] rows on as a hint.
+fn visit_slice(views: &[View], n: usize, header: &[String], line: u64, visitor: &mut dyn Visitor) {
+    for i in 0..n.min(LOOKAHEAD) {
+        visitor.upcoming_cells(&Row { views, i });
+    }
+    for i in 0..n {
+        if i + LOOKAHEAD < n {
+            visitor.upcoming_cells(&Row {
+                views,
+                i: i + LOOKAHEAD,
+            });
+        }
+        let row = Row { views, i };
+        let raw = || raw_object(header, &row.owned());
+        visitor.record_made(line + i as u64, &raw, &row);
+    }
 }
 
 /// One column's chunks in a row group (one, unless nested): their
