@@ -277,7 +277,11 @@ pub fn feeds(
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     }
     let names = Names::default();
-    let bytes: u64 = raw.iter().map(|r| r.bytes).sum();
+    let bytes: u64 = sources
+        .iter()
+        .zip(raw)
+        .map(|(s, r)| r.bytes.saturating_mul(partition::expansion(&s.dialect)))
+        .sum();
     let parts = partition::partitions_for(bytes, &settings.tuning);
     let partitions =
         Partitions::create(&out.partition_dir, parts).map_err(|e| io(&out.partition_dir, e))?;

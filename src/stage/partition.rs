@@ -9,10 +9,11 @@
 //! away with the temporary folder; they never reach a published run.
 //!
 //! How many rows a feed holds is not known before it is read (a Parquet
-//! or gzip file holds many more per byte than plain CSV), so the
-//! partitions are small and many, and the rules take them in groups
-//! ([`Partitions::groups`]): neighbouring partitions up to
-//! [`GROUP_BYTES`] of records together, as they turned out.
+//! or gzip file holds many more per byte than plain CSV): their sizes are
+//! weighted ([`expansion`]) when the partitions are counted, and the rules
+//! take small partitions in groups ([`Partitions::groups`]): neighbouring
+//! partitions up to [`GROUP_BYTES`] of records together, as they turned
+//! out.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -26,14 +27,30 @@ use crate::model::{Status, epoch_days};
 const BUFFER: usize = 32 * 1024;
 
 /// Input bytes per partition, when choosing how many partitions a run uses.
-const BYTES_PER_PARTITION: u64 = 4 << 20;
+/// More, smaller partitions cost staging time and memory (every writer
+/// buffers each one): at M, 4 MiB gave twice the peak of 32 MiB.
+const BYTES_PER_PARTITION: u64 = 32 << 20;
+
+/// About how many bytes of plain text one byte of a feed's file holds, so
+/// that compressed feeds (gzip, Parquet, XLSX) get partitions for the rows
+/// they hold rather than for their size on disk.
+pub fn expansion(dialect: &crate::pipeline::Dialect) -> u64 {
+    use crate::pipeline::Format;
+    match dialect.format {
+        _ if dialect.gzip => 8,
+        Format::Parquet | Format::Xlsx => 4,
+        Format::Csv | Format::Json | Format::Ndjson => 1,
+    }
+}
 
 /// Records the rules take at once, at most (unless one partition alone
-/// holds more): about 600,000 stock rows.
-pub const GROUP_BYTES: u64 = 16 << 20;
+/// holds more): about 150,000 stock rows. Larger groups cost memory (each
+/// worker holds its group decoded): 16 MiB doubled the peak at M.
+pub const GROUP_BYTES: u64 = 4 << 20;
 
-/// How many partitions for this much feed input: a power of two from 1 to
-/// 256, about one per 4 MiB (or as many as `tuning` says).
+/// How many partitions for this much feed input (as plain text, see
+/// [`expansion`]): a power of two from 1 to 256, about one per 32 MiB (or
+/// as many as `tuning` says).
 pub fn partitions_for(input_bytes: u64, tuning: &crate::sys::tuning::Tuning) -> usize {
     if let Some(n) = tuning.partitions {
         return n;

@@ -10,8 +10,8 @@ use crate::pipeline::Source;
 
 /// The raw text of records found again after staging (the rows the
 /// latest-row rules reject), keyed by line. Accepted rows keep no copy of
-/// their text: plain UTF-8 CSV is read back at each record's offset; other
-/// feeds are read once more and the wanted lines picked out.
+/// their text: plain UTF-8 CSV and NDJSON are read back at each record's
+/// offset; other feeds are read once more and the wanted lines picked out.
 pub fn raw_texts(
     source: &Source,
     path: &std::path::Path,
@@ -23,8 +23,10 @@ pub fn raw_texts(
     if wanted.is_empty() {
         return found;
     }
-    let by_offset = d.format == crate::pipeline::Format::Csv
-        && !d.gzip
+    let by_offset = matches!(
+        d.format,
+        crate::pipeline::Format::Csv | crate::pipeline::Format::Ndjson
+    ) && !d.gzip
         && d.encoding == crate::pipeline::Encoding::Utf8
         && wanted.iter().all(|(_, s)| s.offset != u64::MAX);
     if by_offset && let Ok(mut f) = std::fs::File::open(path) {
@@ -65,8 +67,38 @@ pub fn raw_texts(
         }
         fn broken(&mut self, _: u64, _: &str, _: Reason, _: String) {}
     }
+    let lines: std::collections::BTreeSet<u64> = wanted.iter().map(|(l, _)| *l).collect();
+    let parquet = d.format == crate::pipeline::Format::Parquet && !d.gzip;
+    if parquet && let Ok(file) = read::ParquetFile::open(path) {
+        // Its row groups on every core: the whole file is decoded again.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        std::thread::scope(|scope| {
+            let jobs: Vec<_> = file
+                .split(threads)
+                .into_iter()
+                .map(|(groups, line)| {
+                    let (file, lines) = (&file, &lines);
+                    scope.spawn(move || {
+                        let mut part = std::collections::BTreeMap::new();
+                        let mut pick = Pick {
+                            lines: lines.clone(),
+                            found: &mut part,
+                        };
+                        let _ = file.visit(groups, line, &mut pick);
+                        part
+                    })
+                })
+                .collect();
+            for job in jobs {
+                if let Ok(part) = job.join() {
+                    found.extend(part);
+                }
+            }
+        });
+        return found;
+    }
     let mut pick = Pick {
-        lines: wanted.iter().map(|(l, _)| *l).collect(),
+        lines,
         found: &mut found,
     };
     let _ = read::read_file(read::Input::Copy(path), d, &mut pick);

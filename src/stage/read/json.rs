@@ -578,13 +578,19 @@ pub(super) fn read_lines<'a>(
     visitor.header(&names.names)?;
     let mut lines = Lines::new(open()?, cap);
     let mut cells = Vec::new();
+    // Where each line starts in the decoded text (its line break counted).
+    let mut offset = 0;
     while let Some((n, line)) = lines.next()? {
         match line {
             Line::Long(head, len) => {
                 let (raw, detail) = oversized(&head, len, cap);
                 visitor.broken(n, &raw, Reason::MalformedRecord, detail);
+                offset += len + 1;
             }
-            Line::Whole(b) => one_line(&names, n, b, &mut cells, visitor),
+            Line::Whole(b) => {
+                one_line(&names, (n, offset), b, &mut cells, visitor);
+                offset += b.len() as u64 + 1;
+            }
         }
     }
     Ok(())
@@ -605,17 +611,17 @@ pub(super) fn read_lines_chunked(
     chunks.header(&names.names)?;
     let mut lines = Lines::new(open()?, cap);
     let mut body = Vec::with_capacity(size + (1 << 16));
-    let mut first = 1;
+    // The body's first line and where it starts in the decoded text.
+    let mut at = At { line: 1, offset: 0 };
     while let Some((n, line)) = lines.next()? {
         match line {
             Line::Long(head, len) => {
-                let at = At {
-                    line: first,
-                    offset: 0,
-                };
                 chunks.records(&body, at)?;
+                at = At {
+                    line: n + 1,
+                    offset: at.offset + body.len() as u64 + len + 1,
+                };
                 body.clear();
-                first = n + 1;
                 let (raw, detail) = oversized(&head, len, cap);
                 chunks.broken(n, &raw, Reason::MalformedRecord, detail);
             }
@@ -623,26 +629,17 @@ pub(super) fn read_lines_chunked(
                 body.extend_from_slice(b);
                 body.push(b'\n');
                 if body.len() >= size {
-                    chunks.records(
-                        &body,
-                        At {
-                            line: first,
-                            offset: 0,
-                        },
-                    )?;
+                    chunks.records(&body, at)?;
+                    at = At {
+                        line: n + 1,
+                        offset: at.offset + body.len() as u64,
+                    };
                     body.clear();
-                    first = n + 1;
                 }
             }
         }
     }
-    chunks.records(
-        &body,
-        At {
-            line: first,
-            offset: 0,
-        },
-    )
+    chunks.records(&body, at)
 }
 
 /// Parses whole NDJSON lines, the first at line `at.line`, given the
@@ -656,16 +653,18 @@ pub(super) fn parse_lines(header: &[String], body: &[u8], at: At, visitor: &mut 
     let mut cells = Vec::new();
     let mut start = 0;
     for (n, end) in (at.line..).zip(memchr::memchr_iter(b'\n', body)) {
-        one_line(&names, n, &body[start..=end], &mut cells, visitor);
+        let offset = at.offset + start as u64;
+        one_line(&names, (n, offset), &body[start..=end], &mut cells, visitor);
         start = end + 1;
     }
 }
 
-/// One line of NDJSON (with its line break, if any): a record, an
-/// exception, or nothing when blank.
+/// One line of NDJSON (with its line break, if any), at line `n` and
+/// byte `offset` of the decoded text (where its raw text can be read
+/// again): a record, an exception, or nothing when blank.
 fn one_line(
     names: &Names,
-    n: u64,
+    (n, offset): (u64, u64),
     line: &[u8],
     cells: &mut Vec<OwnedCell>,
     visitor: &mut dyn Visitor,
@@ -678,7 +677,7 @@ fn one_line(
         Ok(s) => match serde_json::from_str::<RawObject>(s) {
             Ok(o) => {
                 names.cells(&o.0, cells);
-                visitor.record(n, s, &OwnedCells(cells));
+                visitor.record_at(n, offset, s, &OwnedCells(cells));
             }
             Err(e) => visitor.broken(
                 n,

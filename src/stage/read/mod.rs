@@ -117,7 +117,8 @@ pub trait Visitor {
     /// One record whose cells line up with the header.
     fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells);
     /// The same, with where the record's raw text starts in the decoded
-    /// feed (CSV only), so it can be read back later without a reparse.
+    /// feed (CSV and NDJSON), so it can be read back later without a
+    /// reparse.
     fn record_at(&mut self, line: u64, _offset: u64, raw: &str, cells: &dyn Cells) {
         self.record(line, raw, cells)
     }

@@ -73,7 +73,7 @@ pub struct ParquetFile {
 }
 
 impl ParquetFile {
-    fn open(path: &Path) -> Result<ParquetFile, Problem> {
+    pub fn open(path: &Path) -> Result<ParquetFile, Problem> {
         let mut file = std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path))?;
         let len = file
             .metadata()
@@ -90,6 +90,25 @@ impl ParquetFile {
             fields,
             header,
         })
+    }
+
+    /// The file's row groups cut into at most `n` runs of neighbours of
+    /// about as many rows each, with the line of each run's first row
+    /// (for [`ParquetFile::visit`] on `n` threads).
+    pub fn split(&self, n: usize) -> Vec<(std::ops::Range<usize>, u64)> {
+        let groups = &self.metadata.row_groups;
+        let total: u64 = groups.iter().map(|g| g.num_rows() as u64).sum();
+        let share = total.div_ceil(n.max(1) as u64).max(1);
+        let mut runs = Vec::new();
+        let (mut first, mut line, mut rows) = (0, 1, 0);
+        for (g, group) in groups.iter().enumerate() {
+            rows += group.num_rows() as u64;
+            if rows >= share || g + 1 == groups.len() {
+                runs.push((first..g + 1, line));
+                (first, line, rows) = (g + 1, line + rows, 0);
+            }
+        }
+        runs
     }
 
     /// Reads row groups `groups`, the first of their rows at line `line`,
