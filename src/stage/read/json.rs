@@ -9,13 +9,16 @@
 //! source.
 
 use crate::error::{Header, Problem};
-use std::collections::HashMap;
+use hashbrown::HashMap;
+use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::io::Read;
 
 use serde_json::value::RawValue;
 
 use super::{
-    At, Chunks, MAX_COLUMNS, OwnedCell, OwnedCells, Visitor, decode, oversized, trim_newline,
+    At, Chunks, LOOKAHEAD, MAX_COLUMNS, OwnedCell, OwnedCells, Visitor, decode, oversized,
+    trim_newline,
 };
 use crate::model::Reason;
 use crate::pipeline::Dialect;
@@ -23,8 +26,34 @@ use crate::pipeline::Dialect;
 /// Opens the feed's text (once per pass).
 type Open<'o, 'a> = &'o dyn Fn() -> Result<Box<dyn Read + 'a>, Problem>;
 
-/// A JSON object's top-level fields in the order written, values unparsed.
-struct RawObject<'a>(Vec<(String, &'a RawValue)>);
+/// A JSON object's top-level fields in the order written, values unparsed
+/// (names borrowed from the text unless they hold an escape).
+struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+/// A field name, borrowed from the text when it can be.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Name<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                k: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(k))
+            }
+            fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(k.to_string()))
+            }
+        }
+        d.deserialize_str(V).map(Name)
+    }
+}
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -39,7 +68,7 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for RawObject<'a> {
                 mut m: A,
             ) -> Result<Self::Value, A::Error> {
                 let mut fields = Vec::new();
-                while let Some(k) = m.next_key::<String>()? {
+                while let Some(Name(k)) = m.next_key::<Name<'de>>()? {
                     let v: &'de RawValue = m.next_value()?;
                     fields.push((k, v));
                 }
@@ -116,18 +145,33 @@ impl Names {
 
     /// One object's fields as cells, by header position (the first of a
     /// repeated name wins).
-    fn cells(&self, fields: &[(String, &RawValue)], out: &mut Vec<OwnedCell>) {
+    fn cells(&self, fields: &[(Cow<'_, str>, &RawValue)], out: &mut Vec<OwnedCell>) {
         out.clear();
         out.resize(self.names.len(), OwnedCell::Null);
-        let mut set = vec![false; self.names.len()];
+        // Which positions are set: a bit each, in a word for the usual
+        // header of up to 64 names (no allocation per record).
+        let wide = self.names.len() > 64;
+        let mut word = 0u64;
+        let mut set = if wide {
+            vec![false; self.names.len()]
+        } else {
+            Vec::new()
+        };
         for (k, v) in fields {
-            let Some(&i) = self.index.get(k) else {
+            let Some(&i) = self.index.get(k.as_ref()) else {
                 continue;
             };
-            if std::mem::replace(&mut set[i], true) {
-                continue;
+            let repeated = if wide {
+                std::mem::replace(&mut set[i], true)
+            } else {
+                let bit = 1u64 << i;
+                let was = word & bit != 0;
+                word |= bit;
+                was
+            };
+            if !repeated {
+                out[i] = cell(v);
             }
-            out[i] = cell(v);
         }
     }
 }
@@ -643,19 +687,81 @@ pub(super) fn read_lines_chunked(
 }
 
 /// Parses whole NDJSON lines, the first at line `at.line`, given the
-/// feed's header (a chunk of [`read_lines_chunked`]).
+/// feed's header (a chunk of [`read_lines_chunked`]). Each record is
+/// parsed [`LOOKAHEAD`] lines before it is visited and its cells given to
+/// the visitor as a hint ([`Visitor::upcoming_cells`]), as the CSV and
+/// Parquet readers do: what the visitor hears, and in which order, is
+/// the same as line by line.
 pub(super) fn parse_lines(header: &[String], body: &[u8], at: At, visitor: &mut dyn Visitor) {
     let mut names = Names::default();
     for (i, name) in header.iter().enumerate() {
         names.index.entry(name.clone()).or_insert(i);
         names.names.push(name.clone());
     }
-    let mut cells = Vec::new();
+    let mut ahead: VecDeque<Parsed<'_>> = VecDeque::with_capacity(LOOKAHEAD + 1);
+    // Cell buffers of visited records, used again.
+    let mut spare: Vec<Vec<OwnedCell>> = Vec::new();
     let mut start = 0;
     for (n, end) in (at.line..).zip(memchr::memchr_iter(b'\n', body)) {
         let offset = at.offset + start as u64;
-        one_line(&names, (n, offset), &body[start..=end], &mut cells, visitor);
+        let cells = spare.pop().unwrap_or_default();
+        if let Some(p) = parse_line(&names, (n, offset), &body[start..=end], cells) {
+            if let Parsed::Record { cells, .. } = &p {
+                visitor.upcoming_cells(&OwnedCells(cells));
+            }
+            ahead.push_back(p);
+        }
+        if ahead.len() > LOOKAHEAD
+            && let Some(p) = ahead.pop_front()
+        {
+            spare.extend(p.visit(visitor));
+        }
         start = end + 1;
+    }
+    for p in ahead {
+        p.visit(visitor);
+    }
+}
+
+/// One line of NDJSON, parsed but not yet visited.
+enum Parsed<'b> {
+    Record {
+        n: u64,
+        offset: u64,
+        raw: &'b str,
+        cells: Vec<OwnedCell>,
+    },
+    Broken {
+        n: u64,
+        raw: Cow<'b, str>,
+        reason: Reason,
+        detail: String,
+    },
+}
+
+impl Parsed<'_> {
+    /// Hands the line to the visitor; gives back a record's cell buffer.
+    fn visit(self, visitor: &mut dyn Visitor) -> Option<Vec<OwnedCell>> {
+        match self {
+            Parsed::Record {
+                n,
+                offset,
+                raw,
+                cells,
+            } => {
+                visitor.record_at(n, offset, raw, &OwnedCells(&cells));
+                Some(cells)
+            }
+            Parsed::Broken {
+                n,
+                raw,
+                reason,
+                detail,
+            } => {
+                visitor.broken(n, &raw, reason, detail);
+                None
+            }
+        }
     }
 }
 
@@ -664,33 +770,145 @@ pub(super) fn parse_lines(header: &[String], body: &[u8], at: At, visitor: &mut 
 /// again): a record, an exception, or nothing when blank.
 fn one_line(
     names: &Names,
-    (n, offset): (u64, u64),
+    at: (u64, u64),
     line: &[u8],
     cells: &mut Vec<OwnedCell>,
     visitor: &mut dyn Visitor,
 ) {
+    if let Some(p) = parse_line(names, at, line, std::mem::take(cells))
+        && let Some(back) = p.visit(visitor)
+    {
+        *cells = back;
+    }
+}
+
+/// One line as [`one_line`] reads it, its cells in `cells` (a buffer
+/// used again); `None` when blank.
+fn parse_line<'b>(
+    names: &Names,
+    (n, offset): (u64, u64),
+    line: &'b [u8],
+    mut cells: Vec<OwnedCell>,
+) -> Option<Parsed<'b>> {
     let bytes = trim_newline(line);
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return;
+        return None;
     }
-    match std::str::from_utf8(bytes) {
+    Some(match std::str::from_utf8(bytes) {
         Ok(s) => match serde_json::from_str::<RawObject>(s) {
             Ok(o) => {
-                names.cells(&o.0, cells);
-                visitor.record_at(n, offset, s, &OwnedCells(cells));
+                names.cells(&o.0, &mut cells);
+                Parsed::Record {
+                    n,
+                    offset,
+                    raw: s,
+                    cells,
+                }
             }
-            Err(e) => visitor.broken(
+            Err(e) => Parsed::Broken {
                 n,
-                s,
-                Reason::MalformedRecord,
-                format!("not a JSON object: {e}"),
-            ),
+                raw: Cow::Borrowed(s),
+                reason: Reason::MalformedRecord,
+                detail: format!("not a JSON object: {e}"),
+            },
         },
-        Err(e) => visitor.broken(
+        Err(e) => Parsed::Broken {
             n,
-            &String::from_utf8_lossy(bytes),
-            Reason::BadEncoding,
-            format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
-        ),
+            raw: String::from_utf8_lossy(bytes),
+            reason: Reason::BadEncoding,
+            detail: format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::read::{Cell, Cells};
+
+    /// Records as text cells, by header position.
+    #[derive(Default)]
+    struct Seen {
+        header: Vec<String>,
+        rows: Vec<(u64, Vec<String>)>,
+        broken: Vec<u64>,
+        hints: usize,
+    }
+
+    impl Visitor for Seen {
+        fn header(&mut self, names: &[String]) -> Result<(), Problem> {
+            self.header = names.to_vec();
+            Ok(())
+        }
+        fn record(&mut self, line: u64, _raw: &str, cells: &dyn Cells) {
+            let text = |i| match cells.get(i) {
+                Cell::Text(s) | Cell::Number(s) => s.to_string(),
+                Cell::Null => "null".into(),
+                _ => "?".into(),
+            };
+            self.rows
+                .push((line, (0..self.header.len()).map(text).collect()));
+        }
+        fn broken(&mut self, line: u64, _raw: &str, _reason: Reason, _detail: String) {
+            self.broken.push(line);
+        }
+        fn upcoming_cells(&mut self, _cells: &dyn Cells) {
+            self.hints += 1;
+        }
+    }
+
+    fn lines(header: &[&str], body: &str) -> Seen {
+        let header: Vec<String> = header.iter().map(|s| s.to_string()).collect();
+        let mut seen = Seen {
+            header: header.clone(),
+            ..Seen::default()
+        };
+        let at = At { line: 1, offset: 0 };
+        parse_lines(&header, body.as_bytes(), at, &mut seen);
+        seen
+    }
+
+    /// A name written with an escape is the same name; the first of a
+    /// repeated one wins; records and broken lines keep their order and
+    /// every record is hinted once, before it is visited.
+    #[test]
+    fn names_escaped_or_repeated_and_the_order_of_lines() {
+        let body = concat!(
+            "{\"sku\": \"A\", \"qty\": 1}\n",
+            "{\"sk\\u0075\": \"B\", \"sku\": \"C\", \"qty\": 2}\n",
+            "not json\n",
+            "\n",
+            "{\"qty\": 3, \"qty\": 4}\n",
+            "{\"sku\": \"D\"}\n",
+        );
+        let seen = lines(&["sku", "qty"], body);
+        let rows: Vec<(u64, Vec<&str>)> = seen
+            .rows
+            .iter()
+            .map(|(n, c)| (*n, c.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (1, vec!["A", "1"]),
+                (2, vec!["B", "2"]),
+                (5, vec!["null", "3"]),
+                (6, vec!["D", "null"]),
+            ]
+        );
+        assert_eq!(seen.broken, [3]);
+        assert_eq!(seen.hints, 4);
+    }
+
+    /// A header of more than 64 names (the per-record bit word's width).
+    #[test]
+    fn a_wide_header_keeps_the_first_of_a_repeated_name() {
+        let names: Vec<String> = (0..70).map(|i| format!("f{i}")).collect();
+        let header: Vec<&str> = names.iter().map(String::as_str).collect();
+        let body = "{\"f69\": \"x\", \"f69\": \"y\", \"f0\": \"z\"}\n";
+        let seen = lines(&header, body);
+        assert_eq!(seen.rows[0].1[69], "x");
+        assert_eq!(seen.rows[0].1[0], "z");
+        assert_eq!(seen.rows[0].1[1], "null");
     }
 }
