@@ -2,11 +2,12 @@
 //! table, the XLSX workbook, and last `manifest.json`. The folder becomes
 //! visible only when everything is written (see [`crate::workdir`]).
 //!
-//! [`outputs`] writes the five outputs on two threads, largest first: the
-//! shipments table (one row per latest shipment, built and written a batch
-//! at a time), the workbook (whose sheets are written on two threads of
-//! their own), then the rest; at most two large outputs are in memory at
-//! once. Once one fails the rest are skipped; the first failure in the
+//! [`outputs`] writes the five outputs on two threads, the longest first
+//! by an estimate from their row counts (usually the shipments table, one
+//! row per latest shipment, built and written a batch at a time, and the
+//! workbook, whose sheets are written on two threads of their own; the
+//! exceptions table when many rows were rejected), then the rest; at most
+//! two large outputs are in memory at once. Once one fails the rest are skipped; the first failure in the
 //! manifest's order is the run's error. A writer that panics (rust_xlsxwriter
 //! does on a full disk) fails its output like any other error.
 
@@ -86,14 +87,23 @@ impl Output {
         Output::Workbook,
     ];
 
-    /// Largest first: the two threads stay busy to the end.
-    const LARGEST_FIRST: [Output; 5] = [
-        Output::Shipments,
-        Output::Workbook,
-        Output::Exceptions,
-        Output::Readiness,
-        Output::SupplierReadiness,
-    ];
+    /// About how long this output takes to write, in rows of the
+    /// shipments table (each of the long tables costs about 1 µs a row
+    /// for CSV and Parquet together; the workbook about eight times that
+    /// per row of the two readiness tables, and a row per row of its two
+    /// capped sheets).
+    fn cost(self, p: &Publication) -> u64 {
+        let sheet = xlsx::MAX_SHEET_ROWS as u64;
+        let shipments = p.resolved.shipments.len() as u64;
+        let readiness = (p.tables.readiness.height() + p.tables.supplier_readiness.height()) as u64;
+        match self {
+            Output::Readiness => p.tables.readiness.height() as u64,
+            Output::SupplierReadiness => p.tables.supplier_readiness.height() as u64,
+            Output::Exceptions => p.exceptions,
+            Output::Shipments => shipments,
+            Output::Workbook => 8 * readiness + shipments.min(sheet) + p.exceptions.min(sheet),
+        }
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -219,10 +229,11 @@ pub fn outputs(p: &Publication) -> Result<Vec<OutputRecord>> {
         failed.fetch_or(r.is_err(), Ordering::Relaxed);
         r
     };
-    let order: Vec<usize> = Output::LARGEST_FIRST
-        .iter()
-        .map(|o| Output::ALL.iter().position(|a| a == o).expect("listed"))
-        .collect();
+    // Longest first, so the two threads stay busy to the end (which is
+    // longest depends on the run: a feed with many rejected rows makes the
+    // exceptions table the longest).
+    let mut order: Vec<usize> = (0..Output::ALL.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(Output::ALL[i].cost(p)));
     let workers = crate::sys::workers().min(2);
     let mut records = Vec::new();
     for r in crate::sys::queue::run(Output::ALL.len(), &order, workers, one) {
