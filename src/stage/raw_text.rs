@@ -47,62 +47,112 @@ pub fn raw_texts(
         }
         return found;
     }
-    struct Pick<'a> {
-        lines: std::collections::BTreeSet<u64>,
-        found: &'a mut std::collections::BTreeMap<u64, String>,
-    }
-    impl Visitor for Pick<'_> {
-        fn header(&mut self, _: &[String]) -> Result<(), Problem> {
-            Ok(())
-        }
-        fn record(&mut self, line: u64, raw: &str, _: &dyn Cells) {
-            if self.lines.contains(&line) {
-                self.found.insert(line, raw.to_string());
-            }
-        }
-        fn record_made(&mut self, line: u64, raw: &dyn Fn() -> String, _: &dyn Cells) {
-            if self.lines.contains(&line) {
-                self.found.insert(line, raw());
-            }
-        }
-        fn broken(&mut self, _: u64, _: &str, _: Reason, _: String) {}
-    }
-    let lines: std::collections::BTreeSet<u64> = wanted.iter().map(|(l, _)| *l).collect();
+    let mut lines: Vec<u64> = wanted.iter().map(|(l, _)| *l).collect();
+    lines.sort_unstable();
+    lines.dedup();
     let parquet = d.format == crate::pipeline::Format::Parquet && !d.gzip;
     if parquet && let Ok(file) = read::ParquetFile::open(path) {
-        // Its row groups on every core: the whole file is decoded again.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        std::thread::scope(|scope| {
-            let jobs: Vec<_> = file
-                .split(threads)
-                .into_iter()
-                .map(|(groups, line)| {
-                    let (file, lines) = (&file, &lines);
-                    scope.spawn(move || {
-                        let mut part = std::collections::BTreeMap::new();
-                        let mut pick = Pick {
-                            lines: lines.clone(),
-                            found: &mut part,
-                        };
-                        let _ = file.visit(groups, line, &mut pick);
-                        part
-                    })
-                })
-                .collect();
-            for job in jobs {
-                if let Ok(part) = job.join() {
-                    found.extend(part);
-                }
-            }
-        });
+        parquet_texts(&file, &lines, &mut found);
         return found;
     }
-    let mut pick = Pick {
-        lines,
-        found: &mut found,
-    };
+    let mut pick = Pick::new(&lines, 1, &mut found);
     let _ = read::read_file(read::Input::Copy(path), d, &mut pick);
     found
+}
+
+/// Keeps the raw text of the wanted lines (sorted) of records visited in
+/// line order.
+struct Pick<'a> {
+    lines: &'a [u64],
+    /// The first wanted line not yet passed.
+    next: usize,
+    found: &'a mut std::collections::BTreeMap<u64, String>,
+}
+
+impl<'a> Pick<'a> {
+    /// For records from line `first` on.
+    fn new(
+        lines: &'a [u64],
+        first: u64,
+        found: &'a mut std::collections::BTreeMap<u64, String>,
+    ) -> Self {
+        Pick {
+            lines,
+            next: lines.partition_point(|&l| l < first),
+            found,
+        }
+    }
+
+    fn wants(&mut self, line: u64) -> bool {
+        // Lines come in order: a cursor, not a search per record.
+        while self.lines.get(self.next).is_some_and(|&l| l < line) {
+            self.next += 1;
+        }
+        self.lines.get(self.next) == Some(&line)
+    }
+}
+
+impl Visitor for Pick<'_> {
+    fn header(&mut self, _: &[String]) -> Result<(), Problem> {
+        Ok(())
+    }
+    fn record(&mut self, line: u64, raw: &str, _: &dyn Cells) {
+        if self.wants(line) {
+            self.found.insert(line, raw.to_string());
+        }
+    }
+    fn record_made(&mut self, line: u64, raw: &dyn Fn() -> String, _: &dyn Cells) {
+        if self.wants(line) {
+            self.found.insert(line, raw());
+        }
+    }
+    fn broken(&mut self, _: u64, _: &str, _: Reason, _: String) {}
+}
+
+/// A Parquet feed's wanted lines (sorted), read again on every core: only
+/// the row groups that hold one of them are decoded, each by whichever
+/// thread is free.
+fn parquet_texts(
+    file: &read::ParquetFile,
+    lines: &[u64],
+    found: &mut std::collections::BTreeMap<u64, String>,
+) {
+    let groups: Vec<(usize, u64)> = file
+        .group_lines()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, range)| {
+            let i = lines.partition_point(|&l| l < range.start);
+            lines.get(i).is_some_and(|l| range.contains(l))
+        })
+        .map(|(g, range)| (g, range.start))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> = (0..threads.min(groups.len()))
+            .map(|_| {
+                let (groups, next) = (&groups, &next);
+                scope.spawn(move || {
+                    let mut part = std::collections::BTreeMap::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(g, line)) = groups.get(i) else {
+                            break;
+                        };
+                        let mut pick = Pick::new(lines, line, &mut part);
+                        let _ = file.visit(g..g + 1, line, &mut pick);
+                    }
+                    part
+                })
+            })
+            .collect();
+        for job in jobs {
+            if let Ok(part) = job.join() {
+                found.extend(part);
+            }
+        }
+    });
 }
 
 #[cfg(unix)]

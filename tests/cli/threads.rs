@@ -273,4 +273,36 @@ fn one_parquet_feed_on_many_threads_gives_the_same_bytes() {
     let exceptions = &one.iter().find(|(n, _)| n == "exceptions.csv").unwrap().1;
     let exceptions = String::from_utf8_lossy(exceptions);
     assert!(exceptions.lines().count() > 100, "{exceptions}");
+    // A conflicting row's raw text is read back from the file after the
+    // rules: it is the row at its line, whichever row group holds it.
+    let table = &one
+        .iter()
+        .find(|(n, _)| n == "exceptions.parquet")
+        .unwrap()
+        .1;
+    let table = ParquetReader::new(std::io::Cursor::new(table.clone()))
+        .finish()
+        .unwrap();
+    let (lines, reasons, raws) = (
+        table.column("line").unwrap().u64().unwrap(),
+        table.column("reason").unwrap().str().unwrap(),
+        table.column("raw").unwrap().str().unwrap(),
+    );
+    let skus = df.column("supplier_sku").unwrap().str().unwrap();
+    let mut conflicts = 0;
+    for i in 0..table.height() {
+        if reasons.get(i) != Some("conflicting duplicate") {
+            continue;
+        }
+        conflicts += 1;
+        let row = lines.get(i).unwrap() as usize - 1;
+        let raw: serde_json::Value = serde_json::from_str(raws.get(i).unwrap()).unwrap();
+        assert_eq!(
+            raw["supplier_sku"].as_str(),
+            skus.get(row),
+            "line {}",
+            row + 1
+        );
+    }
+    assert!(conflicts > 0, "no conflicting rows to read back");
 }

@@ -92,23 +92,18 @@ impl ParquetFile {
         })
     }
 
-    /// The file's row groups cut into at most `n` runs of neighbours of
-    /// about as many rows each, with the line of each run's first row
-    /// (for [`ParquetFile::visit`] on `n` threads).
-    pub fn split(&self, n: usize) -> Vec<(std::ops::Range<usize>, u64)> {
+    /// The lines each row group holds, in order (the first row is line 1).
+    pub fn group_lines(&self) -> Vec<std::ops::Range<u64>> {
+        let mut line = 1;
         let groups = &self.metadata.row_groups;
-        let total: u64 = groups.iter().map(|g| g.num_rows() as u64).sum();
-        let share = total.div_ceil(n.max(1) as u64).max(1);
-        let mut runs = Vec::new();
-        let (mut first, mut line, mut rows) = (0, 1, 0);
-        for (g, group) in groups.iter().enumerate() {
-            rows += group.num_rows() as u64;
-            if rows >= share || g + 1 == groups.len() {
-                runs.push((first..g + 1, line));
-                (first, line, rows) = (g + 1, line + rows, 0);
-            }
-        }
-        runs
+        groups
+            .iter()
+            .map(|g| {
+                let first = line;
+                line += g.num_rows() as u64;
+                first..line
+            })
+            .collect()
     }
 
     /// Reads row groups `groups`, the first of their rows at line `line`,
