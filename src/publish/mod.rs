@@ -7,9 +7,10 @@
 //! row per latest shipment, built and written a batch at a time, and the
 //! workbook, whose sheets are written on two threads of their own; the
 //! exceptions table when many rows were rejected), then the rest; at most
-//! two large outputs are in memory at once. Once one fails the rest are skipped; the first failure in the
-//! manifest's order is the run's error. A writer that panics (rust_xlsxwriter
-//! does on a full disk) fails its output like any other error.
+//! two large outputs are in memory at once. Once one fails the rest are
+//! skipped; the first failure in the manifest's order is the run's error.
+//! A writer that panics (rust_xlsxwriter does on a full disk) fails its
+//! output like any other error.
 
 pub mod exceptions;
 pub mod manifest;

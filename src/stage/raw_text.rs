@@ -127,7 +127,7 @@ fn parquet_texts(
         })
         .map(|(g, range)| (g, range.start))
         .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let threads = crate::sys::workers();
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let jobs: Vec<_> = (0..threads.min(groups.len()))

@@ -148,28 +148,10 @@ impl Names {
     fn cells(&self, fields: &[(Cow<'_, str>, &RawValue)], out: &mut Vec<OwnedCell>) {
         out.clear();
         out.resize(self.names.len(), OwnedCell::Null);
-        // Which positions are set: a bit each, in a word for the usual
-        // header of up to 64 names (no allocation per record).
-        let wide = self.names.len() > 64;
-        let mut word = 0u64;
-        let mut set = if wide {
-            vec![false; self.names.len()]
-        } else {
-            Vec::new()
-        };
-        for (k, v) in fields {
-            let Some(&i) = self.index.get(k.as_ref()) else {
-                continue;
-            };
-            let repeated = if wide {
-                std::mem::replace(&mut set[i], true)
-            } else {
-                let bit = 1u64 << i;
-                let was = word & bit != 0;
-                word |= bit;
-                was
-            };
-            if !repeated {
+        // Last to first, so the first of a repeated name is written last
+        // and wins (no record of which positions are set).
+        for (k, v) in fields.iter().rev() {
+            if let Some(&i) = self.index.get(k.as_ref()) {
                 out[i] = cell(v);
             }
         }
@@ -900,7 +882,7 @@ mod tests {
         assert_eq!(seen.hints, 4);
     }
 
-    /// A header of more than 64 names (the per-record bit word's width).
+    /// A repeated name in a wide header: the first one wins.
     #[test]
     fn a_wide_header_keeps_the_first_of_a_repeated_name() {
         let names: Vec<String> = (0..70).map(|i| format!("f{i}")).collect();
