@@ -29,6 +29,11 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -53,6 +58,19 @@ pub enum Command {
         /// How many sources to fetch at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// Also print the run's summary on stdout, as one JSON line (for
+        /// Airflow's XCom and other schedulers that read the last line),
+        /// whether the run published or failed.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        summary: Option<SummaryFormat>,
+        /// Write Prometheus metrics (text format) to this file when the
+        /// run ends, atomically, for node_exporter's textfile collector.
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf>,
+        /// Post no notifications, whatever the pipeline's `[notify]` says
+        /// (for trial runs).
+        #[arg(long)]
+        no_notify: bool,
     },
     /// List past runs: date, status, READY/NOT_READY, rejected rows,
     /// refreshed and reused sources.
@@ -81,6 +99,11 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Exit 8 when any product changed status or flags, 0 when none
+        /// (like `git diff --exit-code`; 8, so a change is never taken for
+        /// an error).
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Show how one source parses: its columns, the first staged rows and
     /// every row that would be rejected. Writes nothing.

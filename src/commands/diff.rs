@@ -12,11 +12,15 @@ use crate::workdir::{self, PastRun};
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Change {
     pub product_id: String,
+    pub product_name: String,
     pub status: (String, String),
     pub short_of_minimum: (String, String),
     pub misses_window: (String, String),
     pub stock_units: (i64, i64),
     pub window_units: (i64, i64),
+    /// The newer run's reason text (empty when the product left the
+    /// catalog).
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,13 +102,16 @@ pub fn diff(
             .iter()
             .any(|k| get(x, k) != get(y, k));
         if changed {
+            let named = if y.is_empty() { x } else { y };
             changes.push(Change {
                 product_id: id.clone(),
+                product_name: get(named, "product_name"),
                 status: (get(x, "status"), get(y, "status")),
                 short_of_minimum: (get(x, "short_of_minimum"), get(y, "short_of_minimum")),
                 misses_window: (get(x, "misses_window"), get(y, "misses_window")),
                 stock_units: (num(x, "stock_units"), num(y, "stock_units")),
                 window_units: (num(x, "window_units"), num(y, "window_units")),
+                reason: get(y, "reason"),
             });
         }
     }

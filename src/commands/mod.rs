@@ -8,10 +8,17 @@
 //! - [`inspect`]: how one feed parses (the run's own phases, on that feed);
 //! - [`runs`], [`diff`]: past runs from the work directory;
 //! - [`generate`]: a synthetic campaign.
+//!
+//! After `run`, whatever its result, [`outcome`] says what it came to, for
+//! the summary line on stdout, the [`metrics`] file and the [`notify`]
+//! webhooks.
 
 pub mod diff;
 pub mod generate;
 pub mod inspect;
+pub mod metrics;
+pub mod notify;
+pub mod outcome;
 pub mod report;
 pub mod run;
 pub mod runs;
@@ -32,20 +39,23 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             date,
             suppliers,
             concurrency,
+            summary,
+            metrics_file,
+            no_notify,
         } => {
-            let r = run::run(&run::RunArgs {
+            let args = run::RunArgs {
                 pipeline: pipeline.clone(),
                 work_dir: work.resolve(pipeline),
                 date: *date,
                 concurrency: *concurrency,
                 suppliers: suppliers.clone(),
-            })?;
-            report.run_finished(&r);
-            Ok(if r.manifest.warnings.is_empty() {
-                ExitCode::Success
-            } else {
-                ExitCode::Warnings
-            })
+            };
+            let after = After {
+                summary: summary.is_some(),
+                metrics_file: metrics_file.as_deref(),
+                notify: !no_notify,
+            };
+            Ok(run_and_tell(&args, &after, report))
         }
         Command::Runs {
             pipeline,
@@ -66,6 +76,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             from,
             to,
             json,
+            exit_code,
         } => {
             let d = diff::diff(&work.resolve(pipeline), *from, *to)?;
             if *json {
@@ -73,7 +84,11 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             } else {
                 report.print(&diff::render_diff(&d))?;
             }
-            Ok(ExitCode::Success)
+            Ok(if *exit_code && !d.changes.is_empty() {
+                ExitCode::Changed
+            } else {
+                ExitCode::Success
+            })
         }
         Command::Inspect {
             pipeline,
@@ -122,4 +137,58 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             Ok(ExitCode::Success)
         }
     }
+}
+
+/// What to do once a run is over, besides its lines on stderr.
+struct After<'a> {
+    /// `--summary json`: one JSON line on stdout.
+    summary: bool,
+    metrics_file: Option<&'a std::path::Path>,
+    /// Post to the pipeline's webhooks (unless `--no-notify`).
+    notify: bool,
+}
+
+/// `siap run`, then its summary, metrics and notifications, which never
+/// change its exit code.
+fn run_and_tell(args: &run::RunArgs, after: &After, report: &Report) -> ExitCode {
+    let result = run::run(args);
+    let code = match &result {
+        Ok(r) => {
+            report.run_finished(r);
+            if r.manifest.warnings.is_empty() {
+                ExitCode::Success
+            } else {
+                ExitCode::Warnings
+            }
+        }
+        Err(e) => {
+            report.failed(e);
+            e.exit_code()
+        }
+    };
+    let hooks = after
+        .notify
+        .then(|| crate::pipeline::load(&args.pipeline).ok())
+        .flatten()
+        .map(|p| p.notify)
+        .filter(|n| !n.webhooks.is_empty());
+    if !(after.summary || after.metrics_file.is_some() || hooks.is_some()) {
+        return code;
+    }
+    let outcome = outcome::Outcome::of(args, &result);
+    if let Some(path) = after.metrics_file
+        && let Err(e) = metrics::write(path, &metrics::render(&outcome))
+    {
+        let said = format!("cannot write the metrics file `{}`: {e}", path.display());
+        report.say("WARN", &said, serde_json::json!({}));
+    }
+    if after.summary
+        && let Err(e) = report.print(&format!("{}\n", outcome.summary_line()))
+    {
+        report.say("WARN", &e.to_string(), serde_json::json!({}));
+    }
+    if let Some(hooks) = hooks {
+        notify::send(&hooks, &outcome);
+    }
+    code
 }

@@ -30,6 +30,8 @@ pub enum ExitCode {
     Publish = 6,
     /// Published, but a quality gate at level `warn` failed.
     Warnings = 7,
+    /// `siap diff --exit-code`: some product changed status or flags.
+    Changed = 8,
 }
 
 impl ExitCode {

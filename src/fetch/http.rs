@@ -109,7 +109,7 @@ fn client(source: &Source, url: &reqwest::Url) -> Result<reqwest::Client, String
 
 /// A reqwest error without its URL (which may hold a secret): the kind,
 /// and the innermost cause.
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -7,6 +7,7 @@
 //! validated. Nothing here touches a feed's bytes.
 
 pub mod doc;
+pub mod notify;
 pub mod resolve;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ pub struct Pipeline {
     pub campaign: Campaign,
     pub sources: Sources<Source>,
     pub output: OutputOptions,
+    /// Webhooks told when a run publishes or fails.
+    pub notify: notify::NotifyOptions,
 }
 
 /// One value per source of a pipeline: the two reference tables, and the

@@ -22,6 +22,7 @@ const TOP_KEYS: &[&str] = &[
     "stock",
     "shipments",
     "output",
+    "notify",
 ];
 const CAMPAIGN_KEYS: &[&str] = &["name", "minimum_units", "timezone", "window"];
 const WINDOW_KEYS: &[&str] = &["opens", "closes"];
@@ -76,6 +77,7 @@ pub fn parse(src: &str, path: &Path) -> Result<Pipeline> {
 
     let campaign = campaign(&mut doc, root);
     let output = output(&mut doc, root);
+    let notify = super::notify::notify(&mut doc, root);
     let catalog = reference(&mut doc, root, &base, SourceKind::Catalog);
     let sku_map = reference(&mut doc, root, &base, SourceKind::SkuMap);
     let mut feeds = Vec::new();
@@ -105,6 +107,7 @@ pub fn parse(src: &str, path: &Path) -> Result<Pipeline> {
                 feeds: feeds.into_iter().map(|(f, _)| f).collect(),
             },
             output,
+            notify,
         }),
         _ => Err(Error::Config(problems)),
     }
@@ -352,9 +355,37 @@ fn source(
     })
 }
 
-/// Replaces `${VAR}` with the environment variable's value. A variable that
-/// is not set is a configuration problem (naming the variable, never a
-/// value).
+/// A `${VAR}` that cannot be replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvProblem {
+    /// `${` without a closing `}`.
+    Unclosed,
+    /// The variable (named, never its value) is not set.
+    Unset(String),
+}
+
+/// Replaces every `${VAR}` in `text` with the environment variable's value.
+pub fn substitute_env(text: &str) -> Result<String, EnvProblem> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            return Err(EnvProblem::Unclosed);
+        };
+        let var = &rest[start + 2..start + end];
+        match std::env::var(var) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => return Err(EnvProblem::Unset(var.to_string())),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// [`substitute_env`] for a value of the file: a variable that is not set
+/// is a configuration problem.
 fn expand_env(
     doc: &mut Doc,
     t: &dyn TableLike,
@@ -362,35 +393,15 @@ fn expand_env(
     path: &str,
     text: &str,
 ) -> Option<String> {
-    let mut out = String::new();
-    let mut rest = text;
-    let mut ok = true;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find('}') else {
-            doc.problem(
-                Doc::span_of(t, key),
-                format!("`{path}.{key}`: `${{` without a closing `}}`"),
-            );
-            return None;
-        };
-        let var = &rest[start + 2..start + end];
-        match std::env::var(var) {
-            Ok(v) => out.push_str(&v),
-            Err(_) => {
-                doc.problem(
-                    Doc::span_of(t, key),
-                    format!(
-                        "`{path}.{key}` uses the environment variable `{var}`, which is not set"
-                    ),
-                );
-                ok = false;
-            }
+    let message = match substitute_env(text) {
+        Ok(v) => return Some(v),
+        Err(EnvProblem::Unclosed) => format!("`{path}.{key}`: `${{` without a closing `}}`"),
+        Err(EnvProblem::Unset(var)) => {
+            format!("`{path}.{key}` uses the environment variable `{var}`, which is not set")
         }
-        rest = &rest[start + end + 1..];
-    }
-    out.push_str(rest);
-    ok.then_some(out)
+    };
+    doc.problem(Doc::span_of(t, key), message);
+    None
 }
 
 fn http_options(

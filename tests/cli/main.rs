@@ -9,6 +9,7 @@ mod generate;
 mod hostile;
 mod http;
 mod messages;
+mod operations;
 mod publish;
 mod sample;
 mod scheduling;

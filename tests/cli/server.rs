@@ -56,8 +56,12 @@ pub struct Server {
     routes: Routes,
     hits: Arc<Mutex<HashMap<String, usize>>>,
     requests: Arc<Mutex<Vec<String>>>,
+    bodies: Bodies,
     stop: Arc<AtomicBool>,
 }
+
+/// Each request's path and body, as received.
+type Bodies = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 impl Server {
     pub fn start() -> Server {
@@ -66,17 +70,19 @@ impl Server {
         let routes: Routes = Arc::default();
         let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let bodies: Bodies = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (r, h, q, s) = (routes.clone(), hits.clone(), requests.clone(), stop.clone());
+        let b = bodies.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, h, q) = (r.clone(), h.clone(), q.clone());
+                let (r, h, q, b) = (r.clone(), h.clone(), q.clone(), b.clone());
                 std::thread::spawn(move || {
-                    let _ = handle(conn, &r, &h, &q);
+                    let _ = handle(conn, &r, &h, &q, &b);
                 });
             }
         });
@@ -85,6 +91,7 @@ impl Server {
             routes,
             hits,
             requests,
+            bodies,
             stop,
         }
     }
@@ -109,6 +116,17 @@ impl Server {
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// The bodies received on `path`, in order, as text.
+    pub fn bodies(&self, path: &str) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
 }
 
 impl Drop for Server {
@@ -123,6 +141,7 @@ fn handle(
     routes: &Routes,
     hits: &Arc<Mutex<HashMap<String, usize>>>,
     requests: &Arc<Mutex<Vec<String>>>,
+    bodies: &Bodies,
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -143,6 +162,17 @@ fn handle(
         .unwrap_or("/")
         .to_string();
     requests.lock().unwrap().push(head.clone());
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    bodies.lock().unwrap().push((path.clone(), body));
     let n = {
         let mut h = hits.lock().unwrap();
         let e = h.entry(path.clone()).or_insert(0);
