@@ -3,6 +3,7 @@
 mod harness;
 
 mod config;
+mod deploy;
 mod dialects;
 mod formats;
 mod generate;

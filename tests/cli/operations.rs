@@ -295,11 +295,7 @@ fn metrics(path: &Path) -> Samples {
     out
 }
 
-fn value(
-    m: &Samples,
-    name: &str,
-    labels: &[(&str, &str)],
-) -> Option<f64> {
+fn value(m: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     m.iter()
         .find(|(n, l, _)| {
             n == name

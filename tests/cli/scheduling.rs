@@ -518,13 +518,12 @@ fn systemd_units_verify() {
     };
     assert!(out.status.success());
     let w = Workdir::new();
-    // The units name /usr/local/bin/siap; verify them against this build.
+    // The service runs `siap` from systemd's search path; verify it
+    // against this build.
     for unit in ["siap.service", "siap.timer"] {
         let text = std::fs::read_to_string(repo().join("deploy/systemd").join(unit)).unwrap();
-        w.write(
-            unit,
-            text.replace("/usr/local/bin/siap", env!("CARGO_BIN_EXE_siap")),
-        );
+        let exec = format!("ExecStart={} run ", env!("CARGO_BIN_EXE_siap"));
+        w.write(unit, text.replace("ExecStart=siap run ", &exec));
     }
     let r = std::process::Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
