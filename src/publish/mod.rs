@@ -94,7 +94,7 @@ impl Output {
     /// per row of the two readiness tables, and a row per row of its two
     /// capped sheets).
     fn cost(self, p: &Publication) -> u64 {
-        let sheet = xlsx::MAX_SHEET_ROWS as u64;
+        let sheet = xlsx::DETAIL_SHEET_ROWS as u64;
         let shipments = p.resolved.shipments.len() as u64;
         let readiness = (p.tables.readiness.height() + p.tables.supplier_readiness.height()) as u64;
         match self {
@@ -166,12 +166,14 @@ fn shipments(p: &Publication, rows: std::ops::Range<usize>) -> Result<polars::pr
 }
 
 /// The workbook: the tables, and the first rows of the shipments and
-/// exceptions tables (at most a sheet's rows, and for exceptions 64 MiB of
-/// their text: rows of hostile length would otherwise fill memory).
+/// exceptions tables (at most [`xlsx::DETAIL_SHEET_ROWS`], and for
+/// exceptions 64 MiB of their text: rows of hostile length would otherwise
+/// fill memory).
 fn workbook(p: &Publication) -> Result<OutputRecord> {
     let t = Instant::now();
-    let sheet = xlsx::MAX_SHEET_ROWS;
-    let shipments = shipments(p, 0..p.resolved.shipments.len().min(sheet))?;
+    let sheet = xlsx::DETAIL_SHEET_ROWS;
+    let total = p.resolved.shipments.len();
+    let shipments = shipments(p, 0..total.min(sheet))?;
     let preview =
         exceptions::exception_batches(&p.rejected, sheet, 64 << 20, sheet)()?.unwrap_or_default();
     let exceptions = exceptions::exceptions_frame(&preview)?;
@@ -179,8 +181,16 @@ fn workbook(p: &Publication) -> Result<OutputRecord> {
     let path = p.dir.join(Output::Workbook.name());
     let bytes = xlsx::workbook(
         p.tables,
-        &shipments,
-        &exceptions,
+        &xlsx::SheetRows {
+            frame: &shipments,
+            total: total as u64,
+            table: "shipments",
+        },
+        &xlsx::SheetRows {
+            frame: &exceptions,
+            total: p.exceptions,
+            table: "exceptions",
+        },
         p.sources,
         p.campaign,
         p.run_date,

@@ -142,10 +142,82 @@ pub fn cell_text<'t>(text: &'t str, cuts: &AtomicUsize) -> std::borrow::Cow<'t, 
     std::borrow::Cow::Owned(format!("{}{CUT_MARK}", &text[..end]))
 }
 
-/// The most data rows a sheet holds. The CSV and Parquet tables hold every
-/// row; a spreadsheet user past this many rows wants those (and Excel stops
-/// at 1,048,576 anyway).
-pub const MAX_SHEET_ROWS: usize = 50_000;
+/// Excel's rows per sheet, the header row included.
+pub const EXCEL_ROWS: usize = 1_048_576;
+
+/// The rows the Shipments and Exceptions sheets show: their first rows,
+/// for a look (the CSV and Parquet tables hold every row). Readiness and
+/// By supplier hold every row, up to Excel's own limit.
+pub const DETAIL_SHEET_ROWS: usize = 50_000;
+
+/// Rows written to a sheet at a time: each slice's cells are typed for the
+/// sheet, written and dropped (the sheet flushes each row to disk), so a
+/// sheet of a million rows costs no more memory than one slice.
+const SLICE_ROWS: usize = 32_768;
+
+/// One sheet's rows: its first rows (or all of them), how many its table
+/// has, and the table's file name for the note a capped sheet starts with.
+pub struct SheetRows<'a> {
+    pub frame: &'a DataFrame,
+    pub total: u64,
+    pub table: &'static str,
+}
+
+impl SheetRows<'_> {
+    /// The whole table, as many rows as Excel allows.
+    pub fn whole<'a>(frame: &'a DataFrame, table: &'static str) -> SheetRows<'a> {
+        SheetRows {
+            frame,
+            total: frame.height() as u64,
+            table,
+        }
+    }
+
+    /// The rows the sheet shows: a capped sheet loses one row to its note.
+    fn shown(&self) -> usize {
+        let room = if self.capped() {
+            EXCEL_ROWS - 2
+        } else {
+            EXCEL_ROWS - 1
+        };
+        self.frame.height().min(room)
+    }
+
+    fn capped(&self) -> bool {
+        self.frame.height() as u64 > (EXCEL_ROWS - 1) as u64
+            || (self.frame.height() as u64) < self.total
+    }
+
+    /// The sheet row (0-based) of the header: 1 under a cap's note.
+    fn header_row(&self) -> u32 {
+        u32::from(self.capped())
+    }
+
+    /// What a capped sheet says in its first row (and the About sheet).
+    fn note(&self) -> Option<String> {
+        self.capped().then(|| {
+            format!(
+                "Showing the first {} of {} rows; every row is in {t}.csv and {t}.parquet.",
+                thousands(self.shown() as u64),
+                thousands(self.total),
+                t = self.table
+            )
+        })
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// The most products the readiness chart shows: beyond this a column chart
 /// is unreadable (and heavy), and the table says more.
@@ -284,7 +356,11 @@ impl Values {
 /// numbers its formats in the order first used: every sheet's header is
 /// written, in sheet order, before any sheet's rows, so the numbers (and
 /// the file) never depend on which thread writes first.
-fn write_header(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), XlsxError> {
+fn write_header(ws: &mut Worksheet, rows: &SheetRows, f: &Formats) -> Result<(), XlsxError> {
+    let (df, top) = (rows.frame, rows.header_row());
+    if let Some(note) = rows.note() {
+        ws.write_string_with_format(0, 0, note, &f.flag)?;
+    }
     for (c, col) in df.columns().iter().enumerate() {
         // A column format rather than one per cell: the writer looks a
         // cell's format up by hashing all of it, which cost more than
@@ -295,40 +371,49 @@ fn write_header(ws: &mut Worksheet, df: &DataFrame, f: &Formats) -> Result<(), X
         }
     }
     for (c, col) in df.columns().iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, col.name().as_str(), &f.header)?;
+        ws.write_string_with_format(top, c as u16, col.name().as_str(), &f.header)?;
     }
     Ok(())
 }
 
-/// Writes a frame's rows under its header ([`write_header`]): typed
+/// Writes a sheet's rows under its header ([`write_header`]): typed
 /// cells, frozen header, filter, widths fitted to the header and the
-/// first 500 rows (at most 60 characters). Rows are written in order, so
-/// the sheet may be a constant-memory one that flushes each finished row
-/// to disk (strings inline, no shared string table to build).
-fn write_frame(ws: &mut Worksheet, df: &DataFrame, cuts: &AtomicUsize) -> Result<(), XlsxError> {
-    let df = &df.head(Some(MAX_SHEET_ROWS));
-    let columns: Vec<Values> = df
-        .columns()
-        .iter()
-        .map(|c| Values::of(c.as_materialized_series()))
-        .collect::<Result<_, _>>()?;
-    let names: Vec<&str> = df.columns().iter().map(|c| c.name().as_str()).collect();
-    for (c, (v, name)) in columns.iter().zip(&names).enumerate() {
-        let widest = (0..df.height().min(500))
+/// first 500 rows (at most 60 characters). Rows are written in order, a
+/// slice at a time, so the sheet may be a constant-memory one that
+/// flushes each finished row to disk (strings inline, no shared string
+/// table to build).
+fn write_frame(ws: &mut Worksheet, rows: &SheetRows, cuts: &AtomicUsize) -> Result<(), XlsxError> {
+    let (df, top, n) = (rows.frame, rows.header_row(), rows.shown());
+    let typed = |from: usize, len: usize| -> Result<Vec<Values>, XlsxError> {
+        df.slice(from as i64, len)
+            .columns()
+            .iter()
+            .map(|c| Values::of(c.as_materialized_series()))
+            .collect()
+    };
+    let first = typed(0, n.min(500))?;
+    for (c, (v, col)) in first.iter().zip(df.columns()).enumerate() {
+        let widest = (0..n.min(500))
             .map(|i| v.chars(i))
-            .chain(std::iter::once(name.chars().count() + 2))
+            .chain(std::iter::once(col.name().chars().count() + 2))
             .max()
             .unwrap_or(8);
         ws.set_column_width(c as u16, (widest.min(60) + 1) as f64)?;
     }
-    for i in 0..df.height() {
-        for (c, v) in columns.iter().enumerate() {
-            v.write(ws, (i + 1) as u32, c as u16, i, cuts)?;
+    drop(first);
+    for from in (0..n).step_by(SLICE_ROWS) {
+        let len = SLICE_ROWS.min(n - from);
+        let columns = typed(from, len)?;
+        for i in 0..len {
+            let row = top + 1 + (from + i) as u32;
+            for (c, v) in columns.iter().enumerate() {
+                v.write(ws, row, c as u16, i, cuts)?;
+            }
         }
     }
     let last_col = df.width().saturating_sub(1) as u16;
-    ws.set_freeze_panes(1, 0)?;
-    ws.autofilter(0, 0, df.height() as u32, last_col)?;
+    ws.set_freeze_panes(top + 1, 0)?;
+    ws.autofilter(top, 0, top + n as u32, last_col)?;
     Ok(())
 }
 
@@ -342,13 +427,16 @@ fn col_letter(df: &DataFrame, name: &str) -> Option<String> {
 /// `chart_rows` products (none when 0).
 fn readiness_sheet(
     ws: &mut Worksheet,
-    r: &DataFrame,
+    rows: &SheetRows,
     f: &Formats,
     chart_rows: u32,
     cuts: &AtomicUsize,
 ) -> Result<(), XlsxError> {
-    let n = r.height().min(MAX_SHEET_ROWS) as u32;
-    write_frame(ws, r, cuts)?;
+    let r = rows.frame;
+    let (n, top) = (rows.shown() as u32, rows.header_row());
+    // The first data row, as Excel numbers rows (from 1).
+    let first = top + 2;
+    write_frame(ws, rows, cuts)?;
     // Printed (or exported to PDF): landscape, one page wide.
     ws.set_landscape();
     ws.set_print_fit_to_pages(1, 0);
@@ -356,16 +444,16 @@ fn readiness_sheet(
     if n > 0 {
         if let Some(status) = col_letter(r, "status") {
             let rule = ConditionalFormatFormula::new()
-                .set_rule(format!("=${status}2=\"NOT_READY\"").as_str())
+                .set_rule(format!("=${status}{first}=\"NOT_READY\"").as_str())
                 .set_format(&f.bad);
-            ws.add_conditional_format(1, 0, n, last_col, &rule)?;
+            ws.add_conditional_format(top + 1, 0, top + n, last_col, &rule)?;
         }
         for flag in ["short_of_minimum", "misses_window"] {
             if let (Some(i), Some(l)) = (r.get_column_index(flag), col_letter(r, flag)) {
                 let rule = ConditionalFormatFormula::new()
-                    .set_rule(format!("={l}2=TRUE").as_str())
+                    .set_rule(format!("={l}{first}=TRUE").as_str())
                     .set_format(&f.flag);
-                ws.add_conditional_format(1, i as u16, n, i as u16, &rule)?;
+                ws.add_conditional_format(top + 1, i as u16, top + n, i as u16, &rule)?;
             }
         }
     }
@@ -405,8 +493,8 @@ fn readiness_sheet(
 
 pub fn workbook(
     tables: &Tables,
-    shipments_preview: &DataFrame,
-    exceptions: &DataFrame,
+    shipments: &SheetRows,
+    exceptions: &SheetRows,
     sources: &[SourceRecord],
     campaign: &Campaign,
     run_date: chrono::NaiveDate,
@@ -434,14 +522,11 @@ pub fn workbook(
             .set_creation_datetime(&created),
     );
 
-    let r = &tables.readiness;
-    // The rows on the sheet; the chart only when it stays readable.
-    let n = r.height().min(MAX_SHEET_ROWS) as u32;
-    let chart_rows = if (n as usize) <= MAX_CHART_PRODUCTS {
-        n
-    } else {
-        0
-    };
+    let readiness_rows = SheetRows::whole(&tables.readiness, "readiness");
+    let supplier_rows = SheetRows::whole(&tables.supplier_readiness, "supplier_readiness");
+    // The chart only when it stays readable.
+    let n = readiness_rows.shown();
+    let chart_rows = if n <= MAX_CHART_PRODUCTS { n as u32 } else { 0 };
     // The other large sheets are made standalone (constant memory too)
     // and written on a second thread while this one writes the readiness
     // sheet: the sheets' XML is most of the workbook's time. Each thread
@@ -453,25 +538,25 @@ pub fn workbook(
         Ok(ws)
     };
     let mut by_supplier = sheet("By supplier")?;
-    let mut shipments = sheet("Shipments")?;
+    let mut shipments_ws = sheet("Shipments")?;
     let mut exceptions_ws = sheet("Exceptions")?;
     let readiness = wb.add_worksheet_with_constant_memory()?;
     readiness.set_name("Readiness")?;
-    write_header(readiness, r, &f)?;
-    write_header(&mut by_supplier, &tables.supplier_readiness, &f)?;
-    write_header(&mut shipments, shipments_preview, &f)?;
+    write_header(readiness, &readiness_rows, &f)?;
+    write_header(&mut by_supplier, &supplier_rows, &f)?;
+    write_header(&mut shipments_ws, shipments, &f)?;
     write_header(&mut exceptions_ws, exceptions, &f)?;
     std::thread::scope(|scope| -> Result<(), XlsxError> {
         let other = scope.spawn(|| -> Result<(), XlsxError> {
-            write_frame(&mut by_supplier, &tables.supplier_readiness, &cuts)?;
-            write_frame(&mut shipments, shipments_preview, &cuts)
+            write_frame(&mut by_supplier, &supplier_rows, &cuts)?;
+            write_frame(&mut shipments_ws, shipments, &cuts)
         });
-        let here = readiness_sheet(readiness, r, &f, chart_rows, &cuts)
+        let here = readiness_sheet(readiness, &readiness_rows, &f, chart_rows, &cuts)
             .and_then(|()| write_frame(&mut exceptions_ws, exceptions, &cuts));
         let other = other.join().expect("writing a sheet does not panic");
         here.and(other)
     })?;
-    for ws in [by_supplier, shipments, exceptions_ws] {
+    for ws in [by_supplier, shipments_ws, exceptions_ws] {
         wb.push_worksheet(ws);
     }
     {
@@ -491,8 +576,29 @@ pub fn workbook(
             ),
             ("timezone".into(), campaign.timezone.name().to_string()),
             (String::new(), String::new()),
-            ("Readiness column".into(), "meaning".into()),
+            (
+                "sheet rows".into(),
+                format!(
+                    "Readiness and By supplier hold every row (up to Excel's {}); Shipments and Exceptions show their first {}; the CSV and Parquet tables hold every row",
+                    thousands(EXCEL_ROWS as u64),
+                    thousands(DETAIL_SHEET_ROWS as u64)
+                ),
+            ),
         ];
+        for (sheet, rows) in [
+            ("Readiness", &readiness_rows),
+            ("By supplier", &supplier_rows),
+            ("Shipments", shipments),
+            ("Exceptions", exceptions),
+        ] {
+            if let Some(note) = rows.note() {
+                lines.push((format!("{sheet} sheet"), note));
+            }
+        }
+        lines.extend([
+            (String::new(), String::new()),
+            ("Readiness column".into(), "meaning".into()),
+        ]);
         lines.extend(
             READINESS_COLUMNS
                 .iter()

@@ -340,3 +340,84 @@ fn reasons_explain_each_status() {
         "2026-11-25T08:00:00+07:00"
     );
 }
+
+#[test]
+fn a_campaign_of_200_000_products_has_every_row_on_its_readiness_sheets() {
+    let w = Workdir::new();
+    w.siap(&[
+        "generate",
+        "--products",
+        "200000",
+        "--stock-rows",
+        "400000",
+        "--shipment-rows",
+        "250000",
+        "--out",
+        "campaign",
+    ])
+    .assert_success();
+    let r = w.siap(&[
+        "run",
+        "campaign/pipeline.toml",
+        "--work-dir",
+        "work",
+        "--date",
+        "2026-11-27",
+        "--log-format",
+        "json",
+    ]);
+    r.assert_success();
+    // Constant-memory sheets, written a slice at a time.
+    assert!(r.peak_mib() < 1024.0, "peak {} MiB", r.peak_mib());
+    let out = w.join("work/latest");
+    let mut wb = open(&out.join("readiness.xlsx"));
+    let readiness = wb.worksheet_range("Readiness").unwrap();
+    assert_eq!(readiness.height(), 200_000 + 1);
+    let (_, csv) = read_csv(&out.join("readiness.csv"));
+    let last: Vec<String> = readiness
+        .rows()
+        .last()
+        .unwrap()
+        .iter()
+        .map(as_csv)
+        .collect();
+    assert_eq!(last[0], csv[199_999][0], "the last product is on the sheet");
+    let (_, suppliers) = read_csv(&out.join("supplier_readiness.csv"));
+    assert!(suppliers.len() > 200_000);
+    assert_eq!(
+        wb.worksheet_range("By supplier").unwrap().height(),
+        suppliers.len() + 1
+    );
+    // Shipments are capped, and say so in their first row and on About.
+    let shipments = wb.worksheet_range("Shipments").unwrap();
+    let total = read_csv(&out.join("shipments.csv")).1.len();
+    assert!(total > 50_000);
+    let rows: Vec<&[Data]> = shipments.rows().collect();
+    let note = format!(
+        "Showing the first 50,000 of {} rows; every row is in shipments.csv and shipments.parquet.",
+        total
+            .to_string()
+            .as_bytes()
+            .rchunks(3)
+            .rev()
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert_eq!(as_csv(&rows[0][0]), note);
+    assert_eq!(as_csv(&rows[1][0]), "product_id", "the header, under the note");
+    assert_eq!(rows.len(), 2 + 50_000);
+    let about = wb.worksheet_range("About").unwrap();
+    let said: Vec<String> = about
+        .rows()
+        .map(|r| r.iter().map(as_csv).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(
+        said.iter().any(|l| l == &format!("Shipments sheet {note}")),
+        "{said:?}"
+    );
+    assert!(
+        !said.iter().any(|l| l.starts_with("Readiness sheet")),
+        "{said:?}"
+    );
+}
