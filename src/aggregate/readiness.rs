@@ -164,7 +164,7 @@ pub fn tables(
         .sort(["product_id"], SortMultipleOptions::default())
         .collect()
         .map_err(polars_err("computing readiness"))?;
-    let reasons = reason::reasons(&readiness, campaign)?;
+    let reasons = reason::reasons(&readiness, campaign, crate::pipeline::Language::En)?;
     // `reason` sits right after `status`, before the informational columns.
     let mut readiness = readiness;
     let at = readiness.get_column_index("status").map_or(0, |i| i + 1);

@@ -130,6 +130,8 @@ pub struct OutputOptions {
     /// Write decimals with `,` (set with `csv_delimiter = ";"` for Excel
     /// in locales like Indonesia's).
     pub csv_decimal_comma: bool,
+    /// The workbook's language (CSV and Parquet stay canonical).
+    pub language: Language,
 }
 
 impl Default for OutputOptions {
@@ -138,8 +140,20 @@ impl Default for OutputOptions {
             csv_bom: false,
             csv_delimiter: b',',
             csv_decimal_comma: false,
+            language: Language::En,
         }
     }
+}
+
+/// The language of the workbook people read: sheet names, headers,
+/// statuses, reasons and the About sheet (`[output] language`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    /// English, with the tables' own column names as headers.
+    #[default]
+    En,
+    /// Bahasa Indonesia.
+    Id,
 }
 
 #[derive(Debug, Clone)]

@@ -803,8 +803,19 @@ fn output(doc: &mut Doc, root: &dyn TableLike) -> crate::pipeline::OutputOptions
     doc.check_keys(
         t,
         "output",
-        &["csv_bom", "csv_delimiter", "csv_decimal_comma"],
+        &["csv_bom", "csv_delimiter", "csv_decimal_comma", "language"],
     );
+    if t.get("language").is_some() {
+        match doc.string(t, "output", "language").as_deref() {
+            Some("en") => o.language = crate::pipeline::Language::En,
+            Some("id") => o.language = crate::pipeline::Language::Id,
+            Some(_) => doc.problem(
+                Doc::span_of(t, "language"),
+                "`output.language` must be \"en\" (English) or \"id\" (Bahasa Indonesia)",
+            ),
+            None => {}
+        }
+    }
     for key in ["csv_bom", "csv_decimal_comma"] {
         if let Some(v) = t.get(key) {
             match v.as_bool() {

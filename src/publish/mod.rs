@@ -15,6 +15,7 @@
 pub mod exceptions;
 pub mod manifest;
 pub mod table;
+pub mod words;
 pub mod xlsx;
 
 use std::path::Path;
@@ -179,24 +180,24 @@ fn workbook(p: &Publication) -> Result<OutputRecord> {
     let exceptions = exceptions::exceptions_frame(&preview)?;
     drop(preview);
     let path = p.dir.join(Output::Workbook.name());
-    let bytes = xlsx::workbook(
-        p.tables,
-        &xlsx::SheetRows {
+    let book = xlsx::Book {
+        tables: p.tables,
+        shipments: xlsx::SheetRows {
             frame: &shipments,
             total: total as u64,
             table: "shipments",
         },
-        &xlsx::SheetRows {
+        exceptions: xlsx::SheetRows {
             frame: &exceptions,
             total: p.exceptions,
             table: "exceptions",
         },
-        p.sources,
-        p.campaign,
-        p.run_date,
-        p.dir,
-    )
-    .map_err(|e| Error::Publish {
+        sources: p.sources,
+        campaign: p.campaign,
+        run_date: p.run_date,
+        language: p.options.language,
+    };
+    let bytes = xlsx::workbook(&book, p.dir).map_err(|e| Error::Publish {
         path,
         message: e.to_string(),
     })?;

@@ -16,70 +16,10 @@ use rust_xlsxwriter::{
     FormatBorder, Workbook, Worksheet, XlsxError, utility::column_number_to_name,
 };
 
+use super::words::{READINESS_COLUMNS, Sheet, Words};
 use crate::aggregate::Tables;
-use crate::pipeline::Campaign;
+use crate::pipeline::{Campaign, Language};
 use crate::workdir::manifest::SourceRecord;
-
-/// Column definitions, shown on the About sheet and in the README.
-pub const READINESS_COLUMNS: &[(&str, &str)] = &[
-    ("product_id", "the catalog's product id"),
-    ("product_name", "the catalog's product name"),
-    ("category", "the catalog's product line"),
-    (
-        "suppliers",
-        "suppliers with a counted latest stock row or latest non-cancelled shipment",
-    ),
-    ("stock_units", "sum of latest stock quantity × pack size"),
-    (
-        "window_units",
-        "latest non-cancelled shipments with an ETA inside the window, in units",
-    ),
-    ("early_units", "same, ETA before the window opens"),
-    (
-        "late_units",
-        "same, ETA after the window closes, or no ETA and not arrived",
-    ),
-    ("stock_shortfall", "max(0, minimum − stock_units)"),
-    ("window_shortfall", "max(0, minimum − window_units)"),
-    ("short_of_minimum", "stock_units < minimum"),
-    ("misses_window", "window_units < minimum"),
-    ("status", "READY when neither flag is set, else NOT_READY"),
-    ("reason", "why, in plain words"),
-    ("stock_coverage", "stock_units / minimum"),
-    ("window_coverage", "window_units / minimum"),
-    (
-        "in_transit_units",
-        "units of latest shipments departed or in transit",
-    ),
-    (
-        "customs_hold_units",
-        "units of latest shipments held in customs (they count by their ETA)",
-    ),
-    (
-        "no_eta_units",
-        "units of latest non-cancelled shipments without an ETA",
-    ),
-    (
-        "oldest_stock_as_of",
-        "the oldest as_of among the latest stock rows",
-    ),
-    (
-        "exceptions",
-        "rejected rows whose supplier and SKU map to the product",
-    ),
-    (
-        "earliest_eta",
-        "earliest ETA of the latest non-cancelled shipments",
-    ),
-    (
-        "latest_eta",
-        "latest ETA of the latest non-cancelled shipments",
-    ),
-    (
-        "minimum_reached_on",
-        "the first ETA at which cumulative in-window units reach the minimum; empty if never",
-    ),
-];
 
 struct Formats {
     header: Format,
@@ -90,7 +30,7 @@ struct Formats {
     flag: Format,
 }
 
-fn formats() -> Formats {
+fn formats(words: Words) -> Formats {
     Formats {
         header: Format::new()
             .set_bold()
@@ -98,7 +38,7 @@ fn formats() -> Formats {
             .set_border_bottom(FormatBorder::Thin),
         int: Format::new().set_num_format("#,##0"),
         ratio: Format::new().set_num_format("0.0%"),
-        date: Format::new().set_num_format("yyyy-mm-dd"),
+        date: Format::new().set_num_format(words.date_format()),
         bad: Format::new()
             .set_background_color(Color::RGB(0xFFC7CE))
             .set_font_color(Color::RGB(0x9C0006)),
@@ -194,29 +134,10 @@ impl SheetRows<'_> {
     }
 
     /// What a capped sheet says in its first row (and the About sheet).
-    fn note(&self) -> Option<String> {
-        self.capped().then(|| {
-            format!(
-                "Showing the first {} of {} rows; every row is in {t}.csv and {t}.parquet.",
-                thousands(self.shown() as u64),
-                thousands(self.total),
-                t = self.table
-            )
-        })
+    fn note(&self, words: Words) -> Option<String> {
+        self.capped()
+            .then(|| words.capped(self.shown() as u64, self.total, self.table))
     }
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The most products the readiness chart shows: beyond this a column chart
@@ -356,9 +277,14 @@ impl Values {
 /// numbers its formats in the order first used: every sheet's header is
 /// written, in sheet order, before any sheet's rows, so the numbers (and
 /// the file) never depend on which thread writes first.
-fn write_header(ws: &mut Worksheet, rows: &SheetRows, f: &Formats) -> Result<(), XlsxError> {
+fn write_header(
+    ws: &mut Worksheet,
+    rows: &SheetRows,
+    f: &Formats,
+    words: Words,
+) -> Result<(), XlsxError> {
     let (df, top) = (rows.frame, rows.header_row());
-    if let Some(note) = rows.note() {
+    if let Some(note) = rows.note(words) {
         ws.write_string_with_format(0, 0, note, &f.flag)?;
     }
     for (c, col) in df.columns().iter().enumerate() {
@@ -371,7 +297,8 @@ fn write_header(ws: &mut Worksheet, rows: &SheetRows, f: &Formats) -> Result<(),
         }
     }
     for (c, col) in df.columns().iter().enumerate() {
-        ws.write_string_with_format(top, c as u16, col.name().as_str(), &f.header)?;
+        let header = words.header(col.name().as_str());
+        ws.write_string_with_format(top, c as u16, header, &f.header)?;
     }
     Ok(())
 }
@@ -382,7 +309,12 @@ fn write_header(ws: &mut Worksheet, rows: &SheetRows, f: &Formats) -> Result<(),
 /// slice at a time, so the sheet may be a constant-memory one that
 /// flushes each finished row to disk (strings inline, no shared string
 /// table to build).
-fn write_frame(ws: &mut Worksheet, rows: &SheetRows, cuts: &AtomicUsize) -> Result<(), XlsxError> {
+fn write_frame(
+    ws: &mut Worksheet,
+    rows: &SheetRows,
+    cuts: &AtomicUsize,
+    words: Words,
+) -> Result<(), XlsxError> {
     let (df, top, n) = (rows.frame, rows.header_row(), rows.shown());
     let typed = |from: usize, len: usize| -> Result<Vec<Values>, XlsxError> {
         df.slice(from as i64, len)
@@ -395,7 +327,9 @@ fn write_frame(ws: &mut Worksheet, rows: &SheetRows, cuts: &AtomicUsize) -> Resu
     for (c, (v, col)) in first.iter().zip(df.columns()).enumerate() {
         let widest = (0..n.min(500))
             .map(|i| v.chars(i))
-            .chain(std::iter::once(col.name().chars().count() + 2))
+            .chain(std::iter::once(
+                words.header(col.name()).chars().count() + 2,
+            ))
             .max()
             .unwrap_or(8);
         ws.set_column_width(c as u16, (widest.min(60) + 1) as f64)?;
@@ -431,12 +365,13 @@ fn readiness_sheet(
     f: &Formats,
     chart_rows: u32,
     cuts: &AtomicUsize,
+    words: Words,
 ) -> Result<(), XlsxError> {
     let r = rows.frame;
     let (n, top) = (rows.shown() as u32, rows.header_row());
     // The first data row, as Excel numbers rows (from 1).
     let first = top + 2;
-    write_frame(ws, rows, cuts)?;
+    write_frame(ws, rows, cuts, words)?;
     // Printed (or exported to PDF): landscape, one page wide.
     ws.set_landscape();
     ws.set_print_fit_to_pages(1, 0);
@@ -444,7 +379,7 @@ fn readiness_sheet(
     if n > 0 {
         if let Some(status) = col_letter(r, "status") {
             let rule = ConditionalFormatFormula::new()
-                .set_rule(format!("=${status}{first}=\"NOT_READY\"").as_str())
+                .set_rule(format!("=${status}{first}=\"{}\"", words.status("NOT_READY")).as_str())
                 .set_format(&f.bad);
             ws.add_conditional_format(top + 1, 0, top + n, last_col, &rule)?;
         }
@@ -470,38 +405,70 @@ fn readiness_sheet(
             ));
         };
         let mut chart = Chart::new(ChartType::Column);
-        chart
-            .title()
-            .set_name("Stock and in-window units against the minimum");
+        chart.title().set_name(words.chart_title());
+        let (sheet, about) = (words.sheet(Sheet::Readiness), words.sheet(Sheet::About));
         for (name, c) in [("stock_units", stock), ("window_units", window)] {
             chart
                 .add_series()
-                .set_name(name)
-                .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
-                .set_values(("Readiness", 1, c as u16, n, c as u16));
+                .set_name(words.header(name))
+                .set_categories((sheet, 1, pid as u16, n, pid as u16))
+                .set_values((sheet, 1, c as u16, n, c as u16));
         }
         let mut line = Chart::new(ChartType::Line);
         line.add_series()
             .set_name("minimum")
-            .set_categories(("Readiness", 1, pid as u16, n, pid as u16))
-            .set_values(("About", 1, 4, n, 4));
+            .set_categories((sheet, 1, pid as u16, n, pid as u16))
+            .set_values((about, 1, 4, n, 4));
         chart.combine(&line);
         ws.insert_chart(n + 3, 0, &chart)?;
     }
     Ok(())
 }
 
-pub fn workbook(
-    tables: &Tables,
-    shipments: &SheetRows,
-    exceptions: &SheetRows,
-    sources: &[SourceRecord],
-    campaign: &Campaign,
-    run_date: chrono::NaiveDate,
-    tempdir: &std::path::Path,
-) -> Result<Vec<u8>, XlsxError> {
+/// What the workbook is made of.
+pub struct Book<'a> {
+    pub tables: &'a Tables,
+    /// The first rows of the shipments table, and its size.
+    pub shipments: SheetRows<'a>,
+    /// The first rows of the exceptions table, and its size.
+    pub exceptions: SheetRows<'a>,
+    pub sources: &'a [SourceRecord],
+    pub campaign: &'a Campaign,
+    pub run_date: chrono::NaiveDate,
+    pub language: Language,
+}
+
+/// The readiness table as its sheet shows it: in Indonesian, statuses
+/// and reasons in Indonesian; in English, as it is.
+fn localized(book: &Book) -> Result<DataFrame, XlsxError> {
+    let r = &book.tables.readiness;
+    let words = Words(book.language);
+    if book.language == Language::En {
+        return Ok(r.clone());
+    }
+    let e = |e: PolarsError| XlsxError::ParameterError(e.to_string());
+    let status: StringChunked = r
+        .column("status")
+        .and_then(|c| c.str().cloned())
+        .map_err(e)?
+        .iter()
+        .map(|s| s.map(|s| words.status(s).to_string()))
+        .collect();
+    let reasons = crate::aggregate::reason::reasons(r, book.campaign, book.language)
+        .map_err(|err| XlsxError::ParameterError(err.to_string()))?;
+    let mut out = r.clone();
+    out.with_column(status.with_name("status".into()).into_series().into())
+        .map_err(e)?;
+    out.with_column(Series::new("reason".into(), reasons).into())
+        .map_err(e)?;
+    Ok(out)
+}
+
+pub fn workbook(book: &Book, tempdir: &std::path::Path) -> Result<Vec<u8>, XlsxError> {
     use chrono::Datelike;
-    let f = formats();
+    let words = Words(book.language);
+    let (campaign, run_date) = (book.campaign, book.run_date);
+    let f = formats(words);
     // Text cells cut to Excel's limit, on every sheet.
     let cuts = AtomicUsize::new(0);
     let mut wb = Workbook::new();
@@ -522,8 +489,9 @@ pub fn workbook(
             .set_creation_datetime(&created),
     );
 
-    let readiness_rows = SheetRows::whole(&tables.readiness, "readiness");
-    let supplier_rows = SheetRows::whole(&tables.supplier_readiness, "supplier_readiness");
+    let readiness = localized(book)?;
+    let readiness_rows = SheetRows::whole(&readiness, "readiness");
+    let supplier_rows = SheetRows::whole(&book.tables.supplier_readiness, "supplier_readiness");
     // The chart only when it stays readable.
     let n = readiness_rows.shown();
     let chart_rows = if n <= MAX_CHART_PRODUCTS { n as u32 } else { 0 };
@@ -531,118 +499,115 @@ pub fn workbook(
     // and written on a second thread while this one writes the readiness
     // sheet: the sheets' XML is most of the workbook's time. Each thread
     // gets about half the rows.
-    let mut sheet = |name: &str| -> Result<Worksheet, XlsxError> {
+    let mut sheet = |s: Sheet| -> Result<Worksheet, XlsxError> {
         // Constant memory: each finished row goes to a temporary file.
         let mut ws = wb.new_worksheet_with_constant_memory()?;
-        ws.set_name(name)?;
+        ws.set_name(words.sheet(s))?;
         Ok(ws)
     };
-    let mut by_supplier = sheet("By supplier")?;
-    let mut shipments_ws = sheet("Shipments")?;
-    let mut exceptions_ws = sheet("Exceptions")?;
-    let readiness = wb.add_worksheet_with_constant_memory()?;
-    readiness.set_name("Readiness")?;
-    write_header(readiness, &readiness_rows, &f)?;
-    write_header(&mut by_supplier, &supplier_rows, &f)?;
-    write_header(&mut shipments_ws, shipments, &f)?;
-    write_header(&mut exceptions_ws, exceptions, &f)?;
+    let mut by_supplier = sheet(Sheet::BySupplier)?;
+    let mut shipments_ws = sheet(Sheet::Shipments)?;
+    let mut exceptions_ws = sheet(Sheet::Exceptions)?;
+    let readiness_ws = wb.add_worksheet_with_constant_memory()?;
+    readiness_ws.set_name(words.sheet(Sheet::Readiness))?;
+    write_header(readiness_ws, &readiness_rows, &f, words)?;
+    write_header(&mut by_supplier, &supplier_rows, &f, words)?;
+    write_header(&mut shipments_ws, &book.shipments, &f, words)?;
+    write_header(&mut exceptions_ws, &book.exceptions, &f, words)?;
     std::thread::scope(|scope| -> Result<(), XlsxError> {
         let other = scope.spawn(|| -> Result<(), XlsxError> {
-            write_frame(&mut by_supplier, &supplier_rows, &cuts)?;
-            write_frame(&mut shipments_ws, shipments, &cuts)
+            write_frame(&mut by_supplier, &supplier_rows, &cuts, words)?;
+            write_frame(&mut shipments_ws, &book.shipments, &cuts, words)
         });
-        let here = readiness_sheet(readiness, &readiness_rows, &f, chart_rows, &cuts)
-            .and_then(|()| write_frame(&mut exceptions_ws, exceptions, &cuts));
+        let here = readiness_sheet(readiness_ws, &readiness_rows, &f, chart_rows, &cuts, words)
+            .and_then(|()| write_frame(&mut exceptions_ws, &book.exceptions, &cuts, words));
         let other = other.join().expect("writing a sheet does not panic");
         here.and(other)
     })?;
     for ws in [by_supplier, shipments_ws, exceptions_ws] {
         wb.push_worksheet(ws);
     }
-    {
-        let ws = wb.add_worksheet();
-        ws.set_name("About")?;
-        let bold = Format::new().set_bold();
-        let mut lines: Vec<(String, String)> = vec![
-            ("campaign".into(), campaign.name.clone()),
-            ("run date".into(), run_date.to_string()),
-            ("minimum units".into(), campaign.minimum_units.to_string()),
-            (
-                "window".into(),
-                format!(
-                    "{} to {} (inclusive, by ETA date as written)",
-                    campaign.opens, campaign.closes
-                ),
+    let notes = [
+        (Sheet::Readiness, &readiness_rows),
+        (Sheet::BySupplier, &supplier_rows),
+        (Sheet::Shipments, &book.shipments),
+        (Sheet::Exceptions, &book.exceptions),
+    ]
+    .into_iter()
+    .filter_map(|(s, rows)| rows.note(words).map(|n| (words.sheet_label(s), n)))
+    .collect();
+    about_sheet(wb.add_worksheet(), book, notes, &f, chart_rows, &cuts)?;
+    wb.save_to_buffer()
+}
+
+/// The About sheet: the campaign's rules, how many rows each sheet holds,
+/// every readiness column's meaning, the sources; and the minimum beside
+/// each charted product (the chart's line).
+fn about_sheet(
+    ws: &mut Worksheet,
+    book: &Book,
+    notes: Vec<(String, String)>,
+    f: &Formats,
+    chart_rows: u32,
+    cuts: &AtomicUsize,
+) -> Result<(), XlsxError> {
+    let words = Words(book.language);
+    let campaign = book.campaign;
+    let label = |k: &'static str| words.label(k).to_string();
+    ws.set_name(words.sheet(Sheet::About))?;
+    let bold = Format::new().set_bold();
+    let mut lines: Vec<(String, String)> = vec![
+        (label("campaign"), campaign.name.clone()),
+        (label("run date"), book.run_date.to_string()),
+        (label("minimum units"), campaign.minimum_units.to_string()),
+        (
+            label("window"),
+            words.window(campaign.opens, campaign.closes),
+        ),
+        (label("timezone"), campaign.timezone.name().to_string()),
+        (String::new(), String::new()),
+        (
+            label("sheet rows"),
+            words.sheet_rows(EXCEL_ROWS as u64, DETAIL_SHEET_ROWS as u64),
+        ),
+    ];
+    lines.extend(notes);
+    lines.push((String::new(), String::new()));
+    lines.push((label("Readiness column"), label("meaning")));
+    lines.extend(READINESS_COLUMNS.iter().map(|c| words.column(c)));
+    lines.push((String::new(), String::new()));
+    lines.push((label("Source"), words.source_heading().to_string()));
+    lines.extend(book.sources.iter().map(|s| {
+        (
+            s.id.clone(),
+            format!(
+                "{} · {} · {} / {} / {}",
+                s.location, s.sha256, s.records_read, s.accepted, s.rejected
             ),
-            ("timezone".into(), campaign.timezone.name().to_string()),
-            (String::new(), String::new()),
-            (
-                "sheet rows".into(),
-                format!(
-                    "Readiness and By supplier hold every row (up to Excel's {}); Shipments and Exceptions show their first {}; the CSV and Parquet tables hold every row",
-                    thousands(EXCEL_ROWS as u64),
-                    thousands(DETAIL_SHEET_ROWS as u64)
-                ),
-            ),
-        ];
-        for (sheet, rows) in [
-            ("Readiness", &readiness_rows),
-            ("By supplier", &supplier_rows),
-            ("Shipments", shipments),
-            ("Exceptions", exceptions),
-        ] {
-            if let Some(note) = rows.note() {
-                lines.push((format!("{sheet} sheet"), note));
-            }
-        }
-        lines.extend([
-            (String::new(), String::new()),
-            ("Readiness column".into(), "meaning".into()),
-        ]);
-        lines.extend(
-            READINESS_COLUMNS
-                .iter()
-                .map(|(c, m)| (c.to_string(), m.to_string())),
-        );
+        )
+    }));
+    let cut = cuts.load(Ordering::Relaxed);
+    if cut > 0 {
         lines.push((String::new(), String::new()));
         lines.push((
-            "Source".into(),
-            "location · sha256 · records read / accepted / rejected".into(),
+            label("cut cells"),
+            words.cut_cells(cut, MAX_CELL_TEXT, CUT_MARK),
         ));
-        lines.extend(sources.iter().map(|s| {
-            (
-                s.id.clone(),
-                format!(
-                    "{} · {} · {} / {} / {}",
-                    s.location, s.sha256, s.records_read, s.accepted, s.rejected
-                ),
-            )
-        }));
-        let cut = cuts.load(Ordering::Relaxed);
-        if cut > 0 {
-            lines.push((String::new(), String::new()));
-            lines.push((
-                "cut cells".into(),
-                format!(
-                    "{cut} text cell(s) longer than Excel's limit of {MAX_CELL_TEXT} characters end in `{CUT_MARK}`; the CSV and Parquet tables hold the whole text"
-                ),
-            ));
-        }
-        for (row, (k, v)) in lines.iter().enumerate() {
-            if !k.is_empty() {
-                ws.write_string_with_format(row as u32, 0, cell_text(k, &cuts), &bold)?;
-                ws.write_string(row as u32, 1, cell_text(v, &cuts))?;
-            }
-        }
-        // Chart helper: the minimum beside each product row (column E).
-        if chart_rows > 0 {
-            ws.write_string_with_format(0, 4, "minimum (chart)", &bold)?;
-            for i in 1..=chart_rows {
-                ws.write_number_with_format(i, 4, campaign.minimum_units as f64, &f.int)?;
-            }
-        }
-        ws.set_autofit_max_width(900);
-        ws.autofit();
     }
-    wb.save_to_buffer()
+    for (row, (k, v)) in lines.iter().enumerate() {
+        if !k.is_empty() {
+            ws.write_string_with_format(row as u32, 0, cell_text(k, cuts), &bold)?;
+            ws.write_string(row as u32, 1, cell_text(v, cuts))?;
+        }
+    }
+    // Chart helper: the minimum beside each product row (column E).
+    if chart_rows > 0 {
+        ws.write_string_with_format(0, 4, words.label("minimum (chart)"), &bold)?;
+        for i in 1..=chart_rows {
+            ws.write_number_with_format(i, 4, campaign.minimum_units as f64, &f.int)?;
+        }
+    }
+    ws.set_autofit_max_width(900);
+    ws.autofit();
+    Ok(())
 }

@@ -131,3 +131,23 @@ fn validate_reports_missing_local_sources() {
         r.stderr
     );
 }
+
+#[test]
+fn output_language_and_notify_mistakes_are_named() {
+    let w = Workdir::new();
+    let p = w.write(
+        "bad.toml",
+        format!(
+            "{GOOD}\n[output]\nlanguage = \"fr\"\n\n[notify]\non = [\"always\"]\n[[notify.webhooks]]\nurl = \"ftp://example.com/hook\"\n"
+        ),
+    );
+    let r = w.siap(&["validate", p.to_str().unwrap()]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    for said in [
+        "`output.language` must be \"en\" (English) or \"id\" (Bahasa Indonesia)",
+        "`notify.on`: unknown event `always`",
+        "`notify.webhooks[0].url` must be an http(s) URL",
+    ] {
+        assert!(r.stderr.contains(said), "{said}\n{}", r.stderr);
+    }
+}

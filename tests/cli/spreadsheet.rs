@@ -376,7 +376,7 @@ fn a_campaign_of_200_000_products_has_every_row_on_its_readiness_sheets() {
     let (_, csv) = read_csv(&out.join("readiness.csv"));
     let last: Vec<String> = readiness
         .rows()
-        .last()
+        .next_back()
         .unwrap()
         .iter()
         .map(as_csv)
@@ -405,7 +405,11 @@ fn a_campaign_of_200_000_products_has_every_row_on_its_readiness_sheets() {
             .join(",")
     );
     assert_eq!(as_csv(&rows[0][0]), note);
-    assert_eq!(as_csv(&rows[1][0]), "product_id", "the header, under the note");
+    assert_eq!(
+        as_csv(&rows[1][0]),
+        "product_id",
+        "the header, under the note"
+    );
     assert_eq!(rows.len(), 2 + 50_000);
     let about = wb.worksheet_range("About").unwrap();
     let said: Vec<String> = about
@@ -420,4 +424,118 @@ fn a_campaign_of_200_000_products_has_every_row_on_its_readiness_sheets() {
         !said.iter().any(|l| l.starts_with("Readiness sheet")),
         "{said:?}"
     );
+}
+
+/// The sample run with `[output] language = …` (none: the default), in
+/// its own work folder of one copy of the sample (so the sources' paths,
+/// which the About sheet lists, are the same for every language).
+fn sample_in(w: &Workdir, language: Option<&str>) -> std::path::PathBuf {
+    let p = w.join("pipelines/harbolnas.toml");
+    if !p.is_file() {
+        w.copy_sample();
+    }
+    let text = std::fs::read_to_string(&p).unwrap();
+    let text = text.split("\n[output]\n").next().unwrap().to_string();
+    let text = match language {
+        Some(l) => format!("{text}\n[output]\nlanguage = \"{l}\"\n"),
+        None => text,
+    };
+    std::fs::write(&p, text).unwrap();
+    let work = format!("work-{}", language.unwrap_or("default"));
+    w.siap(&[
+        "run",
+        p.to_str().unwrap(),
+        "--work-dir",
+        &work,
+        "--date",
+        "2026-11-27",
+    ])
+    .assert_success();
+    w.join(&work).join("latest")
+}
+
+#[test]
+fn an_indonesian_workbook_reads_in_indonesian_and_the_tables_stay_canonical() {
+    let w = Workdir::new();
+    let (default, en, id) = (
+        sample_in(&w, None),
+        sample_in(&w, Some("en")),
+        sample_in(&w, Some("id")),
+    );
+    // The English default is unchanged, byte for byte; the tables never
+    // change with the language.
+    let bytes = |dir: &Path, f: &str| std::fs::read(dir.join(f)).unwrap();
+    assert!(bytes(&en, "readiness.xlsx") == bytes(&default, "readiness.xlsx"));
+    for t in ["readiness", "supplier_readiness", "shipments", "exceptions"] {
+        for ext in ["csv", "parquet"] {
+            let f = format!("{t}.{ext}");
+            assert!(
+                bytes(&id, &f) == bytes(&en, &f),
+                "{f} changed with the language"
+            );
+        }
+    }
+    let mut wb = open(&id.join("readiness.xlsx"));
+    assert_eq!(
+        wb.sheet_names(),
+        [
+            "Kesiapan",
+            "Per pemasok",
+            "Pengiriman",
+            "Pengecualian",
+            "Tentang"
+        ]
+    );
+    let sheet = wb.worksheet_range("Kesiapan").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(as_csv).collect())
+        .collect();
+    let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    assert_eq!(
+        &rows[0][..4],
+        ["ID produk", "Nama produk", "Kategori", "Pemasok"]
+    );
+    let kopi = |id: &str| rows.iter().find(|r| r[0] == id).unwrap();
+    assert_eq!(kopi("KOPI-001")[col("Status")], "SIAP");
+    assert_eq!(kopi("KOPI-002")[col("Status")], "BELUM SIAP");
+    assert_eq!(
+        kopi("KOPI-002")[col("Alasan")],
+        "stok 550.000: kurang 450.000 dari minimum 1.000.000"
+    );
+    assert_eq!(
+        kopi("KOPI-003")[col("Alasan")],
+        "480.000 unit tiba dalam jendela (1 Desember 2026 s.d. 8 Desember 2026): kurang 520.000; 576.000 unit tiba setelah jendela ditutup pada 8 Desember 2026 atau tanpa ETA"
+    );
+    assert_eq!(
+        kopi("WLT-001")[col("Alasan")],
+        "tidak ada pemasok: tanpa stok dan tanpa pengiriman (minimum 1.000.000)"
+    );
+    // Numbers stay numbers; dates are date cells shown day first.
+    let typed = sheet.rows().find(|r| as_csv(&r[0]) == "KOPI-001").unwrap();
+    assert!(matches!(typed[col("Unit stok")], Data::Float(v) if v == 1_080_000.0));
+    assert!(matches!(typed[col("ETA paling awal")], Data::DateTime(_)));
+    let styles = unzip(&id.join("readiness.xlsx"), "xl/styles.xml").unwrap();
+    assert!(styles.contains("formatCode=\"dd/mm/yyyy\""), "{styles}");
+    // The highlight follows the Indonesian status.
+    let xml = unzip(&id.join("readiness.xlsx"), "xl/worksheets/sheet1.xml").unwrap();
+    assert!(xml.contains("&quot;BELUM SIAP&quot;") || xml.contains("\"BELUM SIAP\""));
+    // Other sheets' headers, and the About sheet, in Indonesian, each
+    // column mapped back to its CSV name.
+    let by_supplier = wb.worksheet_range("Per pemasok").unwrap();
+    assert_eq!(as_csv(&by_supplier.rows().next().unwrap()[1]), "ID pemasok");
+    let about: Vec<Vec<String>> = wb
+        .worksheet_range("Tentang")
+        .unwrap()
+        .rows()
+        .map(|r| r.iter().map(as_csv).collect())
+        .collect();
+    assert_eq!(
+        about[0][..2],
+        ["kampanye".to_string(), "Harbolnas 12.12 pantry".to_string()]
+    );
+    assert!(about.iter().any(|r| r[0] == "jendela pengiriman"
+        && r[1].starts_with("1 Desember 2026 s.d. 8 Desember 2026")));
+    assert!(about.iter().any(|r| r[0] == "Unit stok"
+        && r[1] == "jumlah kuantitas stok terbaru × isi kemasan (stock_units)"));
 }
