@@ -29,6 +29,12 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FeedKind {
+    Stock,
+    Shipments,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SummaryFormat {
     Json,
 }
@@ -147,6 +153,40 @@ pub enum Command {
         out: PathBuf,
         #[command(flatten)]
         shape: Shape,
+    },
+    /// Write the `[[stock]]` or `[[shipments]]` block for a sample export
+    /// (CSV in any encoding, gzip, XLSX, JSON, NDJSON, Parquet): format,
+    /// delimiter, encoding, title lines or sheet, number marks, date
+    /// formats, column mapping, status words. With `--pipeline`, then stage
+    /// the file with it and show the counts and the first rejected rows.
+    Sniff {
+        /// The sample export.
+        file: PathBuf,
+        /// Stock or shipments (default: guessed from the columns).
+        #[arg(long, value_enum)]
+        kind: Option<FeedKind>,
+        /// Stage the block with this pipeline's catalog and SKU map.
+        #[arg(long, value_name = "PIPELINE")]
+        pipeline: Option<PathBuf>,
+        /// The source id (default: from the file name).
+        #[arg(long)]
+        id: Option<String>,
+        /// The supplier a stock feed belongs to (when it has no supplier
+        /// column).
+        #[arg(long, value_name = "ID", conflicts_with = "provider")]
+        supplier: Option<String>,
+        /// The logistics provider of a shipment feed.
+        #[arg(long, value_name = "ID")]
+        provider: Option<String>,
+        /// The warehouse of a stock feed that has no warehouse column.
+        #[arg(long, value_name = "NAME")]
+        default_warehouse: Option<String>,
+        /// The run date used when staging.
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// Print JSON instead of the block.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a pipeline file (and that its local sources exist) without
     /// running anything.

@@ -7,7 +7,8 @@
 //! - [`validate`]: the pipeline file alone;
 //! - [`inspect`]: how one feed parses (the run's own phases, on that feed);
 //! - [`runs`], [`diff`]: past runs from the work directory;
-//! - [`generate`]: a synthetic campaign.
+//! - [`generate`]: a synthetic campaign;
+//! - [`sniff`]: a pipeline block for a sample export.
 //!
 //! After `run`, whatever its result, [`outcome`] says what it came to, for
 //! the summary line on stdout, the [`metrics`] file and the [`notify`]
@@ -22,6 +23,7 @@ pub mod outcome;
 pub mod report;
 pub mod run;
 pub mod runs;
+pub mod sniff;
 pub mod validate;
 
 use crate::cli::{Cli, Command};
@@ -130,6 +132,36 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             );
             report.say("INFO", &said, none);
             Ok(ExitCode::Success)
+        }
+        Command::Sniff {
+            file,
+            kind,
+            pipeline,
+            id,
+            supplier,
+            provider,
+            default_warehouse,
+            date,
+            json,
+        } => {
+            let s = sniff::sniff(&sniff::SniffArgs {
+                file: file.clone(),
+                kind: kind.map(|k| match k {
+                    crate::cli::FeedKind::Stock => crate::pipeline::SourceKind::Stock,
+                    crate::cli::FeedKind::Shipments => crate::pipeline::SourceKind::Shipments,
+                }),
+                pipeline: pipeline.clone(),
+                id: id.clone(),
+                owner: supplier.clone().or_else(|| provider.clone()),
+                default_warehouse: default_warehouse.clone(),
+                date: *date,
+            })?;
+            if *json {
+                report.print_json(&s)?;
+            } else {
+                report.print(&s.render())?;
+            }
+            Ok(s.exit_code())
         }
         Command::Validate { pipeline } => {
             let p = validate::validate(pipeline)?;

@@ -41,6 +41,61 @@ fn inspect(w: &Workdir, p: &str, source: &str) -> Value {
     serde_json::from_str(&r.stdout).unwrap()
 }
 
+/// `siap sniff` on the file gives a block that stages it as the
+/// hand-written one does: same rows, same rejects.
+fn assert_sniffs_alike(w: &Workdir, p: &str, source: &str, file: &str) {
+    let hand = w.siap(&[
+        "inspect",
+        p,
+        "--source",
+        source,
+        "--rows",
+        "1000",
+        "--json",
+        "--date",
+        "2026-11-01",
+    ]);
+    hand.assert_success();
+    let sniffed = w.siap(&[
+        "sniff",
+        file,
+        "--supplier",
+        "S1",
+        "--pipeline",
+        p,
+        "--date",
+        "2026-11-01",
+        "--json",
+    ]);
+    sniffed.assert_success();
+    let (hand, sniffed): (Value, Value) = (
+        serde_json::from_str(&hand.stdout).unwrap(),
+        serde_json::from_str(&sniffed.stdout).unwrap(),
+    );
+    let staged = &sniffed["staged"];
+    for key in ["records_read", "rows_staged", "rows"] {
+        assert_eq!(
+            staged[key], hand[key],
+            "{source}: {key}\n{}",
+            sniffed["block"]
+        );
+    }
+    let rejects = |v: &Value| -> Vec<Value> {
+        v["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::json!([r["line"], r["reason"], r["raw"]]))
+            .collect()
+    };
+    assert_eq!(
+        rejects(staged),
+        rejects(&hand),
+        "{source}\n{}",
+        sniffed["block"]
+    );
+}
+
 /// The three rows every variant must give: two staged, one rejected.
 fn assert_standard(v: &Value) {
     let rows: Vec<(i64, String, String, i64)> = v["rows"]
@@ -91,6 +146,7 @@ fn gzip_csv() {
     );
     let v = inspect(&w, &p, "gz");
     assert_standard(&v);
+    assert_sniffs_alike(&w, &p, "gz", &w.join("stock.csv.gz").display().to_string());
     assert_eq!(v["format"], "csv");
     assert_eq!(v["rejected"][0]["line"], 4);
 }
@@ -108,6 +164,12 @@ fn utf16_with_bom() {
         "[[stock]]\nid = \"u16\"\nsupplier = \"S1\"\nlocation = \"stock_utf16.csv\"\nencoding = \"utf-16\"\n",
     );
     assert_standard(&inspect(&w, &p, "u16"));
+    assert_sniffs_alike(
+        &w,
+        &p,
+        "u16",
+        &w.join("stock_utf16.csv").display().to_string(),
+    );
 }
 
 #[test]
@@ -178,6 +240,9 @@ fn xlsx_with_excel_dates_a_title_row_and_a_named_sheet() {
     );
     let v = inspect(&w, &p, "xlsx");
     assert_standard(&v);
+    // Sniffed: the sheet "Stok" (not the first), the header under the
+    // title row, the day-first text date, the Indonesian headers.
+    assert_sniffs_alike(&w, &p, "xlsx", &w.join("stok.xlsx").display().to_string());
     // Sheet rows: the header is row 2, so the data starts on row 3.
     assert_eq!(v["rows"][0]["line"], 3);
     assert_eq!(v["rejected"][0]["line"], 5);
@@ -216,6 +281,7 @@ fn parquet_with_typed_columns() {
     );
     let v = inspect(&w, &p, "pq");
     assert_standard(&v);
+    assert_sniffs_alike(&w, &p, "pq", &w.join("stock.parquet").display().to_string());
     assert_eq!(v["rejected"][0]["line"], 3, "record number");
 }
 

@@ -15,5 +15,6 @@ mod publish;
 mod sample;
 mod scheduling;
 mod server;
+mod sniff;
 mod spreadsheet;
 mod threads;
