@@ -27,7 +27,7 @@ pub mod sniff;
 pub mod validate;
 
 use crate::cli::{Cli, Command};
-use crate::error::{ExitCode, Result};
+use crate::error::{Error, ExitCode, Result};
 use report::Report;
 
 /// Runs the command the line names; its output and summary go through
@@ -208,7 +208,15 @@ fn run_and_tell(args: &run::RunArgs, after: &After, report: &Report) -> ExitCode
         return code;
     }
     let outcome = outcome::Outcome::of(args, &result);
-    if let Some(path) = after.metrics_file
+    // A run that never started (another run holds the lock, or the command
+    // line was wrong) is not "the last run": the metrics and webhooks stay
+    // with the run that did.
+    let started = !matches!(&result, Err(Error::Locked { .. } | Error::Usage(_)));
+    if !started {
+        tracing::info!("Nothing ran: the metrics file and webhooks are left as they were.");
+    }
+    if started
+        && let Some(path) = after.metrics_file
         && let Err(e) = metrics::write(path, &metrics::render(&outcome))
     {
         let said = format!("cannot write the metrics file `{}`: {e}", path.display());
@@ -219,7 +227,7 @@ fn run_and_tell(args: &run::RunArgs, after: &After, report: &Report) -> ExitCode
     {
         report.say("WARN", &e.to_string(), serde_json::json!({}));
     }
-    if let Some(hooks) = hooks {
+    if let (Some(hooks), true) = (hooks, started) {
         notify::send(&hooks, &outcome);
     }
     code

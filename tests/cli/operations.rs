@@ -365,6 +365,14 @@ fn the_metrics_file_parses_and_keeps_the_last_success_through_a_failure() {
         Some(success)
     );
     assert_eq!(value(&m, "siap_products", &[("status", "READY")]), None);
+    // A command line that runs nothing (an unknown supplier) leaves the
+    // file to the last run that ran.
+    let before = std::fs::read(&file).unwrap();
+    let mut typo = flag.to_vec();
+    typo.extend(["--supplier", "SUP-TYPO"]);
+    let r = run(&w, p, "2026-11-28", &typo, &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), before);
     // Written by rename: nothing else left in the collector's folder.
     let names: Vec<_> = std::fs::read_dir(w.join("textfile"))
         .unwrap()
