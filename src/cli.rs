@@ -193,6 +193,10 @@ pub enum Command {
     Validate {
         /// The pipeline file (TOML).
         pipeline: PathBuf,
+        /// The run date dated and patterned locations are resolved for
+        /// (default: today in the campaign's timezone).
+        #[arg(long)]
+        date: Option<NaiveDate>,
     },
 }
 

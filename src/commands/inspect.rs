@@ -72,6 +72,8 @@ pub fn inspect(
     // The reference tables and this feed, as a run fetches them.
     let sources = pipeline.sources.only(source_id);
     let plan = sources.as_ref().map(|_| Origin::Fetch { previous: None });
+    // Dated and patterned locations, as a run of that date finds them.
+    let sources = fetch::locate(&sources, &plan, date).map_err(first)?;
     let raw = fetch::fetch(&sources, plan, tmp.path(), 3)
         .collect_errors()
         .map_err(first)?
@@ -80,7 +82,10 @@ pub fn inspect(
     let mut inspection = Inspection {
         source: source.id.clone(),
         kind: source.kind.as_str().to_string(),
-        location: source.location.display(),
+        location: sources
+            .iter()
+            .find(|s| s.id == source.id)
+            .map_or_else(|| source.location.display(), |s| s.location.display()),
         format: source.dialect.format.as_str().to_string(),
         run_date: date.to_string(),
         columns: Vec::new(),

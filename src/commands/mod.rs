@@ -163,8 +163,8 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             }
             Ok(s.exit_code())
         }
-        Command::Validate { pipeline } => {
-            let p = validate::validate(pipeline)?;
+        Command::Validate { pipeline, date } => {
+            let p = validate::validate(pipeline, *date)?;
             report.say("INFO", &validate::describe(pipeline, &p), none);
             Ok(ExitCode::Success)
         }

@@ -45,7 +45,7 @@ pub struct RunReport {
 
 pub fn run(args: &RunArgs) -> Result<RunReport> {
     let started = chrono::Utc::now();
-    let pipeline = pipeline::load(&args.pipeline)?;
+    let mut pipeline = pipeline::load(&args.pipeline)?;
     check_suppliers(&pipeline, &args.suppliers)?;
     let date = run_date(&pipeline, args.date);
     let tuning = Tuning::from_env();
@@ -59,10 +59,14 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let run = work.begin(&run_id)?;
     let mut clock = Clock::start();
 
-    // Fetch: every source's raw copy (or an earlier run's, for reruns).
-    let sources = &pipeline.sources;
-    let plan = fetch::plan(sources, &work.past_runs(), &args.suppliers, date)
+    // Fetch: every source's raw copy (or an earlier run's, for reruns),
+    // dated locations resolved for the run date.
+    let plan = fetch::plan(&pipeline.sources, &work.past_runs(), &args.suppliers, date)
         .map_err(Error::SourcesFailed)?;
+    pipeline.sources =
+        fetch::locate(&pipeline.sources, &plan, date).map_err(Error::SourcesFailed)?;
+    let pipeline = pipeline;
+    let sources = &pipeline.sources;
     let raw = fetch::fetch(sources, plan, &run.raw()?, args.concurrency)
         .collect_errors()
         .map_err(Error::SourcesFailed)?;

@@ -7,34 +7,57 @@ use crate::error::{ConfigProblem, Error, Result};
 use crate::pipeline::resolve::{EnvProblem, substitute_env};
 use crate::pipeline::{self, Location, Pipeline};
 
-pub fn validate(path: &Path) -> Result<Pipeline> {
+/// A valid pipeline, and what its dated and patterned locations resolve
+/// to for the date asked: (source id, location as written, file).
+pub struct Validated {
+    pub pipeline: Pipeline,
+    pub located: Vec<(String, String, String)>,
+}
+
+pub fn validate(path: &Path, date: Option<chrono::NaiveDate>) -> Result<Validated> {
     let pipeline = pipeline::load(path)?;
+    let date = super::run::run_date(&pipeline, date);
     let mut problems = Vec::new();
+    let mut located = Vec::new();
+    let problem = |s: &pipeline::Source, message: String| ConfigProblem {
+        file: pipeline.file.clone(),
+        line: s.position.0,
+        column: s.position.1,
+        message: format!("source `{}`: {message}", s.id),
+    };
     for s in pipeline.sources.iter() {
+        if let Some(pattern) = &s.pattern {
+            match pipeline::locate::resolve(s, date) {
+                Ok(r) => {
+                    let file = r.location.display();
+                    if matches!(r.location, Location::Local(ref p) if !p.is_file()) {
+                        problems.push(problem(s, format!("no file `{file}` for {date}")));
+                    }
+                    located.push((s.id.clone(), pattern.shown.clone(), file));
+                }
+                Err(e) => problems.push(problem(s, format!("for {date}: {e}"))),
+            }
+            continue;
+        }
         if let Location::Local(p) = &s.location
             && !p.is_file()
         {
-            problems.push(ConfigProblem {
-                file: pipeline.file.clone(),
-                line: s.position.0,
-                column: s.position.1,
-                message: format!(
-                    "source `{}`: local file `{}` does not exist",
-                    s.id,
-                    p.display()
-                ),
-            });
+            problems.push(problem(
+                s,
+                format!("local file `{}` does not exist", p.display()),
+            ));
         }
     }
     if problems.is_empty() {
-        Ok(pipeline)
+        Ok(Validated { pipeline, located })
     } else {
         Err(Error::Config(problems))
     }
 }
 
 /// What `siap validate` says of a valid file.
-pub fn describe(path: &Path, p: &Pipeline) -> String {
+pub fn describe(path: &Path, v: &Validated) -> String {
+    let p = &v.pipeline;
     let mut text = format!(
         "`{}` is valid: campaign `{}`, {} feed(s), window {} to {}",
         path.display(),
@@ -43,6 +66,9 @@ pub fn describe(path: &Path, p: &Pipeline) -> String {
         p.campaign.opens,
         p.campaign.closes
     );
+    for (id, shown, file) in &v.located {
+        text.push_str(&format!("\nsiap: source `{id}`: `{shown}` -> `{file}`"));
+    }
     let hooks = &p.notify.webhooks;
     if !hooks.is_empty() {
         text.push_str(&format!(", {} webhook(s)", hooks.len()));

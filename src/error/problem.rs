@@ -70,6 +70,8 @@ pub enum Problem {
     BadRows { listed: Vec<String>, total: usize },
     /// A `--supplier` rerun with no earlier copy of this source.
     NoCopyToReuse { date: chrono::NaiveDate },
+    /// A dated or patterned location found no single file for the date.
+    Pattern { message: String },
     /// A quality gate at level `error` failed.
     Gate { gate: String, message: String },
     /// siap could not do its own part (start a task, a temporary file).
@@ -217,6 +219,7 @@ impl fmt::Display for Problem {
                 }
                 Ok(())
             }
+            Problem::Pattern { message } => write!(f, "{message}"),
             Problem::NoCopyToReuse { date } => write!(
                 f,
                 "no earlier run on or before {date} has a copy to reuse; run without --supplier first"

@@ -111,6 +111,30 @@ pub fn plan(
         .collect_errors()
 }
 
+/// The sources with the dated and patterned locations of those this run
+/// fetches resolved for `date` (a reused source keeps its pattern: its
+/// copy is already there). No single file for a pattern fails its source.
+pub fn locate(
+    sources: &Sources<Source>,
+    plan: &Sources<Origin>,
+    date: NaiveDate,
+) -> Result<Sources<Source>, Vec<Error>> {
+    sources
+        .as_ref()
+        .zip(plan.as_ref())
+        .map(|(s, origin)| match origin {
+            Origin::Fetch { .. } => {
+                let located = crate::pipeline::locate::resolve(s, date).map_err(|p| s.fails(p))?;
+                if located.pattern.is_some() {
+                    tracing::info!(stage = "fetch", source = %s.id, file = %located.location.display(), "Resolved the dated location.");
+                }
+                Ok(located)
+            }
+            Origin::Reuse { .. } => Ok(s.clone()),
+        })
+        .collect_errors()
+}
+
 /// The previous copy of an HTTP source, for a conditional GET: from the
 /// newest run on or before `date` that fetched the same location and kept a
 /// validator.

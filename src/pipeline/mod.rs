@@ -7,6 +7,7 @@
 //! validated. Nothing here touches a feed's bytes.
 
 pub mod doc;
+pub mod locate;
 pub mod notify;
 pub mod resolve;
 
@@ -431,6 +432,9 @@ pub struct Source {
     pub gates: crate::model::Gates,
     /// How an `http(s)://` location is fetched.
     pub http: HttpOptions,
+    /// The location as written, when it is dated (`{date:%d%m%Y}`) or a
+    /// glob: `location` is then resolved for each run's date.
+    pub pattern: Option<locate::Pattern>,
 }
 
 /// HTTP fetching options of one source.

@@ -258,6 +258,7 @@ fn source(
     fixed_id: Option<String>,
 ) -> Option<Source> {
     let mut allowed: Vec<&str> = DIALECT_KEYS.to_vec();
+    allowed.extend(["pick", "name_date_format"]);
     match kind {
         SourceKind::Stock => allowed.extend(["id", "supplier", "default_warehouse", "gates"]),
         SourceKind::Shipments => allowed.extend(["id", "provider", "statuses", "gates"]),
@@ -299,12 +300,17 @@ fn source(
         doc.problem(span.clone(), format!("missing key `{path}.provider`"));
     }
 
-    let location = doc
-        .required_string(t, span.clone(), path, "location")
-        .and_then(|loc| {
-            let loc = expand_env(doc, t, "location", path, &loc)?;
-            resolve_location(doc, t, path, &loc, base)
-        });
+    let as_written = doc.required_string(t, span.clone(), path, "location");
+    let written = as_written
+        .as_ref()
+        .and_then(|loc| expand_env(doc, t, "location", path, loc));
+    let location = written
+        .as_ref()
+        .and_then(|loc| resolve_location(doc, t, path, loc, base));
+    let pattern = match (&as_written, &written, &location) {
+        (Some(a), Some(w), Some(l)) => pattern(doc, t, path, (a, w), l, base),
+        _ => Some(None),
+    };
     let http = http_options(doc, t, path);
 
     let mut dialect = location.as_ref().and_then(|loc| dialect(doc, t, path, loc));
@@ -352,7 +358,68 @@ fn source(
         position,
         gates,
         http: http?,
+        pattern: pattern?,
     })
+}
+
+/// A dated or globbed location (`{date:%d%m%Y}`, `stok_*.csv`) and the
+/// rule that picks among a glob's matches (`pick`, `name_date_format`).
+fn pattern(
+    doc: &mut Doc,
+    t: &dyn TableLike,
+    path: &str,
+    (as_written, written): (&str, &str),
+    location: &Location,
+    base: &Path,
+) -> Option<Option<super::locate::Pattern>> {
+    use super::locate::{self, Pick};
+    let local = matches!(location, Location::Local(_));
+    let span = || Doc::span_of(t, "location");
+    if !locate::is_pattern(written, local) {
+        for key in ["pick", "name_date_format"] {
+            if t.get(key).is_some() {
+                doc.problem(
+                    Doc::span_of(t, key),
+                    format!("`{path}.{key}` applies only to a location with a glob (`*`, `?`, `[`) or `{{date}}`"),
+                );
+            }
+        }
+        return Some(None);
+    }
+    // Checked as written: a `${VAR}`'s value (maybe a token) is never
+    // quoted in a message.
+    if let Err(e) = locate::check(as_written) {
+        doc.problem(span(), format!("`{path}.location`: {e}"));
+        return None;
+    }
+    let name_format = doc.string(t, path, "name_date_format");
+    let pick = match doc.string(t, path, "pick").as_deref() {
+        None | Some("only") => Pick::Only,
+        Some("newest-by-mtime") => Pick::NewestByMtime,
+        Some("newest-by-name") => match name_format {
+            Some(f) if check_format(&f).is_ok() && f.contains('%') => Pick::NewestByName(f),
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "pick"),
+                    format!("`{path}.pick = \"newest-by-name\"` needs `name_date_format`, the strftime format of the date in the file names (e.g. \"%d%m%Y\")"),
+                );
+                return None;
+            }
+        },
+        Some(other) => {
+            doc.problem(
+                Doc::span_of(t, "pick"),
+                format!("`{path}.pick` `{other}`: use \"only\", \"newest-by-name\" or \"newest-by-mtime\""),
+            );
+            return None;
+        }
+    };
+    Some(Some(locate::Pattern {
+        text: written.to_string(),
+        shown: as_written.to_string(),
+        base: base.to_path_buf(),
+        pick,
+    }))
 }
 
 /// A `${VAR}` that cannot be replaced.

@@ -22,6 +22,7 @@ fn base(source: &Source, raw: &Raw, file: &FileRead) -> SourceRecord {
         kind: source.kind.as_str().to_string(),
         owner: source.owner.clone(),
         location: source.location.display(),
+        pattern: source.pattern.as_ref().map(|p| p.shown.clone()),
         format: format!(
             "{}{}",
             source.dialect.format.as_str(),

@@ -47,8 +47,12 @@ pub struct SourceRecord {
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    /// Path, or URL with credentials and query values masked.
+    /// Path, or URL with credentials and query values masked: for a
+    /// dated or patterned location, the file this run took.
     pub location: String,
+    /// The location as written, when dated (`{date:%d%m%Y}`) or a glob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
     pub format: String,
     pub bytes: u64,
     pub sha256: String,

@@ -9,6 +9,7 @@ mod formats;
 mod generate;
 mod hostile;
 mod http;
+mod locations;
 mod messages;
 mod operations;
 mod publish;
