@@ -71,6 +71,7 @@ fn client(source: &Source, url: &reqwest::Url) -> Result<reqwest::Client, String
     // such as `X-Api-Key` would follow the redirect).
     let origin = |u: &reqwest::Url| (u.host_str().map(str::to_string), u.port_or_known_default());
     let home = origin(url);
+    let allowed = o.allow_redirect_hosts.clone();
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= 5 {
             return attempt.error("more than 5 redirects");
@@ -82,17 +83,20 @@ fn client(source: &Source, url: &reqwest::Url) -> Result<reqwest::Client, String
         if from_https && attempt.url().scheme() == "http" {
             return attempt.error("refusing to follow a redirect from HTTPS to HTTP");
         }
-        if credentials && origin(attempt.url()) != home {
+        let named = attempt.url().host_str().is_some_and(|h| {
+            crate::pipeline::host_allowed(&allowed, h, attempt.url().port_or_known_default())
+        });
+        if credentials && origin(attempt.url()) != home && !named {
             let to = origin(attempt.url());
             let host = to.0.as_deref().unwrap_or("?");
             return attempt.error(if to.0 == home.0 {
                 format!(
-                    "refusing to follow a redirect to another port (`{host}:{}`) with this source's credentials",
+                    "refusing to follow a redirect to another port (`{host}:{}`) with this source's credentials (name it in `allow_redirect_hosts` to allow it)",
                     to.1.unwrap_or(0)
                 )
             } else {
                 format!(
-                    "refusing to follow a redirect to another host (`{host}`) with this source's credentials"
+                    "refusing to follow a redirect to another host (`{host}`) with this source's credentials (name it in `allow_redirect_hosts` to allow it)"
                 )
             });
         }

@@ -451,6 +451,10 @@ pub struct HttpOptions {
     pub max_attempts: u32,
     /// Largest body or local file accepted, compressed or decompressed.
     pub max_bytes: u64,
+    /// Hosts a redirect may lead to with this source's credentials
+    /// (`host`, `host:port` or `*.domain`): an export link that hands the
+    /// file over to another host (Google Sheets to googleusercontent.com).
+    pub allow_redirect_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -469,6 +473,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("total_timeout", &self.total_timeout)
             .field("max_attempts", &self.max_attempts)
             .field("max_bytes", &self.max_bytes)
+            .field("allow_redirect_hosts", &self.allow_redirect_hosts)
             .finish()
     }
 }
@@ -485,8 +490,28 @@ impl Default for HttpOptions {
             // a runaway body (or `/dev/zero`) stops long before the disk is
             // full.
             max_bytes: 16 << 30,
+            allow_redirect_hosts: Vec::new(),
         }
     }
+}
+
+/// Whether `host` (and `port`) is one an `allow_redirect_hosts` entry
+/// names: `host`, `host:port` or `*.domain` (any subdomain, not the
+/// domain itself), case-insensitive.
+pub fn host_allowed(allowed: &[String], host: &str, port: Option<u16>) -> bool {
+    let host = host.to_ascii_lowercase();
+    allowed.iter().any(|entry| {
+        let entry = entry.to_ascii_lowercase();
+        let (name, want_port) = match entry.rsplit_once(':') {
+            Some((n, p)) if p.parse::<u16>().is_ok() => (n.to_string(), p.parse::<u16>().ok()),
+            _ => (entry.clone(), None),
+        };
+        let name_ok = match name.strip_prefix("*.") {
+            Some(domain) => host.ends_with(&format!(".{domain}")),
+            None => host == name,
+        };
+        name_ok && want_port.is_none_or(|p| Some(p) == port)
+    })
 }
 
 impl Source {
@@ -535,6 +560,39 @@ pub fn is_safe_id(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    #[test]
+    fn allowed_redirect_hosts_match_exactly_or_by_subdomain() {
+        let allowed = vec![
+            "*.googleusercontent.com".to_string(),
+            "files.example.com:8443".to_string(),
+        ];
+        assert!(super::host_allowed(
+            &allowed,
+            "doc-0s.googleusercontent.com",
+            Some(443)
+        ));
+        assert!(!super::host_allowed(
+            &allowed,
+            "googleusercontent.com",
+            Some(443)
+        ));
+        assert!(!super::host_allowed(
+            &allowed,
+            "evilgoogleusercontent.com",
+            Some(443)
+        ));
+        assert!(super::host_allowed(
+            &allowed,
+            "FILES.example.com",
+            Some(8443)
+        ));
+        assert!(!super::host_allowed(
+            &allowed,
+            "files.example.com",
+            Some(443)
+        ));
+    }
 
     #[test]
     fn redacts_credentials_and_query_values() {

@@ -48,6 +48,7 @@ const DIALECT_KEYS: &[&str] = &[
     "max_attempts",
     "max_bytes",
     "max_record_bytes",
+    "allow_redirect_hosts",
 ];
 
 /// Reads and checks a pipeline file.
@@ -531,6 +532,24 @@ fn http_options(
                 doc.problem(
                     Doc::span_of(t, "max_bytes"),
                     format!("`{path}.max_bytes` must be at least 1"),
+                );
+                ok = false;
+            }
+        }
+    }
+    if t.get("allow_redirect_hosts").is_some() {
+        match doc.strings(t, path, "allow_redirect_hosts") {
+            Some(hosts)
+                if hosts
+                    .iter()
+                    .all(|h| !h.is_empty() && !h.contains(['/', ' '])) =>
+            {
+                o.allow_redirect_hosts = hosts
+            }
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "allow_redirect_hosts"),
+                    format!("`{path}.allow_redirect_hosts` must list host names (`host`, `host:port` or `*.domain`)"),
                 );
                 ok = false;
             }

@@ -529,3 +529,62 @@ fn the_sample_campaign_over_http_equals_the_local_run() {
         }
     }
 }
+
+/// An export link that hands the file to another host (Google Sheets to
+/// googleusercontent.com) is followed when the pipeline names that host,
+/// and only that host.
+#[test]
+fn a_redirect_to_a_named_host_is_followed_and_no_further() {
+    let s = Server::start();
+    let named = Server::start();
+    let third = Server::start();
+    s.route(
+        "/export",
+        vec![Response::status(307, "").header("Location", &named.url("/file.csv"))],
+    );
+    named.route("/file.csv", vec![Response::ok(FEED)]);
+    named.route(
+        "/bounce.csv",
+        vec![Response::status(302, "").header("Location", &third.url("/file.csv"))],
+    );
+    third.route("/file.csv", vec![Response::ok(FEED)]);
+    let w = Workdir::new();
+    let allow = format!(
+        "allow_redirect_hosts = [\"127.0.0.1:{}\"]\nheaders = {{ Authorization = \"Bearer ${{SIAP_TEST_KEY}}\" }}",
+        named.port
+    );
+    let p = pipeline(&w, &format!("{}?format=csv", s.url("/export")), &allow);
+    let env = [("SIAP_TEST_KEY", "k-123")];
+    w.siap_env(
+        &["run", &p, "--work-dir", "work", "--date", "2026-11-01"],
+        &env,
+    )
+    .assert_success();
+    assert_eq!(named.hits("/file.csv"), 1);
+    assert!(
+        s.requests().iter().any(|q| q.contains("k-123")),
+        "sent home"
+    );
+    assert!(
+        !named.requests().iter().any(|q| q.contains("k-123")),
+        "Authorization never leaves the first host"
+    );
+    // From the named host on, a redirect elsewhere is refused again.
+    s.route(
+        "/export",
+        vec![Response::status(307, "").header("Location", &named.url("/bounce.csv"))],
+    );
+    let r = w.siap_env(
+        &["run", &p, "--work-dir", "work", "--date", "2026-11-01"],
+        &env,
+    );
+    assert_eq!(r.status, 4, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("another port (`127.0.0.1:{}`)", third.port))
+            && r.stderr.contains("allow_redirect_hosts"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(third.hits("/file.csv"), 0);
+}
