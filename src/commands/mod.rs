@@ -198,16 +198,16 @@ fn run_and_tell(args: &run::RunArgs, after: &After, report: &Report) -> ExitCode
             e.exit_code()
         }
     };
-    let hooks = after
-        .notify
-        .then(|| crate::pipeline::load(&args.pipeline).ok())
-        .flatten()
-        .map(|p| p.notify)
-        .filter(|n| !n.webhooks.is_empty());
+    // Read once more here: a run that failed hands back no pipeline.
+    let loaded = crate::pipeline::load(&args.pipeline).ok();
+    let hooks = loaded
+        .as_ref()
+        .filter(|p| after.notify && !p.notify.webhooks.is_empty())
+        .map(|p| &p.notify);
     if !(after.summary || after.metrics_file.is_some() || hooks.is_some()) {
         return code;
     }
-    let outcome = outcome::Outcome::of(args, &result);
+    let outcome = outcome::Outcome::of(args, loaded.as_ref(), &result);
     // A run that never started (another run holds the lock, or the command
     // line was wrong) is not "the last run": the metrics and webhooks stay
     // with the run that did.
@@ -228,7 +228,7 @@ fn run_and_tell(args: &run::RunArgs, after: &After, report: &Report) -> ExitCode
         report.say("WARN", &e.to_string(), serde_json::json!({}));
     }
     if let (Some(hooks), true) = (hooks, started) {
-        notify::send(&hooks, &outcome);
+        notify::send(hooks, &outcome);
     }
     code
 }

@@ -82,15 +82,19 @@ pub struct Changes {
 }
 
 impl Outcome {
-    /// Builds the outcome of `siap run` from its result; reads the work
-    /// directory for the previous run and the last success.
-    pub fn of(args: &RunArgs, result: &Result<RunReport, Error>) -> Outcome {
+    /// Builds the outcome of `siap run` from its result and its pipeline
+    /// (None when it cannot be read); reads the work directory for the
+    /// previous run and the last success.
+    pub fn of(
+        args: &RunArgs,
+        loaded: Option<&crate::pipeline::Pipeline>,
+        result: &Result<RunReport, Error>,
+    ) -> Outcome {
         let pipeline_name = args
             .pipeline
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let loaded = crate::pipeline::load(&args.pipeline).ok();
         let runs = workdir::list_runs(&args.work_dir);
         let last_success_at = runs
             .iter()
@@ -99,10 +103,8 @@ impl Outcome {
             .max();
         let mut o = Outcome {
             pipeline: pipeline_name,
-            campaign: loaded.as_ref().map(|p| p.campaign.name.clone()),
-            run_date: loaded
-                .as_ref()
-                .map(|p| super::run::run_date(p, args.date).to_string()),
+            campaign: loaded.map(|p| p.campaign.name.clone()),
+            run_date: loaded.map(|p| super::run::run_date(p, args.date).to_string()),
             status: "failed",
             exit_code: 0,
             finished_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -145,14 +147,13 @@ impl Outcome {
                 list: d.changes,
             })
         });
-        let reused = m.sources.iter().filter(|s| !s.refreshed).count();
         self.published = Some(Published {
             ready: m.summary.ready,
             not_ready: m.summary.not_ready,
             products: m.summary.products,
-            rejected: m.sources.iter().map(|s| s.rejected).sum(),
-            refreshed: m.sources.len() - reused,
-            reused,
+            rejected: m.rejected(),
+            refreshed: m.sources.len() - m.reused(),
+            reused: m.reused(),
             run_dir: r.run_dir.display().to_string(),
             latest: r.latest.display().to_string(),
             manifest: r.run_dir.join("manifest.json").display().to_string(),

@@ -137,7 +137,6 @@ struct RunSummary<'a> {
 impl<'a> RunSummary<'a> {
     fn of(r: &'a RunReport) -> Self {
         let m = &r.manifest;
-        let reused = m.sources.iter().filter(|s| !s.refreshed).count();
         RunSummary {
             campaign: &m.campaign,
             status: &m.status,
@@ -145,9 +144,9 @@ impl<'a> RunSummary<'a> {
             ready: m.summary.ready,
             not_ready: m.summary.not_ready,
             products: m.summary.products,
-            rejected: m.sources.iter().map(|s| s.rejected).sum(),
-            refreshed: m.sources.len() - reused,
-            reused,
+            rejected: m.rejected(),
+            refreshed: m.sources.len() - m.reused(),
+            reused: m.reused(),
             timings_ms: &m.timings_ms,
             peak_memory_mib: m.peak_memory_mib,
             run_dir: r.run_dir.display().to_string(),

@@ -35,8 +35,8 @@ pub fn runs(work: &Path) -> Vec<RunLine> {
                 ready: m.summary.ready,
                 not_ready: m.summary.not_ready,
                 rejected: m.sources.iter().map(|s| s.rejected).sum(),
-                refreshed: m.sources.iter().filter(|s| s.refreshed).count(),
-                reused: m.sources.iter().filter(|s| !s.refreshed).count(),
+                refreshed: m.sources.len() - m.reused(),
+                reused: m.reused(),
                 suppliers: m.suppliers.clone(),
             }
         })

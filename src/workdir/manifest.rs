@@ -103,6 +103,18 @@ fn yes() -> bool {
     true
 }
 
+impl Manifest {
+    /// Sources reused from an earlier run (a `--supplier` rerun).
+    pub fn reused(&self) -> usize {
+        self.sources.iter().filter(|s| !s.refreshed).count()
+    }
+
+    /// Rows sent to the exceptions table, over every source.
+    pub fn rejected(&self) -> u64 {
+        self.sources.iter().map(|s| s.rejected).sum()
+    }
+}
+
 impl SourceRecord {
     pub fn balances(&self) -> bool {
         self.records_read == self.counted + self.superseded + self.rejected + self.duplicates

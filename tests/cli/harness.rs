@@ -308,3 +308,18 @@ impl Run {
         self
     }
 }
+
+/// The sample's second day: KOPI-002 and KOPI-003 become READY (Aroma
+/// Pagi's stock triples, a Luwak shipment moves into the window).
+pub fn change_the_sample(w: &Workdir) {
+    edit(
+        &w.join("sample_data/stock/aroma_pagi.json"),
+        "\"qty\": 25000",
+        "\"qty\": 75000",
+    );
+    edit(
+        &w.join("sample_data/shipments/kapal_nusantara.csv"),
+        ";12.000;DIPESAN;;09/12/2026;",
+        ";12.000;DIPESAN;;07/12/2026;",
+    );
+}

@@ -6,24 +6,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::harness::{Workdir, edit};
+use crate::harness::{Workdir, change_the_sample};
 use crate::server::{Response, Server};
-
-/// The sample's two dated runs: on the 28th KOPI-002 and KOPI-003 become
-/// READY (Aroma Pagi's stock triples, a Luwak shipment moves into the
-/// window).
-fn change_the_sample(w: &Workdir) {
-    edit(
-        &w.join("sample_data/stock/aroma_pagi.json"),
-        "\"qty\": 25000",
-        "\"qty\": 75000",
-    );
-    edit(
-        &w.join("sample_data/shipments/kapal_nusantara.csv"),
-        ";12.000;DIPESAN;;09/12/2026;",
-        ";12.000;DIPESAN;;07/12/2026;",
-    );
-}
 
 fn run(
     w: &Workdir,

@@ -346,18 +346,9 @@ fn runs_and_diff_over_a_sequence_of_dated_runs() {
     let p = p.to_str().unwrap();
     w.siap(&["run", p, "--work-dir", "work", "--date", "2026-11-27"])
         .assert_success();
-    // 28th: Aroma Pagi's stock doubles (KOPI-002 becomes READY) and the
+    // 28th: Aroma Pagi's stock triples (KOPI-002 becomes READY) and the
     // Luwak shipment SHP-K-1004 is moved into the window (KOPI-003 READY).
-    edit(
-        &w.join("sample_data/stock/aroma_pagi.json"),
-        "\"qty\": 25000",
-        "\"qty\": 75000",
-    );
-    edit(
-        &w.join("sample_data/shipments/kapal_nusantara.csv"),
-        ";12.000;DIPESAN;;09/12/2026;",
-        ";12.000;DIPESAN;;07/12/2026;",
-    );
+    crate::harness::change_the_sample(&w);
     w.siap(&["run", p, "--work-dir", "work", "--date", "2026-11-28"])
         .assert_success();
     w.siap(&[

@@ -125,7 +125,7 @@ pub fn sniff(args: &SniffArgs) -> Result<Sniffed> {
         return Err(problem("no header found".into()));
     }
     let kind = args.kind.unwrap_or_else(|| kind_of(&sample.header));
-    let mut found = Found::new(kind, &sample, &dialect);
+    let mut found = Found::new(kind, &sample);
     found.values(&sample, &mut dialect);
     let id = args.id.clone().unwrap_or_else(|| slug(&name));
     let block = found.block(&id, args, &name, gzip, &dialect);
@@ -254,17 +254,10 @@ struct Found {
     ambiguous: bool,
     /// For an ambiguous order: the key's two candidates, as comments.
     choices: Vec<String>,
-    /// Keys the block sets besides the dialect (for staging).
-    block_args: BlockArgs,
-}
-
-#[derive(Default)]
-struct BlockArgs {
-    default_warehouse: bool,
 }
 
 impl Found {
-    fn new(kind: SourceKind, sample: &detect::Sample, dialect: &Dialect) -> Found {
+    fn new(kind: SourceKind, sample: &detect::Sample) -> Found {
         let wanted: Vec<&'static str> = kind.canonical_columns().iter().map(|(c, _)| *c).collect();
         let mapped = guess::map_columns(&sample.header, &wanted);
         let columns = mapped
@@ -294,7 +287,6 @@ impl Found {
                 sample.broken
             ));
         }
-        let _ = dialect;
         Found {
             kind,
             columns,
@@ -303,7 +295,6 @@ impl Found {
             warnings,
             ambiguous: false,
             choices: Vec::new(),
-            block_args: BlockArgs::default(),
         }
     }
 
@@ -351,8 +342,6 @@ impl Found {
                 }
             }
         }
-        self.block_args.default_warehouse =
-            self.kind == SourceKind::Stock && !self.mapped.contains_key("warehouse");
     }
 
     fn formats_found(&mut self, column: &str, f: &guess::Formats) {
@@ -442,7 +431,8 @@ impl Found {
                 _ => t[key] = value(formats.iter().map(String::as_str).collect::<Array>()),
             }
         }
-        if self.block_args.default_warehouse {
+        // A stock feed without a warehouse column names its one warehouse.
+        if self.kind == SourceKind::Stock && !self.mapped.contains_key("warehouse") {
             let w = args.default_warehouse.as_deref().unwrap_or("CHANGE-ME");
             t["default_warehouse"] = value(w);
         }
