@@ -1,5 +1,6 @@
 //! Informational columns beside the SPEC's readiness columns:
-//! in-transit, customs-hold and no-ETA units, ETAs, the oldest stock.
+//! in-transit, customs-hold and no-ETA units, ETAs, the oldest stock, the
+//! stale feeds a product's figures come from.
 //!
 //! These explain a status; they never change it. Each is documented in the
 //! README and the workbook's About sheet.
@@ -113,4 +114,49 @@ pub fn extras(
             .map_err(|e| Error::polars("building informational columns")(e))?;
     }
     Ok(df)
+}
+
+/// `stale_feeds`: per product, the feeds whose fetch failed and whose last
+/// good copy was used, among those it has rows from (`; `-joined; null
+/// when none). A stock feed touches its supplier's products (a
+/// multi-supplier feed, every product with stock), a shipment feed its
+/// provider's, a reference table every product.
+pub fn stale_feeds(
+    catalog: &Catalog,
+    sku_map: &SkuMap,
+    resolved: &Resolved,
+    stale: &[super::StaleFeed],
+) -> Column {
+    use crate::pipeline::SourceKind;
+    let n = catalog.products.len();
+    let mut notes: Vec<Vec<&str>> = vec![Vec::new(); n];
+    for f in stale {
+        let mut touched = vec![false; n];
+        let owner = f.owner.as_deref();
+        match f.kind {
+            SourceKind::Stock => {
+                for s in &resolved.stock {
+                    if owner.is_none_or(|o| sku_map.suppliers[s.supplier as usize] == o) {
+                        touched[s.product as usize] = true;
+                    }
+                }
+            }
+            SourceKind::Shipments => {
+                for s in &resolved.shipments {
+                    if owner == Some(&*resolved.names[s.provider as usize]) {
+                        touched[s.product as usize] = true;
+                    }
+                }
+            }
+            SourceKind::Catalog | SourceKind::SkuMap => touched.fill(true),
+        }
+        for (i, _) in touched.iter().enumerate().filter(|(_, t)| **t) {
+            notes[i].push(&f.note);
+        }
+    }
+    let values: Vec<Option<String>> = notes
+        .into_iter()
+        .map(|v| (!v.is_empty()).then(|| v.join("; ")))
+        .collect();
+    Column::new("stale_feeds".into(), values)
 }

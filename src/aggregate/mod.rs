@@ -34,15 +34,39 @@ pub struct Tables {
     pub supplier_readiness: DataFrame,
 }
 
+/// A feed whose fetch failed and whose last good copy was used: named in
+/// the `stale_feeds` column of the products it touches.
+#[derive(Debug, Clone)]
+pub struct StaleFeed {
+    pub source_id: String,
+    pub kind: crate::pipeline::SourceKind,
+    /// A stock feed's supplier (none: a multi-supplier feed) or a
+    /// shipment feed's provider.
+    pub owner: Option<String>,
+    /// As the readiness table shows it: `cepat-express: copy of
+    /// 2026-11-26/…, 26 h old`.
+    pub note: String,
+    /// As the run's warnings say it.
+    pub warning: String,
+}
+
 /// The readiness tables of a run.
 pub fn aggregate(
     catalog: &Catalog,
     sku_map: &SkuMap,
     resolved: &Resolved,
     exceptions_per_product: &[u64],
+    stale: &[StaleFeed],
     campaign: &Campaign,
 ) -> Result<Tables> {
-    readiness::tables(catalog, sku_map, resolved, exceptions_per_product, campaign)
+    readiness::tables(
+        catalog,
+        sku_map,
+        resolved,
+        exceptions_per_product,
+        stale,
+        campaign,
+    )
 }
 
 /// Rejected rows per catalog product: those staging rejected whose

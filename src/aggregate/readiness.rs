@@ -77,6 +77,7 @@ pub fn tables(
     sku_map: &SkuMap,
     resolved: &Resolved,
     exceptions_per_product: &[u64],
+    stale: &[super::StaleFeed],
     campaign: &Campaign,
 ) -> Result<Tables> {
     check_overflow(resolved)?;
@@ -116,7 +117,11 @@ pub fn tables(
     .map_err(polars_err("building the catalog"))?;
 
     let extras =
-        informational::extras(catalog, sku_map, resolved, exceptions_per_product, campaign)?;
+        informational::extras(catalog, sku_map, resolved, exceptions_per_product, campaign)?
+            .hstack(&[informational::stale_feeds(
+                catalog, sku_map, resolved, stale,
+            )])
+            .map_err(polars_err("naming the stale feeds"))?;
     let m = campaign.minimum_units;
     let zero_if_null: Vec<Expr> = std::iter::once("suppliers")
         .chain(UNIT_COLUMNS)

@@ -71,7 +71,10 @@ pub fn inspect(
         .map_err(|e| Error::Internal(format!("cannot make a temporary folder: {e}")))?;
     // The reference tables and this feed, as a run fetches them.
     let sources = pipeline.sources.only(source_id);
-    let plan = sources.as_ref().map(|_| Origin::Fetch { previous: None });
+    let plan = sources.as_ref().map(|_| Origin::Fetch {
+        previous: None,
+        fallback: None,
+    });
     // Dated and patterned locations, as a run of that date finds them.
     let sources = fetch::locate(&sources, &plan, date).map_err(first)?;
     let raw = fetch::fetch(&sources, plan, tmp.path(), 3)

@@ -102,14 +102,22 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             reference: gates::reference_time(pipeline.campaign.timezone, date),
         })
         .collect();
-    let verdict = gates::judge(&sources.feeds, &measures);
+    let mut verdict = gates::judge(&sources.feeds, &measures);
     if !verdict.failures.is_empty() {
         return Err(Error::SourcesFailed(verdict.failures));
     }
+    // A failed fetch whose last good copy was used publishes with warnings.
+    let stale = stale_feeds(sources, &raw);
+    verdict.warnings.extend(
+        stale
+            .iter()
+            .map(|s| format!("source `{}`: {}", s.source_id, s.warning)),
+    );
 
     // Aggregate: per-product and per-supplier totals, flags and reasons;
     // meanwhile, the conflicting rows' raw text is read back.
-    let tables = aggregate_and_keep_conflicts(&pipeline, &raw, &reference, &staged, &resolved)?;
+    let tables =
+        aggregate_and_keep_conflicts(&pipeline, &raw, &reference, &staged, &resolved, &stale)?;
     let aggregate_ms = clock.lap();
 
     // Publish: the tables, the workbook, then the manifest; then commit.
@@ -212,6 +220,7 @@ fn aggregate_and_keep_conflicts(
     reference: &Reference,
     staged: &Staged,
     resolved: &Resolved,
+    stale: &[aggregate::StaleFeed],
 ) -> Result<Tables> {
     let texts: Vec<PathBuf> = staged
         .feeds
@@ -246,12 +255,39 @@ fn aggregate_and_keep_conflicts(
             &reference.sku_map,
             resolved,
             &per_product,
+            stale,
             &pipeline.campaign,
         );
         (kept.join(), tables)
     });
     kept.map_err(|_| Error::Internal("reading back the conflicting rows panicked".into()))??;
     tables
+}
+
+/// The feeds whose fetch failed and whose last good copy was used
+/// (`on_fetch_failure = "reuse"`).
+fn stale_feeds(
+    sources: &pipeline::Sources<pipeline::Source>,
+    raw: &pipeline::Sources<fetch::Raw>,
+) -> Vec<aggregate::StaleFeed> {
+    sources
+        .iter()
+        .zip(raw.iter())
+        .filter_map(|(s, r)| {
+            let stale = r.stale.as_ref()?;
+            let (run, _) = r.reused.as_ref()?;
+            Some(aggregate::StaleFeed {
+                source_id: s.id.clone(),
+                kind: s.kind,
+                owner: s.owner.clone(),
+                note: format!("{}: copy of {run}, {:.0} h old", s.id, stale.age_hours),
+                warning: format!(
+                    "fetch failed ({}); used the last good copy, of run {run} ({:.1} h old)",
+                    stale.error, stale.age_hours
+                ),
+            })
+        })
+        .collect()
 }
 
 /// Times the phases.

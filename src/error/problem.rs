@@ -72,6 +72,9 @@ pub enum Problem {
     NoCopyToReuse { date: chrono::NaiveDate },
     /// A dated or patterned location found no single file for the date.
     Pattern { message: String },
+    /// An API source's page could not be used (no records array, not
+    /// JSON, a paging loop, the page cap).
+    Api { page: u32, message: String },
     /// A quality gate at level `error` failed.
     Gate { gate: String, message: String },
     /// siap could not do its own part (start a task, a temporary file).
@@ -220,6 +223,7 @@ impl fmt::Display for Problem {
                 Ok(())
             }
             Problem::Pattern { message } => write!(f, "{message}"),
+            Problem::Api { page, message } => write!(f, "page {page}: {message}"),
             Problem::NoCopyToReuse { date } => write!(
                 f,
                 "no earlier run on or before {date} has a copy to reuse; run without --supplier first"

@@ -60,9 +60,24 @@ fn write_failed(path: &Path, e: impl std::fmt::Display) -> AttemptError {
     })
 }
 
-fn client(source: &Source, url: &reqwest::Url) -> Result<reqwest::Client, String> {
+/// One request as a source asks it: the method, the URL, the body, the
+/// previous copy (for a conditional GET) and how large the answer may be.
+pub struct Ask<'a> {
+    pub method: reqwest::Method,
+    pub url: reqwest::Url,
+    /// The body's content type and bytes (a secret: never printed).
+    pub body: Option<(&'static str, Vec<u8>)>,
+    pub previous: Option<&'a Previous>,
+    pub limit: u64,
+}
+
+/// The client for one source: its timeouts, and a redirect policy that
+/// keeps its credentials (headers, user info, a query or a `body`) on the
+/// host they belong to.
+pub fn client(source: &Source, url: &reqwest::Url, body: bool) -> Result<reqwest::Client, String> {
     let o = &source.http;
-    let credentials = !o.headers.is_empty()
+    let credentials = body
+        || !o.headers.is_empty()
         || !url.username().is_empty()
         || url.password().is_some()
         || url.query().is_some();
@@ -183,19 +198,19 @@ fn looks_like_html(first: &[u8]) -> bool {
     t.starts_with("<!doctype html") || t.starts_with("<html")
 }
 
-async fn attempt_once(
-    client: &reqwest::Client,
-    source: &Source,
-    url: &reqwest::Url,
-    dest: &Path,
-    previous: Option<&Previous>,
-) -> Result<Fetched, AttemptError> {
-    let o = &source.http;
-    let mut req = client.get(url.clone());
-    for (k, v) in &o.headers {
+/// The request `ask` describes, with the source's headers and the
+/// previous copy's validators.
+fn request(client: &reqwest::Client, source: &Source, ask: &Ask<'_>) -> reqwest::RequestBuilder {
+    let mut req = client.request(ask.method.clone(), ask.url.clone());
+    for (k, v) in &source.http.headers {
         req = req.header(k, v);
     }
-    if let Some(p) = previous {
+    if let Some((content_type, bytes)) = &ask.body {
+        req = req
+            .header(reqwest::header::CONTENT_TYPE, *content_type)
+            .body(bytes.clone());
+    }
+    if let Some(p) = ask.previous {
         if let Some(e) = &p.etag {
             req = req.header(reqwest::header::IF_NONE_MATCH, e);
         }
@@ -203,7 +218,18 @@ async fn attempt_once(
             req = req.header(reqwest::header::IF_MODIFIED_SINCE, m);
         }
     }
-    let mut resp = match req.send().await {
+    req
+}
+
+async fn attempt_once(
+    client: &reqwest::Client,
+    source: &Source,
+    ask: &Ask<'_>,
+    dest: &Path,
+) -> Result<Fetched, AttemptError> {
+    let o = &source.http;
+    let previous = ask.previous;
+    let mut resp = match request(client, source, ask).send().await {
         Ok(r) => r,
         Err(e) if e.is_redirect() || e.is_builder() => {
             return Err(final_error(Failure::Request(describe(&e))));
@@ -223,6 +249,7 @@ async fn attempt_once(
                 last_modified: p.last_modified.clone(),
                 attempts: 0,
                 copy_from: None,
+                pages: None,
             });
         }
         return Err(final_error(Failure::UnaskedNotModified));
@@ -248,11 +275,11 @@ async fn attempt_once(
     }
     let length = resp.content_length();
     if let Some(n) = length
-        && n > o.max_bytes
+        && n > ask.limit
     {
         return Err(final_error(Failure::TooLarge {
             size: Some(n),
-            limit: o.max_bytes,
+            limit: ask.limit,
         }));
     }
     let etag = header(&resp, reqwest::header::ETAG);
@@ -301,11 +328,11 @@ async fn attempt_once(
         }
         got += chunk.len() as u64;
         bar.set_position(got);
-        if got > o.max_bytes {
+        if got > ask.limit {
             bar.finish_and_clear();
             return Err(final_error(Failure::TooLarge {
                 size: None,
-                limit: o.max_bytes,
+                limit: ask.limit,
             }));
         }
         file.write_all(&chunk)
@@ -327,9 +354,11 @@ async fn attempt_once(
         last_modified,
         attempts: 0,
         copy_from: None,
+        pages: None,
     })
 }
 
+/// A GET of `url` to `dest` (conditional, given the previous copy).
 pub async fn fetch(
     source: &Source,
     url: &str,
@@ -337,19 +366,41 @@ pub async fn fetch(
     previous: Option<&Previous>,
 ) -> Result<Fetched, Problem> {
     let shown = redact_url(url);
-    let unusable = |detail: String| {
-        Problem::Http(Http {
-            url: shown.clone(),
-            attempt: 0,
-            failure: Failure::Request(detail),
-            end: End::Unusable,
-        })
-    };
     let parsed = reqwest::Url::parse(url)
-        .map_err(|e| unusable(format!("`{shown}` is not a valid URL: {e}")))?;
-    let client = client(source, &parsed).map_err(unusable)?;
+        .map_err(|e| unusable(&shown, format!("`{shown}` is not a valid URL: {e}")))?;
+    let client = client(source, &parsed, false).map_err(|e| unusable(&shown, e))?;
+    let ask = Ask {
+        method: reqwest::Method::GET,
+        url: parsed,
+        body: None,
+        previous,
+        limit: source.http.max_bytes,
+    };
+    let deadline = Instant::now() + source.http.total_timeout;
+    send(source, &client, &ask, dest, deadline).await
+}
+
+/// A request that could not be made: no attempt.
+pub fn unusable(shown: &str, detail: String) -> Problem {
+    Problem::Http(Http {
+        url: shown.to_string(),
+        attempt: 0,
+        failure: Failure::Request(detail),
+        end: End::Unusable,
+    })
+}
+
+/// Sends `ask`, its answer to `dest`, with retries until `deadline`.
+pub async fn send(
+    source: &Source,
+    client: &reqwest::Client,
+    ask: &Ask<'_>,
+    dest: &Path,
+    deadline: Instant,
+) -> Result<Fetched, Problem> {
+    let shown = redact_url(ask.url.as_str());
+    let method = ask.method.as_str();
     let o = &source.http;
-    let deadline = Instant::now() + o.total_timeout;
     let total_secs = o.total_timeout.as_secs();
     let failed = |attempt, failure, end| {
         Problem::Http(Http {
@@ -362,15 +413,12 @@ pub async fn fetch(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let result = tokio::time::timeout_at(
-            deadline,
-            attempt_once(&client, source, &parsed, dest, previous),
-        )
-        .await;
+        let result =
+            tokio::time::timeout_at(deadline, attempt_once(client, source, ask, dest)).await;
         let err = match result {
             Ok(Ok(mut f)) => {
                 f.attempts = attempt;
-                tracing::info!(stage = "fetch", source = %source.id, url = %shown, attempt, bytes = f.bytes, unchanged = f.unchanged, "GET succeeded.");
+                tracing::info!(stage = "fetch", source = %source.id, url = %shown, method, attempt, bytes = f.bytes, unchanged = f.unchanged, "Request succeeded.");
                 return Ok(f);
             }
             Ok(Err(e)) => e,
@@ -382,13 +430,13 @@ pub async fn fetch(
         let outcome = err.failure.to_string();
         let wait = match err.retry {
             Retry::No => {
-                tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %outcome, "GET failed; not retrying.");
+                tracing::warn!(stage = "fetch", source = %source.id, url = %shown, method, attempt, outcome = %outcome, "Request failed; not retrying.");
                 return Err(failed(attempt, err.failure, End::NotRetried));
             }
             Retry::Yes(after) => after.unwrap_or_else(|| backoff(attempt)),
         };
         if attempt >= o.max_attempts {
-            tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %outcome, "GET failed; no attempts left.");
+            tracing::warn!(stage = "fetch", source = %source.id, url = %shown, method, attempt, outcome = %outcome, "Request failed; no attempts left.");
             return Err(failed(attempt, err.failure, End::GaveUp));
         }
         if Instant::now() + wait > deadline {
@@ -398,7 +446,7 @@ pub async fn fetch(
             };
             return Err(failed(attempt, err.failure, end));
         }
-        tracing::warn!(stage = "fetch", source = %source.id, url = %shown, attempt, outcome = %outcome, retry_in_ms = wait.as_millis() as u64, "GET failed; retrying.");
+        tracing::warn!(stage = "fetch", source = %source.id, url = %shown, method, attempt, outcome = %outcome, retry_in_ms = wait.as_millis() as u64, "Request failed; retrying.");
         tokio::time::sleep(wait).await;
     }
 }

@@ -11,6 +11,7 @@
 //! reads it (see [`Source::copied_while_staged`]). Checksums are the
 //! staging phase's too: it reads every byte of every source.
 
+pub mod api;
 pub mod http;
 pub mod local;
 
@@ -38,6 +39,8 @@ pub struct Fetched {
     /// A local file that staging copies to `path` as it reads it; until
     /// then `bytes` is the file's size.
     pub copy_from: Option<PathBuf>,
+    /// Pages read from an API source.
+    pub pages: Option<u32>,
 }
 
 /// The previous copy of a source, for a conditional GET.
@@ -52,8 +55,12 @@ pub struct Previous {
 #[derive(Debug, Clone)]
 pub enum Origin {
     /// Fetched from its location now (conditionally, given an earlier
-    /// copy with a validator).
-    Fetch { previous: Option<Previous> },
+    /// copy with a validator); if that fails, `fallback` (the last good
+    /// copy, for `on_fetch_failure = "reuse"`) is used instead.
+    Fetch {
+        previous: Option<Previous>,
+        fallback: Option<Fallback>,
+    },
     /// The raw copy of an earlier run (a `--supplier` rerun).
     Reuse {
         /// `<date>/<run-id>`.
@@ -61,6 +68,28 @@ pub enum Origin {
         age_days: i64,
         raw: PathBuf,
     },
+}
+
+/// The last good copy of a source: the raw copy of the newest earlier
+/// run that fetched it.
+#[derive(Debug, Clone)]
+pub struct Fallback {
+    /// `<date>/<run-id>`.
+    pub run: String,
+    pub age_days: i64,
+    pub raw: PathBuf,
+    /// When that run started (RFC 3339).
+    pub fetched_at: String,
+}
+
+/// A fetch that failed and the last good copy used instead.
+#[derive(Debug, Clone)]
+pub struct Stale {
+    /// Why the fetch failed (no secrets: a source's problem never holds
+    /// one).
+    pub error: String,
+    /// How old the copy is: hours since its run started.
+    pub age_hours: f64,
 }
 
 /// A source fetched: its raw copy, and what the manifest records of the
@@ -73,9 +102,13 @@ pub struct Raw {
     pub last_modified: Option<String>,
     /// HTTP attempts (1 for local files, 0 when reused).
     pub attempts: u32,
+    /// Pages read from an API source.
+    pub pages: Option<u32>,
     /// The earlier run whose copy was reused, and how many days older
     /// than this run's date it is.
     pub reused: Option<(String, i64)>,
+    /// The fetch failed and `reused` is the last good copy.
+    pub stale: Option<Stale>,
 }
 
 /// Which sources to fetch and which to reuse: with `suppliers`, only the
@@ -97,6 +130,7 @@ pub fn plan(
             if refresh {
                 return Ok(Origin::Fetch {
                     previous: conditional(past, s, date),
+                    fallback: fallback(past, s, date),
                 });
             }
             match workdir::find_copy(past, &s.id, date, |_| true) {
@@ -133,6 +167,22 @@ pub fn locate(
             Origin::Reuse { .. } => Ok(s.clone()),
         })
         .collect_errors()
+}
+
+/// The last good copy, for a source with `on_fetch_failure = "reuse"`:
+/// the newest run on or before `date` that fetched it (not one that
+/// reused it in turn, so its age is the data's).
+fn fallback(past: &[PastRun], source: &Source, date: NaiveDate) -> Option<Fallback> {
+    if source.on_fetch_failure != crate::pipeline::OnFetchFailure::Reuse {
+        return None;
+    }
+    let (run, _, raw) = workdir::find_copy(past, &source.id, date, |rec| rec.refreshed)?;
+    Some(Fallback {
+        run: run.name(),
+        age_days: (date - run.date).num_days(),
+        raw,
+        fetched_at: run.manifest.started_at.clone(),
+    })
 }
 
 /// The previous copy of an HTTP source, for a conditional GET: from the
@@ -206,36 +256,72 @@ pub fn fetch(
     })
 }
 
+/// The copy at `raw` linked (or copied) to `dest`: its size.
+fn link_copy(raw: &Path, dest: &Path) -> Result<u64, Problem> {
+    // A failed fetch may have left part of a body behind.
+    let _ = std::fs::remove_file(dest);
+    std::fs::hard_link(raw, dest)
+        .or_else(|_| std::fs::copy(raw, dest).map(|_| ()))
+        .and_then(|()| std::fs::metadata(dest))
+        .map_err(Problem::io(Action::Reuse, raw))
+        .map(|m| m.len())
+}
+
+/// An earlier run's copy as this run's raw copy.
+fn reused(dest: &Path, bytes: u64, run: String, age_days: i64, stale: Option<Stale>) -> Raw {
+    Raw {
+        copy: RawCopy {
+            path: dest.to_path_buf(),
+            tee_from: None,
+            bytes,
+        },
+        unchanged: false,
+        etag: None,
+        last_modified: None,
+        attempts: 0,
+        pages: None,
+        reused: Some((run, age_days)),
+        stale,
+    }
+}
+
 /// One source, as its origin says.
 async fn one(source: &Source, origin: Origin, dest: &Path) -> Result<Raw, Problem> {
-    let fetched = match origin {
+    let (previous, fallback) = match origin {
         Origin::Reuse { run, age_days, raw } => {
             tracing::info!(stage = "fetch", source = %source.id, from_run = %run, age_days, "Reusing an earlier copy.");
-            let bytes = std::fs::hard_link(&raw, dest)
-                .or_else(|_| std::fs::copy(&raw, dest).map(|_| ()))
-                .and_then(|()| std::fs::metadata(dest))
-                .map_err(Problem::io(Action::Reuse, &raw))?
-                .len();
-            return Ok(Raw {
-                copy: RawCopy {
-                    path: dest.to_path_buf(),
-                    tee_from: None,
-                    bytes,
-                },
-                unchanged: false,
-                etag: None,
-                last_modified: None,
-                attempts: 0,
-                reused: Some((run, age_days)),
-            });
+            let bytes = link_copy(&raw, dest)?;
+            return Ok(reused(dest, bytes, run, age_days, None));
         }
-        Origin::Fetch { previous } => match &source.location {
-            Location::Local(path) => {
-                let defer = source.copied_while_staged();
-                local::fetch(path, dest, defer, source.http.max_bytes).await?
-            }
-            Location::Http(url) => http::fetch(source, url, dest, previous.as_ref()).await?,
+        Origin::Fetch { previous, fallback } => (previous, fallback),
+    };
+    let fetched = match &source.location {
+        Location::Local(path) => {
+            let defer = source.copied_while_staged();
+            local::fetch(path, dest, defer, source.http.max_bytes).await
+        }
+        Location::Http(url) => match &source.api {
+            Some(api) => api::fetch(source, api, url, dest).await,
+            None => http::fetch(source, url, dest, previous.as_ref()).await,
         },
+    };
+    let fetched = match (fetched, fallback) {
+        (Ok(f), _) => f,
+        (Err(e), None) => return Err(e),
+        (Err(e), Some(f)) => {
+            let age_hours = chrono::DateTime::parse_from_rfc3339(&f.fetched_at)
+                .map(|t| {
+                    (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_minutes() as f64 / 60.0
+                })
+                .unwrap_or(f.age_days as f64 * 24.0);
+            tracing::warn!(stage = "fetch", source = %source.id, error = %e, from_run = %f.run, age_hours = format!("{age_hours:.1}"), "Fetch failed; using the last good copy (on_fetch_failure = \"reuse\").");
+            let bytes = link_copy(&f.raw, dest)?;
+            let stale = Stale {
+                error: e.to_string(),
+                age_hours,
+            };
+            return Ok(reused(dest, bytes, f.run, f.age_days, Some(stale)));
+        }
     };
     Ok(Raw {
         copy: RawCopy {
@@ -247,6 +333,8 @@ async fn one(source: &Source, origin: Origin, dest: &Path) -> Result<Raw, Proble
         etag: fetched.etag,
         last_modified: fetched.last_modified,
         attempts: fetched.attempts,
+        pages: fetched.pages,
         reused: None,
+        stale: None,
     })
 }

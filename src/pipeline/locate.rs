@@ -84,11 +84,17 @@ pub fn with_date(location: &str, date: NaiveDate) -> Result<String, String> {
     Ok(out)
 }
 
-/// The source with its location resolved for `date` (unchanged when it
-/// is not a pattern).
+/// The source with its location (and an API body's `{date…}`) resolved
+/// for `date` (unchanged when it is not a pattern).
 pub fn resolve(source: &Source, date: NaiveDate) -> Result<Source, Problem> {
+    let mut source = source.clone();
+    if let Some(body) = source.api.as_mut().and_then(|a| a.body.as_mut()) {
+        *body = body.with_date(date).map_err(|_| Problem::Pattern {
+            message: "`body`: cannot fill in the date".into(),
+        })?;
+    }
     let Some(pattern) = &source.pattern else {
-        return Ok(source.clone());
+        return Ok(source);
     };
     let bad = |m: String| Problem::Pattern { message: m };
     let dated = with_date(&pattern.text, date)
@@ -104,10 +110,7 @@ pub fn resolve(source: &Source, date: NaiveDate) -> Result<Source, Problem> {
             })
         }
     };
-    Ok(Source {
-        location,
-        ..source.clone()
-    })
+    Ok(Source { location, ..source })
 }
 
 /// The match a glob's rule takes.

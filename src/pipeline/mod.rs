@@ -6,6 +6,7 @@
 //! defaults applied, paths resolved against the file's folder, dialects
 //! validated. Nothing here touches a feed's bytes.
 
+pub mod api;
 pub mod doc;
 pub mod locate;
 pub mod notify;
@@ -435,6 +436,23 @@ pub struct Source {
     /// The location as written, when it is dated (`{date:%d%m%Y}`) or a
     /// glob: `location` is then resolved for each run's date.
     pub pattern: Option<locate::Pattern>,
+    /// How an API location is asked for its records, page by page
+    /// (`method`, `body`, `records`, `paginate`).
+    pub api: Option<api::ApiOptions>,
+    /// What a failed fetch does (`on_fetch_failure`).
+    pub on_fetch_failure: OnFetchFailure,
+}
+
+/// What a source's failed fetch does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFetchFailure {
+    /// The source fails, and so does the run (exit 4).
+    #[default]
+    Fail,
+    /// The source's last good copy (from the newest earlier run that
+    /// fetched it) is used; the run warns (exit 7) and the readiness table
+    /// names the stale feed on the products it touches.
+    Reuse,
 }
 
 /// HTTP fetching options of one source.

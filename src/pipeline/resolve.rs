@@ -49,6 +49,11 @@ const DIALECT_KEYS: &[&str] = &[
     "max_bytes",
     "max_record_bytes",
     "allow_redirect_hosts",
+    "method",
+    "body",
+    "records",
+    "paginate",
+    "on_fetch_failure",
 ];
 
 /// Reads and checks a pipeline file.
@@ -313,8 +318,13 @@ fn source(
         _ => Some(None),
     };
     let http = http_options(doc, t, path);
+    let is_http = matches!(location, Some(Location::Http(_)));
+    let api = super::api::parse(doc, t, path, is_http);
+    let is_api = super::api::KEYS.iter().any(|k| t.get(k).is_some());
 
-    let mut dialect = location.as_ref().and_then(|loc| dialect(doc, t, path, loc));
+    let mut dialect = location
+        .as_ref()
+        .and_then(|loc| dialect(doc, t, path, loc, is_api));
     // A gzip body may inflate: the same limit applies after decompression.
     if let (Some(d), Some(h)) = (dialect.as_mut(), http.as_ref()) {
         d.max_bytes = h.max_bytes;
@@ -360,7 +370,76 @@ fn source(
         gates,
         http: http?,
         pattern: pattern?,
+        api: api?,
+        on_fetch_failure: on_fetch_failure(doc, t, path)?,
     })
+}
+
+/// `on_fetch_failure = "fail" | "reuse"`.
+fn on_fetch_failure(
+    doc: &mut Doc,
+    t: &dyn TableLike,
+    path: &str,
+) -> Option<crate::pipeline::OnFetchFailure> {
+    use crate::pipeline::OnFetchFailure;
+    match doc.string(t, path, "on_fetch_failure").as_deref() {
+        None if t.get("on_fetch_failure").is_some() => None,
+        None | Some("fail") => Some(OnFetchFailure::Fail),
+        Some("reuse") => Some(OnFetchFailure::Reuse),
+        Some(other) => {
+            doc.problem(
+                Doc::span_of(t, "on_fetch_failure"),
+                format!("`{path}.on_fetch_failure` `{other}`: use \"fail\" or \"reuse\""),
+            );
+            None
+        }
+    }
+}
+
+/// The format: written, or inferred from the location's name. An API
+/// source's records are staged as NDJSON, one record per line, whatever
+/// its pages look like.
+fn format(
+    doc: &mut Doc,
+    t: &dyn TableLike,
+    path: &str,
+    loc: &Location,
+    api: bool,
+) -> Option<Format> {
+    let written = doc.string(t, path, "format");
+    let format = match written.clone() {
+        _ if api => {
+            if written.is_some_and(|f| !f.eq_ignore_ascii_case("json")) {
+                doc.problem(
+                    Doc::span_of(t, "format"),
+                    format!("`{path}.format`: an API source's records are JSON; write `format = \"json\"` or leave it out"),
+                );
+                return None;
+            }
+            Some(Format::Ndjson)
+        }
+        Some(f) => match Format::parse(&f.to_ascii_lowercase()) {
+            Some(f) => Some(f),
+            None => {
+                doc.problem(
+                    Doc::span_of(t, "format"),
+                    format!("`{path}.format` `{f}` is not one of csv, json, ndjson, parquet, xlsx"),
+                );
+                return None;
+            }
+        },
+        None => Format::infer(&loc.file_name()).map(|(f, _)| f),
+    };
+    if format.is_none() {
+        doc.problem(
+            Doc::span_of(t, "location"),
+            format!(
+                "`{path}`: cannot tell the format of `{}` from its name; set `format`",
+                loc.file_name()
+            ),
+        );
+    }
+    format
 }
 
 /// A dated or globbed location (`{date:%d%m%Y}`, `stok_*.csv`) and the
@@ -681,31 +760,16 @@ fn single_char(doc: &mut Doc, t: &dyn TableLike, path: &str, key: &str) -> Optio
     }
 }
 
-fn dialect(doc: &mut Doc, t: &dyn TableLike, path: &str, loc: &Location) -> Option<Dialect> {
+/// How a feed is read.
+fn dialect(
+    doc: &mut Doc,
+    t: &dyn TableLike,
+    path: &str,
+    loc: &Location,
+    api: bool,
+) -> Option<Dialect> {
     let inferred = Format::infer(&loc.file_name());
-    let format = match doc.string(t, path, "format") {
-        Some(f) => match Format::parse(&f.to_ascii_lowercase()) {
-            Some(f) => Some(f),
-            None => {
-                doc.problem(
-                    Doc::span_of(t, "format"),
-                    format!("`{path}.format` `{f}` is not one of csv, json, ndjson, parquet, xlsx"),
-                );
-                return None;
-            }
-        },
-        None => inferred.map(|(f, _)| f),
-    };
-    let Some(format) = format else {
-        doc.problem(
-            Doc::span_of(t, "location"),
-            format!(
-                "`{path}`: cannot tell the format of `{}` from its name; set `format`",
-                loc.file_name()
-            ),
-        );
-        return None;
-    };
+    let format = format(doc, t, path, loc, api)?;
     let gzip = match t.get("gzip") {
         Some(Item::Value(v)) if v.as_bool().is_some() => v.as_bool().unwrap_or(false),
         Some(_) => {

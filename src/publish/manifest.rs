@@ -34,6 +34,7 @@ fn base(source: &Source, raw: &Raw, file: &FileRead) -> SourceRecord {
         etag: raw.etag.clone(),
         last_modified: raw.last_modified.clone(),
         attempts: raw.attempts,
+        pages: raw.pages,
         records_read: 0,
         accepted: 0,
         counted: 0,
@@ -45,6 +46,11 @@ fn base(source: &Source, raw: &Raw, file: &FileRead) -> SourceRecord {
         refreshed: raw.reused.is_none(),
         reused_from: raw.reused.as_ref().map(|(run, _)| run.clone()),
         reused_age_days: raw.reused.as_ref().map(|(_, age)| *age),
+        fetch_failed: raw.stale.as_ref().map(|s| s.error.clone()),
+        copy_age_hours: raw
+            .stale
+            .as_ref()
+            .map(|s| (s.age_hours * 10.0).round() / 10.0),
         raw_copy: format!("raw/{}", source.id),
         stage_ms: 0,
         newest_timestamp: None,

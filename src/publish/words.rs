@@ -177,6 +177,12 @@ pub const READINESS_COLUMNS: &[Column] = &[
         "the first ETA at which cumulative in-window units reach the minimum; empty if never",
         "ETA pertama saat akumulasi unit dalam jendela mencapai minimum; kosong bila tidak pernah",
     ),
+    col(
+        "stale_feeds",
+        "Data lama dipakai",
+        "feeds whose fetch failed tonight and whose last good copy was used instead (on_fetch_failure = \"reuse\"), with the copy's run and age; empty when every feed is fresh",
+        "feed yang gagal diambil malam ini sehingga salinan baik terakhirnya dipakai (on_fetch_failure = \"reuse\"), dengan run dan umur salinan; kosong bila semua feed baru",
+    ),
 ];
 
 /// The workbook's sheets.

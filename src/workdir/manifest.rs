@@ -67,6 +67,9 @@ pub struct SourceRecord {
     /// HTTP attempts (1 for local files, 0 when reused).
     #[serde(default)]
     pub attempts: u32,
+    /// Pages read from an API source (kept in `raw/<id>.pages/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u32>,
     pub records_read: u64,
     pub accepted: u64,
     pub counted: u64,
@@ -86,6 +89,13 @@ pub struct SourceRecord {
     /// How many days older than this run's date the reused copy is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_age_days: Option<i64>,
+    /// The fetch failed (why), and the last good copy `reused_from` was
+    /// used (`on_fetch_failure = "reuse"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_failed: Option<String>,
+    /// Hours between the reused copy's run and this run's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_age_hours: Option<f64>,
     /// The raw copy inside the run folder.
     #[serde(default)]
     pub raw_copy: String,

@@ -127,6 +127,26 @@ pub fn csv_by_key(
         .collect()
 }
 
+/// Fails if `needle` (a secret) is in any file under `dir`.
+pub fn assert_nowhere_in(dir: &Path, needle: &str) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(needle),
+                    "leaked into {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 pub fn manifest(out: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(out.join("latest/manifest.json")).expect("manifest");
     serde_json::from_str(&text).expect("manifest is JSON")

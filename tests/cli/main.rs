@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod api;
 mod config;
 mod deploy;
 mod dialects;

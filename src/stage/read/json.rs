@@ -80,47 +80,40 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for RawObject<'a> {
 }
 
 /// The header: every field name of every object, in the order first seen.
+/// A field holding an object also names its fields by path
+/// (`details.eta`), at any depth, so a nested value can be mapped to a
+/// column; arrays are not entered.
 #[derive(Default)]
 struct Names {
     names: Vec<String>,
     index: HashMap<String, usize>,
+    /// Some name is a path into a nested object: records' objects are
+    /// entered when their cells are taken.
+    nested: bool,
+}
+
+/// An object's text, when a field's value is one.
+fn as_object(v: &RawValue) -> Option<&str> {
+    let s = v.get().trim_start();
+    s.starts_with('{').then_some(s)
 }
 
 impl Names {
     /// Adds the names of one record (when it is an object; `Ok(false)`
-    /// when it is another kind of value).
+    /// when it is another kind of value). Fields are visited in place, no
+    /// record built: this pass reads every record of the feed.
     fn add(&mut self, text: &str) -> Result<bool, serde_json::Error> {
-        use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+        use serde::de::{Deserializer, MapAccess, Visitor};
         struct Keys<'n>(&'n mut Names);
-        struct Key<'n>(&'n mut Names);
-        impl<'de> serde::de::DeserializeSeed<'de> for Key<'_> {
-            type Value = ();
-            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-                d.deserialize_str(self)
-            }
-        }
-        impl<'de> Visitor<'de> for Key<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<(), E> {
-                // Looked up without a copy; copied once, when new.
-                if !self.0.index.contains_key(k) {
-                    self.0.index.insert(k.to_string(), self.0.names.len());
-                    self.0.names.push(k.to_string());
-                }
-                Ok(())
-            }
-        }
         impl<'de> Visitor<'de> for Keys<'_> {
             type Value = ();
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-                while m.next_key_seed(Key(self.0))?.is_some() {
-                    m.next_value::<IgnoredAny>()?;
+                while let Some(Name(k)) = m.next_key::<Name<'de>>()? {
+                    let v: &'de RawValue = m.next_value()?;
+                    self.0.add_field(&k, v, "");
                 }
                 Ok(())
             }
@@ -130,6 +123,30 @@ impl Names {
             Ok(()) => Ok(true),
             Err(e) if e.classify() == serde_json::error::Category::Data => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Adds one field's name, after `prefix`, and those of the object it
+    /// holds.
+    fn add_field(&mut self, k: &str, v: &RawValue, prefix: &str) {
+        let name: Cow<'_, str> = if prefix.is_empty() {
+            Cow::Borrowed(k)
+        } else {
+            Cow::Owned(format!("{prefix}{k}"))
+        };
+        // Looked up without a copy; copied once, when new.
+        if !self.index.contains_key(name.as_ref()) {
+            self.index.insert(name.to_string(), self.names.len());
+            self.names.push(name.to_string());
+        }
+        if let Some(inner) = as_object(v)
+            && let Ok(o) = serde_json::from_str::<RawObject>(inner)
+        {
+            self.nested = true;
+            let prefix = format!("{name}.");
+            for (k, v) in &o.0 {
+                self.add_field(k, v, &prefix);
+            }
         }
     }
 
@@ -148,11 +165,26 @@ impl Names {
     fn cells(&self, fields: &[(Cow<'_, str>, &RawValue)], out: &mut Vec<OwnedCell>) {
         out.clear();
         out.resize(self.names.len(), OwnedCell::Null);
+        self.fill(fields, "", out);
+    }
+
+    fn fill(&self, fields: &[(Cow<'_, str>, &RawValue)], prefix: &str, out: &mut [OwnedCell]) {
         // Last to first, so the first of a repeated name is written last
         // and wins (no record of which positions are set).
         for (k, v) in fields.iter().rev() {
-            if let Some(&i) = self.index.get(k.as_ref()) {
+            let name: Cow<'_, str> = if prefix.is_empty() {
+                Cow::Borrowed(k.as_ref())
+            } else {
+                Cow::Owned(format!("{prefix}{k}"))
+            };
+            if let Some(&i) = self.index.get(name.as_ref()) {
                 out[i] = cell(v);
+            }
+            if self.nested
+                && let Some(inner) = as_object(v)
+                && let Ok(o) = serde_json::from_str::<RawObject>(inner)
+            {
+                self.fill(&o.0, &format!("{name}."), out);
             }
         }
     }
@@ -680,6 +712,7 @@ pub(super) fn parse_lines(header: &[String], body: &[u8], at: At, visitor: &mut 
         names.index.entry(name.clone()).or_insert(i);
         names.names.push(name.clone());
     }
+    names.nested = header.iter().any(|n| n.contains('.'));
     let mut ahead: VecDeque<Parsed<'_>> = VecDeque::with_capacity(LOOKAHEAD + 1);
     // Cell buffers of visited records, used again.
     let mut spare: Vec<Vec<OwnedCell>> = Vec::new();
@@ -892,5 +925,31 @@ mod tests {
         assert_eq!(seen.rows[0].1[69], "x");
         assert_eq!(seen.rows[0].1[0], "z");
         assert_eq!(seen.rows[0].1[1], "null");
+    }
+
+    /// A nested object's fields are named by path, at any depth, beside
+    /// the object itself; an array is one cell.
+    #[test]
+    fn nested_fields_are_named_by_path() {
+        let mut names = Names::default();
+        let record = r#"{"id": "S1", "details": {"eta": "2026-12-10", "leg": {"hub": "CGK"}}, "histories": [{"s": 1}]}"#;
+        assert!(names.add(record).unwrap());
+        assert_eq!(
+            names.names,
+            [
+                "id",
+                "details",
+                "details.eta",
+                "details.leg",
+                "details.leg.hub",
+                "histories"
+            ]
+        );
+        let header: Vec<&str> = names.names.iter().map(String::as_str).collect();
+        let seen = lines(&header, &format!("{record}\n{{\"details\": null}}\n"));
+        assert_eq!(seen.rows[0].1[2], "2026-12-10");
+        assert_eq!(seen.rows[0].1[4], "CGK");
+        assert_eq!(seen.rows[0].1[5], r#"[{"s": 1}]"#);
+        assert_eq!(seen.rows[1].1[2], "null");
     }
 }
