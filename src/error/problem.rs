@@ -72,6 +72,12 @@ pub enum Problem {
     NoCopyToReuse { date: chrono::NaiveDate },
     /// A dated or patterned location found no single file for the date.
     Pattern { message: String },
+    /// An SFTP transfer failed: the redacted URL, the attempts made, why.
+    Sftp {
+        url: String,
+        attempt: u32,
+        message: String,
+    },
     /// An API source's page could not be used (no records array, not
     /// JSON, a paging loop, the page cap).
     Api { page: u32, message: String },
@@ -224,6 +230,11 @@ impl fmt::Display for Problem {
             }
             Problem::Pattern { message } => write!(f, "{message}"),
             Problem::Api { page, message } => write!(f, "page {page}: {message}"),
+            Problem::Sftp {
+                url,
+                attempt,
+                message,
+            } => write!(f, "SFTP `{url}` (attempt {attempt}): {message}"),
             Problem::NoCopyToReuse { date } => write!(
                 f,
                 "no earlier run on or before {date} has a copy to reuse; run without --supplier first"

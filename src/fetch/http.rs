@@ -183,7 +183,7 @@ fn jitter() -> f64 {
     0.5 + (h.finish() % 1000) as f64 / 2000.0
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     let base = 0.5 * 2f64.powi(attempt.saturating_sub(1) as i32);
     Duration::from_secs_f64(base.min(30.0) * jitter())
 }

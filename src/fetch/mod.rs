@@ -14,6 +14,7 @@
 pub mod api;
 pub mod http;
 pub mod local;
+pub mod sftp;
 
 use std::path::{Path, PathBuf};
 
@@ -185,14 +186,19 @@ fn fallback(past: &[PastRun], source: &Source, date: NaiveDate) -> Option<Fallba
     })
 }
 
-/// The previous copy of an HTTP source, for a conditional GET: from the
+/// The previous copy of an HTTP or SFTP source, for a conditional GET
+/// (or an unchanged size and modification time): from the
 /// newest run on or before `date` that fetched the same location and kept a
 /// validator.
 fn conditional(past: &[PastRun], source: &Source, date: NaiveDate) -> Option<Previous> {
-    if !matches!(source.location, Location::Http(_)) {
+    if !matches!(source.location, Location::Http(_) | Location::Sftp(_)) {
         return None;
     }
-    let location = source.location.display();
+    // A dated URL is compared as this run resolves it.
+    let location = crate::pipeline::locate::resolve(source, date)
+        .ok()?
+        .location
+        .display();
     let (_, rec, raw) = workdir::find_copy(past, &source.id, date, |rec| {
         rec.location == location && (rec.etag.is_some() || rec.last_modified.is_some())
     })?;
@@ -304,6 +310,7 @@ async fn one(source: &Source, origin: Origin, dest: &Path) -> Result<Raw, Proble
             Some(api) => api::fetch(source, api, url, dest).await,
             None => http::fetch(source, url, dest, previous.as_ref()).await,
         },
+        Location::Sftp(url) => sftp::fetch(source, url, dest, previous.as_ref()).await,
     };
     let fetched = match (fetched, fallback) {
         (Ok(f), _) => f,

@@ -101,6 +101,7 @@ pub fn resolve(source: &Source, date: NaiveDate) -> Result<Source, Problem> {
         .map_err(|_| bad(format!("`{}`: cannot fill in the date", pattern.shown)))?;
     let location = match &source.location {
         Location::Http(_) => Location::Http(dated),
+        Location::Sftp(_) => Location::Sftp(dated),
         Location::Local(_) => {
             let full = pattern.base.join(&dated);
             Location::Local(if file_name_has_glob(&dated) {

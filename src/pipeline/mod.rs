@@ -11,6 +11,7 @@ pub mod doc;
 pub mod locate;
 pub mod notify;
 pub mod resolve;
+pub mod sftp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -228,6 +229,8 @@ impl SourceKind {
 pub enum Location {
     Local(PathBuf),
     Http(String),
+    /// `sftp://user@host[:port]/path`.
+    Sftp(String),
 }
 
 impl Location {
@@ -236,7 +239,7 @@ impl Location {
     pub fn display(&self) -> String {
         match self {
             Location::Local(p) => p.display().to_string(),
-            Location::Http(u) => redact_url(u),
+            Location::Http(u) | Location::Sftp(u) => redact_url(u),
         }
     }
 
@@ -247,7 +250,7 @@ impl Location {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            Location::Http(u) => {
+            Location::Http(u) | Location::Sftp(u) => {
                 let path = u.split(['?', '#']).next().unwrap_or("");
                 path.rsplit('/').next().unwrap_or("").to_string()
             }
@@ -439,8 +442,32 @@ pub struct Source {
     /// How an API location is asked for its records, page by page
     /// (`method`, `body`, `records`, `paginate`).
     pub api: Option<api::ApiOptions>,
+    /// How an `sftp://` location logs in and checks the server (`sftp`).
+    pub sftp: Option<SftpOptions>,
     /// What a failed fetch does (`on_fetch_failure`).
     pub on_fetch_failure: OnFetchFailure,
+}
+
+/// How an SFTP source logs in: a private key file or a password (values
+/// from the environment; never printed), and the known_hosts file the
+/// server's host key must be in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SftpOptions {
+    pub identity_file: Option<PathBuf>,
+    pub passphrase: Option<String>,
+    pub password: Option<String>,
+    pub known_hosts: PathBuf,
+}
+
+impl std::fmt::Debug for SftpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SftpOptions")
+            .field("identity_file", &self.identity_file)
+            .field("passphrase", &self.passphrase.as_ref().map(|_| "***"))
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("known_hosts", &self.known_hosts)
+            .finish()
+    }
 }
 
 /// What a source's failed fetch does to the run.

@@ -54,6 +54,7 @@ const DIALECT_KEYS: &[&str] = &[
     "records",
     "paginate",
     "on_fetch_failure",
+    "sftp",
 ];
 
 /// Reads and checks a pipeline file.
@@ -320,6 +321,8 @@ fn source(
     let http = http_options(doc, t, path);
     let is_http = matches!(location, Some(Location::Http(_)));
     let api = super::api::parse(doc, t, path, is_http);
+    let is_sftp = matches!(location, Some(Location::Sftp(_)));
+    let sftp = super::sftp::parse(doc, t, path, is_sftp, base);
     let is_api = super::api::KEYS.iter().any(|k| t.get(k).is_some());
 
     let mut dialect = location
@@ -372,6 +375,7 @@ fn source(
         pattern: pattern?,
         api: api?,
         on_fetch_failure: on_fetch_failure(doc, t, path)?,
+        sftp: sftp?,
     })
 }
 
@@ -533,7 +537,7 @@ pub fn substitute_env(text: &str) -> Result<String, EnvProblem> {
 
 /// [`substitute_env`] for a value of the file: a variable that is not set
 /// is a configuration problem.
-fn expand_env(
+pub(super) fn expand_env(
     doc: &mut Doc,
     t: &dyn TableLike,
     key: &str,
@@ -722,10 +726,24 @@ fn resolve_location(
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return Some(Location::Http(loc.to_string()));
     }
+    if lower.starts_with("sftp://") {
+        return match reqwest::Url::parse(loc) {
+            Ok(u) if !u.username().is_empty() && u.host_str().is_some() && u.path().len() > 1 => {
+                Some(Location::Sftp(loc.to_string()))
+            }
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "location"),
+                    format!("`{path}.location`: write an SFTP location as `sftp://user@host[:port]/path/file`"),
+                );
+                None
+            }
+        };
+    }
     if lower.contains("://") {
         doc.problem(
             Doc::span_of(t, "location"),
-            format!("`{path}.location`: only local paths and http(s) URLs are supported"),
+            format!("`{path}.location`: only local paths, http(s) and sftp URLs are supported"),
         );
         return None;
     }

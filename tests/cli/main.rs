@@ -17,6 +17,7 @@ mod publish;
 mod sample;
 mod scheduling;
 mod server;
+mod sftp;
 mod sniff;
 mod spreadsheet;
 mod threads;

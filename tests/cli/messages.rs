@@ -34,7 +34,7 @@ fn an_invalid_pipeline_file_lists_every_problem_exactly() {
          bad.toml:1:1: missing table `[catalog]` (with `location = \"...\"`)\n  \
          bad.toml:3:12: `campaign.timezone`: `Asia/Jakart` is not an IANA timezone such as `Asia/Jakarta`\n  \
          bad.toml:4:41: `campaign.window` is reversed: closes 2026-12-01 is before opens 2026-12-08\n  \
-         bad.toml:7:1: unknown key `sku_map.delimeter` (expected one of: location, format, gzip, encoding, delimiter, quote, skip_lines, decimal, thousands, timestamp_format, date_format, sheet, header_row, columns, headers, connect_timeout_secs, read_timeout_secs, total_timeout_secs, max_attempts, max_bytes, max_record_bytes, allow_redirect_hosts, method, body, records, paginate, on_fetch_failure, pick, name_date_format)\n",
+         bad.toml:7:1: unknown key `sku_map.delimeter` (expected one of: location, format, gzip, encoding, delimiter, quote, skip_lines, decimal, thousands, timestamp_format, date_format, sheet, header_row, columns, headers, connect_timeout_secs, read_timeout_secs, total_timeout_secs, max_attempts, max_bytes, max_record_bytes, allow_redirect_hosts, method, body, records, paginate, on_fetch_failure, sftp, pick, name_date_format)\n",
     );
 }
 
