@@ -72,8 +72,9 @@ pub enum Problem {
     NoCopyToReuse { date: chrono::NaiveDate },
     /// A dated or patterned location found no single file for the date.
     Pattern { message: String },
-    /// An SFTP transfer failed: the redacted URL, the attempts made, why.
-    Sftp {
+    /// An SFTP or bucket transfer failed: the redacted URL, the attempts
+    /// made, why.
+    Transfer {
         url: String,
         attempt: u32,
         message: String,
@@ -230,11 +231,11 @@ impl fmt::Display for Problem {
             }
             Problem::Pattern { message } => write!(f, "{message}"),
             Problem::Api { page, message } => write!(f, "page {page}: {message}"),
-            Problem::Sftp {
+            Problem::Transfer {
                 url,
                 attempt,
                 message,
-            } => write!(f, "SFTP `{url}` (attempt {attempt}): {message}"),
+            } => write!(f, "`{url}` (attempt {attempt}): {message}"),
             Problem::NoCopyToReuse { date } => write!(
                 f,
                 "no earlier run on or before {date} has a copy to reuse; run without --supplier first"

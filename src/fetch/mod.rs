@@ -14,6 +14,7 @@
 pub mod api;
 pub mod http;
 pub mod local;
+pub mod object;
 pub mod sftp;
 
 use std::path::{Path, PathBuf};
@@ -191,7 +192,7 @@ fn fallback(past: &[PastRun], source: &Source, date: NaiveDate) -> Option<Fallba
 /// newest run on or before `date` that fetched the same location and kept a
 /// validator.
 fn conditional(past: &[PastRun], source: &Source, date: NaiveDate) -> Option<Previous> {
-    if !matches!(source.location, Location::Http(_) | Location::Sftp(_)) {
+    if matches!(source.location, Location::Local(_)) {
         return None;
     }
     // A dated URL is compared as this run resolves it.
@@ -311,6 +312,7 @@ async fn one(source: &Source, origin: Origin, dest: &Path) -> Result<Raw, Proble
             None => http::fetch(source, url, dest, previous.as_ref()).await,
         },
         Location::Sftp(url) => sftp::fetch(source, url, dest, previous.as_ref()).await,
+        Location::Object(url) => object::fetch(source, url, dest, previous.as_ref()).await,
     };
     let fetched = match (fetched, fallback) {
         (Ok(f), _) => f,

@@ -95,7 +95,7 @@ pub async fn fetch(
     previous: Option<&Previous>,
 ) -> Result<Fetched, Problem> {
     let shown = redact_url(url);
-    let fail = |attempt, message: String| Problem::Sftp {
+    let fail = |attempt, message: String| Problem::Transfer {
         url: shown.clone(),
         attempt,
         message,

@@ -102,6 +102,7 @@ pub fn resolve(source: &Source, date: NaiveDate) -> Result<Source, Problem> {
     let location = match &source.location {
         Location::Http(_) => Location::Http(dated),
         Location::Sftp(_) => Location::Sftp(dated),
+        Location::Object(_) => Location::Object(dated),
         Location::Local(_) => {
             let full = pattern.base.join(&dated);
             Location::Local(if file_name_has_glob(&dated) {

@@ -231,6 +231,8 @@ pub enum Location {
     Http(String),
     /// `sftp://user@host[:port]/path`.
     Sftp(String),
+    /// `s3://bucket/key`, `gs://bucket/key`, `az://container/key`.
+    Object(String),
 }
 
 impl Location {
@@ -239,7 +241,7 @@ impl Location {
     pub fn display(&self) -> String {
         match self {
             Location::Local(p) => p.display().to_string(),
-            Location::Http(u) | Location::Sftp(u) => redact_url(u),
+            Location::Http(u) | Location::Sftp(u) | Location::Object(u) => redact_url(u),
         }
     }
 
@@ -250,7 +252,7 @@ impl Location {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            Location::Http(u) | Location::Sftp(u) => {
+            Location::Http(u) | Location::Sftp(u) | Location::Object(u) => {
                 let path = u.split(['?', '#']).next().unwrap_or("");
                 path.rsplit('/').next().unwrap_or("").to_string()
             }

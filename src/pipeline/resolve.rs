@@ -740,10 +740,27 @@ fn resolve_location(
             }
         };
     }
+    if ["s3://", "gs://", "az://"]
+        .iter()
+        .any(|s| lower.starts_with(s))
+    {
+        return match reqwest::Url::parse(loc) {
+            Ok(u) if u.host_str().is_some() && u.path().len() > 1 => {
+                Some(Location::Object(loc.to_string()))
+            }
+            _ => {
+                doc.problem(
+                    Doc::span_of(t, "location"),
+                    format!("`{path}.location`: write a bucket location as `s3://bucket/key` (or gs://, az://)"),
+                );
+                None
+            }
+        };
+    }
     if lower.contains("://") {
         doc.problem(
             Doc::span_of(t, "location"),
-            format!("`{path}.location`: only local paths, http(s) and sftp URLs are supported"),
+            format!("`{path}.location`: only local paths, http(s), sftp, s3, gs and az URLs are supported"),
         );
         return None;
     }

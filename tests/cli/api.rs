@@ -12,7 +12,7 @@ const LOCATION: &str = "location = \"../sample_data/shipments/cepat_express.json
 
 /// The sample's Cepat Express shipments as a provider's API sends them:
 /// `eta` and `etd` nested under `details`.
-fn nested_records() -> Vec<Value> {
+pub fn nested_records() -> Vec<Value> {
     let text = std::fs::read(repo().join("sample_data/shipments/cepat_express.json")).unwrap();
     let flat: Vec<Value> = serde_json::from_slice(&text).unwrap();
     flat.into_iter()
@@ -28,7 +28,7 @@ fn nested_records() -> Vec<Value> {
 
 /// Pages of `size` records in the provider's envelope, each made by
 /// `page(records, index, last)`, then an empty one.
-fn pages(
+pub fn pages(
     records: &[Value],
     size: usize,
     page: impl Fn(&[Value], usize, bool) -> Value,
@@ -77,30 +77,6 @@ fn run(w: &Workdir, p: &str, dir: &str) -> Run {
     )
 }
 
-/// The readiness, supplier and shipment tables equal the local sample's.
-fn same_tables_as_the_sample(w: &Workdir, dir: &str) {
-    let local = repo().join("pipelines/harbolnas.toml");
-    w.siap(&[
-        "run",
-        local.to_str().unwrap(),
-        "--work-dir",
-        "local",
-        "--date",
-        "2026-11-27",
-    ])
-    .assert_success();
-    for t in ["readiness", "supplier_readiness", "shipments"] {
-        for ext in ["csv", "parquet"] {
-            let name = format!("{t}.{ext}");
-            assert_eq!(
-                std::fs::read(w.join(dir).join("latest").join(&name)).unwrap(),
-                std::fs::read(w.join("local/latest").join(&name)).unwrap(),
-                "{name}"
-            );
-        }
-    }
-}
-
 /// A POST API with the key in a JSON body, records at `data.items`,
 /// nested ETAs and page numbers in the body: the same tables as the local
 /// file; every page kept; the bad record's `raw` as the provider sent it;
@@ -135,7 +111,7 @@ fn a_paged_post_api_with_nested_records_equals_the_local_file() {
         assert_eq!(v["since"], json!("2026-11-27"));
     }
     assert!(s.requests()[0].starts_with("POST /v2/shipments "));
-    same_tables_as_the_sample(&w, "api");
+    w.assert_tables_equal_the_sample("api", &["readiness", "supplier_readiness", "shipments"]);
 
     let latest = w.join("api/latest");
     let m = manifest(&w.join("api"));
@@ -195,7 +171,7 @@ fn next_links_and_cursors_are_followed_to_the_end() {
     );
     run(&w, &p, "links").assert_success();
     assert_eq!(s.hits("/links"), 4);
-    same_tables_as_the_sample(&w, "links");
+    w.assert_tables_equal_the_sample("links", &["readiness", "supplier_readiness", "shipments"]);
 
     s.route(
         "/cursor",

@@ -127,6 +127,27 @@ pub fn csv_by_key(
         .collect()
 }
 
+impl Workdir {
+    /// Runs the shipped sample for 2026-11-27 into `local` and checks that
+    /// `tables` (CSV and Parquet) in `<dir>/latest` are byte-identical.
+    pub fn assert_tables_equal_the_sample(&self, dir: &str, tables: &[&str]) {
+        let local = repo().join("pipelines/harbolnas.toml");
+        let local = local.to_str().unwrap();
+        self.siap(&["run", local, "--work-dir", "local", "--date", "2026-11-27"])
+            .assert_success();
+        for t in tables {
+            for ext in ["csv", "parquet"] {
+                let name = format!("{t}.{ext}");
+                assert_eq!(
+                    std::fs::read(self.join(dir).join("latest").join(&name)).unwrap(),
+                    std::fs::read(self.join("local/latest").join(&name)).unwrap(),
+                    "{name}"
+                );
+            }
+        }
+    }
+}
+
 /// Fails if `needle` (a secret) is in any file under `dir`.
 pub fn assert_nowhere_in(dir: &Path, needle: &str) {
     let mut stack = vec![dir.to_path_buf()];

@@ -494,26 +494,7 @@ fn the_sample_campaign_over_http_equals_the_local_run() {
         "2026-11-27",
     ])
     .assert_success();
-    let local = repo().join("pipelines/harbolnas.toml");
-    w.siap(&[
-        "run",
-        local.to_str().unwrap(),
-        "--work-dir",
-        "local",
-        "--date",
-        "2026-11-27",
-    ])
-    .assert_success();
-    for t in ["readiness", "supplier_readiness", "exceptions"] {
-        for ext in ["csv", "parquet"] {
-            let name = format!("{t}.{ext}");
-            assert_eq!(
-                std::fs::read(w.join("http/latest").join(&name)).unwrap(),
-                std::fs::read(w.join("local/latest").join(&name)).unwrap(),
-                "{name}"
-            );
-        }
-    }
+    w.assert_tables_equal_the_sample("http", &["readiness", "supplier_readiness", "exceptions"]);
 }
 
 /// An export link that hands the file to another host (Google Sheets to

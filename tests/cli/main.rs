@@ -3,6 +3,7 @@
 mod harness;
 
 mod api;
+mod bucket;
 mod config;
 mod deploy;
 mod dialects;
@@ -14,6 +15,7 @@ mod locations;
 mod messages;
 mod operations;
 mod publish;
+mod remote;
 mod sample;
 mod scheduling;
 mod server;
