@@ -160,7 +160,10 @@ pub fn locate(
         .zip(plan.as_ref())
         .map(|(s, origin)| match origin {
             Origin::Fetch { .. } => {
-                let located = crate::pipeline::locate::resolve(s, date).map_err(|p| s.fails(p))?;
+                let mut located =
+                    crate::pipeline::locate::resolve(s, date).map_err(|p| s.fails(p))?;
+                located.location =
+                    remote_glob(&located, date).map_err(|p| located.fails(p))?;
                 if located.pattern.is_some() {
                     tracing::info!(stage = "fetch", source = %s.id, file = %located.location.display(), "Resolved the dated location.");
                 }
@@ -169,6 +172,36 @@ pub fn locate(
             Origin::Reuse { .. } => Ok(s.clone()),
         })
         .collect_errors()
+}
+
+/// The location of an SFTP or bucket source whose file name is a glob
+/// (`stok_*.csv`): the folder or prefix listed, and the match its `pick`
+/// rule takes (any other location as it is).
+fn remote_glob(source: &Source, date: NaiveDate) -> Result<Location, Problem> {
+    let (Some(pattern), Location::Sftp(url) | Location::Object(url)) =
+        (&source.pattern, &source.location)
+    else {
+        return Ok(source.location.clone());
+    };
+    if !crate::pipeline::locate::file_name_has_glob(url) {
+        return Ok(source.location.clone());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Problem::Internal(format!("cannot start the listing runtime: {e}")))?;
+    let matches = runtime.block_on(async {
+        match &source.location {
+            Location::Sftp(_) => sftp::list(source, url).await,
+            _ => object::list(source, url).await,
+        }
+    })?;
+    let chosen = crate::pipeline::locate::choose(&redact_url(url), matches, &pattern.pick, date)
+        .map_err(|message| Problem::Pattern { message })?;
+    Ok(match &source.location {
+        Location::Sftp(_) => Location::Sftp(chosen),
+        _ => Location::Object(chosen),
+    })
 }
 
 /// The last good copy, for a source with `on_fetch_failure = "reuse"`:

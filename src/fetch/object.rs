@@ -22,6 +22,7 @@ use tokio::io::AsyncWriteExt;
 use super::{Fetched, Previous, redact_url};
 use crate::error::Problem;
 use crate::pipeline::Source;
+use crate::pipeline::locate::Candidate;
 
 /// The environment variables object_store reads, as its option keys.
 fn options(source: &Source) -> Vec<(String, String)> {
@@ -118,4 +119,55 @@ pub async fn fetch(
         attempts: 1,
         ..Fetched::default()
     })
+}
+
+/// The objects directly under the prefix of `url` whose names match its
+/// last segment's glob (`stok_*.csv`), for
+/// [`crate::pipeline::locate::choose`].
+pub async fn list(source: &Source, url: &str) -> Result<Vec<Candidate>, Problem> {
+    let shown = redact_url(url);
+    let fail = |message: String| Problem::Transfer {
+        url: shown.clone(),
+        attempt: 1,
+        message,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
+    let mut folder = parsed.clone();
+    let pattern = percent_encoding::percent_decode_str(
+        parsed
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .unwrap_or(""),
+    )
+    .decode_utf8_lossy()
+    .into_owned();
+    let glob =
+        glob::Pattern::new(&pattern).map_err(|e| fail(format!("not a valid pattern: {e}")))?;
+    if let Ok(mut segments) = folder.path_segments_mut() {
+        segments.pop();
+    }
+    let (store, prefix) = object_store::parse_url_opts(&folder, options(source))
+        .map_err(|e| fail(format!("cannot reach the bucket: {e}")))?;
+    let listed = store
+        .list_with_delimiter(Some(&prefix))
+        .await
+        .map_err(|e| fail(format!("cannot list `{prefix}/`: {e}")))?;
+    Ok(listed
+        .objects
+        .into_iter()
+        .filter_map(|meta| {
+            let name = meta.location.filename()?.to_string();
+            glob.matches(&name).then(|| {
+                let mut location = parsed.clone();
+                if let Ok(mut segments) = location.path_segments_mut() {
+                    segments.pop().push(&name);
+                }
+                Candidate {
+                    location: location.to_string(),
+                    name,
+                    modified: Some(meta.last_modified),
+                }
+            })
+        })
+        .collect())
 }

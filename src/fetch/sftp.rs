@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use super::{Fetched, Previous, redact_url};
 use crate::error::Problem;
+use crate::pipeline::locate::Candidate;
 use crate::pipeline::{SftpOptions, Source};
 
 /// Why an attempt failed, and whether another is worth it.
@@ -135,19 +136,15 @@ pub async fn fetch(
     }
 }
 
-/// One connection: host key, login, stat, then the file (or the previous
-/// copy when the size and modification time are the same).
-async fn attempt_once(
+/// A logged-in SFTP session: host key checked, then the key or password.
+async fn open_session(
     source: &Source,
     options: &SftpOptions,
     url: &reqwest::Url,
-    dest: &Path,
-    previous: Option<&Previous>,
-) -> Result<Fetched, Failed> {
+) -> Result<russh_sftp::client::SftpSession, Failed> {
     let host = url.host_str().unwrap_or_default().to_string();
     let port = url.port().unwrap_or(22);
     let user = url.username().to_string();
-    let path = percent_decoded(url.path());
     let refused = Arc::new(Mutex::new(None));
     let handler = HostKey {
         host: host.clone(),
@@ -179,9 +176,69 @@ async fn attempt_once(
         .request_subsystem(true, "sftp")
         .await
         .map_err(|e| final_error(format!("the server has no sftp subsystem: {e}")))?;
-    let sftp = russh_sftp::client::SftpSession::new(channel.into_stream())
+    russh_sftp::client::SftpSession::new(channel.into_stream())
         .await
-        .map_err(|e| retryable(format!("the SFTP session failed: {e}")))?;
+        .map_err(|e| retryable(format!("the SFTP session failed: {e}")))
+}
+
+/// The regular files of the folder of `url` whose names match its file
+/// name's glob (`stok_*.csv`), for [`crate::pipeline::locate::choose`].
+pub async fn list(source: &Source, url: &str) -> Result<Vec<Candidate>, Problem> {
+    let shown = redact_url(url);
+    let fail = |message: String| Problem::Transfer {
+        url: shown.clone(),
+        attempt: 1,
+        message,
+    };
+    let options = source
+        .sftp
+        .as_ref()
+        .ok_or_else(|| fail("no `sftp` login is set".into()))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
+    let path = percent_decoded(parsed.path());
+    let (dir, glob) = path.rsplit_once('/').unwrap_or(("", &path));
+    let glob = glob::Pattern::new(glob).map_err(|e| fail(format!("not a valid pattern: {e}")))?;
+    let sftp = open_session(source, options, &parsed)
+        .await
+        .map_err(|e| fail(e.message))?;
+    let entries = sftp
+        .read_dir(if dir.is_empty() { "/" } else { dir })
+        .await
+        .map_err(|e| fail(format!("cannot list `{dir}/`: {e}")))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let name = entry.file_name();
+        if entry.file_type() != russh_sftp::protocol::FileType::File || !glob.matches(&name) {
+            continue;
+        }
+        let mut location = parsed.clone();
+        if let Ok(mut segments) = location.path_segments_mut() {
+            segments.pop().push(&name);
+        }
+        out.push(Candidate {
+            location: location.to_string(),
+            name,
+            modified: entry
+                .metadata()
+                .mtime
+                .and_then(|t| chrono::DateTime::from_timestamp(i64::from(t), 0)),
+        });
+    }
+    let _ = sftp.close().await;
+    Ok(out)
+}
+
+/// One connection: host key, login, stat, then the file (or the previous
+/// copy when the size and modification time are the same).
+async fn attempt_once(
+    source: &Source,
+    options: &SftpOptions,
+    url: &reqwest::Url,
+    dest: &Path,
+    previous: Option<&Previous>,
+) -> Result<Fetched, Failed> {
+    let path = percent_decoded(url.path());
+    let sftp = open_session(source, options, url).await?;
     let meta = sftp
         .metadata(path.as_str())
         .await

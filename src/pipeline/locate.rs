@@ -34,15 +34,30 @@ pub enum Pick {
     NewestByMtime,
 }
 
-/// Whether a location is a pattern: it holds `{date…}` or, for a local
-/// path, a glob character in its file name.
-pub fn is_pattern(location: &str, local: bool) -> bool {
-    location.contains("{date") || (local && file_name_has_glob(location))
+/// Whether a location is a pattern: it holds `{date…}` or a glob in its
+/// file name (`*`, `?`, `[` for a local path; `*` or `[` for an SFTP or
+/// bucket location, where `?` would start a query; never for http(s)).
+pub fn is_pattern(location: &str, globs: bool) -> bool {
+    location.contains("{date") || (globs && file_name_has_glob(location))
 }
 
-fn file_name_has_glob(location: &str) -> bool {
+/// Whether the file name (the part after the last `/`) holds a glob.
+pub fn file_name_has_glob(location: &str) -> bool {
     let name = location.rsplit(['/', '\\']).next().unwrap_or(location);
-    name.contains(['*', '?', '['])
+    if location.contains("://") {
+        name.contains(['*', '['])
+    } else {
+        name.contains(['*', '?', '['])
+    }
+}
+
+/// A file a remote glob matched: its full location, its name and its
+/// modification time.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub location: String,
+    pub name: String,
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Checks every `{date…}` of a location: closed, with a valid format.
@@ -115,24 +130,47 @@ pub fn resolve(source: &Source, date: NaiveDate) -> Result<Source, Problem> {
     Ok(Source { location, ..source })
 }
 
-/// The match a glob's rule takes.
+/// The match a local glob's rule takes.
 fn pick(glob_path: &Path, rule: &Pick, date: NaiveDate) -> Result<PathBuf, String> {
     let shown = glob_path.display().to_string();
-    let matches: Vec<PathBuf> = glob::glob(&shown)
+    let matches: Vec<Candidate> = glob::glob(&shown)
         .map_err(|e| format!("`{shown}` is not a valid pattern: {e}"))?
         .filter_map(|m| m.ok())
         .filter(|p| p.is_file())
+        .map(|p| Candidate {
+            location: p.display().to_string(),
+            name: p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            modified: std::fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(chrono::DateTime::<chrono::Utc>::from),
+        })
         .collect();
-    let names = |list: &[&PathBuf]| {
+    choose(&shown, matches, rule, date).map(PathBuf::from)
+}
+
+/// The location of the one match `rule` takes among a glob's matches
+/// (local files, or files listed on an SFTP server or in a bucket);
+/// never an arbitrary one.
+pub fn choose(
+    shown: &str,
+    matches: Vec<Candidate>,
+    rule: &Pick,
+    date: NaiveDate,
+) -> Result<String, String> {
+    let names = |list: &[&Candidate]| {
         list.iter()
-            .map(|p| format!("`{}`", p.display()))
+            .map(|c| format!("`{}`", c.location))
             .collect::<Vec<_>>()
             .join(", ")
     };
     if matches.is_empty() {
         return Err(format!("no file matches `{shown}`"));
     }
-    let newest = |keyed: Vec<(PathBuf, Option<String>)>, what: &str| {
+    let newest = |keyed: Vec<(&Candidate, Option<String>)>, what: &str| {
         let best = keyed.iter().filter_map(|(_, k)| k.clone()).max();
         let Some(best) = best else {
             return Err(format!(
@@ -140,13 +178,13 @@ fn pick(glob_path: &Path, rule: &Pick, date: NaiveDate) -> Result<PathBuf, Strin
                 keyed.len()
             ));
         };
-        let top: Vec<&PathBuf> = keyed
+        let top: Vec<&Candidate> = keyed
             .iter()
             .filter(|(_, k)| k.as_ref() == Some(&best))
-            .map(|(p, _)| p)
+            .map(|(c, _)| *c)
             .collect();
         match top.as_slice() {
-            [one] => Ok((*one).clone()),
+            [one] => Ok(one.location.clone()),
             several => Err(format!(
                 "{} files matching `{shown}` are equally new ({what} {best}): {}; siap will not pick one",
                 several.len(),
@@ -156,7 +194,7 @@ fn pick(glob_path: &Path, rule: &Pick, date: NaiveDate) -> Result<PathBuf, Strin
     };
     match rule {
         Pick::Only => match matches.as_slice() {
-            [one] => Ok(one.clone()),
+            [one] => Ok(one.location.clone()),
             several => Err(format!(
                 "{} files match `{shown}`: {}; set `pick` (\"newest-by-name\" or \"newest-by-mtime\") to say which is taken",
                 several.len(),
@@ -165,10 +203,10 @@ fn pick(glob_path: &Path, rule: &Pick, date: NaiveDate) -> Result<PathBuf, Strin
         },
         Pick::NewestByName(format) => {
             let keyed = matches
-                .into_iter()
-                .map(|p| {
-                    let d = name_date(&p, format).filter(|d| *d <= date);
-                    (p, d.map(|d| d.to_string()))
+                .iter()
+                .map(|c| {
+                    let d = name_date(&c.name, format).filter(|d| *d <= date);
+                    (c, d.map(|d| d.to_string()))
                 })
                 .collect();
             newest(
@@ -178,12 +216,8 @@ fn pick(glob_path: &Path, rule: &Pick, date: NaiveDate) -> Result<PathBuf, Strin
         }
         Pick::NewestByMtime => {
             let keyed = matches
-                .into_iter()
-                .map(|p| {
-                    let t = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
-                    let t = t.map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
-                    (p, t)
-                })
+                .iter()
+                .map(|c| (c, c.modified.map(|t| t.to_rfc3339())))
                 .collect();
             newest(keyed, "a modification time")
         }
@@ -191,8 +225,7 @@ fn pick(glob_path: &Path, rule: &Pick, date: NaiveDate) -> Result<PathBuf, Strin
 }
 
 /// The first date written with `format` in a file's name.
-fn name_date(path: &Path, format: &str) -> Option<NaiveDate> {
-    let name = path.file_name()?.to_str()?;
+fn name_date(name: &str, format: &str) -> Option<NaiveDate> {
     name.char_indices()
         .filter(|(_, c)| c.is_ascii_digit())
         .find_map(|(i, _)| {

@@ -457,9 +457,9 @@ fn pattern(
     base: &Path,
 ) -> Option<Option<super::locate::Pattern>> {
     use super::locate::{self, Pick};
-    let local = matches!(location, Location::Local(_));
+    let globs = !matches!(location, Location::Http(_));
     let span = || Doc::span_of(t, "location");
-    if !locate::is_pattern(written, local) {
+    if !locate::is_pattern(written, globs) {
         for key in ["pick", "name_date_format"] {
             if t.get(key).is_some() {
                 doc.problem(

@@ -148,4 +148,27 @@ fn a_dated_object_in_a_bucket_is_each_nights_feed() {
         assert!(!text.contains(SECRET_CANARY), "leaked: {text}");
     }
     crate::harness::assert_nowhere_in(&w.join("work"), SECRET_CANARY);
+
+    // A glob over the prefix: the newest date in the keys, not after the
+    // run date.
+    let p = w.copy_sample();
+    edit(
+        &p,
+        LOCATION,
+        "location = \"s3://drops/kopi/stok_*.csv\"\npick = \"newest-by-name\"\nname_date_format = \"%Y-%m-%d\"",
+    );
+    let p = p.to_str().unwrap().to_string();
+    w.siap_env(
+        &["run", &p, "--work-dir", "glob", "--date", "2026-11-26"],
+        &env,
+    )
+    .assert_success();
+    assert_eq!(
+        std::fs::read(w.join("glob/latest/raw/kopi-nusantara")).unwrap(),
+        other.as_bytes()
+    );
+    assert_eq!(
+        source("glob")["location"],
+        "s3://drops/kopi/stok_2026-11-26.csv"
+    );
 }

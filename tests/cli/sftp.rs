@@ -196,6 +196,28 @@ fn a_dated_sftp_drop_gives_each_night_its_file() {
     let runs = w.siap(&["runs", &p, "--work-dir", "work"]);
     runs.assert_success();
     assert!(runs.stdout.contains("2026-11-28"), "{}", runs.stdout);
+
+    // A glob over the drop: the newest date in the names, not after the
+    // run date; without a rule, three matches are refused.
+    let glob = format!("{}/stok_*.csv", drop.display());
+    let p = pipeline(&w, &s, &glob, &format!("{}\n", key_login(&s)));
+    edit(
+        Path::new(&p),
+        "max_attempts = 1",
+        "max_attempts = 1\npick = \"newest-by-name\"\nname_date_format = \"%d%m%Y\"",
+    );
+    w.siap(&["run", &p, "--work-dir", "glob", "--date", "2026-11-27"])
+        .assert_success();
+    assert_eq!(
+        std::fs::read(w.join("glob/latest/raw/mie-jaya")).unwrap(),
+        std::fs::read(drop.join("stok_27112026.csv")).unwrap()
+    );
+    let m = manifest(&w.join("glob"));
+    assert!(m.to_string().contains("/stok_27112026.csv\""), "{m}");
+    let p = pipeline(&w, &s, &glob, &key_login(&s));
+    let r = w.siap(&["run", &p, "--work-dir", "glob", "--date", "2026-11-27"]);
+    assert_eq!(r.status, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("3 files match"), "{}", r.stderr);
 }
 
 /// A changed host key, an unknown one, a wrong password and a missing
