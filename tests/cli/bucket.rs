@@ -1,6 +1,6 @@
 //! Bucket sources against a real S3-compatible server (moto's
-//! `moto_server`) started on 127.0.0.1. `.ci/run` installs moto into a
-//! virtualenv under target/ and names it in `SIAP_TEST_MOTO_SERVER`.
+//! `moto_server`) started on 127.0.0.1 (installed by
+//! [`crate::provision::moto_server`] when missing).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -26,8 +26,7 @@ impl Drop for Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let program =
-            std::env::var("SIAP_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let program = crate::provision::moto_server();
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()

@@ -14,6 +14,7 @@ mod http;
 mod locations;
 mod messages;
 mod operations;
+mod provision;
 mod publish;
 mod remote;
 mod sample;

@@ -38,11 +38,7 @@ pub fn keygen(path: &Path) {
 impl Sshd {
     /// sshd on a free port of 127.0.0.1, keys and config in `dir`.
     pub fn start(dir: &Path) -> Sshd {
-        let sshd = Path::new("/usr/sbin/sshd");
-        assert!(
-            sshd.exists(),
-            "these tests need OpenSSH's sshd: apt-get install openssh-server (.ci/run does)"
-        );
+        let sshd = crate::provision::sshd();
         std::fs::create_dir_all(dir).unwrap();
         keygen(&dir.join("host_key"));
         keygen(&dir.join("user_key"));
@@ -61,7 +57,7 @@ impl Sshd {
              Subsystem sftp internal-sftp\n"
         );
         std::fs::write(dir.join("sshd_config"), config).unwrap();
-        let child = Command::new(sshd)
+        let child = Command::new(&sshd)
             .args(["-D", "-e", "-f"])
             .arg(dir.join("sshd_config"))
             .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
