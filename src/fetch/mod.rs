@@ -204,6 +204,66 @@ fn remote_glob(source: &Source, date: NaiveDate) -> Result<Location, Problem> {
     })
 }
 
+/// A failure of a first (or only) SFTP or bucket attempt on `url`, shown
+/// redacted.
+fn transfer_failed(url: &str) -> impl Fn(String) -> Problem + use<> {
+    let shown = redact_url(url);
+    move |message| Problem::Transfer {
+        url: shown.clone(),
+        attempt: 1,
+        message,
+    }
+}
+
+/// An SFTP or bucket location whose last segment is a glob: the folder
+/// (or prefix) to list, the pattern, and where a listed name is.
+struct RemoteGlob {
+    url: reqwest::Url,
+    pattern: glob::Pattern,
+}
+
+impl RemoteGlob {
+    fn parse(url: &str) -> Result<Self, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+        let last = url
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .unwrap_or("");
+        let last = percent_encoding::percent_decode_str(last).decode_utf8_lossy();
+        let pattern = glob::Pattern::new(&last).map_err(|e| format!("not a valid pattern: {e}"))?;
+        Ok(RemoteGlob { url, pattern })
+    }
+
+    /// The location with its last segment removed: the folder or prefix.
+    fn folder(&self) -> reqwest::Url {
+        let mut folder = self.url.clone();
+        if let Ok(mut segments) = folder.path_segments_mut() {
+            segments.pop();
+        }
+        folder
+    }
+
+    /// The listed file `name` as a candidate, if it matches.
+    fn candidate(
+        &self,
+        name: String,
+        modified: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Option<crate::pipeline::locate::Candidate> {
+        if !self.pattern.matches(&name) {
+            return None;
+        }
+        let mut location = self.url.clone();
+        if let Ok(mut segments) = location.path_segments_mut() {
+            segments.pop().push(&name);
+        }
+        Some(crate::pipeline::locate::Candidate {
+            location: location.to_string(),
+            name,
+            modified,
+        })
+    }
+}
+
 /// The last good copy, for a source with `on_fetch_failure = "reuse"`:
 /// the newest run on or before `date` that fetched it (not one that
 /// reused it in turn, so its age is the data's).

@@ -47,14 +47,9 @@ pub async fn fetch(
     previous: Option<&Previous>,
 ) -> Result<Fetched, Problem> {
     let shown = redact_url(url);
-    let fail = |message: String| Problem::Transfer {
-        url: shown.clone(),
-        attempt: 1,
-        message,
-    };
+    let fail = super::transfer_failed(url);
     let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
-    let (store, key) = object_store::parse_url_opts(&parsed, options(source))
-        .map_err(|e| fail(format!("cannot reach the bucket: {e}")))?;
+    let (store, key) = bucket(source, &parsed).map_err(&fail)?;
     let asked = GetOptions {
         if_none_match: previous.and_then(|p| p.etag.clone()),
         ..GetOptions::default()
@@ -125,29 +120,9 @@ pub async fn fetch(
 /// last segment's glob (`stok_*.csv`), for
 /// [`crate::pipeline::locate::choose`].
 pub async fn list(source: &Source, url: &str) -> Result<Vec<Candidate>, Problem> {
-    let shown = redact_url(url);
-    let fail = |message: String| Problem::Transfer {
-        url: shown.clone(),
-        attempt: 1,
-        message,
-    };
-    let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
-    let mut folder = parsed.clone();
-    let pattern = percent_encoding::percent_decode_str(
-        parsed
-            .path_segments()
-            .and_then(|mut s| s.next_back())
-            .unwrap_or(""),
-    )
-    .decode_utf8_lossy()
-    .into_owned();
-    let glob =
-        glob::Pattern::new(&pattern).map_err(|e| fail(format!("not a valid pattern: {e}")))?;
-    if let Ok(mut segments) = folder.path_segments_mut() {
-        segments.pop();
-    }
-    let (store, prefix) = object_store::parse_url_opts(&folder, options(source))
-        .map_err(|e| fail(format!("cannot reach the bucket: {e}")))?;
+    let fail = super::transfer_failed(url);
+    let glob = super::RemoteGlob::parse(url).map_err(&fail)?;
+    let (store, prefix) = bucket(source, &glob.folder()).map_err(&fail)?;
     let listed = store
         .list_with_delimiter(Some(&prefix))
         .await
@@ -157,17 +132,16 @@ pub async fn list(source: &Source, url: &str) -> Result<Vec<Candidate>, Problem>
         .into_iter()
         .filter_map(|meta| {
             let name = meta.location.filename()?.to_string();
-            glob.matches(&name).then(|| {
-                let mut location = parsed.clone();
-                if let Ok(mut segments) = location.path_segments_mut() {
-                    segments.pop().push(&name);
-                }
-                Candidate {
-                    location: location.to_string(),
-                    name,
-                    modified: Some(meta.last_modified),
-                }
-            })
+            glob.candidate(name, Some(meta.last_modified))
         })
         .collect())
+}
+
+/// The store `url` names, and the key (or prefix) in it.
+fn bucket(
+    source: &Source,
+    url: &reqwest::Url,
+) -> Result<(Box<dyn ObjectStore>, object_store::path::Path), String> {
+    object_store::parse_url_opts(url, options(source))
+        .map_err(|e| format!("cannot reach the bucket: {e}"))
 }

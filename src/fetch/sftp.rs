@@ -184,46 +184,30 @@ async fn open_session(
 /// The regular files of the folder of `url` whose names match its file
 /// name's glob (`stok_*.csv`), for [`crate::pipeline::locate::choose`].
 pub async fn list(source: &Source, url: &str) -> Result<Vec<Candidate>, Problem> {
-    let shown = redact_url(url);
-    let fail = |message: String| Problem::Transfer {
-        url: shown.clone(),
-        attempt: 1,
-        message,
-    };
+    let fail = super::transfer_failed(url);
     let options = source
         .sftp
         .as_ref()
         .ok_or_else(|| fail("no `sftp` login is set".into()))?;
-    let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
-    let path = percent_decoded(parsed.path());
-    let (dir, glob) = path.rsplit_once('/').unwrap_or(("", &path));
-    let glob = glob::Pattern::new(glob).map_err(|e| fail(format!("not a valid pattern: {e}")))?;
-    let sftp = open_session(source, options, &parsed)
+    let glob = super::RemoteGlob::parse(url).map_err(&fail)?;
+    let sftp = open_session(source, options, &glob.url)
         .await
         .map_err(|e| fail(e.message))?;
+    let dir = percent_decoded(glob.folder().path());
     let entries = sftp
-        .read_dir(if dir.is_empty() { "/" } else { dir })
+        .read_dir(if dir.is_empty() { "/" } else { dir.as_str() })
         .await
         .map_err(|e| fail(format!("cannot list `{dir}/`: {e}")))?;
-    let mut out = Vec::new();
-    for entry in entries {
-        let name = entry.file_name();
-        if entry.file_type() != russh_sftp::protocol::FileType::File || !glob.matches(&name) {
-            continue;
-        }
-        let mut location = parsed.clone();
-        if let Ok(mut segments) = location.path_segments_mut() {
-            segments.pop().push(&name);
-        }
-        out.push(Candidate {
-            location: location.to_string(),
-            name,
-            modified: entry
+    let out = entries
+        .filter(|e| e.file_type() == russh_sftp::protocol::FileType::File)
+        .filter_map(|e| {
+            let modified = e
                 .metadata()
                 .mtime
-                .and_then(|t| chrono::DateTime::from_timestamp(i64::from(t), 0)),
-        });
-    }
+                .and_then(|t| chrono::DateTime::from_timestamp(i64::from(t), 0));
+            glob.candidate(e.file_name(), modified)
+        })
+        .collect();
     let _ = sftp.close().await;
     Ok(out)
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Run, Workdir, edit, manifest, repo};
+use crate::harness::{Run, Workdir, edit, manifest, manifest_source, repo};
 use crate::server::{Response, Server};
 
 const KEY_CANARY: &str = "canary-api-key-93d1e2";
@@ -114,13 +114,7 @@ fn a_paged_post_api_with_nested_records_equals_the_local_file() {
     w.assert_tables_equal_the_sample("api", &["readiness", "supplier_readiness", "shipments"]);
 
     let latest = w.join("api/latest");
-    let m = manifest(&w.join("api"));
-    let src = m["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "cepat-express")
-        .unwrap();
+    let src = manifest_source(&w.join("api"), "cepat-express");
     assert_eq!(src["pages"], json!(4));
     assert_eq!(src["records_read"], json!(10));
     for n in 1..=4 {
@@ -210,65 +204,42 @@ fn paging_that_loops_or_breaks_fails_the_source_and_keeps_the_last_good_run() {
     let w = Workdir::new();
     let s = Server::start();
     let records = nested_records();
+    // The source read from `path` with `keys` fails with exit 4, saying
+    // `want`.
+    let fails = |path: &str, keys: &str, want: &str| {
+        let r = run(&w, &pipeline(&w, &s.url(path), keys), "work");
+        assert_eq!(r.status, 4, "{}", r.stderr);
+        assert!(r.stderr.contains("cepat-express"), "{}", r.stderr);
+        assert!(r.stderr.contains(want), "{want}\n{}", r.stderr);
+    };
+    let paged = "records = \"data\"\npaginate = { page_param = \"page\" }";
     let page1 = json!({ "data": &records[..5], "next": "/loop?p=2" }).to_string();
     let page2 = json!({ "data": &records[5..], "next": "/loop?p=2" }).to_string();
     s.route(
         "/loop",
         vec![Response::ok(page1.clone()), Response::ok(page2)],
     );
-    let p = pipeline(
-        &w,
-        &s.url("/loop"),
+    fails(
+        "/loop",
         "records = \"data\"\npaginate = { next_link = \"next\" }",
-    );
-    let r = run(&w, &p, "work");
-    assert_eq!(r.status, 4, "{}", r.stderr);
-    assert!(r.stderr.contains("cepat-express"), "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("page 2: the next page's link or cursor repeats an earlier one (a loop)"),
-        "{}",
-        r.stderr
+        "page 2: the next page's link or cursor repeats an earlier one (a loop)",
     );
 
     // A server that ignores the page number sends the same page again.
-    s.route("/same", vec![Response::ok(page1.clone())]);
-    let p = pipeline(
-        &w,
-        &s.url("/same"),
-        "records = \"data\"\npaginate = { page_param = \"page\" }",
-    );
-    let r = run(&w, &p, "work");
-    assert_eq!(r.status, 4);
-    assert!(
-        r.stderr.contains("page 2: the page is the same as page 1"),
-        "{}",
-        r.stderr
-    );
+    s.route("/same", vec![Response::ok(page1)]);
+    fails("/same", paged, "page 2: the page is the same as page 1");
 
     // A cap reached.
     s.route("/long", pages(&records, 2, |c, _, _| json!({ "data": c })));
-    let p = pipeline(
-        &w,
-        &s.url("/long"),
+    fails(
+        "/long",
         "records = \"data\"\npaginate = { page_param = \"page\", max_pages = 3 }",
-    );
-    let r = run(&w, &p, "work");
-    assert_eq!(r.status, 4);
-    assert!(
-        r.stderr.contains("page 4: more than max_pages = 3 pages"),
-        "{}",
-        r.stderr
+        "page 4: more than max_pages = 3 pages",
     );
 
     // A good run, then a page failing mid-way: nothing of it is published.
     s.route("/good", pages(&records, 4, |c, _, _| json!({ "data": c })));
-    let p = pipeline(
-        &w,
-        &s.url("/good"),
-        "records = \"data\"\npaginate = { page_param = \"page\" }",
-    );
-    run(&w, &p, "work").assert_success();
+    run(&w, &pipeline(&w, &s.url("/good"), paged), "work").assert_success();
     let before = std::fs::read(w.join("work/latest/readiness.csv")).unwrap();
     s.route(
         "/breaks",
@@ -277,14 +248,7 @@ fn paging_that_loops_or_breaks_fails_the_source_and_keeps_the_last_good_run() {
             Response::status(404, "gone"),
         ],
     );
-    let p = pipeline(
-        &w,
-        &s.url("/breaks"),
-        "records = \"data\"\npaginate = { page_param = \"page\" }",
-    );
-    let r = run(&w, &p, "work");
-    assert_eq!(r.status, 4);
-    assert!(r.stderr.contains("404"), "{}", r.stderr);
+    fails("/breaks", paged, "404");
     assert_eq!(
         std::fs::read(w.join("work/latest/readiness.csv")).unwrap(),
         before
@@ -295,13 +259,10 @@ fn paging_that_loops_or_breaks_fails_the_source_and_keeps_the_last_good_run() {
         "/moved",
         vec![Response::ok(json!({ "result": [] }).to_string())],
     );
-    let p = pipeline(&w, &s.url("/moved"), "records = \"data.items\"");
-    let r = run(&w, &p, "work");
-    assert_eq!(r.status, 4);
-    assert!(
-        r.stderr.contains("page 1: the page has no `data.items`"),
-        "{}",
-        r.stderr
+    fails(
+        "/moved",
+        "records = \"data.items\"",
+        "page 1: the page has no `data.items`",
     );
 }
 
@@ -430,12 +391,7 @@ fn a_failed_fetch_reuses_the_last_good_copy_when_the_pipeline_says_so() {
         good
     );
     let m = manifest(&w.join("work"));
-    let src = m["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "cepat-express")
-        .unwrap();
+    let src = manifest_source(&w.join("work"), "cepat-express");
     assert_eq!(src["refreshed"], json!(false));
     assert!(
         src["reused_from"]

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Workdir, edit, manifest, repo};
+use crate::harness::{Workdir, edit, manifest_source, repo};
 
 const SECRET_CANARY: &str = "canary-aws-secret-0c9d11";
 const LOCATION: &str = "location = \"../sample_data/stock/kopi_nusantara.csv\"";
@@ -111,15 +111,7 @@ fn a_dated_object_in_a_bucket_is_each_nights_feed() {
         "work",
         &["readiness", "supplier_readiness", "shipments", "exceptions"],
     );
-    let source = |work: &str| {
-        manifest(&w.join(work))["sources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "kopi-nusantara")
-            .unwrap()
-            .clone()
-    };
+    let source = |work: &str| manifest_source(&w.join(work), "kopi-nusantara");
     assert_eq!(
         source("work")["location"],
         "s3://drops/kopi/stok_2026-11-27.csv"

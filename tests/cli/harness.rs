@@ -168,6 +168,17 @@ pub fn assert_nowhere_in(dir: &Path, needle: &str) {
     }
 }
 
+/// The latest run's manifest record of source `id`.
+pub fn manifest_source(out: &Path, id: &str) -> serde_json::Value {
+    manifest(out)["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no source `{id}` in the manifest"))
+        .clone()
+}
+
 pub fn manifest(out: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(out.join("latest/manifest.json")).expect("manifest");
     serde_json::from_str(&text).expect("manifest is JSON")

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Workdir, edit, manifest, repo};
+use crate::harness::{Workdir, edit, manifest, manifest_source, repo};
 
 const PASSWORD_CANARY: &str = "canary-sftp-password-4b7e";
 const LOCATION: &str = "location = \"../sample_data/stock/mie_jaya.csv\"";
@@ -151,14 +151,7 @@ fn a_dated_sftp_drop_gives_each_night_its_file() {
     );
     for date in ["2026-11-26", "2026-11-28", "2026-11-27"] {
         night(date).assert_success();
-        let m = manifest(&w.join("work"));
-        let src = m["sources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "mie-jaya")
-            .unwrap()
-            .clone();
+        let src = manifest_source(&w.join("work"), "mie-jaya");
         let day: String = date.split('-').rev().collect();
         assert!(
             src["location"]
