@@ -188,6 +188,77 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The distributed path, step 1: fetch and check the reference tables
+    /// into a new flight (`<work-dir>/flights/<run-id>/`) and print its
+    /// plan as JSON: the run id, and the feeds to stage, one task each.
+    Plan {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        #[command(flatten)]
+        work: WorkDir,
+        /// The run's logical date (YYYY-MM-DD); default: today in the
+        /// campaign's timezone.
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// The run's id (e.g. the orchestrator's); default: the time and
+        /// process id. Planning an id again gives its plan back.
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run_id: Option<String>,
+    },
+    /// The distributed path, step 2: fetch and stage one feed of a planned
+    /// run into its flight (run one task per feed, anywhere, in any order).
+    Stage {
+        /// The pipeline file (TOML), the one the run was planned with.
+        pipeline: PathBuf,
+        #[command(flatten)]
+        work: WorkDir,
+        /// The feed's source id.
+        #[arg(long, required_unless_present = "feed_index")]
+        source: Option<String>,
+        /// Or the feed's place in the plan's `feeds` (0-based): a
+        /// Kubernetes Indexed Job passes `$JOB_COMPLETION_INDEX`.
+        #[arg(long, value_name = "N", conflicts_with = "source")]
+        feed_index: Option<usize>,
+        /// The run id `siap plan` printed.
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run_id: String,
+    },
+    /// The distributed path, step 3: the keyed rules (latest rows,
+    /// duplicates, conflicts) over every staged feed, as SQL on DataFusion
+    /// in this process or on a Ballista cluster.
+    Resolve {
+        /// The work directory the run was planned in.
+        #[arg(long = "work-dir", env = "SIAP_WORK_DIR", value_name = "DIR")]
+        work_dir: PathBuf,
+        /// The run id `siap plan` printed.
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run_id: String,
+        /// `local` (DataFusion in this process) or a Ballista scheduler,
+        /// `df://HOST:PORT`.
+        #[arg(long, default_value = "local")]
+        engine: String,
+        /// How many partitions the rules shuffle rows into.
+        #[arg(long, default_value_t = 4)]
+        partitions: usize,
+    },
+    /// The distributed path, step 4: aggregate and publish a resolved run
+    /// with the same code as `siap run`, and switch `latest` to it.
+    Finish {
+        /// The pipeline file (TOML), the one the run was planned with.
+        pipeline: PathBuf,
+        #[command(flatten)]
+        work: WorkDir,
+        /// The run id `siap plan` printed.
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run_id: String,
+    },
+    /// A Ballista scheduler or executor, for `siap resolve --engine
+    /// df://HOST:PORT` (needs the `distributed` feature). Runs until
+    /// stopped.
+    Cluster {
+        #[command(subcommand)]
+        role: ClusterRole,
+    },
     /// Check a pipeline file (and that its local sources exist) without
     /// running anything.
     Validate {
@@ -197,6 +268,37 @@ pub enum Command {
         /// (default: today in the campaign's timezone).
         #[arg(long)]
         date: Option<NaiveDate>,
+    },
+}
+
+/// A process of a Ballista cluster.
+#[derive(Debug, Subcommand)]
+pub enum ClusterRole {
+    /// The scheduler: plans jobs and hands tasks to executors.
+    Scheduler {
+        /// Address to listen on (gRPC).
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+    },
+    /// An executor: runs tasks and serves its shuffle files.
+    Executor {
+        /// The scheduler, as `HOST:PORT`.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: String,
+        /// Address of its Arrow Flight service; its gRPC service takes the
+        /// next port.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+        /// The host other executors and clients reach it at (default: the
+        /// bind address), e.g. a pod's IP when it binds 0.0.0.0.
+        #[arg(long, value_name = "HOST")]
+        external_host: Option<String>,
+        /// Where it keeps shuffle files (default: a temporary folder).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+        /// Tasks at once (default: the machine's cores).
+        #[arg(long)]
+        vcores: Option<usize>,
     },
 }
 

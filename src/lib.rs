@@ -15,6 +15,9 @@
 //!    totals, flags and reasons (polars);
 //! 6. [`publish`]: tables → CSV, Parquet, XLSX and a manifest.
 //!
+//! The distributed path (`plan` → `stage` → `resolve` → `finish`) runs
+//! the same phases as separate tasks, the rules as SQL: [`split`].
+//!
 //! [`commands`] holds one file per verb (`run` tells the story above);
 //! [`pipeline`] reads the pipeline file; [`workdir`] owns the work
 //! directory (lock, run folders, past runs); [`model`] is the vocabulary
@@ -23,7 +26,7 @@
 //!
 //! Modules depend one way (`tests/layers.rs` checks it): `error`, `model`,
 //! `cli` ← `sys` ← `pipeline` ← `workdir` ← `fetch`, `stage` ← `rules` ←
-//! `gates`, `aggregate` ← `publish` ← `commands`.
+//! `gates`, `aggregate`, `split` ← `publish` ← `commands`.
 
 pub mod aggregate;
 pub mod cli;
@@ -35,6 +38,7 @@ pub mod model;
 pub mod pipeline;
 pub mod publish;
 pub mod rules;
+pub mod split;
 pub mod stage;
 pub mod sys;
 pub mod workdir;

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["workdir"],
     &["fetch", "stage"],
     &["rules"],
-    &["gates", "aggregate"],
+    &["gates", "aggregate", "split"],
     &["publish"],
     &["commands"],
 ];

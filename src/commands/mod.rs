@@ -8,22 +8,29 @@
 //! - [`inspect`]: how one feed parses (the run's own phases, on that feed);
 //! - [`runs`], [`diff`]: past runs from the work directory;
 //! - [`generate`]: a synthetic campaign;
-//! - [`sniff`]: a pipeline block for a sample export.
+//! - [`sniff`]: a pipeline block for a sample export;
+//! - [`plan`], [`stage_task`] (`siap stage`), [`resolve`], [`finish`]: the
+//!   distributed path, a run split into tasks (see [`crate::split`]).
 //!
 //! After `run`, whatever its result, [`outcome`] says what it came to, for
 //! the summary line on stdout, the [`metrics`] file and the [`notify`]
 //! webhooks.
 
+pub mod cluster;
 pub mod diff;
+pub mod finish;
 pub mod generate;
 pub mod inspect;
 pub mod metrics;
 pub mod notify;
 pub mod outcome;
+pub mod plan;
 pub mod report;
+pub mod resolve;
 pub mod run;
 pub mod runs;
 pub mod sniff;
+pub mod stage_task;
 pub mod validate;
 
 use crate::cli::{Cli, Command};
@@ -162,6 +169,82 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
                 report.print(&s.render())?;
             }
             Ok(s.exit_code())
+        }
+        Command::Plan {
+            pipeline,
+            work,
+            date,
+            run_id,
+        } => {
+            let plan = plan::plan(&plan::PlanArgs {
+                pipeline: pipeline.clone(),
+                work_dir: work.resolve(pipeline),
+                date: *date,
+                run_id: run_id.clone(),
+            })?;
+            report.print_json_line(&plan)?;
+            Ok(ExitCode::Success)
+        }
+        Command::Stage {
+            pipeline,
+            work,
+            source,
+            feed_index,
+            run_id,
+        } => {
+            let task = stage_task::stage(&stage_task::StageArgs {
+                pipeline: pipeline.clone(),
+                work_dir: work.resolve(pipeline),
+                run_id: run_id.clone(),
+                feed: match (source, feed_index) {
+                    (Some(id), _) => stage_task::Feed::Id(id.clone()),
+                    (None, Some(i)) => stage_task::Feed::Index(*i),
+                    (None, None) => unreachable!("clap requires one"),
+                },
+            })?;
+            report.print_json_line(&task)?;
+            Ok(ExitCode::Success)
+        }
+        Command::Resolve {
+            work_dir,
+            run_id,
+            engine,
+            partitions,
+        } => {
+            let done = resolve::resolve(&resolve::ResolveArgs {
+                work_dir: work_dir.clone(),
+                run_id: run_id.clone(),
+                engine: engine.clone(),
+                partitions: *partitions,
+            })?;
+            report.print_json_line(&done)?;
+            Ok(ExitCode::Success)
+        }
+        Command::Finish {
+            pipeline,
+            work,
+            run_id,
+        } => {
+            let args = finish::FinishArgs {
+                pipeline: pipeline.clone(),
+                work_dir: work.resolve(pipeline),
+                run_id: run_id.clone(),
+            };
+            match finish::finish(&args) {
+                Ok(r) => {
+                    report.run_finished(&r);
+                    Ok(if r.manifest.warnings.is_empty() {
+                        ExitCode::Success
+                    } else {
+                        ExitCode::Warnings
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Command::Cluster { role } => {
+            cluster::serve(role)?;
+            Ok(ExitCode::Success)
         }
         Command::Validate { pipeline, date } => {
             let p = validate::validate(pipeline, *date)?;

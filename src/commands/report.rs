@@ -70,6 +70,13 @@ impl Report {
         self.print(&format!("{text}\n"))
     }
 
+    /// A value as one line of JSON on stdout, for an orchestrator that
+    /// reads the last line (Airflow's XCom).
+    pub fn print_json_line<T: Serialize>(&self, value: &T) -> Result<()> {
+        let text = serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))?;
+        self.print(&format!("{text}\n"))
+    }
+
     /// A finished run: its warnings, then its summary.
     pub fn run_finished(&self, report: &RunReport) {
         for w in &report.manifest.warnings {

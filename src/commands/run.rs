@@ -18,7 +18,7 @@ use crate::gates::{self, Measures};
 use crate::pipeline::{self, Pipeline, SourceKind};
 use crate::publish::{self, Publication, manifest};
 use crate::rules::{self, Resolved};
-use crate::stage::{self, Reference, Staged};
+use crate::stage::{self, Reference, Staged, StagedFeed};
 use crate::sys::tuning::Tuning;
 use crate::workdir;
 use crate::workdir::manifest::{Manifest, Timings};
@@ -90,11 +90,52 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
     let resolved = resolve(&staged, &reference)?;
     let stage_ms = clock.lap();
 
+    let settled = Settled {
+        pipeline: &pipeline,
+        date,
+        run_id: &run_id,
+        started,
+        suppliers: &args.suppliers,
+        raw: &raw,
+        reference: &reference,
+        feeds: &staged.feeds,
+        resolved: &resolved,
+        tuning,
+    };
+    conclude(&settled, run, &args.work_dir, clock, (fetch_ms, stage_ms))
+}
+
+/// What a run holds once its rules are applied: `siap run` has it from its
+/// own phases, `siap finish` from a flight's files.
+pub struct Settled<'a> {
+    pub pipeline: &'a Pipeline,
+    pub date: NaiveDate,
+    pub run_id: &'a str,
+    pub started: chrono::DateTime<chrono::Utc>,
+    pub suppliers: &'a [String],
+    pub raw: &'a pipeline::Sources<fetch::Raw>,
+    pub reference: &'a Reference,
+    pub feeds: &'a [StagedFeed],
+    pub resolved: &'a Resolved,
+    pub tuning: Tuning,
+}
+
+/// The rest of a run, the same for `siap run` and `siap finish`: gates →
+/// aggregate → publish, then the commit (the run folder renamed into
+/// place, `latest` swapped). `(fetch_ms, stage_ms)` as measured before.
+pub fn conclude(
+    s: &Settled,
+    run: workdir::RunDir,
+    work_dir: &std::path::Path,
+    mut clock: Clock,
+    (fetch_ms, stage_ms): (u64, u64),
+) -> Result<RunReport> {
+    let (pipeline, sources, date) = (s.pipeline, &s.pipeline.sources, s.date);
     // Gates: per-source quality checks; `error` gates fail their source.
-    let measures: Vec<Measures> = staged
+    let measures: Vec<Measures> = s
         .feeds
         .iter()
-        .zip(&resolved.counts)
+        .zip(&s.resolved.counts)
         .map(|(f, c)| Measures {
             records: f.records,
             rejected: f.rejected + c.conflicting,
@@ -107,29 +148,27 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         return Err(Error::SourcesFailed(verdict.failures));
     }
     // A failed fetch whose last good copy was used publishes with warnings.
-    let stale = stale_feeds(sources, &raw);
+    let stale = stale_feeds(sources, s.raw);
     verdict.warnings.extend(
         stale
             .iter()
-            .map(|s| format!("source `{}`: {}", s.source_id, s.warning)),
+            .map(|f| format!("source `{}`: {}", f.source_id, f.warning)),
     );
 
     // Aggregate: per-product and per-supplier totals, flags and reasons;
     // meanwhile, the conflicting rows' raw text is read back.
-    let tables =
-        aggregate_and_keep_conflicts(&pipeline, &raw, &reference, &staged, &resolved, &stale)?;
+    let tables = aggregate_and_keep_conflicts(s, &stale)?;
     let aggregate_ms = clock.lap();
 
     // Publish: the tables, the workbook, then the manifest; then commit.
     let records = manifest::sources(
-        &pipeline,
-        &raw,
-        &reference,
-        staged
-            .feeds
+        pipeline,
+        s.raw,
+        s.reference,
+        s.feeds
             .iter()
-            .zip(&raw.feeds)
-            .zip(&resolved.counts)
+            .zip(&s.raw.feeds)
+            .zip(&s.resolved.counts)
             .zip(verdict.results)
             .map(|(((staged, raw), counts), gates)| manifest::FeedFacts {
                 raw,
@@ -139,24 +178,20 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
             })
             .collect(),
     );
-    let exceptions = records.iter().map(|s| s.rejected).sum();
-    let rejects: Vec<_> = staged
-        .feeds
-        .iter()
-        .filter_map(|f| f.rejects.as_ref())
-        .collect();
+    let exceptions = records.iter().map(|r| r.rejected).sum();
+    let rejects: Vec<_> = s.feeds.iter().filter_map(|f| f.rejects.as_ref()).collect();
     let publication = Publication {
         dir: run.dir(),
         tables: &tables,
-        reference: &reference,
-        resolved: &resolved,
+        reference: s.reference,
+        resolved: s.resolved,
         campaign: &pipeline.campaign,
         run_date: date,
-        rejected: Publication::rejected_of(sources.feeds.iter().map(|s| s.id.as_str()), &rejects),
+        rejected: Publication::rejected_of(sources.feeds.iter().map(|f| f.id.as_str()), &rejects),
         exceptions,
         sources: &records,
         options: &pipeline.output,
-        tuning,
+        tuning: s.tuning,
     };
     let outputs = publish::outputs(&publication)?;
     let summary = manifest::summary(&tables, exceptions)?;
@@ -167,20 +202,20 @@ pub fn run(args: &RunArgs) -> Result<RunReport> {
         publish: clock.lap(),
     };
     let manifest = manifest::Run {
-        pipeline: &pipeline,
+        pipeline,
         run_date: date,
-        run_id: &run_id,
-        started,
-        suppliers: &args.suppliers,
+        run_id: s.run_id,
+        started: s.started,
+        suppliers: s.suppliers,
         warnings: verdict.warnings,
     }
     .manifest(records, outputs, summary, timings);
     publish::manifest(run.dir(), &manifest)?;
-    let run_dir = run.commit(&date.to_string(), &run_id)?;
+    let run_dir = run.commit(&date.to_string(), s.run_id)?;
     Ok(RunReport {
         manifest,
         run_dir,
-        latest: args.work_dir.join("latest"),
+        latest: work_dir.join("latest"),
     })
 }
 
@@ -214,49 +249,38 @@ fn resolve(staged: &Staged, reference: &Reference) -> Result<Resolved> {
 /// The tables, computed while the rows the rules rejected are read back
 /// from their feeds on the other cores (beside each feed's staging
 /// rejects, on disk).
-fn aggregate_and_keep_conflicts(
-    pipeline: &Pipeline,
-    raw: &pipeline::Sources<fetch::Raw>,
-    reference: &Reference,
-    staged: &Staged,
-    resolved: &Resolved,
-    stale: &[aggregate::StaleFeed],
-) -> Result<Tables> {
-    let texts: Vec<PathBuf> = staged
+fn aggregate_and_keep_conflicts(s: &Settled, stale: &[aggregate::StaleFeed]) -> Result<Tables> {
+    let texts: Vec<PathBuf> = s
         .feeds
         .iter()
-        .zip(&raw.feeds)
+        .zip(&s.raw.feeds)
         .map(|(f, r)| f.text_path(&r.copy))
         .collect();
-    let rejects: Vec<_> = staged
-        .feeds
-        .iter()
-        .filter_map(|f| f.rejects.as_ref())
-        .collect();
+    let rejects: Vec<_> = s.feeds.iter().filter_map(|f| f.rejects.as_ref()).collect();
     let per_product = aggregate::exceptions_per_product(
-        reference.catalog.products.len(),
-        &staged.feeds,
-        resolved,
-        &reference.sku_map,
+        s.reference.catalog.products.len(),
+        s.feeds,
+        s.resolved,
+        &s.reference.sku_map,
     );
     let (kept, tables) = std::thread::scope(|scope| {
         let kept = scope.spawn(|| {
             rules::conflicts::keep(
-                &resolved.conflicts,
-                &pipeline.sources.feeds,
+                &s.resolved.conflicts,
+                &s.pipeline.sources.feeds,
                 &texts,
                 &rejects,
-                &reference.sku_map,
+                &s.reference.sku_map,
                 crate::sys::workers().saturating_sub(1).max(1),
             )
         });
         let tables = aggregate::aggregate(
-            &reference.catalog,
-            &reference.sku_map,
-            resolved,
+            &s.reference.catalog,
+            &s.reference.sku_map,
+            s.resolved,
             &per_product,
             stale,
-            &pipeline.campaign,
+            &s.pipeline.campaign,
         );
         (kept.join(), tables)
     });
@@ -291,15 +315,15 @@ fn stale_feeds(
 }
 
 /// Times the phases.
-struct Clock(Instant);
+pub struct Clock(Instant);
 
 impl Clock {
-    fn start() -> Self {
+    pub fn start() -> Self {
         Clock(Instant::now())
     }
 
     /// Milliseconds since the last lap.
-    fn lap(&mut self) -> u64 {
+    pub fn lap(&mut self) -> u64 {
         let ms = self.0.elapsed().as_millis() as u64;
         self.0 = Instant::now();
         ms

@@ -1,5 +1,7 @@
 //! The recipes in `deploy/`, checked as far as this machine allows: the
-//! Kubernetes CronJob parses and its container's command runs; the cron
+//! Kubernetes CronJob parses and its container's command runs (and the
+//! distributed path's manifests and DAG, whose command lines make a whole
+//! run); the cron
 //! line, the Airflow DAG's and the Dagster job's command lines run as
 //! written (only paths and the date replaced); the Python files compile
 //! (and import, where Airflow or Dagster is installed); the Debian package
@@ -275,7 +277,8 @@ fn the_python_recipes_compile_and_import_where_their_scheduler_is_installed() {
     };
     let dag = repo().join("deploy/airflow/siap_dag.py");
     let job = repo().join("deploy/dagster/siap_job.py");
-    for f in [&dag, &job] {
+    let distributed = repo().join("deploy/airflow/siap_distributed_dag.py");
+    for f in [&dag, &job, &distributed] {
         let (ok, err) = python_ok(
             &airflow,
             &format!(
@@ -303,6 +306,17 @@ fn the_python_recipes_compile_and_import_where_their_scheduler_is_installed() {
         );
         let (ok, err) = python_ok(&airflow, &code);
         assert!(ok, "the DAG does not load or run its report: {err}");
+        // The distributed DAG: its steps in order, the stage task mapped
+        // over the commands made from a real plan.
+        let plan = w.siap(&["plan", "pipelines/harbolnas.toml", "--work-dir", "dist"]);
+        plan.assert_success();
+        let code = format!(
+            "import importlib.util\nspec = importlib.util.spec_from_file_location('siap_distributed_dag', {dag:?})\nm = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(m)\nd = m.dag\nassert d.get_task('resolve').upstream_task_ids == {{'stage'}}\nassert d.get_task('finish').upstream_task_ids == {{'resolve'}}\ncommands = m.stage_commands({plan:?})\nassert len(commands) == 8 and all(c.startswith('siap stage ') for c in commands), commands",
+            dag = distributed.display().to_string(),
+            plan = plan.stdout.trim(),
+        );
+        let (ok, err) = python_ok(&airflow, &code);
+        assert!(ok, "the distributed DAG does not load: {err}");
     } else {
         eprintln!("Airflow is not installed here: the DAG was compiled, not loaded");
     }
@@ -491,4 +505,75 @@ fn the_debian_package_installs_runs_the_sample_and_purges() {
         .output()
         .unwrap();
     assert!(!gone.status.success(), "the siap user outlived the purge");
+}
+
+/// The distributed path's recipes: the Kubernetes manifests parse, and a
+/// whole run goes through their command lines and the Airflow DAG's as
+/// written (paths, date and run id replaced; the rules in-process instead
+/// of on the cluster's scheduler): plan, a stage task per feed index,
+/// resolve, finish, published.
+#[test]
+fn the_distributed_recipes_run_as_written() {
+    let kinds = |path: &str| -> Vec<String> {
+        YamlLoader::load_from_str(&read(path))
+            .unwrap()
+            .iter()
+            .map(|d| yaml_str(&d["kind"]).to_string())
+            .collect()
+    };
+    assert_eq!(
+        kinds("deploy/kubernetes/ballista.yaml"),
+        ["Service", "Deployment", "Deployment"]
+    );
+    assert_eq!(kinds("deploy/kubernetes/finish-job.yaml"), ["Job"]);
+    let stage_job =
+        &YamlLoader::load_from_str(&read("deploy/kubernetes/stage-job.yaml")).unwrap()[0];
+    assert_eq!(yaml_str(&stage_job["spec"]["completionMode"]), "Indexed");
+    let stage_args: Vec<String> = stage_job["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| yaml_str(a).to_string())
+        .collect();
+    assert!(stage_args.contains(&"$(JOB_COMPLETION_INDEX)".to_string()));
+
+    let w = sample();
+    let dag = read("deploy/airflow/siap_distributed_dag.py");
+    let command = |name: &str| as_here(&with_date(&python_string(&dag, name), "2026-11-27"), &w);
+    let planned = bash(&w, &command("PLAN_COMMAND"));
+    assert_eq!(planned.status, 0, "{}", planned.stderr);
+    let plan: Value = serde_json::from_str(planned.stdout.lines().last().unwrap()).unwrap();
+    let run_id = plan["run_id"].as_str().unwrap();
+    assert_eq!(run_id, "2026-11-27", "the DAG's run id, as templated here");
+    // The Indexed Job's pods, one per feed index.
+    for index in 0..plan["feeds"].as_array().unwrap().len() {
+        let args: Vec<String> = stage_args
+            .iter()
+            .map(|a| {
+                as_here(a, &w)
+                    .replace("RUN_ID_HERE", run_id)
+                    .replace("$(JOB_COMPLETION_INDEX)", &index.to_string())
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        w.siap(&args).assert_success();
+    }
+    // The DAG's mapped stage command, for one feed (a retry: same bytes).
+    let first = plan["feeds"][0]["id"].as_str().unwrap();
+    let stage = as_here(&python_string(&dag, "STAGE_COMMAND"), &w)
+        .replace("{run}", run_id)
+        .replace("{source}", first);
+    let r = bash(&w, &stage);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let resolve = command("RESOLVE_COMMAND").replace("df://siap-ballista-scheduler:50050", "local");
+    let r = bash(&w, &resolve);
+    if cfg!(feature = "distributed") {
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let r = bash(&w, &command("FINISH_COMMAND"));
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let readiness = std::fs::read_to_string(w.join("work/latest/readiness.csv")).unwrap();
+        assert_eq!(readiness.matches(",READY,").count(), 5, "{readiness}");
+    } else {
+        assert_eq!(r.status, 2, "{}", r.stderr);
+    }
 }

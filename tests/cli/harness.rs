@@ -375,3 +375,44 @@ pub fn change_the_sample(w: &Workdir) {
         ";12.000;DIPESAN;;07/12/2026;",
     );
 }
+
+/// Every file the run published, by path; the manifest without what
+/// differs from run to run (ids, times, timings, memory).
+pub fn published(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let latest = run.join("latest");
+    let mut out = Vec::new();
+    let mut stack = vec![latest.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let name = p.strip_prefix(&latest).unwrap().display().to_string();
+            let bytes = if name == "manifest.json" {
+                let mut m: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                let o = m.as_object_mut().unwrap();
+                for k in [
+                    "run_id",
+                    "started_at",
+                    "finished_at",
+                    "timings_ms",
+                    "peak_memory_mib",
+                ] {
+                    o.remove(k);
+                }
+                for s in o["sources"].as_array_mut().unwrap() {
+                    s.as_object_mut().unwrap().remove("stage_ms");
+                }
+                serde_json::to_vec_pretty(&m).unwrap()
+            } else {
+                std::fs::read(&p).unwrap()
+            };
+            out.push((name, bytes));
+        }
+    }
+    out.sort();
+    out
+}

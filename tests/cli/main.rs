@@ -7,6 +7,7 @@ mod bucket;
 mod config;
 mod deploy;
 mod dialects;
+mod distributed;
 mod formats;
 mod generate;
 mod hostile;

@@ -1,0 +1,303 @@
+//! The keyed rows: what a stage task writes for the rules
+//! (`keyed/<kind>/<id>.parquet`, from the partitions staging filled), and
+//! what the rules decided, read back by `finish` as the [`Resolved`] that
+//! `siap run`'s own rules give.
+//!
+//! Keys are written as text (supplier, SKU, warehouse, provider, shipment
+//! id), so the SQL needs nothing of siap's numbering; `sku` (the SKU map
+//! entry) and `feed` (the pipeline's order) ride along for `finish`.
+
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::model::{Status, date_of};
+use crate::rules::{Conflict, LatestShipment, Resolved, RuleCounts, StockSum};
+use crate::stage::partition::{Partitions, ShipRec, StockRec};
+use crate::stage::{Catalog, SkuMap, Span};
+
+/// Writes one feed's keyed rows from its partitions (which are consumed),
+/// a row group per partition; returns how many rows.
+pub fn write(
+    partitions: &Partitions,
+    shipments: bool,
+    feed: usize,
+    sku_map: &SkuMap,
+    names: &[Box<str>],
+    path: &Path,
+) -> PolarsResult<u64> {
+    let file = std::fs::File::create(path)?;
+    let mut bytes = Vec::new();
+    let mut writer = None;
+    let mut rows = 0u64;
+    for p in 0..partitions.parts().max(1) {
+        partitions
+            .take_into(shipments, p..(p + 1).min(partitions.parts()), &mut bytes)
+            .map_err(PolarsError::from)?;
+        let df = if shipments {
+            let mut recs = Vec::new();
+            ShipRec::decode_into(&bytes, &mut recs);
+            shipment_frame(&recs, feed, sku_map, names)?
+        } else {
+            let mut recs = Vec::new();
+            StockRec::decode_into(&bytes, &mut recs);
+            stock_frame(&recs, feed, sku_map, names)?
+        };
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(
+                ParquetWriter::new(&file)
+                    .with_compression(ParquetCompression::Lz4Raw)
+                    .batched(&df.schema().clone())?,
+            ),
+        };
+        // A feed without rows still gets its schema (no row group).
+        if df.height() > 0 {
+            rows += df.height() as u64;
+            w.write_batch(&df)?;
+        }
+    }
+    if let Some(w) = writer {
+        w.finish()?;
+    }
+    Ok(rows)
+}
+
+/// Where a record's raw text is, as two numbers (`-1`: no offset).
+fn span_columns(spans: impl Iterator<Item = Span> + Clone) -> (Vec<i64>, Vec<i64>) {
+    (
+        spans.clone().map(|s| s.offset as i64).collect(),
+        spans.map(|s| i64::from(s.len)).collect(),
+    )
+}
+
+fn stock_frame(
+    r: &[StockRec],
+    feed: usize,
+    map: &SkuMap,
+    names: &[Box<str>],
+) -> PolarsResult<DataFrame> {
+    let (offset, len) = span_columns(r.iter().map(|s| s.span));
+    df! {
+        "feed" => vec![feed as i64; r.len()],
+        "line" => r.iter().map(|s| s.line as i64).collect::<Vec<_>>(),
+        "span_offset" => offset,
+        "span_len" => len,
+        "sku" => r.iter().map(|s| i64::from(s.sku)).collect::<Vec<_>>(),
+        "supplier_id" => r.iter().map(|s| map.entry(s.sku).supplier_id.as_str()).collect::<Vec<_>>(),
+        "supplier_sku" => r.iter().map(|s| map.entry(s.sku).supplier_sku.as_str()).collect::<Vec<_>>(),
+        "warehouse" => r.iter().map(|s| &*names[s.warehouse as usize]).collect::<Vec<_>>(),
+        "product_id" => r.iter().map(|s| map.entry(s.sku).product_id.as_str()).collect::<Vec<_>>(),
+        "pack_size" => r.iter().map(|s| map.hot(s.sku).pack_size).collect::<Vec<_>>(),
+        "quantity" => r.iter().map(|s| s.quantity).collect::<Vec<_>>(),
+        "as_of" => r.iter().map(|s| s.as_of).collect::<Vec<_>>(),
+    }
+}
+
+fn shipment_frame(
+    r: &[ShipRec],
+    feed: usize,
+    map: &SkuMap,
+    names: &[Box<str>],
+) -> PolarsResult<DataFrame> {
+    let (offset, len) = span_columns(r.iter().map(|s| s.span));
+    df! {
+        "feed" => vec![feed as i64; r.len()],
+        "line" => r.iter().map(|s| s.line as i64).collect::<Vec<_>>(),
+        "span_offset" => offset,
+        "span_len" => len,
+        "sku" => r.iter().map(|s| i64::from(s.sku)).collect::<Vec<_>>(),
+        "supplier_id" => r.iter().map(|s| map.entry(s.sku).supplier_id.as_str()).collect::<Vec<_>>(),
+        "product_id" => r.iter().map(|s| map.entry(s.sku).product_id.as_str()).collect::<Vec<_>>(),
+        "pack_size" => r.iter().map(|s| map.hot(s.sku).pack_size).collect::<Vec<_>>(),
+        "provider" => r.iter().map(|s| &*names[s.provider as usize]).collect::<Vec<_>>(),
+        "shipment_id" => r.iter().map(|s| String::from_utf8_lossy(s.id).into_owned()).collect::<Vec<_>>(),
+        "quantity" => r.iter().map(|s| s.quantity).collect::<Vec<_>>(),
+        "status" => r.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(),
+        "etd_day" => r.iter().map(|s| s.etd.map(i64::from)).collect::<Vec<_>>(),
+        "eta_day" => r.iter().map(|s| s.eta.map(i64::from)).collect::<Vec<_>>(),
+        "updated_at" => r.iter().map(|s| s.updated_at).collect::<Vec<_>>(),
+    }
+}
+
+/// The rules' outputs, as `rules.sql` names them.
+pub const OUTPUTS: [&str; 6] = [
+    "stock_counts",
+    "shipment_counts",
+    "stock_sums",
+    "latest_shipments",
+    "stock_conflicts",
+    "shipment_conflicts",
+];
+
+fn read(dir_of: &dyn Fn(&str) -> std::path::PathBuf, name: &str) -> PolarsResult<DataFrame> {
+    let path = dir_of(name);
+    let file = std::fs::File::open(&path)
+        .map_err(|e| polars_err!(ComputeError: "cannot open {}: {e}", path.display()))?;
+    ParquetReader::new(file).finish()
+}
+
+fn i64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
+    let c = df.column(name)?.cast(&DataType::Int64)?;
+    Ok(c.i64()?.iter().collect())
+}
+
+fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    let c = df.column(name)?.cast(&DataType::String)?;
+    Ok(c.str()?
+        .iter()
+        .map(|s| s.unwrap_or_default().to_string())
+        .collect())
+}
+
+fn bad(what: impl std::fmt::Display) -> PolarsError {
+    polars_err!(ComputeError: "the resolved tables do not fit the reference tables: {what}")
+}
+
+/// What the rules decided (the files `path_of(name)` for each of
+/// [`OUTPUTS`]), as `siap run`'s rules would hand it on.
+pub fn resolved(
+    path_of: &dyn Fn(&str) -> std::path::PathBuf,
+    feeds: usize,
+    catalog: &Catalog,
+    sku_map: &SkuMap,
+) -> PolarsResult<Resolved> {
+    let mut out = Resolved {
+        counts: vec![RuleCounts::default(); feeds],
+        ..Default::default()
+    };
+    for name in ["stock_counts", "shipment_counts"] {
+        add_counts(&read(path_of, name)?, &mut out.counts)?;
+    }
+    out.stock = stock_sums(&read(path_of, "stock_sums")?, catalog, sku_map)?;
+    out.total_units = out.stock.iter().map(|s| i128::from(s.units)).sum();
+    latest_shipments(&read(path_of, "latest_shipments")?, sku_map, &mut out)?;
+    for name in ["stock_conflicts", "shipment_conflicts"] {
+        let df = read(path_of, name)?;
+        let cols = ["feed", "line", "span_offset", "span_len", "sku"].map(|c| i64s(&df, c));
+        let [feed, line, offset, len, sku] = cols;
+        let (feed, line, offset, len, sku) = (feed?, line?, offset?, len?, sku?);
+        for i in 0..df.height() {
+            let n = |v: &Vec<Option<i64>>| v[i].unwrap_or_default();
+            out.conflicts.push(Conflict {
+                feed: n(&feed) as usize,
+                line: n(&line) as u64,
+                span: Span {
+                    offset: n(&offset) as u64,
+                    len: n(&len) as u32,
+                },
+                sku: n(&sku) as u32,
+            });
+        }
+    }
+    out.conflicts.sort();
+    Ok(out)
+}
+
+fn add_counts(df: &DataFrame, counts: &mut [RuleCounts]) -> PolarsResult<()> {
+    let feed = i64s(df, "feed")?;
+    let cols = ["counted", "superseded", "duplicates", "conflicting"].map(|c| i64s(df, c));
+    let [counted, superseded, duplicates, conflicting] = cols;
+    let (counted, superseded, duplicates, conflicting) =
+        (counted?, superseded?, duplicates?, conflicting?);
+    for i in 0..df.height() {
+        let f = feed[i].unwrap_or(-1);
+        let c = counts
+            .get_mut(usize::try_from(f).map_err(|_| bad(format!("feed {f}")))?)
+            .ok_or_else(|| bad(format!("feed {f}")))?;
+        let n = |v: &Vec<Option<i64>>| v[i].unwrap_or_default() as u64;
+        c.counted += n(&counted);
+        c.superseded += n(&superseded);
+        c.duplicates += n(&duplicates);
+        c.conflicting += n(&conflicting);
+    }
+    Ok(())
+}
+
+fn stock_sums(df: &DataFrame, catalog: &Catalog, map: &SkuMap) -> PolarsResult<Vec<StockSum>> {
+    let (products, suppliers) = (strs(df, "product_id")?, strs(df, "supplier_id")?);
+    let (units, oldest) = (strs(df, "units")?, i64s(df, "oldest_as_of")?);
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let product = catalog
+            .index(&products[i])
+            .ok_or_else(|| bad(format!("product `{}`", products[i])))?;
+        let supplier = map
+            .suppliers
+            .binary_search(&suppliers[i])
+            .map_err(|_| bad(format!("supplier `{}`", suppliers[i])))?;
+        let sum: i128 = units[i]
+            .parse()
+            .map_err(|_| bad(format!("units `{}`", units[i])))?;
+        out.push(StockSum {
+            product,
+            supplier: supplier as u32,
+            // As `siap run`'s rules: checked against the total later.
+            units: i64::try_from(sum).unwrap_or(i64::MAX),
+            oldest_as_of: oldest[i].unwrap_or(i64::MAX),
+        });
+    }
+    out.sort_unstable_by_key(|s| (s.product, s.supplier));
+    Ok(out)
+}
+
+fn latest_shipments(df: &DataFrame, map: &SkuMap, out: &mut Resolved) -> PolarsResult<()> {
+    let (providers, ids, statuses) = (
+        strs(df, "provider")?,
+        strs(df, "shipment_id")?,
+        strs(df, "status")?,
+    );
+    let cols = ["sku", "quantity", "etd_day", "eta_day", "updated_at"].map(|c| i64s(df, c));
+    let [sku, quantity, etd, eta, updated] = cols;
+    let (sku, quantity, etd, eta, updated) = (sku?, quantity?, etd?, eta?, updated?);
+    // Providers numbered by name: the table orders by name anyway.
+    let mut names: Vec<&str> = providers.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    let day = |d: Option<i64>| d.and_then(|d| i32::try_from(d).ok()).and_then(date_of);
+    let mut rows = Vec::with_capacity(df.height());
+    let mut arena = String::new();
+    for i in 0..df.height() {
+        let s = sku[i].unwrap_or(-1);
+        let entry = u32::try_from(s)
+            .ok()
+            .filter(|&s| (s as usize) < map.len())
+            .ok_or_else(|| bad(format!("SKU map entry {s}")))?;
+        let status =
+            Status::exact(&statuses[i]).ok_or_else(|| bad(format!("status `{}`", statuses[i])))?;
+        let shipment = LatestShipment {
+            product: map
+                .hot(entry)
+                .product()
+                .ok_or_else(|| bad(format!("SKU map entry {s} has no product")))?,
+            sku: entry,
+            provider: names
+                .binary_search(&providers[i].as_str())
+                .expect("named above") as u32,
+            id_start: arena.len() as u32,
+            id_len: ids[i].len() as u32,
+            quantity: quantity[i].unwrap_or_default(),
+            status,
+            etd: day(etd[i]),
+            eta: day(eta[i]),
+            updated_at: updated[i].unwrap_or_default(),
+        };
+        arena.push_str(&ids[i]);
+        out.total_units += i128::from(shipment.units(map));
+        rows.push(shipment);
+    }
+    // The shipments table's order: product, supplier, provider, id.
+    rows.sort_unstable_by(|a, b| {
+        let id = |s: &LatestShipment| &arena[s.id_start as usize..(s.id_start + s.id_len) as usize];
+        (a.product, a.supplier(map), a.provider, id(a)).cmp(&(
+            b.product,
+            b.supplier(map),
+            b.provider,
+            id(b),
+        ))
+    });
+    out.names = names.into_iter().map(Into::into).collect();
+    out.shipments = rows;
+    out.ids = arena;
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! The distributed path: `siap plan` → `siap stage` (a task per feed, two
+//! at a time) → `siap resolve` (the rules as SQL on DataFusion, or on a
+//! Ballista cluster of separate processes) → `siap finish`. Its published
+//! files are byte for byte those of `siap run` on the same inputs.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::harness::{Workdir, published, repo};
+
+/// The sample campaign (duplicates, a conflict, every flag) in `w`.
+fn sample(w: &Workdir) -> &'static str {
+    crate::harness::copy_dir(&repo().join("sample_data"), &w.join("sample_data"));
+    std::fs::create_dir_all(w.join("pipelines")).unwrap();
+    std::fs::copy(
+        repo().join("pipelines/harbolnas.toml"),
+        w.join("pipelines/harbolnas.toml"),
+    )
+    .unwrap();
+    "pipelines/harbolnas.toml"
+}
+
+/// A generated campaign with every kind of bad row and duplicates across
+/// feeds, in `w/g`.
+fn generated(w: &Workdir) -> &'static str {
+    w.siap(&[
+        "generate",
+        "--out",
+        "g",
+        "--products",
+        "200",
+        "--stock-rows",
+        "30000",
+        "--shipment-rows",
+        "6000",
+    ])
+    .assert_success();
+    "g/pipeline.toml"
+}
+
+/// `siap plan`: the plan, parsed.
+fn plan(w: &Workdir, pipeline: &str, work: &str) -> serde_json::Value {
+    let run = w.siap(&["plan", pipeline, "--date", "2026-11-27", "--work-dir", work]);
+    run.assert_success();
+    serde_json::from_str(&run.stdout).expect("the plan is JSON")
+}
+
+fn feeds(plan: &serde_json::Value) -> Vec<String> {
+    plan["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn siap_child(w: &Workdir, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_siap"))
+        .args(args)
+        .current_dir(w.path())
+        .env_remove("SIAP_LOG")
+        .env_remove("SIAP_WORK_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start siap")
+}
+
+/// Every feed's stage task, two processes at a time.
+fn stage_all(w: &Workdir, pipeline: &str, work: &str, run_id: &str, feeds: &[String]) {
+    for pair in feeds.chunks(2) {
+        let children: Vec<Child> = pair
+            .iter()
+            .map(|id| {
+                siap_child(
+                    w,
+                    &[
+                        "stage",
+                        pipeline,
+                        "--work-dir",
+                        work,
+                        "--run",
+                        run_id,
+                        "--source",
+                        id,
+                    ],
+                )
+            })
+            .collect();
+        for c in children {
+            crate::harness::finish(c).assert_success();
+        }
+    }
+}
+
+/// The whole path in `work`, the rules on `engine` at `partitions`.
+fn distributed(w: &Workdir, pipeline: &str, work: &str, engine: &str, partitions: &str) {
+    let plan = plan(w, pipeline, work);
+    let run_id = plan["run_id"].as_str().unwrap().to_string();
+    stage_all(w, pipeline, work, &run_id, &feeds(&plan));
+    w.siap(&[
+        "resolve",
+        "--work-dir",
+        work,
+        "--run",
+        &run_id,
+        "--engine",
+        engine,
+        "--partitions",
+        partitions,
+    ])
+    .assert_success();
+    w.siap(&["finish", pipeline, "--work-dir", work, "--run", &run_id])
+        .assert_success();
+    assert!(
+        !w.join(work).join("flights").join(&run_id).exists(),
+        "a finished flight is removed"
+    );
+}
+
+fn run(w: &Workdir, pipeline: &str, work: &str) {
+    w.siap(&["run", pipeline, "--date", "2026-11-27", "--work-dir", work])
+        .assert_success();
+}
+
+#[track_caller]
+fn assert_same_files(a: &Path, b: &Path) {
+    let (a, b) = (published(a), published(b));
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&a), names(&b), "the same files");
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(
+            x == y,
+            "{name} differs:\n{}\n---\n{}",
+            String::from_utf8_lossy(x),
+            String::from_utf8_lossy(y)
+        );
+    }
+}
+
+#[cfg(feature = "distributed")]
+#[test]
+fn the_sample_through_the_distributed_path_gives_the_bytes_of_run() {
+    let w = Workdir::new();
+    let pipeline = sample(&w);
+    run(&w, pipeline, "single");
+    distributed(&w, pipeline, "four", "local", "4");
+    distributed(&w, pipeline, "one", "local", "1");
+    assert_same_files(&w.join("single"), &w.join("four"));
+    assert_same_files(&w.join("single"), &w.join("one"));
+    // Not trivially equal: the rules met duplicates and a conflict.
+    let exceptions = std::fs::read_to_string(w.join("four/latest/exceptions.csv")).unwrap();
+    assert!(exceptions.contains("conflicting duplicate"), "{exceptions}");
+}
+
+#[cfg(feature = "distributed")]
+#[test]
+fn a_generated_campaign_through_the_distributed_path_gives_the_bytes_of_run() {
+    let w = Workdir::new();
+    let pipeline = generated(&w);
+    run(&w, pipeline, "single");
+    distributed(&w, pipeline, "dist", "local", "3");
+    assert_same_files(&w.join("single"), &w.join("dist"));
+    let m = crate::harness::manifest(&w.join("dist"));
+    let sources = m["sources"].as_array().unwrap();
+    for key in ["superseded", "duplicates", "rejected"] {
+        let n: u64 = sources.iter().map(|s| s[key].as_u64().unwrap_or(0)).sum();
+        assert!(n > 0, "the campaign has {key} rows");
+    }
+}
+
+/// A stage task run again writes the same bytes and succeeds; once its
+/// feed has changed, it is refused and the flight keeps the first bytes.
+#[test]
+fn a_retried_stage_task_writes_the_same_bytes_or_is_refused() {
+    let w = Workdir::new();
+    let pipeline = sample(&w);
+    let plan = plan(&w, pipeline, "work");
+    let run_id = plan["run_id"].as_str().unwrap();
+    let feed = &feeds(&plan)[0];
+    let stage = || {
+        w.siap(&[
+            "stage",
+            pipeline,
+            "--work-dir",
+            "work",
+            "--run",
+            run_id,
+            "--source",
+            feed,
+        ])
+    };
+    stage().assert_success();
+    let flight = w.join("work/flights").join(run_id);
+    let before = files(&flight);
+    stage().assert_success();
+    assert_eq!(files(&flight), before, "a retry changes nothing");
+
+    let location = plan_location(&flight, feed);
+    let text = std::fs::read_to_string(w.join(&location)).unwrap();
+    std::fs::write(w.join(&location), text.replacen('0', "9", 1)).unwrap();
+    let refused = stage();
+    refused.code(6);
+    assert!(
+        refused.stderr.contains("already written with other bytes"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(files(&flight), before, "a refused task changes nothing");
+}
+
+/// The location of a feed, as its task recorded it.
+fn plan_location(flight: &Path, feed: &str) -> String {
+    let task: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(flight.join("tasks").join(format!("{feed}.json"))).unwrap(),
+    )
+    .unwrap();
+    task["fetch"]["location"].as_str().unwrap().to_string()
+}
+
+/// Every file of a folder and its bytes (scratch folders left out).
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().unwrap() == ".scratch" {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((name, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Resolve and finish name the feeds not staged yet; `latest` is not
+/// touched; a task given another pipeline file is refused.
+#[test]
+fn a_flight_not_fully_staged_is_refused_by_name() {
+    let w = Workdir::new();
+    let pipeline = sample(&w);
+    let plan = plan(&w, pipeline, "work");
+    let run_id = plan["run_id"].as_str().unwrap();
+    let all = feeds(&plan);
+    w.siap(&[
+        "stage",
+        pipeline,
+        "--work-dir",
+        "work",
+        "--run",
+        run_id,
+        "--source",
+        &all[0],
+    ])
+    .assert_success();
+    let finish = w.siap(&["finish", pipeline, "--work-dir", "work", "--run", run_id]);
+    finish.code(2);
+    assert!(
+        finish.stderr.contains(&format!("`{}`", all[1])),
+        "{}",
+        finish.stderr
+    );
+    let resolve = w.siap(&["resolve", "--work-dir", "work", "--run", run_id]);
+    resolve.code(2);
+    assert!(
+        resolve.stderr.contains(&format!("`{}`", all[1])),
+        "{}",
+        resolve.stderr
+    );
+    assert!(
+        !resolve.stderr.contains(&format!("`{}`,", all[0])),
+        "{}",
+        resolve.stderr
+    );
+    assert!(!w.join("work/latest").exists());
+
+    crate::harness::edit(
+        &w.join(pipeline),
+        "minimum_units",
+        "# changed\nminimum_units",
+    );
+    let other = w.siap(&[
+        "stage",
+        pipeline,
+        "--work-dir",
+        "work",
+        "--run",
+        run_id,
+        "--source",
+        &all[1],
+    ]);
+    other.code(2);
+    assert!(
+        other.stderr.contains("not the pipeline file"),
+        "{}",
+        other.stderr
+    );
+}
+
+/// Without the `distributed` feature, `resolve` and `cluster` say how to
+/// get it.
+#[cfg(not(feature = "distributed"))]
+#[test]
+fn without_the_feature_resolve_says_how_to_build_it() {
+    let w = Workdir::new();
+    let pipeline = sample(&w);
+    let plan = plan(&w, pipeline, "work");
+    let run_id = plan["run_id"].as_str().unwrap();
+    stage_all(&w, pipeline, "work", run_id, &feeds(&plan));
+    let r = w.siap(&["resolve", "--work-dir", "work", "--run", run_id]);
+    r.code(2);
+    assert!(r.stderr.contains("--features distributed"), "{}", r.stderr);
+}
+
+/// A Ballista cluster of separate processes on 127.0.0.1: one scheduler
+/// and two executors, started from the `siap` binary (`siap cluster`);
+/// killed when dropped.
+#[cfg(feature = "distributed")]
+struct Cluster {
+    scheduler: Child,
+    executors: Vec<Child>,
+    port: u16,
+}
+
+#[cfg(feature = "distributed")]
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.executors.iter_mut().chain([&mut self.scheduler]) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(feature = "distributed")]
+impl Cluster {
+    fn start(w: &Workdir) -> Cluster {
+        let port = free_ports(1);
+        let scheduler = quiet_child(
+            w,
+            &[
+                "cluster",
+                "scheduler",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ],
+            "scheduler",
+        );
+        wait_for(port, "the scheduler");
+        let executors = (0..2)
+            .map(|i| {
+                let flight = free_ports(2);
+                let child = quiet_child(
+                    w,
+                    &[
+                        "cluster",
+                        "executor",
+                        "--scheduler",
+                        &format!("127.0.0.1:{port}"),
+                        "--bind",
+                        &format!("127.0.0.1:{flight}"),
+                        "--work-dir",
+                        &w.join(&format!("executor-{i}")).display().to_string(),
+                        "--vcores",
+                        "2",
+                    ],
+                    &format!("executor-{i}"),
+                );
+                wait_for(flight, "an executor");
+                child
+            })
+            .collect();
+        Cluster {
+            scheduler,
+            executors,
+            port,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("df://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A process whose output goes to a log file in `w` (read on failure).
+#[cfg(feature = "distributed")]
+fn quiet_child(w: &Workdir, args: &[&str], log: &str) -> Child {
+    std::fs::create_dir_all(w.join("logs")).unwrap();
+    let out = std::fs::File::create(w.join(&format!("logs/{log}.log"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_siap"))
+        .args(args)
+        .current_dir(w.path())
+        .env_remove("SIAP_LOG")
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .expect("start siap cluster")
+}
+
+/// A port with `n` free ports from it on (none bound when it returns).
+#[cfg(feature = "distributed")]
+fn free_ports(n: u16) -> u16 {
+    loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if first < u16::MAX - n
+            && (1..n).all(|k| std::net::TcpListener::bind(("127.0.0.1", first + k)).is_ok())
+        {
+            return first;
+        }
+    }
+}
+
+#[cfg(feature = "distributed")]
+fn wait_for(port: u16, what: &str) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < until,
+            "{what} did not start on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The rules on a real Ballista cluster (a scheduler and two executors,
+/// separate processes, rows shuffled between them), at 4, 2 and 1
+/// partitions: the bytes of `siap run` (rules written with windows nested
+/// on finer keys gave wrong results here at 2).
+#[cfg(feature = "distributed")]
+#[test]
+fn the_rules_on_a_ballista_cluster_give_the_bytes_of_run() {
+    let w = Workdir::new();
+    let pipeline = generated(&w);
+    run(&w, pipeline, "single");
+    let cluster = Cluster::start(&w);
+    distributed(&w, pipeline, "four", &cluster.url(), "4");
+    distributed(&w, pipeline, "two", &cluster.url(), "2");
+    distributed(&w, pipeline, "one", &cluster.url(), "1");
+    for at in ["four", "two", "one"] {
+        assert_same_files(&w.join("single"), &w.join(at));
+    }
+}
