@@ -170,6 +170,23 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             }
             Ok(s.exit_code())
         }
+        Command::Plan { .. }
+        | Command::Stage { .. }
+        | Command::Resolve { .. }
+        | Command::Finish { .. }
+        | Command::Cluster { .. } => execute_split(&cli.command, report),
+        Command::Validate { pipeline, date } => {
+            let p = validate::validate(pipeline, *date)?;
+            report.say("INFO", &validate::describe(pipeline, &p), none);
+            Ok(ExitCode::Success)
+        }
+    }
+}
+
+/// The distributed path's commands (see [`crate::split`]): what they
+/// print on stdout is one JSON line, for the orchestrator's next step.
+fn execute_split(command: &Command, report: &Report) -> Result<ExitCode> {
+    match command {
         Command::Plan {
             pipeline,
             work,
@@ -246,11 +263,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             cluster::serve(role)?;
             Ok(ExitCode::Success)
         }
-        Command::Validate { pipeline, date } => {
-            let p = validate::validate(pipeline, *date)?;
-            report.say("INFO", &validate::describe(pipeline, &p), none);
-            Ok(ExitCode::Success)
-        }
+        _ => unreachable!("only the distributed path's commands come here"),
     }
 }
 
