@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::fetch::Raw;
 use crate::pipeline::{self, Source, Sources};
 use crate::split::record::{Plan, TaskRecord};
-use crate::split::{self, Flight, keyed};
+use crate::split::{Flight, keyed};
 use crate::stage::{self, RejectFiles, StagedFeed};
 use crate::sys::tuning::Tuning;
 use crate::workdir;
@@ -137,22 +137,7 @@ fn tasks(flight: &Flight, plan: &Plan, feeds: &[Source]) -> Result<Vec<TaskRecor
             plan.run_id
         )));
     }
-    let mut missing = Vec::new();
-    let mut out = Vec::new();
-    for f in feeds {
-        match split::read_json::<TaskRecord>(&flight.task(&f.id)) {
-            Ok(t) => out.push(t),
-            Err(_) => missing.push(format!("`{}`", f.id)),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(Error::Usage(format!(
-            "run `{}` is not staged yet: no `siap stage` has finished for {}",
-            plan.run_id,
-            missing.join(", ")
-        )));
-    }
-    Ok(out)
+    super::plan::task_records(flight, plan)
 }
 
 /// A flight's file linked (or copied) into the run folder.

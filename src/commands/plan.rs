@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use crate::error::{Error, Result};
 use crate::fetch;
 use crate::pipeline::{self, Pipeline, Sources};
-use crate::split::record::{Plan, PlannedFeed, SourceFacts};
+use crate::split::record::{Plan, PlannedFeed, SourceFacts, TaskRecord};
 use crate::split::{self, Flight};
 use crate::stage;
 use crate::workdir;
@@ -138,6 +138,27 @@ pub fn load_plan(flight: &Flight, run_id: &str) -> Result<Plan> {
         )));
     }
     split::read_json(&flight.plan()).map_err(|e| flight_error(flight, e))
+}
+
+/// Every planned feed's task record, in the plan's order; the feeds not
+/// staged yet are a usage error naming them.
+pub fn task_records(flight: &Flight, plan: &Plan) -> Result<Vec<TaskRecord>> {
+    let mut missing = Vec::new();
+    let mut out = Vec::new();
+    for f in &plan.feeds {
+        match split::read_json::<TaskRecord>(&flight.task(&f.id)) {
+            Ok(t) => out.push(t),
+            Err(_) => missing.push(format!("`{}`", f.id)),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "run `{}` is not staged yet: no `siap stage` has finished for {}",
+            plan.run_id,
+            missing.join(", ")
+        )));
+    }
+    Ok(out)
 }
 
 /// The pipeline file's sha256.

@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::split::record::TaskRecord;
 use crate::split::{self, Flight};
 
 use super::plan::flight_error;
@@ -40,21 +39,10 @@ pub fn resolve(args: &ResolveArgs) -> Result<Resolution> {
     let flight = Flight::new(&args.work_dir, &args.run_id);
     let plan = super::plan::load_plan(&flight, &args.run_id)?;
     super::plan::check_rules(&plan)?;
-    let mut missing = Vec::new();
-    let mut rows_in = 0;
-    for f in &plan.feeds {
-        match split::read_json::<TaskRecord>(&flight.task(&f.id)) {
-            Ok(t) => rows_in += t.keyed_rows,
-            Err(_) => missing.push(format!("`{}`", f.id)),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(Error::Usage(format!(
-            "run `{}` is not staged yet: no `siap stage` has finished for {}",
-            plan.run_id,
-            missing.join(", ")
-        )));
-    }
+    let rows_in = super::plan::task_records(&flight, &plan)?
+        .iter()
+        .map(|t| t.keyed_rows)
+        .sum();
     let started = std::time::Instant::now();
     let outputs = run_rules(&flight, &args.engine, args.partitions)?;
     let done = Resolution {
