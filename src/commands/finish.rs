@@ -4,7 +4,9 @@
 //! code ([`super::run::conclude`]): gates, aggregate, publish, and the
 //! commit that swaps `latest`. The work directory's lock is held
 //! meanwhile, as a run holds it; a finish that dies before the commit
-//! leaves `latest` as it was.
+//! leaves `latest` as it was. A finish retried after its run was
+//! committed (killed between the commit and removing the flight) reports
+//! that run again and succeeds, so an orchestrator may always retry it.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,11 @@ pub fn finish(args: &FinishArgs) -> Result<RunReport> {
     let clock = Clock::start();
     let mut pipeline = pipeline::load(&args.pipeline)?;
     let flight = Flight::new(&args.work_dir, &args.run_id);
+    let work = workdir::open(&args.work_dir)?;
+    if let Some(done) = already_published(&work, &args.work_dir, &args.run_id) {
+        let _ = std::fs::remove_dir_all(flight.dir());
+        return Ok(done);
+    }
     let plan = super::plan::load_plan(&flight, &args.run_id)?;
     super::plan::check_plan(&plan, &args.pipeline)?;
     if plan.campaign != pipeline.campaign.name {
@@ -45,7 +52,6 @@ pub fn finish(args: &FinishArgs) -> Result<RunReport> {
         )));
     }
 
-    let work = workdir::open(&args.work_dir)?;
     let run = work.begin(&plan.run_id)?;
     let raw_dir = run.raw()?;
     let staged_dir = run.staged()?;
@@ -124,6 +130,22 @@ pub fn finish(args: &FinishArgs) -> Result<RunReport> {
     // Published: the flight is done with.
     let _ = std::fs::remove_dir_all(flight.dir());
     Ok(report)
+}
+
+/// The run `run_id`, when it is already committed: what its manifest
+/// says, as the finish that committed it reported.
+fn already_published(work: &workdir::WorkDir, dir: &Path, run_id: &str) -> Option<RunReport> {
+    let past = work.past_runs().into_iter().find(|r| r.run_id == run_id)?;
+    let name = past.name();
+    if workdir::latest(dir).as_deref() != Some(name.as_str()) {
+        tracing::warn!(run = %name, latest = ?workdir::latest(dir), "Run was published, but `latest` points elsewhere (a newer run, or this finish was killed between the commit and the swap).");
+    }
+    tracing::info!(run = %name, "Run was already published; nothing to finish.");
+    Some(RunReport {
+        manifest: past.manifest,
+        run_dir: past.dir,
+        latest: dir.join("latest"),
+    })
 }
 
 /// Every feed's task record, in the pipeline's order; a feed not staged

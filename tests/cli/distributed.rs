@@ -40,7 +40,14 @@ fn generated(w: &Workdir) -> &'static str {
 
 /// `siap plan`: the plan, parsed.
 fn plan(w: &Workdir, pipeline: &str, work: &str) -> serde_json::Value {
-    let run = w.siap(&["plan", pipeline, "--date", "2026-11-27", "--work-dir", work]);
+    plan_as(w, pipeline, work, &[])
+}
+
+/// `siap plan` with more arguments (`--run ID`).
+fn plan_as(w: &Workdir, pipeline: &str, work: &str, more: &[&str]) -> serde_json::Value {
+    let mut args = vec!["plan", pipeline, "--date", "2026-11-27", "--work-dir", work];
+    args.extend_from_slice(more);
+    let run = w.siap(&args);
     run.assert_success();
     serde_json::from_str(&run.stdout).expect("the plan is JSON")
 }
@@ -95,7 +102,26 @@ fn stage_all(w: &Workdir, pipeline: &str, work: &str, run_id: &str, feeds: &[Str
 
 /// The whole path in `work`, the rules on `engine` at `partitions`.
 fn distributed(w: &Workdir, pipeline: &str, work: &str, engine: &str, partitions: &str) {
-    let plan = plan(w, pipeline, work);
+    let run_id = resolved_flight(w, pipeline, work, engine, partitions, &[]);
+    w.siap(&["finish", pipeline, "--work-dir", work, "--run", &run_id])
+        .assert_success();
+    assert!(
+        !w.join(work).join("flights").join(&run_id).exists(),
+        "a finished flight is removed"
+    );
+}
+
+/// Plan (with `more` arguments), stage and resolve: a flight ready to
+/// finish; its run id.
+fn resolved_flight(
+    w: &Workdir,
+    pipeline: &str,
+    work: &str,
+    engine: &str,
+    partitions: &str,
+    more: &[&str],
+) -> String {
+    let plan = plan_as(w, pipeline, work, more);
     let run_id = plan["run_id"].as_str().unwrap().to_string();
     stage_all(w, pipeline, work, &run_id, &feeds(&plan));
     w.siap(&[
@@ -110,12 +136,7 @@ fn distributed(w: &Workdir, pipeline: &str, work: &str, engine: &str, partitions
         partitions,
     ])
     .assert_success();
-    w.siap(&["finish", pipeline, "--work-dir", work, "--run", &run_id])
-        .assert_success();
-    assert!(
-        !w.join(work).join("flights").join(&run_id).exists(),
-        "a finished flight is removed"
-    );
+    run_id
 }
 
 fn run(w: &Workdir, pipeline: &str, work: &str) {
@@ -450,4 +471,128 @@ fn the_rules_on_a_ballista_cluster_give_the_bytes_of_run() {
     for at in ["four", "two", "one"] {
         assert_same_files(&w.join("single"), &w.join(at));
     }
+}
+
+/// `siap finish` killed (SIGKILL) at any moment: `latest` stays the
+/// previous run, whole, or is the new one, whole; a retried finish then
+/// publishes it, or reports it published when the kill came after the
+/// commit, and the result has the bytes of `siap run`.
+#[cfg(feature = "distributed")]
+#[test]
+fn a_finish_killed_at_any_point_leaves_latest_whole_and_a_retry_completes() {
+    let w = Workdir::new();
+    let generate = |seed: &str| {
+        w.siap(&[
+            "generate",
+            "--out",
+            "g",
+            "--products",
+            "2000",
+            "--stock-rows",
+            "200000",
+            "--shipment-rows",
+            "40000",
+            "--seed",
+            seed,
+        ])
+        .assert_success();
+        "g/pipeline.toml"
+    };
+    // The new day's feeds: flights ready to finish (each holds its own
+    // copies, and the pipeline file is kept as it was), and what `siap
+    // run` makes of them.
+    std::fs::create_dir_all(w.join("g")).unwrap();
+    std::fs::copy(w.join(generate("7")), w.join("g/next.toml")).unwrap();
+    let pipeline = "g/next.toml";
+    run(&w, pipeline, "reference");
+    let after = tables(&w.join("reference"));
+    let probe = resolved_flight(&w, pipeline, "probe", "local", "2", &[]);
+    let started = std::time::Instant::now();
+    w.siap(&["finish", pipeline, "--work-dir", "probe", "--run", &probe])
+        .assert_success();
+    let took = started.elapsed().as_millis() as u64;
+    let percents = [5u64, 20, 40, 60, 80, 95];
+    for i in 0..percents.len() {
+        let id = format!("kill-{i}");
+        resolved_flight(&w, pipeline, "work", "local", "2", &["--run", &id]);
+    }
+
+    // The day before is `latest` when each finish is killed.
+    let yesterday = generate("42");
+    let mut landed_before = 0;
+    for (i, percent) in percents.into_iter().enumerate() {
+        run(&w, yesterday, "work");
+        let before = tables(&w.join("work"));
+        assert_ne!(before, after, "the two days differ");
+        let id = format!("kill-{i}");
+        let mut child = siap_child(
+            &w,
+            &["finish", pipeline, "--work-dir", "work", "--run", &id],
+        );
+        std::thread::sleep(std::time::Duration::from_millis(took * percent / 100));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let now = tables(&w.join("work"));
+        assert!(
+            now == before || now == after,
+            "after a kill at {percent}% of {took} ms, `latest` is neither run"
+        );
+        landed_before += usize::from(now == before);
+        eprintln!(
+            "finish killed at {percent}% of {took} ms; committed: {}",
+            now == after
+        );
+        let retry = w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id]);
+        retry.assert_success();
+        assert!(
+            tables(&w.join("work")) == after,
+            "the retry publishes the new day"
+        );
+        assert!(!w.join("work/flights").join(&id).exists());
+        let latest = std::fs::read_link(w.join("work/latest")).unwrap();
+        assert!(latest.ends_with(&id), "the retried run is `latest`");
+    }
+    assert!(landed_before > 0, "some kill landed before the commit");
+}
+
+/// What `latest` published, the manifest's bytes left out (it tells
+/// whether each source changed since the run before); its presence kept.
+#[cfg(feature = "distributed")]
+fn tables(work: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut all = published(work);
+    for (name, bytes) in &mut all {
+        if name == "manifest.json" {
+            bytes.clear();
+        }
+    }
+    all
+}
+
+/// A finish killed after its commit, before it removed the flight: run
+/// again, it reports the run already published and removes the flight.
+#[cfg(feature = "distributed")]
+#[test]
+fn a_finish_retried_after_its_commit_reports_the_run_and_succeeds() {
+    let w = Workdir::new();
+    let pipeline = sample(&w);
+    let id = resolved_flight(&w, pipeline, "work", "local", "2", &[]);
+    let flight = w.join("work/flights").join(&id);
+    crate::harness::copy_dir(&flight, &w.join("kept"));
+    w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id])
+        .assert_success();
+    let first = published(&w.join("work"));
+    crate::harness::copy_dir(&w.join("kept"), &flight);
+    let again = w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id]);
+    again.assert_success();
+    assert!(
+        again.stderr.contains("already published"),
+        "{}",
+        again.stderr
+    );
+    assert!(!flight.exists(), "the flight is removed");
+    assert_eq!(published(&w.join("work")), first);
+    let runs: Vec<_> = std::fs::read_dir(w.join("work/runs/2026-11-27"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 1, "one run, published once");
 }
