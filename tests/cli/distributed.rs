@@ -3,6 +3,9 @@
 //! Ballista cluster of separate processes) → `siap finish`. Its published
 //! files are byte for byte those of `siap run` on the same inputs.
 
+// Without the feature only the tests that need no DataFusion are built.
+#![cfg_attr(not(feature = "distributed"), allow(dead_code))]
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -39,7 +42,7 @@ fn generated(w: &Workdir) -> &'static str {
 }
 
 /// `siap plan`: the plan, parsed.
-fn plan(w: &Workdir, pipeline: &str, work: &str) -> serde_json::Value {
+pub(crate) fn plan(w: &Workdir, pipeline: &str, work: &str) -> serde_json::Value {
     plan_as(w, pipeline, work, &[])
 }
 
@@ -52,7 +55,7 @@ fn plan_as(w: &Workdir, pipeline: &str, work: &str, more: &[&str]) -> serde_json
     serde_json::from_str(&run.stdout).expect("the plan is JSON")
 }
 
-fn feeds(plan: &serde_json::Value) -> Vec<String> {
+pub(crate) fn feeds(plan: &serde_json::Value) -> Vec<String> {
     plan["feeds"]
         .as_array()
         .unwrap()
@@ -74,7 +77,7 @@ fn siap_child(w: &Workdir, args: &[&str]) -> Child {
 }
 
 /// Every feed's stage task, two processes at a time.
-fn stage_all(w: &Workdir, pipeline: &str, work: &str, run_id: &str, feeds: &[String]) {
+pub(crate) fn stage_all(w: &Workdir, pipeline: &str, work: &str, run_id: &str, feeds: &[String]) {
     for pair in feeds.chunks(2) {
         let children: Vec<Child> = pair
             .iter()
@@ -145,7 +148,7 @@ fn run(w: &Workdir, pipeline: &str, work: &str) {
 }
 
 #[track_caller]
-fn assert_same_files(a: &Path, b: &Path) {
+pub(crate) fn assert_same_files(a: &Path, b: &Path) {
     let (a, b) = (published(a), published(b));
     let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(names(&a), names(&b), "the same files");

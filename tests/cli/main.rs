@@ -24,4 +24,5 @@ mod server;
 mod sftp;
 mod sniff;
 mod spreadsheet;
+mod sql_rules;
 mod threads;
