@@ -118,8 +118,12 @@ async fn context(engine: &Engine, partitions: usize) -> Result<SessionContext, F
         )),
         Engine::Cluster(url) => {
             use ballista::prelude::{SessionConfigExt, SessionContextExt};
+            // The static planner: Ballista 55's adaptive one cannot
+            // recover a job whose executor dies (the job hangs, see
+            // docs/distributed.md); the static one reruns the lost tasks.
             let config = SessionConfig::new_with_ballista()
                 .with_target_partitions(partitions)
+                .with_ballista_adaptive_query_planner(false)
                 .with_ballista_job_name("siap resolve");
             let state = SessionStateBuilder::new()
                 .with_config(config)

@@ -599,3 +599,71 @@ fn a_finish_retried_after_its_commit_reports_the_run_and_succeeds() {
         .collect();
     assert_eq!(runs.len(), 1, "one run, published once");
 }
+
+/// An executor SIGKILLed while the rules run on the cluster: the scheduler
+/// notices it gone (heartbeats stop), reruns its tasks on the other one,
+/// and the run still gives the bytes of `siap run`.
+#[cfg(feature = "distributed")]
+#[test]
+fn an_executor_killed_mid_job_costs_time_not_answers() {
+    let w = Workdir::new();
+    w.siap(&[
+        "generate",
+        "--out",
+        "g",
+        "--products",
+        "2000",
+        "--stock-rows",
+        "500000",
+        "--shipment-rows",
+        "100000",
+    ])
+    .assert_success();
+    let pipeline = "g/pipeline.toml";
+    run(&w, pipeline, "single");
+    let mut cluster = Cluster::start(&w);
+    let plan = plan(&w, pipeline, "dist");
+    let run_id = plan["run_id"].as_str().unwrap().to_string();
+    stage_all(&w, pipeline, "dist", &run_id, &feeds(&plan));
+    let url = cluster.url();
+    let resolve = siap_child(
+        &w,
+        &[
+            "resolve",
+            "--work-dir",
+            "dist",
+            "--run",
+            &run_id,
+            "--engine",
+            &url,
+            "--partitions",
+            "4",
+        ],
+    );
+    // The rules' outputs are jobs run one after another: once the second
+    // is written, the third (the stock sums, the longest) is running.
+    let second = w
+        .join("dist/flights")
+        .join(&run_id)
+        .join("resolved/shipment_counts.parquet");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !second.exists() {
+        assert!(
+            std::time::Instant::now() < until,
+            "resolve made no progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let executor = &mut cluster.executors[0];
+    executor.kill().unwrap();
+    executor.wait().unwrap();
+    crate::harness::finish(resolve).assert_success();
+    let log = std::fs::read_to_string(w.join("logs/scheduler.log")).unwrap();
+    assert!(
+        log.contains("on lost Executor"),
+        "the kill hit a running job:\n{log}"
+    );
+    w.siap(&["finish", pipeline, "--work-dir", "dist", "--run", &run_id])
+        .assert_success();
+    assert_same_files(&w.join("single"), &w.join("dist"));
+}
