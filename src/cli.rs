@@ -64,19 +64,8 @@ pub enum Command {
         /// How many sources to fetch at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
-        /// Also print the run's summary on stdout, as one JSON line (for
-        /// Airflow's XCom and other schedulers that read the last line),
-        /// whether the run published or failed.
-        #[arg(long, value_enum, value_name = "FORMAT")]
-        summary: Option<SummaryFormat>,
-        /// Write Prometheus metrics (text format) to this file when the
-        /// run ends, atomically, for node_exporter's textfile collector.
-        #[arg(long, value_name = "PATH")]
-        metrics_file: Option<PathBuf>,
-        /// Post no notifications, whatever the pipeline's `[notify]` says
-        /// (for trial runs).
-        #[arg(long)]
-        no_notify: bool,
+        #[command(flatten)]
+        tell: Tell,
     },
     /// List past runs: date, status, READY/NOT_READY, rejected rows,
     /// refreshed and reused sources.
@@ -251,6 +240,8 @@ pub enum Command {
         /// The run id `siap plan` printed.
         #[arg(long = "run", value_name = "RUN_ID")]
         run_id: String,
+        #[command(flatten)]
+        tell: Tell,
     },
     /// A Ballista scheduler or executor, for `siap resolve --engine
     /// df://HOST:PORT` (needs the `distributed` feature). Runs until
@@ -303,6 +294,25 @@ pub enum ClusterRole {
 }
 
 /// Where runs live.
+/// What a run (or a distributed run's `finish`) tells besides its exit
+/// code and its log: for schedulers and monitoring.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Tell {
+    /// Also print the run's summary on stdout, as one JSON line (for
+    /// Airflow's XCom and other schedulers that read the last line),
+    /// whether the run published or failed.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub summary: Option<SummaryFormat>,
+    /// Write Prometheus metrics (text format) to this file when the
+    /// run ends, atomically, for node_exporter's textfile collector.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// Post no notifications, whatever the pipeline's `[notify]` says
+    /// (for trial runs).
+    #[arg(long)]
+    pub no_notify: bool,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkDir {
     /// The work directory: one folder per run date under `runs/`, and

@@ -132,6 +132,21 @@ pub fn finish(args: &FinishArgs) -> Result<RunReport> {
     Ok(report)
 }
 
+/// The date run `args.run_id` was planned for, when its plan (or its
+/// published run) can be read: what a failed finish is reported under.
+pub fn planned_date(args: &FinishArgs) -> Option<chrono::NaiveDate> {
+    let flight = Flight::new(&args.work_dir, &args.run_id);
+    super::plan::load_plan(&flight, &args.run_id)
+        .ok()
+        .map(|p| p.run_date)
+        .or_else(|| {
+            workdir::list_runs(&args.work_dir)
+                .into_iter()
+                .find(|r| r.run_id == args.run_id)
+                .map(|r| r.date)
+        })
+}
+
 /// The run `run_id`, when it is already committed: what its manifest
 /// says, as the finish that committed it reported.
 fn already_published(work: &workdir::WorkDir, dir: &Path, run_id: &str) -> Option<RunReport> {

@@ -48,9 +48,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             date,
             suppliers,
             concurrency,
-            summary,
-            metrics_file,
-            no_notify,
+            tell,
         } => {
             let args = run::RunArgs {
                 pipeline: pipeline.clone(),
@@ -59,12 +57,12 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
                 concurrency: *concurrency,
                 suppliers: suppliers.clone(),
             };
-            let after = After {
-                summary: summary.is_some(),
-                metrics_file: metrics_file.as_deref(),
-                notify: !no_notify,
-            };
-            Ok(run_and_tell(&args, &after, report))
+            Ok(tell_about(
+                run::run(&args),
+                &args,
+                &After::from(tell),
+                report,
+            ))
         }
         Command::Runs {
             pipeline,
@@ -241,23 +239,23 @@ fn execute_split(command: &Command, report: &Report) -> Result<ExitCode> {
             pipeline,
             work,
             run_id,
+            tell,
         } => {
             let args = finish::FinishArgs {
                 pipeline: pipeline.clone(),
                 work_dir: work.resolve(pipeline),
                 run_id: run_id.clone(),
             };
-            match finish::finish(&args) {
-                Ok(r) => {
-                    report.run_finished(&r);
-                    Ok(if r.manifest.warnings.is_empty() {
-                        ExitCode::Success
-                    } else {
-                        ExitCode::Warnings
-                    })
-                }
-                Err(e) => Err(e),
-            }
+            // Told about as the run it is: the plan's date, all sources.
+            let as_run = run::RunArgs {
+                pipeline: args.pipeline.clone(),
+                work_dir: args.work_dir.clone(),
+                date: finish::planned_date(&args),
+                concurrency: 1,
+                suppliers: Vec::new(),
+            };
+            let result = finish::finish(&args);
+            Ok(tell_about(result, &as_run, &After::from(tell), report))
         }
         Command::Cluster { role } => {
             cluster::serve(role)?;
@@ -276,10 +274,24 @@ struct After<'a> {
     notify: bool,
 }
 
-/// `siap run`, then its summary, metrics and notifications, which never
-/// change its exit code.
-fn run_and_tell(args: &run::RunArgs, after: &After, report: &Report) -> ExitCode {
-    let result = run::run(args);
+impl<'a> From<&'a crate::cli::Tell> for After<'a> {
+    fn from(t: &'a crate::cli::Tell) -> Self {
+        After {
+            summary: t.summary.is_some(),
+            metrics_file: t.metrics_file.as_deref(),
+            notify: !t.no_notify,
+        }
+    }
+}
+
+/// A run's result (`siap run`, or a distributed run's `finish`), then its
+/// summary, metrics and notifications, which never change its exit code.
+fn tell_about(
+    result: Result<run::RunReport>,
+    args: &run::RunArgs,
+    after: &After,
+    report: &Report,
+) -> ExitCode {
     let code = match &result {
         Ok(r) => {
             report.run_finished(r);

@@ -46,9 +46,12 @@ pub(crate) fn plan(w: &Workdir, pipeline: &str, work: &str) -> serde_json::Value
     plan_as(w, pipeline, work, &[])
 }
 
-/// `siap plan` with more arguments (`--run ID`).
+/// `siap plan` with more arguments (`--run ID`, another `--date`).
 fn plan_as(w: &Workdir, pipeline: &str, work: &str, more: &[&str]) -> serde_json::Value {
-    let mut args = vec!["plan", pipeline, "--date", "2026-11-27", "--work-dir", work];
+    let mut args = vec!["plan", pipeline, "--work-dir", work];
+    if !more.contains(&"--date") {
+        args.extend(["--date", "2026-11-27"]);
+    }
     args.extend_from_slice(more);
     let run = w.siap(&args);
     run.assert_success();
@@ -666,4 +669,58 @@ fn an_executor_killed_mid_job_costs_time_not_answers() {
     w.siap(&["finish", pipeline, "--work-dir", "dist", "--run", &run_id])
         .assert_success();
     assert_same_files(&w.join("single"), &w.join("dist"));
+}
+
+/// `finish` tells what `run` tells: the summary line on stdout and the
+/// metrics file; a finish that cannot run says so under the plan's date.
+#[cfg(feature = "distributed")]
+#[test]
+fn finish_prints_the_summary_and_writes_the_metrics_of_a_run() {
+    let w = Workdir::new();
+    let pipeline = sample(&w);
+    let id = resolved_flight(&w, pipeline, "work", "local", "2", &[]);
+    let finish = |id: &str| {
+        w.siap(&[
+            "finish",
+            pipeline,
+            "--work-dir",
+            "work",
+            "--run",
+            id,
+            "--summary",
+            "json",
+            "--metrics-file",
+            "siap.prom",
+        ])
+    };
+    let r = finish(&id);
+    r.assert_success();
+    let s: serde_json::Value = serde_json::from_str(r.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(s["status"], "published", "{s}");
+    assert_eq!(s["run_date"], "2026-11-27");
+    assert_eq!(
+        (s["ready"].as_u64(), s["not_ready"].as_u64()),
+        (Some(5), Some(7))
+    );
+    let metrics = std::fs::read_to_string(w.join("siap.prom")).unwrap();
+    assert!(
+        metrics.contains("siap_last_success_timestamp_seconds"),
+        "{metrics}"
+    );
+
+    let plan = plan_as(
+        &w,
+        pipeline,
+        "work",
+        &["--date", "2026-11-28", "--run", "early"],
+    );
+    assert_eq!(plan["run_date"], "2026-11-28");
+    let r = finish("early");
+    r.code(2);
+    let s: serde_json::Value = serde_json::from_str(r.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (s["status"].as_str(), s["exit_code"].as_i64()),
+        (Some("failed"), Some(2))
+    );
+    assert_eq!(s["run_date"], "2026-11-28", "the plan's date");
 }
