@@ -11,7 +11,8 @@ task mapping: one `siap stage` task per feed of the plan.
   (exit 6) when its feed changed since the first try.
 - `resolve` runs the keyed rules on a Ballista cluster
   (deploy/kubernetes/ballista.yaml), `finish` publishes and swaps
-  `latest`; exit 7 (published with warnings) counts as success.
+  `latest`, its summary line to XCom; exit 7 (published with warnings)
+  counts as success, and a retried `finish` is safe.
 
 Every task must see the same work directory (a shared volume) until work
 directories on object storage land. The command lines are plain strings
@@ -57,12 +58,14 @@ RESOLVE_COMMAND = (
     " --log-format json"
 )
 
-# Exit 7 (published, with warnings) is a success for Airflow.
+# Exit 7 (published, with warnings) is a success for Airflow. The summary
+# line goes to XCom, as `siap run`'s does; a retried finish whose run was
+# already published reports it again and exits 0.
 FINISH_COMMAND = (
     "siap finish /etc/siap/pipelines/harbolnas.toml"
     " --work-dir /var/lib/siap/harbolnas"
     " --run {{ run_id | replace(':', '-') | replace('+', '-') }}"
-    " --log-format json"
+    " --summary json --log-format json"
     "; rc=$?; if [ $rc -eq 7 ]; then exit 0; fi; exit $rc"
 )
 
