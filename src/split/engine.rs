@@ -1,9 +1,11 @@
 //! The keyed rules ([`super::RULES_SQL`]) on Apache DataFusion: in this
 //! process (`local`), or on a Ballista cluster (`df://host:port`), whose
 //! executors read the flight's keyed rows and shuffle them by key. The
-//! results are collected here and written to `resolved/`.
+//! results are streamed here and written to `resolved/`.
 
 use std::sync::Arc;
+
+use futures_util::StreamExt;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::SessionStateBuilder;
@@ -162,14 +164,17 @@ pub async fn resolve(
             df.collect().await?;
             continue;
         };
+        // Written as the batches arrive: the client holds one at a time,
+        // not the whole output (the latest shipments are millions of rows).
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
+        let mut batches = df.execute_stream().await?;
         let tmp = scratch.join(format!("{name}.parquet"));
         let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, schema, None)?;
         let mut rows = 0u64;
-        for b in &batches {
+        while let Some(b) = batches.next().await {
+            let b = b?;
             rows += b.num_rows() as u64;
-            writer.write(b)?;
+            writer.write(&b)?;
         }
         writer.close()?;
         std::fs::create_dir_all(flight.dir().join("resolved"))?;
