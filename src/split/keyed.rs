@@ -120,15 +120,8 @@ fn shipment_frame(
     }
 }
 
-/// The rules' outputs, as `rules.sql` names them.
-pub const OUTPUTS: [&str; 6] = [
-    "stock_counts",
-    "shipment_counts",
-    "stock_sums",
-    "latest_shipments",
-    "stock_conflicts",
-    "shipment_conflicts",
-];
+/// The rules' outputs, as `rules.sql` names them (in its order).
+pub const OUTPUTS: [&str; 2] = ["shipment_decided", "stock_decided"];
 
 fn read(dir_of: &dyn Fn(&str) -> std::path::PathBuf, name: &str) -> PolarsResult<DataFrame> {
     let path = dir_of(name);
@@ -166,59 +159,66 @@ pub fn resolved(
         counts: vec![RuleCounts::default(); feeds],
         ..Default::default()
     };
-    for name in ["stock_counts", "shipment_counts"] {
-        add_counts(&read(path_of, name)?, &mut out.counts)?;
-    }
-    out.stock = stock_sums(&read(path_of, "stock_sums")?, catalog, sku_map)?;
-    out.total_units = out.stock.iter().map(|s| i128::from(s.units)).sum();
-    latest_shipments(&read(path_of, "latest_shipments")?, sku_map, &mut out)?;
-    for name in ["stock_conflicts", "shipment_conflicts"] {
-        let df = read(path_of, name)?;
-        let cols = ["feed", "line", "span_offset", "span_len", "sku"].map(|c| i64s(&df, c));
-        let [feed, line, offset, len, sku] = cols;
-        let (feed, line, offset, len, sku) = (feed?, line?, offset?, len?, sku?);
-        for i in 0..df.height() {
-            let n = |v: &Vec<Option<i64>>| v[i].unwrap_or_default();
-            out.conflicts.push(Conflict {
-                feed: n(&feed) as usize,
-                line: n(&line) as u64,
-                span: Span {
-                    offset: n(&offset) as u64,
-                    len: n(&len) as u32,
-                },
-                sku: n(&sku) as u32,
-            });
-        }
-    }
+    stock_decided(&read(path_of, "stock_decided")?, catalog, sku_map, &mut out)?;
+    let ships = read(path_of, "shipment_decided")?;
+    let counted = tally(&ships, &mut out)?;
+    let mask = BooleanChunked::from_slice("counted".into(), &counted);
+    latest_shipments(&ships.filter(&mask)?, sku_map, &mut out)?;
     out.conflicts.sort();
     Ok(out)
 }
 
-fn add_counts(df: &DataFrame, counts: &mut [RuleCounts]) -> PolarsResult<()> {
-    let feed = i64s(df, "feed")?;
-    let cols = ["counted", "superseded", "duplicates", "conflicting"].map(|c| i64s(df, c));
-    let [counted, superseded, duplicates, conflicting] = cols;
-    let (counted, superseded, duplicates, conflicting) =
-        (counted?, superseded?, duplicates?, conflicting?);
+/// Adds an output's rows to the per-feed counts and its conflicting rows
+/// to the conflicts; which rows are counted ones.
+fn tally(df: &DataFrame, out: &mut Resolved) -> PolarsResult<Vec<bool>> {
+    let (feed, rows, outcome) = (i64s(df, "feed")?, i64s(df, "rows")?, strs(df, "outcome")?);
+    let cols = ["line", "span_offset", "span_len", "sku"].map(|c| i64s(df, c));
+    let [line, offset, len, sku] = cols;
+    let (line, offset, len, sku) = (line?, offset?, len?, sku?);
+    let mut counted = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         let f = feed[i].unwrap_or(-1);
-        let c = counts
-            .get_mut(usize::try_from(f).map_err(|_| bad(format!("feed {f}")))?)
+        let c = usize::try_from(f)
+            .ok()
+            .and_then(|f| out.counts.get_mut(f))
             .ok_or_else(|| bad(format!("feed {f}")))?;
-        let n = |v: &Vec<Option<i64>>| v[i].unwrap_or_default() as u64;
-        c.counted += n(&counted);
-        c.superseded += n(&superseded);
-        c.duplicates += n(&duplicates);
-        c.conflicting += n(&conflicting);
+        let n = rows[i].unwrap_or_default() as u64;
+        match outcome[i].as_str() {
+            "counted" => c.counted += n,
+            "superseded" => c.superseded += n,
+            "duplicate" => c.duplicates += n,
+            "conflicting" => {
+                c.conflicting += n;
+                let v = |v: &Vec<Option<i64>>| v[i].unwrap_or_default();
+                out.conflicts.push(Conflict {
+                    feed: f as usize,
+                    line: v(&line) as u64,
+                    span: Span {
+                        offset: v(&offset) as u64,
+                        len: v(&len) as u32,
+                    },
+                    sku: v(&sku) as u32,
+                });
+            }
+            other => return Err(bad(format!("outcome `{other}`"))),
+        }
+        counted.push(outcome[i] == "counted");
     }
-    Ok(())
+    Ok(counted)
 }
 
-fn stock_sums(df: &DataFrame, catalog: &Catalog, map: &SkuMap) -> PolarsResult<Vec<StockSum>> {
+/// The stock sums per (product, supplier), from each feed's share.
+fn stock_decided(
+    df: &DataFrame,
+    catalog: &Catalog,
+    map: &SkuMap,
+    out: &mut Resolved,
+) -> PolarsResult<()> {
+    let counted = tally(df, out)?;
     let (products, suppliers) = (strs(df, "product_id")?, strs(df, "supplier_id")?);
     let (units, oldest) = (strs(df, "units")?, i64s(df, "oldest_as_of")?);
-    let mut out = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
+    let mut sums: std::collections::BTreeMap<(u32, u32), (i128, i64)> = Default::default();
+    for i in (0..df.height()).filter(|&i| counted[i]) {
         let product = catalog
             .index(&products[i])
             .ok_or_else(|| bad(format!("product `{}`", products[i])))?;
@@ -229,16 +229,24 @@ fn stock_sums(df: &DataFrame, catalog: &Catalog, map: &SkuMap) -> PolarsResult<V
         let sum: i128 = units[i]
             .parse()
             .map_err(|_| bad(format!("units `{}`", units[i])))?;
-        out.push(StockSum {
-            product,
-            supplier: supplier as u32,
-            // As `siap run`'s rules: checked against the total later.
-            units: i64::try_from(sum).unwrap_or(i64::MAX),
-            oldest_as_of: oldest[i].unwrap_or(i64::MAX),
-        });
+        let e = sums
+            .entry((product, supplier as u32))
+            .or_insert((0, i64::MAX));
+        e.0 += sum;
+        e.1 = e.1.min(oldest[i].unwrap_or(i64::MAX));
     }
-    out.sort_unstable_by_key(|s| (s.product, s.supplier));
-    Ok(out)
+    out.total_units += sums.values().map(|s| s.0).sum::<i128>();
+    out.stock = sums
+        .into_iter()
+        .map(|((product, supplier), (units, oldest))| StockSum {
+            product,
+            supplier,
+            // As `siap run`'s rules: checked against the total later.
+            units: i64::try_from(units).unwrap_or(i64::MAX),
+            oldest_as_of: oldest,
+        })
+        .collect();
+    Ok(())
 }
 
 fn latest_shipments(df: &DataFrame, map: &SkuMap, out: &mut Resolved) -> PolarsResult<()> {

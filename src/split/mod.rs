@@ -40,7 +40,7 @@ use crate::pipeline::SourceKind;
 /// The rules' version: changes whenever `rules.sql` or the keyed rows'
 /// columns change meaning, so a flight is never resolved by other rules
 /// than those its tasks staged for.
-pub const RULES_VERSION: u32 = 1;
+pub const RULES_VERSION: u32 = 2;
 
 /// The keyed rules, as shipped with siap.
 pub const RULES_SQL: &str = include_str!("rules.sql");

@@ -1,4 +1,4 @@
--- siap's keyed rules (rules version 1), run by `siap resolve` on DataFusion,
+-- siap's keyed rules (rules version 2), run by `siap resolve` on DataFusion,
 -- in-process or on a Ballista cluster. The same rules as `siap run`'s own
 -- (src/rules/), written in a plain, portable subset of SQL: window
 -- functions in subqueries, GROUP BY, CASE; no set operations, no LIMIT.
@@ -76,44 +76,50 @@ FROM (
     ) c
 ) v;
 
--- output: stock_counts
-SELECT feed,
-       SUM(CASE WHEN outcome = 'counted' THEN 1 ELSE 0 END) AS counted,
-       SUM(CASE WHEN outcome = 'superseded' THEN 1 ELSE 0 END) AS superseded,
-       SUM(CASE WHEN outcome = 'duplicate' THEN 1 ELSE 0 END) AS duplicates,
-       SUM(CASE WHEN outcome = 'conflicting' THEN 1 ELSE 0 END) AS conflicting
-FROM stock_outcomes
-GROUP BY feed;
+-- Two outputs, one per kind, so each kind's windows are computed once: a
+-- row per (feed, outcome) for duplicates and superseded rows, per (feed,
+-- product, supplier) for counted stock, per counted shipment, and per
+-- conflicting row. Columns that do not apply to an outcome are NULL.
 
--- output: shipment_counts
-SELECT feed,
-       SUM(CASE WHEN outcome = 'counted' THEN 1 ELSE 0 END) AS counted,
-       SUM(CASE WHEN outcome = 'superseded' THEN 1 ELSE 0 END) AS superseded,
-       SUM(CASE WHEN outcome = 'duplicate' THEN 1 ELSE 0 END) AS duplicates,
-       SUM(CASE WHEN outcome = 'conflicting' THEN 1 ELSE 0 END) AS conflicting
-FROM shipment_outcomes
-GROUP BY feed;
+-- output: shipment_decided
+SELECT feed, outcome, provider, shipment_id, sku, quantity, status,
+       etd_day, eta_day, updated_at, line, span_offset, span_len,
+       COUNT(*) AS rows
+FROM (
+    SELECT feed, outcome,
+           CASE WHEN outcome = 'counted' THEN provider END AS provider,
+           CASE WHEN outcome = 'counted' THEN shipment_id END AS shipment_id,
+           CASE WHEN outcome IN ('counted', 'conflicting') THEN sku END AS sku,
+           CASE WHEN outcome = 'counted' THEN quantity END AS quantity,
+           CASE WHEN outcome = 'counted' THEN status END AS status,
+           CASE WHEN outcome = 'counted' THEN etd_day END AS etd_day,
+           CASE WHEN outcome = 'counted' THEN eta_day END AS eta_day,
+           CASE WHEN outcome = 'counted' THEN updated_at END AS updated_at,
+           CASE WHEN outcome = 'conflicting' THEN line END AS line,
+           CASE WHEN outcome = 'conflicting' THEN span_offset END AS span_offset,
+           CASE WHEN outcome = 'conflicting' THEN span_len END AS span_len
+    FROM shipment_outcomes
+) o
+GROUP BY feed, outcome, provider, shipment_id, sku, quantity, status,
+         etd_day, eta_day, updated_at, line, span_offset, span_len;
 
 -- Units as text: a sum of up to 38 digits, exact, whatever reads it.
--- output: stock_sums
-SELECT product_id, supplier_id,
-       CAST(SUM(CAST(quantity AS DECIMAL(38, 0)) * CAST(pack_size AS DECIMAL(38, 0))) AS VARCHAR) AS units,
+-- output: stock_decided
+SELECT feed, outcome, product_id, supplier_id, sku, line, span_offset, span_len,
+       COUNT(*) AS rows,
+       CAST(SUM(units) AS VARCHAR) AS units,
        MIN(as_of) AS oldest_as_of
-FROM stock_outcomes
-WHERE outcome = 'counted'
-GROUP BY product_id, supplier_id;
-
--- output: latest_shipments
-SELECT provider, shipment_id, sku, quantity, status, etd_day, eta_day, updated_at
-FROM shipment_outcomes
-WHERE outcome = 'counted';
-
--- output: stock_conflicts
-SELECT feed, line, span_offset, span_len, sku
-FROM stock_outcomes
-WHERE outcome = 'conflicting';
-
--- output: shipment_conflicts
-SELECT feed, line, span_offset, span_len, sku
-FROM shipment_outcomes
-WHERE outcome = 'conflicting';
+FROM (
+    SELECT feed, outcome,
+           CASE WHEN outcome = 'counted' THEN product_id END AS product_id,
+           CASE WHEN outcome = 'counted' THEN supplier_id END AS supplier_id,
+           CASE WHEN outcome = 'conflicting' THEN sku END AS sku,
+           CASE WHEN outcome = 'conflicting' THEN line END AS line,
+           CASE WHEN outcome = 'conflicting' THEN span_offset END AS span_offset,
+           CASE WHEN outcome = 'conflicting' THEN span_len END AS span_len,
+           CASE WHEN outcome = 'counted'
+                THEN CAST(quantity AS DECIMAL(38, 0)) * CAST(pack_size AS DECIMAL(38, 0)) END AS units,
+           CASE WHEN outcome = 'counted' THEN as_of END AS as_of
+    FROM stock_outcomes
+) o
+GROUP BY feed, outcome, product_id, supplier_id, sku, line, span_offset, span_len;

@@ -643,12 +643,12 @@ fn an_executor_killed_mid_job_costs_time_not_answers() {
             "4",
         ],
     );
-    // The rules' outputs are jobs run one after another: once the second
-    // is written, the third (the stock sums, the longest) is running.
+    // The rules' outputs are jobs run one after another: once the
+    // shipments' is written, the stock's (the longest) is running.
     let second = w
         .join("dist/flights")
         .join(&run_id)
-        .join("resolved/shipment_counts.parquet");
+        .join("resolved/shipment_decided.parquet");
     let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !second.exists() {
         assert!(
