@@ -16,8 +16,17 @@ use crate::rules::{Conflict, LatestShipment, Resolved, RuleCounts, StockSum};
 use crate::stage::partition::{Partitions, ShipRec, StockRec};
 use crate::stage::{Catalog, SkuMap, Span};
 
+/// Rows per row group of a keyed file.
+const ROW_GROUP: usize = 1 << 20;
+
 /// Writes one feed's keyed rows from its partitions (which are consumed),
-/// a row group per partition; returns how many rows.
+/// in the order they were read; returns how many rows.
+///
+/// The order is the feed's, not the partitions': staging numbers
+/// warehouses and providers as its threads meet them, so which partition
+/// a row lands in varies from one run to the next, and a retried task
+/// must write the same bytes. The feed's rows are held at once for the
+/// sort (about 40 bytes a row).
 pub fn write(
     partitions: &Partitions,
     shipments: bool,
@@ -26,41 +35,64 @@ pub fn write(
     names: &[Box<str>],
     path: &Path,
 ) -> PolarsResult<u64> {
-    let file = std::fs::File::create(path)?;
     let mut bytes = Vec::new();
-    let mut writer = None;
+    partitions
+        .take_into(shipments, 0..partitions.parts(), &mut bytes)
+        .map_err(PolarsError::from)?;
+    let frames: Vec<DataFrame> = if shipments {
+        let mut recs = Vec::new();
+        ShipRec::decode_into(&bytes, &mut recs);
+        recs.sort_unstable_by(|a, b| {
+            (a.line, a.span.offset, a.span.len, a.updated_at)
+                .cmp(&(b.line, b.span.offset, b.span.len, b.updated_at))
+                .then_with(|| a.id.cmp(b.id))
+                .then_with(|| names[a.provider as usize].cmp(&names[b.provider as usize]))
+        });
+        chunks(&recs, |c| shipment_frame(c, feed, sku_map, names))?
+    } else {
+        let mut recs = Vec::new();
+        StockRec::decode_into(&bytes, &mut recs);
+        recs.sort_unstable_by(|a, b| {
+            let key = |r: &StockRec| {
+                (
+                    r.line,
+                    r.span.offset,
+                    r.span.len,
+                    r.sku,
+                    r.as_of,
+                    r.quantity,
+                )
+            };
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| names[a.warehouse as usize].cmp(&names[b.warehouse as usize]))
+        });
+        chunks(&recs, |c| stock_frame(c, feed, sku_map, names))?
+    };
+    drop(bytes);
+    let file = std::fs::File::create(path)?;
+    let mut writer = ParquetWriter::new(&file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .batched(&frames[0].schema().clone())?;
     let mut rows = 0u64;
-    for p in 0..partitions.parts().max(1) {
-        partitions
-            .take_into(shipments, p..(p + 1).min(partitions.parts()), &mut bytes)
-            .map_err(PolarsError::from)?;
-        let df = if shipments {
-            let mut recs = Vec::new();
-            ShipRec::decode_into(&bytes, &mut recs);
-            shipment_frame(&recs, feed, sku_map, names)?
-        } else {
-            let mut recs = Vec::new();
-            StockRec::decode_into(&bytes, &mut recs);
-            stock_frame(&recs, feed, sku_map, names)?
-        };
-        let w = match &mut writer {
-            Some(w) => w,
-            None => writer.insert(
-                ParquetWriter::new(&file)
-                    .with_compression(ParquetCompression::Lz4Raw)
-                    .batched(&df.schema().clone())?,
-            ),
-        };
-        // A feed without rows still gets its schema (no row group).
-        if df.height() > 0 {
-            rows += df.height() as u64;
-            w.write_batch(&df)?;
-        }
+    for df in frames.iter().filter(|df| df.height() > 0) {
+        rows += df.height() as u64;
+        writer.write_batch(df)?;
     }
-    if let Some(w) = writer {
-        w.finish()?;
-    }
+    // A feed without rows still gets its schema (no row group).
+    writer.finish()?;
     Ok(rows)
+}
+
+/// `frame` of each [`ROW_GROUP`] of `recs` (one empty frame for none).
+fn chunks<R>(
+    recs: &[R],
+    frame: impl Fn(&[R]) -> PolarsResult<DataFrame>,
+) -> PolarsResult<Vec<DataFrame>> {
+    if recs.is_empty() {
+        return Ok(vec![frame(recs)?]);
+    }
+    recs.chunks(ROW_GROUP).map(frame).collect()
 }
 
 /// Where a record's raw text is, as two numbers (`-1`: no offset).

@@ -724,3 +724,49 @@ fn finish_prints_the_summary_and_writes_the_metrics_of_a_run() {
     );
     assert_eq!(s["run_date"], "2026-11-28", "the plan's date");
 }
+
+/// A large feed staged twice (staging on every core, rows spread over
+/// partitions as the threads meet them) writes the same bytes: what a
+/// retried task needs to be accepted.
+#[test]
+fn a_large_feed_staged_twice_writes_the_same_bytes() {
+    let w = Workdir::new();
+    w.siap(&[
+        "generate",
+        "--out",
+        "g",
+        "--products",
+        "2000",
+        "--stock-rows",
+        "400000",
+        "--shipment-rows",
+        "100000",
+        "--stock-files",
+        "1",
+    ])
+    .assert_success();
+    let pipeline = "g/pipeline.toml";
+    let mut flights = Vec::new();
+    for id in ["first", "second"] {
+        let plan = plan_as(&w, pipeline, "work", &["--run", id]);
+        stage_all(&w, pipeline, "work", id, &feeds(&plan));
+        let flight = w.join("work/flights").join(id);
+        let keyed: Vec<_> = files(&flight)
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with("plan.json") && !name.starts_with("tasks/"))
+            .collect();
+        flights.push(keyed);
+    }
+    let names: Vec<_> = flights[0].iter().map(|(n, _)| n.clone()).collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("keyed/stock/")),
+        "{names:?}"
+    );
+    for ((name, a), (_, b)) in flights[0].iter().zip(&flights[1]) {
+        assert!(
+            a == b,
+            "{name} differs between two stagings of the same feed"
+        );
+    }
+    assert_eq!(flights[0].len(), flights[1].len());
+}
