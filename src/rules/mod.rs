@@ -145,6 +145,27 @@ impl Resolved {
     }
 }
 
+/// Counted units per (product, supplier) from shares of them (per SKU map
+/// entry, or per feed): summed, the oldest `as_of` kept, in (product,
+/// supplier) order.
+pub fn stock_sums(shares: impl Iterator<Item = ((u32, u32), i128, i64)>) -> Vec<StockSum> {
+    let mut sums: std::collections::BTreeMap<(u32, u32), (i128, i64)> = Default::default();
+    for (key, units, oldest) in shares {
+        let s = sums.entry(key).or_insert((0, i64::MAX));
+        s.0 += units;
+        s.1 = s.1.min(oldest);
+    }
+    sums.into_iter()
+        .map(|((product, supplier), (units, oldest))| StockSum {
+            product,
+            supplier,
+            // Checked against `total_units` before any table is built.
+            units: i64::try_from(units).unwrap_or(i64::MAX),
+            oldest_as_of: oldest,
+        })
+        .collect()
+}
+
 /// One worker's share of the results.
 struct Part {
     counts: Vec<RuleCounts>,
@@ -432,27 +453,16 @@ pub fn resolve(
         out.total_units += p.total;
     }
     // Fold SKU entries into (product, supplier) sums.
-    let mut sums: std::collections::BTreeMap<(u32, u32), (i128, i64)> = Default::default();
-    for (i, (units, oldest)) in stock.into_iter().enumerate() {
-        if oldest == i64::MAX {
-            continue; // no counted row
-        }
-        let e = &sku_map.entries[i];
-        let product = e.product.expect("counted rows have a product");
-        let s = sums.entry((product, e.supplier)).or_insert((0, i64::MAX));
-        s.0 += units;
-        s.1 = s.1.min(oldest);
-    }
-    out.stock = sums
+    let counted = stock
         .into_iter()
-        .map(|((product, supplier), (units, oldest))| StockSum {
-            product,
-            supplier,
-            // Checked against `total_units` before any table is built.
-            units: i64::try_from(units).unwrap_or(i64::MAX),
-            oldest_as_of: oldest,
-        })
-        .collect();
+        .enumerate()
+        .filter(|(_, (_, oldest))| *oldest != i64::MAX) // no counted row
+        .map(|(i, (units, oldest))| {
+            let e = &sku_map.entries[i];
+            let product = e.product.expect("counted rows have a product");
+            ((product, e.supplier), units, oldest)
+        });
+    out.stock = stock_sums(counted);
     out.shipments = merged.0;
     out.ids = merged.1;
     out.conflicts.sort();

@@ -12,7 +12,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::model::{Status, date_of};
-use crate::rules::{Conflict, LatestShipment, Resolved, RuleCounts, StockSum};
+use crate::rules::{Conflict, LatestShipment, Resolved, RuleCounts};
 use crate::stage::partition::{Partitions, ShipRec, StockRec};
 use crate::stage::{Catalog, SkuMap, Span};
 
@@ -249,7 +249,7 @@ fn stock_decided(
     let counted = tally(df, out)?;
     let (products, suppliers) = (strs(df, "product_id")?, strs(df, "supplier_id")?);
     let (units, oldest) = (strs(df, "units")?, i64s(df, "oldest_as_of")?);
-    let mut sums: std::collections::BTreeMap<(u32, u32), (i128, i64)> = Default::default();
+    let mut shares = Vec::new();
     for i in (0..df.height()).filter(|&i| counted[i]) {
         let product = catalog
             .index(&products[i])
@@ -261,23 +261,14 @@ fn stock_decided(
         let sum: i128 = units[i]
             .parse()
             .map_err(|_| bad(format!("units `{}`", units[i])))?;
-        let e = sums
-            .entry((product, supplier as u32))
-            .or_insert((0, i64::MAX));
-        e.0 += sum;
-        e.1 = e.1.min(oldest[i].unwrap_or(i64::MAX));
+        shares.push((
+            (product, supplier as u32),
+            sum,
+            oldest[i].unwrap_or(i64::MAX),
+        ));
     }
-    out.total_units += sums.values().map(|s| s.0).sum::<i128>();
-    out.stock = sums
-        .into_iter()
-        .map(|((product, supplier), (units, oldest))| StockSum {
-            product,
-            supplier,
-            // As `siap run`'s rules: checked against the total later.
-            units: i64::try_from(units).unwrap_or(i64::MAX),
-            oldest_as_of: oldest,
-        })
-        .collect();
+    out.total_units += shares.iter().map(|s| s.1).sum::<i128>();
+    out.stock = crate::rules::stock_sums(shares.into_iter());
     Ok(())
 }
 

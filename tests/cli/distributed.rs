@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::harness::{Workdir, published, repo};
+use crate::harness::{Run, Workdir, published, repo};
 
 /// The sample campaign (duplicates, a conflict, every flag) in `w`.
 fn sample(w: &Workdir) -> &'static str {
@@ -26,19 +26,41 @@ fn sample(w: &Workdir) -> &'static str {
 /// A generated campaign with every kind of bad row and duplicates across
 /// feeds, in `w/g`.
 fn generated(w: &Workdir) -> &'static str {
-    w.siap(&[
+    generate(w, [200, 30_000, 6_000], &[])
+}
+
+/// `siap generate` into `w/g`: `[products, stock rows, shipment rows]`
+/// and `more` flags; the campaign's pipeline file.
+fn generate(w: &Workdir, [products, stock, ships]: [u32; 3], more: &[&str]) -> &'static str {
+    let sizes = [products, stock, ships].map(|n| n.to_string());
+    let mut args = vec![
         "generate",
         "--out",
         "g",
         "--products",
-        "200",
+        &sizes[0],
         "--stock-rows",
-        "30000",
+        &sizes[1],
         "--shipment-rows",
-        "6000",
-    ])
-    .assert_success();
+        &sizes[2],
+    ];
+    args.extend_from_slice(more);
+    w.siap(&args).assert_success();
     "g/pipeline.toml"
+}
+
+/// One feed's stage task.
+fn stage_one(w: &Workdir, pipeline: &str, work: &str, run_id: &str, feed: &str) -> Run {
+    w.siap(&[
+        "stage",
+        pipeline,
+        "--work-dir",
+        work,
+        "--run",
+        run_id,
+        "--source",
+        feed,
+    ])
 }
 
 /// `siap plan`: the plan, parsed.
@@ -205,18 +227,7 @@ fn a_retried_stage_task_writes_the_same_bytes_or_is_refused() {
     let plan = plan(&w, pipeline, "work");
     let run_id = plan["run_id"].as_str().unwrap();
     let feed = &feeds(&plan)[0];
-    let stage = || {
-        w.siap(&[
-            "stage",
-            pipeline,
-            "--work-dir",
-            "work",
-            "--run",
-            run_id,
-            "--source",
-            feed,
-        ])
-    };
+    let stage = || stage_one(&w, pipeline, "work", run_id, feed);
     stage().assert_success();
     let flight = w.join("work/flights").join(run_id);
     let before = files(&flight);
@@ -276,17 +287,7 @@ fn a_flight_not_fully_staged_is_refused_by_name() {
     let plan = plan(&w, pipeline, "work");
     let run_id = plan["run_id"].as_str().unwrap();
     let all = feeds(&plan);
-    w.siap(&[
-        "stage",
-        pipeline,
-        "--work-dir",
-        "work",
-        "--run",
-        run_id,
-        "--source",
-        &all[0],
-    ])
-    .assert_success();
+    stage_one(&w, pipeline, "work", run_id, &all[0]).assert_success();
     let finish = w.siap(&["finish", pipeline, "--work-dir", "work", "--run", run_id]);
     finish.code(2);
     assert!(
@@ -313,16 +314,7 @@ fn a_flight_not_fully_staged_is_refused_by_name() {
         "minimum_units",
         "# changed\nminimum_units",
     );
-    let other = w.siap(&[
-        "stage",
-        pipeline,
-        "--work-dir",
-        "work",
-        "--run",
-        run_id,
-        "--source",
-        &all[1],
-    ]);
+    let other = stage_one(&w, pipeline, "work", run_id, &all[1]);
     other.code(2);
     assert!(
         other.stderr.contains("not the pipeline file"),
@@ -487,23 +479,7 @@ fn the_rules_on_a_ballista_cluster_give_the_bytes_of_run() {
 #[test]
 fn a_finish_killed_at_any_point_leaves_latest_whole_and_a_retry_completes() {
     let w = Workdir::new();
-    let generate = |seed: &str| {
-        w.siap(&[
-            "generate",
-            "--out",
-            "g",
-            "--products",
-            "2000",
-            "--stock-rows",
-            "200000",
-            "--shipment-rows",
-            "40000",
-            "--seed",
-            seed,
-        ])
-        .assert_success();
-        "g/pipeline.toml"
-    };
+    let generate = |seed: &str| generate(&w, [2_000, 200_000, 40_000], &["--seed", seed]);
     // The new day's feeds: flights ready to finish (each holds its own
     // copies, and the pipeline file is kept as it was), and what `siap
     // run` makes of them.
@@ -610,19 +586,7 @@ fn a_finish_retried_after_its_commit_reports_the_run_and_succeeds() {
 #[test]
 fn an_executor_killed_mid_job_costs_time_not_answers() {
     let w = Workdir::new();
-    w.siap(&[
-        "generate",
-        "--out",
-        "g",
-        "--products",
-        "2000",
-        "--stock-rows",
-        "500000",
-        "--shipment-rows",
-        "100000",
-    ])
-    .assert_success();
-    let pipeline = "g/pipeline.toml";
+    let pipeline = generate(&w, [2_000, 500_000, 100_000], &[]);
     run(&w, pipeline, "single");
     let mut cluster = Cluster::start(&w);
     let plan = plan(&w, pipeline, "dist");
@@ -731,21 +695,7 @@ fn finish_prints_the_summary_and_writes_the_metrics_of_a_run() {
 #[test]
 fn a_large_feed_staged_twice_writes_the_same_bytes() {
     let w = Workdir::new();
-    w.siap(&[
-        "generate",
-        "--out",
-        "g",
-        "--products",
-        "2000",
-        "--stock-rows",
-        "400000",
-        "--shipment-rows",
-        "100000",
-        "--stock-files",
-        "1",
-    ])
-    .assert_success();
-    let pipeline = "g/pipeline.toml";
+    let pipeline = generate(&w, [2_000, 400_000, 100_000], &["--stock-files", "1"]);
     let mut flights = Vec::new();
     for id in ["first", "second"] {
         let plan = plan_as(&w, pipeline, "work", &["--run", id]);
