@@ -28,6 +28,9 @@ pub struct FinishArgs {
 }
 
 pub fn finish(args: &FinishArgs) -> Result<RunReport> {
+    if let Some(url) = crate::split::remote::url_of(&args.work_dir) {
+        return super::on_store::finish(args, url);
+    }
     let clock = Clock::start();
     let mut pipeline = pipeline::load(&args.pipeline)?;
     let flight = Flight::new(&args.work_dir, &args.run_id);
@@ -135,6 +138,15 @@ pub fn finish(args: &FinishArgs) -> Result<RunReport> {
 /// The date run `args.run_id` was planned for, when its plan (or its
 /// published run) can be read: what a failed finish is reported under.
 pub fn planned_date(args: &FinishArgs) -> Option<chrono::NaiveDate> {
+    if let Some(url) = crate::split::remote::url_of(&args.work_dir) {
+        let remote = crate::split::remote::Remote::open(url).ok()?;
+        let (plan, _) = remote
+            .read(&format!("flights/{}/plan.json", args.run_id))
+            .ok()??;
+        return serde_json::from_slice::<Plan>(&plan)
+            .ok()
+            .map(|p| p.run_date);
+    }
     let flight = Flight::new(&args.work_dir, &args.run_id);
     super::plan::load_plan(&flight, &args.run_id)
         .ok()

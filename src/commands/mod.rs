@@ -23,6 +23,7 @@ pub mod generate;
 pub mod inspect;
 pub mod metrics;
 pub mod notify;
+pub mod on_store;
 pub mod outcome;
 pub mod plan;
 pub mod report;
@@ -52,7 +53,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
         } => {
             let args = run::RunArgs {
                 pipeline: pipeline.clone(),
-                work_dir: work.resolve(pipeline),
+                work_dir: work.local(pipeline)?,
                 date: *date,
                 concurrency: *concurrency,
                 suppliers: suppliers.clone(),
@@ -69,7 +70,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             work,
             json,
         } => {
-            let lines = runs::runs(&work.resolve(pipeline));
+            let lines = runs::runs(&work.local(pipeline)?);
             if *json {
                 report.print_json(&lines)?;
             } else {
@@ -85,7 +86,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             json,
             exit_code,
         } => {
-            let d = diff::diff(&work.resolve(pipeline), *from, *to)?;
+            let d = diff::diff(&work.local(pipeline)?, *from, *to)?;
             if *json {
                 report.print_json(&d)?;
             } else {

@@ -16,6 +16,7 @@ use crate::split::{self, Flight};
 use crate::stage;
 use crate::workdir;
 
+#[derive(Clone)]
 pub struct PlanArgs {
     pub pipeline: PathBuf,
     pub work_dir: PathBuf,
@@ -28,6 +29,9 @@ pub struct PlanArgs {
 /// pipeline and date gives the same plan back (the reference tables are
 /// not fetched again).
 pub fn plan(args: &PlanArgs) -> Result<Plan> {
+    if let Some(url) = split::remote::url_of(&args.work_dir) {
+        return super::on_store::plan(args, url);
+    }
     let pipeline = pipeline::load(&args.pipeline)?;
     let date = super::run::run_date(&pipeline, args.date);
     let started = chrono::Utc::now();

@@ -36,7 +36,15 @@ pub struct Resolution {
 }
 
 pub fn resolve(args: &ResolveArgs) -> Result<Resolution> {
-    let flight = Flight::new(&args.work_dir, &args.run_id);
+    if let Some(url) = split::remote::url_of(&args.work_dir) {
+        return super::on_store::resolve(args, url);
+    }
+    resolve_flight(&Flight::new(&args.work_dir, &args.run_id), args)
+}
+
+/// Resolves `flight` (whose keyed rows may be read from object storage).
+pub fn resolve_flight(flight: &Flight, args: &ResolveArgs) -> Result<Resolution> {
+    let flight = flight.clone();
     let plan = super::plan::load_plan(&flight, &args.run_id)?;
     super::plan::check_rules(&plan)?;
     let rows_in = super::plan::task_records(&flight, &plan)?

@@ -25,6 +25,7 @@ pub struct StageArgs {
 }
 
 /// Which feed of the plan a task stages.
+#[derive(Clone)]
 pub enum Feed {
     Id(String),
     /// Its place in the plan's feeds.
@@ -32,6 +33,9 @@ pub enum Feed {
 }
 
 pub fn stage(args: &StageArgs) -> Result<TaskRecord> {
+    if let Some(url) = split::remote::url_of(&args.work_dir) {
+        return super::on_store::stage(args, url);
+    }
     let pipeline = pipeline::load(&args.pipeline)?;
     let flight = Flight::new(&args.work_dir, &args.run_id);
     let plan = super::plan::load_plan(&flight, &args.run_id)?;

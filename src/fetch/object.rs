@@ -24,16 +24,22 @@ use crate::error::Problem;
 use crate::pipeline::Source;
 use crate::pipeline::locate::Candidate;
 
-/// The environment variables object_store reads, as its option keys.
-fn options(source: &Source) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = std::env::vars()
+/// The environment variables object_store reads, as its option keys
+/// (credentials among them: never printed).
+pub fn env_options() -> Vec<(String, String)> {
+    std::env::vars()
         .filter(|(k, _)| {
             ["AWS_", "GOOGLE_", "AZURE_"]
                 .iter()
                 .any(|p| k.starts_with(p))
         })
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
+        .collect()
+}
+
+/// A source's options: the environment's, and its timeouts.
+fn options(source: &Source) -> Vec<(String, String)> {
+    let mut out = env_options();
     let secs = |d: std::time::Duration| format!("{} seconds", d.as_secs());
     out.push(("connect_timeout".into(), secs(source.http.connect_timeout)));
     out.push(("timeout".into(), secs(source.http.total_timeout)));

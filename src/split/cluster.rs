@@ -12,6 +12,7 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::SessionStateBuilder;
 
 type Failed = Box<dyn std::error::Error + Send + Sync>;
 
@@ -20,7 +21,15 @@ pub async fn scheduler(bind: SocketAddr) -> Result<(), Failed> {
     let config = SchedulerConfig::default()
         .with_hostname(bind.ip().to_string())
         .with_port(bind.port());
+    // Ballista's own session, reading flights on object storage too.
+    let sessions: ballista_scheduler::scheduler_server::SessionBuilder = Arc::new(|config| {
+        let state = ballista_core::utils::default_session_builder(config)?;
+        Ok(SessionStateBuilder::new_from_existing(state)
+            .with_runtime_env(super::stores::runtime(None)?)
+            .build())
+    });
     let config = SchedulerConfig {
+        override_session_builder: Some(sessions),
         bind_host: bind.ip().to_string(),
         // An executor silent for 10 s is dead: its tasks run elsewhere.
         executor_timeout_seconds: 10,
@@ -54,7 +63,13 @@ pub async fn executor(args: ExecutorArgs) -> Result<(), Failed> {
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .ok_or_else(|| format!("`{}` is not HOST:PORT", args.scheduler))?;
+    // Spill files where Ballista keeps them; flights on object storage
+    // read with the environment's credentials.
+    let temp = args.work_dir.clone();
+    let runtimes: ballista_core::RuntimeProducer =
+        Arc::new(move |_| super::stores::runtime(temp.as_deref()));
     let config = ExecutorProcessConfig {
+        override_runtime_producer: Some(runtimes),
         bind_host: args.bind.ip().to_string(),
         external_host: Some(
             args.external_host

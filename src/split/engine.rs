@@ -115,8 +115,9 @@ type Failed = Box<dyn std::error::Error + Send + Sync>;
 
 async fn context(engine: &Engine, partitions: usize) -> Result<SessionContext, Failed> {
     match engine {
-        Engine::Local => Ok(SessionContext::new_with_config(
+        Engine::Local => Ok(SessionContext::new_with_config_rt(
             SessionConfig::new().with_target_partitions(partitions),
+            super::stores::runtime(None)?,
         )),
         Engine::Cluster(url) => {
             use ballista::prelude::{SessionConfigExt, SessionContextExt};
@@ -127,8 +128,10 @@ async fn context(engine: &Engine, partitions: usize) -> Result<SessionContext, F
                 .with_target_partitions(partitions)
                 .with_ballista_adaptive_query_planner(false)
                 .with_ballista_job_name("siap resolve");
+            // The client reads the tables' schemas and files too.
             let state = SessionStateBuilder::new()
                 .with_config(config)
+                .with_runtime_env(super::stores::runtime(None)?)
                 .with_default_features()
                 .build();
             Ok(SessionContext::remote_with_state(url, state).await?)
@@ -149,9 +152,7 @@ pub async fn resolve(
         ("stock_rows", SourceKind::Stock, stock_schema()),
         ("shipment_rows", SourceKind::Shipments, shipment_schema()),
     ] {
-        let dir = flight.keyed_dir(kind);
-        std::fs::create_dir_all(&dir)?;
-        let url = format!("{}/", std::path::absolute(&dir)?.display());
+        let url = flight.keyed_table(kind)?;
         let options = ParquetReadOptions::default().schema(&schema);
         ctx.register_parquet(table, &url, options).await?;
     }

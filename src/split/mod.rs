@@ -26,11 +26,14 @@
 
 pub mod keyed;
 pub mod record;
+pub mod remote;
 
 #[cfg(feature = "distributed")]
 pub mod cluster;
 #[cfg(feature = "distributed")]
 pub mod engine;
+#[cfg(feature = "distributed")]
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +52,9 @@ pub const RULES_SQL: &str = include_str!("rules.sql");
 #[derive(Debug, Clone)]
 pub struct Flight {
     dir: PathBuf,
+    /// Where the engine reads the keyed rows when the work directory is on
+    /// object storage: the flight's URL there.
+    tables: Option<String>,
 }
 
 impl Flight {
@@ -56,6 +62,32 @@ impl Flight {
     pub fn new(work_dir: &Path, run_id: &str) -> Flight {
         Flight {
             dir: work_dir.join("flights").join(run_id),
+            tables: None,
+        }
+    }
+
+    /// This flight, its keyed rows read from `url` (the flight's folder on
+    /// object storage) rather than from its local folder.
+    pub fn reading_from(self, url: String) -> Flight {
+        Flight {
+            tables: Some(url),
+            ..self
+        }
+    }
+
+    /// Where the engine reads one kind's keyed rows: a URL, or an absolute
+    /// folder (made if missing: a flight may have no feed of a kind).
+    pub fn keyed_table(&self, kind: SourceKind) -> std::io::Result<String> {
+        let dir = self.keyed_dir(kind);
+        match &self.tables {
+            Some(url) => {
+                let rel = dir.strip_prefix(&self.dir).unwrap_or(&dir);
+                Ok(format!("{url}/{}/", rel.display()))
+            }
+            None => {
+                std::fs::create_dir_all(&dir)?;
+                Ok(format!("{}/", std::path::absolute(&dir)?.display()))
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Workdir, edit, manifest_source, repo};
 
-const SECRET_CANARY: &str = "canary-aws-secret-0c9d11";
+pub const SECRET_CANARY: &str = "canary-aws-secret-0c9d11";
 const LOCATION: &str = "location = \"../sample_data/stock/kopi_nusantara.csv\"";
 
 pub struct Moto {
@@ -64,6 +64,56 @@ impl Moto {
         assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
     }
 
+    /// A signed client of `bucket` (moto gives its objects to their owner
+    /// only), to read back what siap wrote.
+    fn client(&self, bucket: &str) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_access_key_id("siap-test")
+            .with_secret_access_key(SECRET_CANARY)
+            .with_region("us-east-1")
+            .with_endpoint(format!("http://127.0.0.1:{}", self.port))
+            .with_allow_http(true)
+            .build()
+            .unwrap()
+    }
+
+    /// The object `key` of `bucket`; `None` when missing.
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        use object_store::ObjectStoreExt;
+        let client = self.client(bucket);
+        block_on(async {
+            match client.get(&key.into()).await {
+                Ok(got) => Some(got.bytes().await.unwrap().to_vec()),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => panic!("{bucket}/{key}: {e}"),
+            }
+        })
+    }
+
+    /// The keys under `prefix` in `bucket`, sorted.
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        use object_store::ObjectStore;
+        let client = self.client(bucket);
+        let prefix = object_store::path::Path::from(prefix);
+        let listed: Vec<_> = block_on(client.list(Some(&prefix)).try_collect()).unwrap();
+        let mut keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    /// Every object under `bucket/prefix/`, written under `to`.
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub fn download(&self, bucket: &str, prefix: &str, to: &std::path::Path) {
+        for key in self.keys(bucket, prefix) {
+            let file = to.join(key.strip_prefix(&format!("{prefix}/")).unwrap());
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, self.get(bucket, &key).unwrap()).unwrap();
+        }
+    }
+
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ACCESS_KEY_ID", "siap-test".into()),
@@ -73,6 +123,14 @@ impl Moto {
             ("AWS_ALLOW_HTTP", "true".into()),
         ]
     }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// A supplier's dated files in a bucket: each night takes its day's

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use crate::harness::{Run, Workdir, published, repo};
 
 /// The sample campaign (duplicates, a conflict, every flag) in `w`.
-fn sample(w: &Workdir) -> &'static str {
+pub(crate) fn sample(w: &Workdir) -> &'static str {
     crate::harness::copy_dir(&repo().join("sample_data"), &w.join("sample_data"));
     std::fs::create_dir_all(w.join("pipelines")).unwrap();
     std::fs::copy(
@@ -167,7 +167,7 @@ fn resolved_flight(
     run_id
 }
 
-fn run(w: &Workdir, pipeline: &str, work: &str) {
+pub(crate) fn run(w: &Workdir, pipeline: &str, work: &str) {
     w.siap(&["run", pipeline, "--date", "2026-11-27", "--work-dir", work])
         .assert_success();
 }
@@ -342,7 +342,7 @@ fn without_the_feature_resolve_says_how_to_build_it() {
 /// and two executors, started from the `siap` binary (`siap cluster`);
 /// killed when dropped.
 #[cfg(feature = "distributed")]
-struct Cluster {
+pub(crate) struct Cluster {
     scheduler: Child,
     executors: Vec<Child>,
     port: u16,
@@ -361,6 +361,11 @@ impl Drop for Cluster {
 #[cfg(feature = "distributed")]
 impl Cluster {
     fn start(w: &Workdir) -> Cluster {
+        Cluster::start_with(w, &[])
+    }
+
+    /// A cluster whose processes have `env` (object store credentials).
+    pub(crate) fn start_with(w: &Workdir, env: &[(&str, &str)]) -> Cluster {
         let port = free_ports(1);
         let scheduler = quiet_child(
             w,
@@ -371,6 +376,7 @@ impl Cluster {
                 &format!("127.0.0.1:{port}"),
             ],
             "scheduler",
+            env,
         );
         wait_for(port, "the scheduler");
         let executors = (0..2)
@@ -391,6 +397,7 @@ impl Cluster {
                         "2",
                     ],
                     &format!("executor-{i}"),
+                    env,
                 );
                 wait_for(flight, "an executor");
                 child
@@ -403,18 +410,19 @@ impl Cluster {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("df://127.0.0.1:{}", self.port)
     }
 }
 
 /// A process whose output goes to a log file in `w` (read on failure).
 #[cfg(feature = "distributed")]
-fn quiet_child(w: &Workdir, args: &[&str], log: &str) -> Child {
+fn quiet_child(w: &Workdir, args: &[&str], log: &str, env: &[(&str, &str)]) -> Child {
     std::fs::create_dir_all(w.join("logs")).unwrap();
     let out = std::fs::File::create(w.join(&format!("logs/{log}.log"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_siap"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(w.path())
         .env_remove("SIAP_LOG")
         .stdout(Stdio::null())

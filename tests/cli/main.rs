@@ -14,6 +14,7 @@ mod hostile;
 mod http;
 mod locations;
 mod messages;
+mod on_store;
 mod operations;
 mod provision;
 mod publish;

@@ -1,0 +1,186 @@
+//! The distributed path's commands over a work directory on object
+//! storage (`--work-dir s3://bucket/prefix`; see [`crate::split::remote`]).
+//! Each step pulls what it reads into a local mirror, runs there as on a
+//! local work directory (the very code), and pushes what it wrote with
+//! conditional creates, its commit point last:
+//!
+//! | step | pulls | pushes, in order |
+//! |---|---|---|
+//! | plan | the plan, if the run id is planned already | the reference tables' raw copies, `plan.json` |
+//! | stage | `plan.json`, the reference tables' raw copies | the feed's files, `tasks/<id>.json` |
+//! | resolve | `plan.json`, `tasks/` (the engine reads `keyed/` from the store) | `resolved/*.parquet`, `resolved/done.json` (replaced on a rerun) |
+//! | finish | the flight (not `keyed/`), past runs' manifests, `latest` | `runs/<date>/<id>/…`, its `manifest.json`, then `latest` by compare-and-swap |
+
+use crate::error::{Error, Result};
+use crate::split::Flight;
+use crate::split::record::{Plan, TaskRecord};
+use crate::split::remote::{Created, Mirror};
+
+use super::finish::FinishArgs;
+use super::plan::PlanArgs;
+use super::resolve::{Resolution, ResolveArgs};
+use super::run::RunReport;
+use super::stage_task::StageArgs;
+
+fn flight(run_id: &str) -> String {
+    format!("flights/{run_id}")
+}
+
+pub fn plan(args: &PlanArgs, url: &str) -> Result<Plan> {
+    let m = Mirror::open(url)?;
+    m.remote.check_conditions()?;
+    let mut pulled = Vec::new();
+    if let Some(id) = &args.run_id {
+        pulled = m.pull_all(&flight(id), |_| true)?;
+    }
+    let plan = super::plan::plan(&PlanArgs {
+        work_dir: m.dir().to_path_buf(),
+        ..args.clone()
+    })?;
+    let last = [format!("{}/plan.json", flight(&plan.run_id))];
+    m.push_all(&flight(&plan.run_id), &pulled, &last)?;
+    Ok(plan)
+}
+
+/// Pulls the flight's plan, or says no such run is planned there.
+fn pull_plan(m: &Mirror, run_id: &str) -> Result<()> {
+    if m.pull(&format!("{}/plan.json", flight(run_id)))? {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "no run `{run_id}` is planned in {} (no plan.json); start with `siap plan`",
+        m.remote.url(&flight(run_id))
+    )))
+}
+
+pub fn stage(args: &StageArgs, url: &str) -> Result<TaskRecord> {
+    let m = Mirror::open(url)?;
+    pull_plan(&m, &args.run_id)?;
+    let pipeline = crate::pipeline::load(&args.pipeline)?;
+    let fl = flight(&args.run_id);
+    let mut pulled = vec![format!("{fl}/plan.json")];
+    for id in [&pipeline.sources.catalog.id, &pipeline.sources.sku_map.id] {
+        let rel = format!("{fl}/raw/{id}");
+        if m.pull(&rel)? {
+            pulled.push(rel);
+        }
+    }
+    let task = super::stage_task::stage(&StageArgs {
+        pipeline: args.pipeline.clone(),
+        work_dir: m.dir().to_path_buf(),
+        run_id: args.run_id.clone(),
+        feed: args.feed.clone(),
+    })?;
+    let last = m.local_files(&format!("{fl}/tasks"));
+    m.push_all(&fl, &pulled, &last)?;
+    Ok(task)
+}
+
+pub fn resolve(args: &ResolveArgs, url: &str) -> Result<Resolution> {
+    let m = Mirror::open(url)?;
+    let fl = flight(&args.run_id);
+    pull_plan(&m, &args.run_id)?;
+    m.pull_all(&format!("{fl}/tasks"), |_| true)?;
+    let on_store = Flight::new(m.dir(), &args.run_id).reading_from(m.remote.url(&fl));
+    let done = super::resolve::resolve_flight(&on_store, args)?;
+    // Read by nobody before `done.json` names them: replaced on a rerun.
+    let outputs = m.local_files(&format!("{fl}/resolved"));
+    let done_json = format!("{fl}/resolved/done.json");
+    for rel in outputs
+        .iter()
+        .filter(|r| **r != done_json)
+        .chain([&done_json])
+    {
+        let bytes = std::fs::read(m.path(rel)).map_err(|e| Error::Publish {
+            path: m.path(rel),
+            message: e.to_string(),
+        })?;
+        m.remote.replace(rel, bytes)?;
+    }
+    Ok(done)
+}
+
+pub fn finish(args: &FinishArgs, url: &str) -> Result<RunReport> {
+    let m = Mirror::open(url)?;
+    m.remote.check_conditions()?;
+    let fl = flight(&args.run_id);
+    let keyed = format!("{fl}/keyed/");
+    m.pull_all(&fl, |r| !r.starts_with(&keyed))?;
+    m.pull_all("runs", |r| r.ends_with("/manifest.json"))?;
+    let latest = m.remote.latest()?;
+    if let Some((target, _)) = &latest {
+        link_latest(&m, target)?;
+    }
+    let mut report = super::finish::finish(&FinishArgs {
+        pipeline: args.pipeline.clone(),
+        work_dir: m.dir().to_path_buf(),
+        run_id: args.run_id.clone(),
+    })?;
+    let run = report
+        .run_dir
+        .strip_prefix(m.dir())
+        .map_err(|_| Error::Internal("the run folder is outside the mirror".into()))?
+        .to_string_lossy()
+        .into_owned();
+    let manifest = format!("{run}/manifest.json");
+    if m.remote.read(&manifest)?.is_none() {
+        publish(&m, &run, &manifest)?;
+        m.remote.swap_latest(&run)?;
+    } else if latest
+        .as_ref()
+        .is_none_or(|(t, _)| t.as_str() < run.as_str())
+    {
+        // Committed by a finish killed before its swap: swapped now,
+        // unless `latest` names a newer run already.
+        m.remote.swap_latest(&run)?;
+    }
+    m.remote.remove_all(&fl)?;
+    report.run_dir = m.remote.url(&run).into();
+    report.latest = m.remote.url("latest").into();
+    Ok(report)
+}
+
+/// Pushes a run folder, `manifest.json` last: the commit point. A file a
+/// killed finish left with other bytes (nobody reads a run before its
+/// manifest) is updated over the version found.
+fn publish(m: &Mirror, run: &str, manifest: &str) -> Result<()> {
+    let files = m.local_files(run);
+    for rel in files.iter().filter(|r| r.as_str() != manifest) {
+        if let Created::Differs(e_tag) = m.push_as_is(rel)? {
+            let bytes = std::fs::read(m.path(rel)).map_err(|e| Error::Publish {
+                path: m.path(rel),
+                message: e.to_string(),
+            })?;
+            if !m.remote.update(rel, bytes, e_tag)? {
+                return Err(Error::Publish {
+                    path: m.remote.url(rel).into(),
+                    message: "another finish of this run is writing it".into(),
+                });
+            }
+        }
+    }
+    if let Created::Differs(_) = m.push_as_is(manifest)? {
+        tracing::warn!(
+            run,
+            "Another finish of this run committed it first; its manifest stays."
+        );
+    }
+    tracing::info!(run = %m.remote.url(run), files = files.len(), "Published the run to the store.");
+    Ok(())
+}
+
+/// `latest` in the mirror, as on disk, so finish sees what it points at.
+fn link_latest(m: &Mirror, target: &str) -> Result<()> {
+    if !crate::split::remote::is_run_path(target) {
+        return Err(Error::Publish {
+            path: m.remote.url("latest").into(),
+            message: format!("`{target}` is not a run (runs/<date>/<run-id>)"),
+        });
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(target, m.path("latest")).map_err(|e| Error::Publish {
+        path: m.path("latest"),
+        message: e.to_string(),
+    })?;
+    Ok(())
+}

@@ -1,0 +1,371 @@
+//! The distributed path with its work directory on object storage
+//! (`--work-dir s3://bucket/prefix`), against moto's S3 server on
+//! 127.0.0.1, the rules on a Ballista cluster whose processes read the
+//! flight from the bucket: the bytes of `siap run`, `latest` swapped by
+//! compare-and-swap, and a store that would not refuse a conflicting
+//! write is not used.
+
+// Without the feature only the test that needs no DataFusion is built.
+#![cfg_attr(not(feature = "distributed"), allow(dead_code))]
+
+use crate::bucket::{Moto, SECRET_CANARY};
+use crate::harness::{Run, Workdir};
+
+const BUCKET: &str = "siap-runs";
+const WORK: &str = "s3://siap-runs/harbolnas";
+
+fn env(m: &Moto) -> Vec<(&'static str, String)> {
+    m.env()
+}
+
+fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// What `latest` names in the bucket (`runs/<date>/<run-id>`).
+fn latest(m: &Moto) -> String {
+    let bytes = m
+        .get(BUCKET, "harbolnas/latest")
+        .expect("a `latest` object");
+    String::from_utf8(bytes).unwrap().trim().to_string()
+}
+
+/// The run `latest` names, downloaded to `w/<to>/latest/`.
+fn download_latest(w: &Workdir, m: &Moto, to: &str) {
+    let dir = w.join(to).join("latest");
+    let _ = std::fs::remove_dir_all(&dir);
+    m.download(BUCKET, &format!("harbolnas/{}", latest(m)), &dir);
+}
+
+#[track_caller]
+fn no_secret(runs: &[&Run]) {
+    for r in runs {
+        for text in [&r.stderr, &r.stdout] {
+            assert!(!text.contains(SECRET_CANARY), "leaked: {text}");
+        }
+    }
+}
+
+/// Plan, stage (two tasks at a time, one of them retried), resolve on
+/// `engine`, finish: all in the bucket. The run id.
+#[cfg(feature = "distributed")]
+fn through_the_bucket(w: &Workdir, env: &[(&str, &str)], date: &str, engine: &str) -> String {
+    let siap = |args: &[&str]| {
+        let r = w.siap_env(args, env);
+        r.assert_success();
+        no_secret(&[&r]);
+        r
+    };
+    let pipeline = "pipelines/harbolnas.toml";
+    let plan = siap(&["plan", pipeline, "--work-dir", WORK, "--date", date]);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let run_id = plan["run_id"].as_str().unwrap().to_string();
+    let feeds = crate::distributed::feeds(&plan);
+    let stage = |id: &str| {
+        siap(&[
+            "stage",
+            pipeline,
+            "--work-dir",
+            WORK,
+            "--run",
+            &run_id,
+            "--source",
+            id,
+        ])
+    };
+    for pair in feeds.chunks(2) {
+        std::thread::scope(|s| {
+            for id in pair {
+                s.spawn(|| stage(id));
+            }
+        });
+    }
+    // A retried task writes the same bytes: accepted.
+    stage(&feeds[0]);
+    siap(&[
+        "resolve",
+        "--work-dir",
+        WORK,
+        "--run",
+        &run_id,
+        "--engine",
+        engine,
+        "--partitions",
+        "2",
+    ]);
+    siap(&["finish", pipeline, "--work-dir", WORK, "--run", &run_id]);
+    run_id
+}
+
+/// The sample through the bucket, the rules on a Ballista cluster (a
+/// scheduler and two executors reading the keyed rows from the bucket):
+/// the published run has the bytes of `siap run`; the flight is removed;
+/// a second day's run takes `latest` and leaves the first whole.
+#[cfg(feature = "distributed")]
+#[test]
+fn a_work_dir_on_object_storage_gives_the_bytes_of_run() {
+    let w = Workdir::new();
+    let pipeline = crate::distributed::sample(&w);
+    crate::distributed::run(&w, pipeline, "single");
+    let m = Moto::start();
+    m.put(&format!("/{BUCKET}"), b"");
+    let env = env(&m);
+    let env = pairs(&env);
+    let cluster = crate::distributed::Cluster::start_with(&w, &env);
+
+    let first = through_the_bucket(&w, &env, "2026-11-27", &cluster.url());
+    assert!(latest(&m).ends_with(&first), "{}", latest(&m));
+    download_latest(&w, &m, "store");
+    crate::distributed::assert_same_files(&w.join("single"), &w.join("store"));
+    assert!(
+        m.keys(BUCKET, "harbolnas/flights").is_empty(),
+        "a finished flight is removed: {:?}",
+        m.keys(BUCKET, "harbolnas/flights")
+    );
+    let objects = m.keys(BUCKET, "harbolnas");
+    for key in &objects {
+        let bytes = m.get(BUCKET, key).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET_CANARY),
+            "{key} holds the secret"
+        );
+    }
+
+    // Run again, resolved in-process: `latest` moves, the first run
+    // stays as it was.
+    let second = through_the_bucket(&w, &env, "2026-11-27", "local");
+    assert!(latest(&m).ends_with(&second), "{}", latest(&m));
+    let first_run = format!("harbolnas/runs/2026-11-27/{first}");
+    let kept: Vec<_> = m
+        .keys(BUCKET, &first_run)
+        .into_iter()
+        .filter(|k| objects.contains(k))
+        .collect();
+    assert_eq!(kept, m.keys(BUCKET, &first_run));
+    assert!(kept.iter().any(|k| k.ends_with("manifest.json")));
+}
+
+/// A store that would take a second create of one object, or an update
+/// of a version it does not have, cannot hold runs: `siap plan` says so
+/// and writes nothing there. `siap run` takes a local folder only.
+#[test]
+fn a_store_that_does_not_refuse_conflicting_writes_is_not_used() {
+    let w = Workdir::new();
+    let pipeline = w.copy_sample();
+    let pipeline = pipeline.to_str().unwrap();
+    let m = Moto::start();
+    m.put(&format!("/{BUCKET}"), b"");
+    let mut env = env(&m);
+    // object_store then sends no condition at all, as a store that
+    // ignores them would behave.
+    env.push(("AWS_CONDITIONAL_PUT", "disabled".into()));
+    let env = pairs(&env);
+    let plan = w.siap_env(&["plan", pipeline, "--work-dir", WORK], &env);
+    assert_eq!(plan.status, 2, "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains(WORK) && plan.stderr.contains("conditional writes"),
+        "{}",
+        plan.stderr
+    );
+    assert!(m.keys(BUCKET, "harbolnas").is_empty(), "nothing written");
+    let run = w.siap_env(&["run", pipeline, "--work-dir", WORK], &env);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("needs a local folder"),
+        "{}",
+        run.stderr
+    );
+    no_secret(&[&plan, &run]);
+}
+
+/// Every object under `prefix` and its bytes.
+fn objects(m: &Moto, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    m.keys(BUCKET, prefix)
+        .into_iter()
+        .map(|k| {
+            let bytes = m.get(BUCKET, &k).unwrap();
+            (k, bytes)
+        })
+        .collect()
+}
+
+/// A stage task run again writes the same objects, and is refused when
+/// its feed changed meanwhile: conditional creates, as files on disk.
+#[test]
+fn a_retried_stage_task_on_object_storage_writes_the_same_bytes_or_is_refused() {
+    let w = Workdir::new();
+    let pipeline = crate::distributed::sample(&w);
+    let m = Moto::start();
+    m.put(&format!("/{BUCKET}"), b"");
+    let env = env(&m);
+    let env = pairs(&env);
+    let plan = w.siap_env(&["plan", pipeline, "--work-dir", WORK], &env);
+    plan.assert_success();
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let run_id = plan["run_id"].as_str().unwrap();
+    let feed = &crate::distributed::feeds(&plan)[0];
+    let stage = || {
+        w.siap_env(
+            &[
+                "stage",
+                pipeline,
+                "--work-dir",
+                WORK,
+                "--run",
+                run_id,
+                "--source",
+                feed,
+            ],
+            &env,
+        )
+    };
+    stage().assert_success();
+    let flight = format!("harbolnas/flights/{run_id}");
+    let before = objects(&m, &flight);
+    assert!(
+        before
+            .iter()
+            .any(|(k, _)| k.ends_with(&format!("tasks/{feed}.json")))
+    );
+    stage().assert_success();
+    assert_eq!(objects(&m, &flight), before, "a retry changes nothing");
+
+    let task: serde_json::Value = serde_json::from_slice(
+        &m.get(BUCKET, &format!("{flight}/tasks/{feed}.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let location = w.join(task["fetch"]["location"].as_str().unwrap());
+    let text = std::fs::read_to_string(&location).unwrap();
+    std::fs::write(&location, text.replacen('0', "9", 1)).unwrap();
+    let refused = stage();
+    refused.code(6);
+    assert!(
+        refused.stderr.contains("already written with other bytes")
+            && refused
+                .stderr
+                .contains(&format!("{WORK}/flights/{run_id}/")),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        objects(&m, &flight),
+        before,
+        "a refused task changes nothing"
+    );
+    no_secret(&[&refused]);
+}
+
+/// What `latest` published, the manifest's bytes left out (it tells
+/// whether each source changed since the run before); its presence kept.
+fn tables(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut all = crate::harness::published(dir);
+    for (name, bytes) in &mut all {
+        if name == "manifest.json" {
+            bytes.clear();
+        }
+    }
+    all
+}
+
+/// `siap finish` into the bucket killed (SIGKILL) at any moment: `latest`
+/// names the previous run or the new one, each whole; a retried finish
+/// publishes the new one.
+#[cfg(feature = "distributed")]
+#[test]
+fn a_finish_on_object_storage_killed_at_any_point_leaves_latest_whole() {
+    let w = Workdir::new();
+    let pipeline = crate::distributed::sample(&w);
+    let m = Moto::start();
+    m.put(&format!("/{BUCKET}"), b"");
+    let env = env(&m);
+    let env = pairs(&env);
+    let ready = |id: &str| {
+        let siap = |args: &[&str]| w.siap_env(args, &env).assert_success().stdout.clone();
+        let plan = siap(&[
+            "plan",
+            pipeline,
+            "--work-dir",
+            WORK,
+            "--run",
+            id,
+            "--date",
+            "2026-11-27",
+        ]);
+        let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+        for feed in crate::distributed::feeds(&plan) {
+            siap(&[
+                "stage",
+                pipeline,
+                "--work-dir",
+                WORK,
+                "--run",
+                id,
+                "--source",
+                &feed,
+            ]);
+        }
+        siap(&["resolve", "--work-dir", WORK, "--run", id]);
+    };
+    let finish = |id: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_siap"));
+        cmd.args(["finish", pipeline, "--work-dir", WORK, "--run", id])
+            .current_dir(w.path())
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let published = || {
+        download_latest(&w, &m, "store");
+        tables(&w.join("store"))
+    };
+    // The day before, and the new day (a stock and a shipment feed
+    // changed): flights ready to finish, each with its own copies.
+    let kills = [10u64, 30, 50, 70, 90];
+    for i in 0..kills.len() {
+        ready(&format!("a-before-{i}"));
+    }
+    let started = std::time::Instant::now();
+    assert!(finish("a-before-0").status().unwrap().success());
+    let took = started.elapsed().as_millis() as u64;
+    let before = published();
+    crate::harness::change_the_sample(&w);
+    crate::distributed::run(&w, pipeline, "single");
+    let after = tables(&w.join("single"));
+    assert_ne!(before, after, "the two days differ");
+    for i in 0..kills.len() {
+        ready(&format!("b-after-{i}"));
+    }
+
+    let mut landed_before = 0;
+    for (i, percent) in kills.into_iter().enumerate() {
+        if i > 0 {
+            assert!(finish(&format!("a-before-{i}")).status().unwrap().success());
+        }
+        assert!(published() == before);
+        let id = format!("b-after-{i}");
+        let mut child = finish(&id).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(took * percent / 100));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let now = published();
+        assert!(
+            now == before || now == after,
+            "after a kill at {percent}% of {took} ms, `latest` is neither run whole"
+        );
+        landed_before += usize::from(now == before);
+        assert!(finish(&id).status().unwrap().success(), "the retry");
+        assert!(published() == after, "the retry publishes the new day");
+        assert!(latest(&m).ends_with(&id));
+        assert!(
+            m.keys(BUCKET, &format!("harbolnas/flights/{id}"))
+                .is_empty()
+        );
+    }
+    eprintln!(
+        "{landed_before} of {} kills landed before the commit",
+        kills.len()
+    );
+    assert!(landed_before > 0, "some kill landed before the commit");
+}
