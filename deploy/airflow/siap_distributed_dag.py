@@ -14,8 +14,10 @@ task mapping: one `siap stage` task per feed of the plan.
   `latest`, its summary line to XCom; exit 7 (published with warnings)
   counts as success, and a retried `finish` is safe.
 
-Every task must see the same work directory (a shared volume) until work
-directories on object storage land. The command lines are plain strings
+Every task must see the same work directory: a shared volume, or a
+bucket (replace `/var/lib/siap/harbolnas` with `s3://bucket/prefix`, and
+give the workers and the Ballista cluster the AWS_* environment). The
+command lines are plain strings
 so tests/cli/deploy.rs runs them as written, with the paths replaced.
 """
 

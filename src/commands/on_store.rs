@@ -6,7 +6,7 @@
 //!
 //! | step | pulls | pushes, in order |
 //! |---|---|---|
-//! | plan | the plan, if the run id is planned already | the reference tables' raw copies, `plan.json` |
+//! | plan | `plan.json`, if the run id is planned already | the reference tables' raw copies, `plan.json` |
 //! | stage | `plan.json`, the reference tables' raw copies | the feed's files, `tasks/<id>.json` |
 //! | resolve | `plan.json`, `tasks/` (the engine reads `keyed/` from the store) | `resolved/*.parquet`, `resolved/done.json` (replaced on a rerun) |
 //! | finish | the flight (not `keyed/`), past runs' manifests, `latest` | `runs/<date>/<id>/…`, its `manifest.json`, then `latest` by compare-and-swap |
@@ -29,9 +29,14 @@ fn flight(run_id: &str) -> String {
 pub fn plan(args: &PlanArgs, url: &str) -> Result<Plan> {
     let m = Mirror::open(url)?;
     m.remote.check_conditions()?;
+    // Planned again with the same run id: the plan stands (see
+    // `plan::again`); nothing else of the flight is read.
     let mut pulled = Vec::new();
     if let Some(id) = &args.run_id {
-        pulled = m.pull_all(&flight(id), |_| true)?;
+        let rel = format!("{}/plan.json", flight(id));
+        if m.pull(&rel)? {
+            pulled.push(rel);
+        }
     }
     let plan = super::plan::plan(&PlanArgs {
         work_dir: m.dir().to_path_buf(),

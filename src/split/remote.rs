@@ -117,11 +117,12 @@ impl Remote {
             ..PutOptions::default()
         };
         let len = bytes.len();
-        let sent = self.runtime.block_on(self.store.put_opts(
-            &key,
-            PutPayload::from(bytes.clone()),
-            put,
-        ));
+        // Sent whole (one PUT: a conditional create cannot be multipart),
+        // so kept only as a digest meanwhile.
+        let digest = sha256(&bytes);
+        let sent = self
+            .runtime
+            .block_on(self.store.put_opts(&key, PutPayload::from(bytes), put));
         match sent {
             Ok(_) => {
                 tracing::debug!(object = %self.url(rel), bytes = len, "Created an object.");
@@ -132,7 +133,7 @@ impl Remote {
                 let (there, e_tag) = self
                     .read(rel)?
                     .ok_or_else(|| self.failed(rel, "cannot create", "refused, but not there"))?;
-                Ok(if there == bytes {
+                Ok(if sha256(&there) == digest {
                     Created::Same
                 } else {
                     Created::Differs(e_tag)
@@ -330,6 +331,11 @@ impl Remote {
 }
 
 const LATEST: &str = "latest";
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
 
 /// Whether `rel` is a run's folder, `runs/<date>/<run-id>`, as `latest`
 /// holds (read from the store: nothing else may be linked to).
