@@ -6,8 +6,8 @@
 //!
 //! | step | pulls | pushes, in order |
 //! |---|---|---|
-//! | plan | `plan.json`, if the run id is planned already | the reference tables' raw copies, `plan.json` |
-//! | stage | `plan.json`, the reference tables' raw copies | the feed's files, `tasks/<id>.json` |
+//! | plan | `plan.json`, if the run id is planned already; earlier runs' manifests and copies of the reference tables | the reference tables' raw copies, `plan.json` |
+//! | stage | `plan.json`, the reference tables' raw copies; earlier runs' manifests and copies of the feed | the feed's files, `tasks/<id>.json` |
 //! | resolve | `plan.json`, `tasks/` (the engine reads `keyed/` from the store) | `resolved/*.parquet`, `resolved/done.json` (replaced on a rerun) |
 //! | finish | the flight (not `keyed/`), past runs' manifests, `latest` | `runs/<date>/<id>/…`, its `manifest.json`, then `latest` by compare-and-swap |
 
@@ -38,6 +38,10 @@ pub fn plan(args: &PlanArgs, url: &str) -> Result<Plan> {
             pulled.push(rel);
         }
     }
+    let pipeline = crate::pipeline::load(&args.pipeline)?;
+    let date = super::run::run_date(&pipeline, args.date);
+    let reference = [&pipeline.sources.catalog.id, &pipeline.sources.sku_map.id];
+    pull_past(&m, &reference, date)?;
     let plan = super::plan::plan(&PlanArgs {
         work_dir: m.dir().to_path_buf(),
         ..args.clone()
@@ -45,6 +49,30 @@ pub fn plan(args: &PlanArgs, url: &str) -> Result<Plan> {
     let last = [format!("{}/plan.json", flight(&plan.run_id))];
     m.push_all(&flight(&plan.run_id), &pulled, &last)?;
     Ok(plan)
+}
+
+/// Pulls what a fetch of `ids` may take from earlier runs, as it would
+/// find them in a local work directory: every run's manifest, and each
+/// source's raw copy from the newest run on or before `date` that has it
+/// (an unchanged source's previous copy) and from the newest that fetched
+/// it itself (a failed fetch's fallback, `on_fetch_failure = "reuse"`).
+fn pull_past(m: &Mirror, ids: &[&String], date: chrono::NaiveDate) -> Result<()> {
+    m.pull_all("runs", |r| r.ends_with("/manifest.json"))?;
+    let runs = crate::workdir::list_runs(m.dir());
+    for id in ids {
+        let listed = |refreshed_only: bool| {
+            runs.iter().rev().filter(|r| r.date <= date).find(|r| {
+                r.manifest
+                    .sources
+                    .iter()
+                    .any(|s| &&s.id == id && (s.refreshed || !refreshed_only))
+            })
+        };
+        for run in [listed(false), listed(true)].into_iter().flatten() {
+            m.pull(&format!("runs/{}/raw/{id}", run.name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Pulls the flight's plan, or says no such run is planned there.
@@ -70,6 +98,19 @@ pub fn stage(args: &StageArgs, url: &str) -> Result<TaskRecord> {
             pulled.push(rel);
         }
     }
+    let plan: Plan = crate::split::read_json(&m.path(&format!("{fl}/plan.json"))).map_err(|e| {
+        Error::Publish {
+            path: m.remote.url(&fl).into(),
+            message: e.to_string(),
+        }
+    })?;
+    let feeds: Vec<&String> = match &args.feed {
+        super::stage_task::Feed::Id(id) => vec![id],
+        super::stage_task::Feed::Index(i) => {
+            plan.feeds.get(*i).map(|f| &f.id).into_iter().collect()
+        }
+    };
+    pull_past(&m, &feeds, plan.run_date)?;
     let task = super::stage_task::stage(&StageArgs {
         pipeline: args.pipeline.clone(),
         work_dir: m.dir().to_path_buf(),

@@ -93,8 +93,62 @@ fn through_the_bucket(w: &Workdir, env: &[(&str, &str)], date: &str, engine: &st
         "--partitions",
         "2",
     ]);
-    siap(&["finish", pipeline, "--work-dir", WORK, "--run", &run_id]);
+    let finish = w.siap_env(
+        &["finish", pipeline, "--work-dir", WORK, "--run", &run_id],
+        env,
+    );
+    no_secret(&[&finish]);
+    // Published; with warnings (exit 7) when a fetch fell back to a copy.
+    assert!([0, 7].contains(&finish.status), "{}", finish.stderr);
     run_id
+}
+
+/// A feed whose fetch fails tonight (`on_fetch_failure = "reuse"`) takes
+/// its last good copy from the runs in the bucket, as from a local work
+/// directory: published with warnings, the manifest naming the copy.
+#[cfg(feature = "distributed")]
+#[test]
+fn a_failed_fetch_falls_back_to_the_last_copy_in_the_bucket() {
+    let w = Workdir::new();
+    let pipeline = crate::distributed::sample(&w);
+    crate::harness::edit(
+        &w.join(pipeline),
+        "location = \"../sample_data/stock/kopi_nusantara.csv\"",
+        "location = \"../sample_data/stock/kopi_nusantara.csv\"\non_fetch_failure = \"reuse\"",
+    );
+    let m = Moto::start();
+    m.put(&format!("/{BUCKET}"), b"");
+    let env = env(&m);
+    let env = pairs(&env);
+    let first = through_the_bucket(&w, &env, "2026-11-27", "local");
+    std::fs::remove_file(w.join("sample_data/stock/kopi_nusantara.csv")).unwrap();
+    let second = through_the_bucket(&w, &env, "2026-11-27", "local");
+    assert!(latest(&m).ends_with(&second));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &m.get(BUCKET, &format!("harbolnas/{}/manifest.json", latest(&m)))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["status"], "success_with_warnings");
+    let kopi = manifest["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "kopi-nusantara")
+        .unwrap();
+    assert_eq!(kopi["refreshed"], false, "{kopi}");
+    assert!(
+        kopi["reused_from"].as_str().unwrap().ends_with(&first),
+        "{kopi}"
+    );
+    // The copy is the first night's, byte for byte.
+    assert_eq!(
+        m.get(
+            BUCKET,
+            &format!("harbolnas/{}/raw/kopi-nusantara", latest(&m))
+        ),
+        std::fs::read(crate::harness::repo().join("sample_data/stock/kopi_nusantara.csv")).ok()
+    );
 }
 
 /// The sample through the bucket, the rules on a Ballista cluster (a
