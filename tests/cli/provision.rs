@@ -52,7 +52,9 @@ pub fn moto_server() -> String {
             let ok = runs(Command::new("python3").args(["-m", "venv"]).arg(&venv))
                 && runs(
                     Command::new(venv.join("bin/python"))
-                        .args(["-m", "pip", "install", "-q", "moto[server]"])
+                        // 5.2.1 and later refuse conditional writes (412;
+                        // 5.1.4 ignores If-Match), as tests/cli/on_store.rs needs.
+                        .args(["-m", "pip", "install", "-q", "moto[server]>=5.2.1,<6"])
                         .stderr(std::fs::File::create(&log).unwrap()),
                 );
             ok.then_some(()).ok_or(format!(
