@@ -328,19 +328,6 @@ pub struct WorkDir {
 }
 
 impl WorkDir {
-    /// The work directory, which must be a folder: only the distributed
-    /// path's commands (plan, stage, resolve, finish) take a URL.
-    pub fn local(&self, pipeline: &std::path::Path) -> crate::error::Result<PathBuf> {
-        let dir = self.resolve(pipeline);
-        match crate::split::remote::url_of(&dir) {
-            Some(url) => Err(crate::error::Error::Usage(format!(
-                "`{url}`: a work directory on object storage is for the distributed path \
-                 (`siap plan`, `stage`, `resolve`, `finish`); this command needs a local folder"
-            ))),
-            None => Ok(dir),
-        }
-    }
-
     pub fn resolve(&self, pipeline: &std::path::Path) -> PathBuf {
         self.dir.clone().unwrap_or_else(|| {
             let stem = pipeline

@@ -53,7 +53,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
         } => {
             let args = run::RunArgs {
                 pipeline: pipeline.clone(),
-                work_dir: work.local(pipeline)?,
+                work_dir: local(work, pipeline)?,
                 date: *date,
                 concurrency: *concurrency,
                 suppliers: suppliers.clone(),
@@ -70,7 +70,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             work,
             json,
         } => {
-            let lines = runs::runs(&work.local(pipeline)?);
+            let lines = runs::runs(&local(work, pipeline)?);
             if *json {
                 report.print_json(&lines)?;
             } else {
@@ -86,7 +86,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             json,
             exit_code,
         } => {
-            let d = diff::diff(&work.local(pipeline)?, *from, *to)?;
+            let d = diff::diff(&local(work, pipeline)?, *from, *to)?;
             if *json {
                 report.print_json(&d)?;
             } else {
@@ -179,6 +179,19 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             report.say("INFO", &validate::describe(pipeline, &p), none);
             Ok(ExitCode::Success)
         }
+    }
+}
+
+/// The work directory, which must be a folder: only the distributed
+/// path's commands (plan, stage, resolve, finish) take a URL.
+fn local(work: &crate::cli::WorkDir, pipeline: &std::path::Path) -> Result<std::path::PathBuf> {
+    let dir = work.resolve(pipeline);
+    match crate::split::remote::url_of(&dir) {
+        Some(url) => Err(Error::Usage(format!(
+            "`{url}`: a work directory on object storage is for the distributed path \
+             (`siap plan`, `stage`, `resolve`, `finish`); this command needs a local folder"
+        ))),
+        None => Ok(dir),
     }
 }
 
