@@ -53,7 +53,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
         } => {
             let args = run::RunArgs {
                 pipeline: pipeline.clone(),
-                work_dir: local(work, pipeline)?,
+                work_dir: work.resolve(pipeline),
                 date: *date,
                 concurrency: *concurrency,
                 suppliers: suppliers.clone(),
@@ -70,7 +70,7 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
             work,
             json,
         } => {
-            let lines = runs::runs(&local(work, pipeline)?);
+            let lines = runs::runs(&work.resolve(pipeline))?;
             if *json {
                 report.print_json(&lines)?;
             } else {
@@ -182,14 +182,14 @@ pub fn execute(cli: &Cli, report: &Report) -> Result<ExitCode> {
     }
 }
 
-/// The work directory, which must be a folder: only the distributed
-/// path's commands (plan, stage, resolve, finish) take a URL.
+/// The work directory, which must be a folder: `siap diff` reads two
+/// runs' tables, and takes a local work directory only.
 fn local(work: &crate::cli::WorkDir, pipeline: &std::path::Path) -> Result<std::path::PathBuf> {
     let dir = work.resolve(pipeline);
     match crate::split::remote::url_of(&dir) {
         Some(url) => Err(Error::Usage(format!(
-            "`{url}`: a work directory on object storage is for the distributed path \
-             (`siap plan`, `stage`, `resolve`, `finish`); this command needs a local folder"
+            "`{url}`: `siap diff` needs a local folder (copy the two runs' folders \
+             from the bucket, or compare their readiness tables directly)"
         ))),
         None => Ok(dir),
     }

@@ -1,5 +1,6 @@
-//! The distributed path's commands over a work directory on object
-//! storage (`--work-dir s3://bucket/prefix`; see [`crate::split::remote`]).
+//! The commands over a work directory on object storage (`--work-dir
+//! s3://bucket/prefix`; see [`crate::split::remote`]): the distributed
+//! path's, and `siap run` and `siap runs`.
 //! Each step pulls what it reads into a local mirror, runs there as on a
 //! local work directory (the very code), and pushes what it wrote with
 //! conditional creates, its commit point last:
@@ -19,8 +20,9 @@ use crate::split::remote::{Created, Mirror};
 use super::finish::FinishArgs;
 use super::plan::PlanArgs;
 use super::resolve::{Resolution, ResolveArgs};
-use super::run::RunReport;
+use super::run::{RunArgs, RunReport};
 use super::stage_task::StageArgs;
+use crate::workdir::PastRun;
 
 fn flight(run_id: &str) -> String {
     format!("flights/{run_id}")
@@ -152,16 +154,73 @@ pub fn finish(args: &FinishArgs, url: &str) -> Result<RunReport> {
     let fl = flight(&args.run_id);
     let keyed = format!("{fl}/keyed/");
     m.pull_all(&fl, |r| !r.starts_with(&keyed))?;
-    m.pull_all("runs", |r| r.ends_with("/manifest.json"))?;
-    let latest = m.remote.latest()?;
-    if let Some((target, _)) = &latest {
-        link_latest(&m, target)?;
-    }
-    let mut report = super::finish::finish(&FinishArgs {
+    let latest = pull_runs(&m)?;
+    let report = super::finish::finish(&FinishArgs {
         pipeline: args.pipeline.clone(),
         work_dir: m.dir().to_path_buf(),
         run_id: args.run_id.clone(),
     })?;
+    let report = commit(&m, report, latest)?;
+    m.remote.remove_all(&fl)?;
+    Ok(report)
+}
+
+/// `siap run` into a bucket: on the mirror, with what a run reads of the
+/// earlier runs (their manifests; the copies a fetch may reuse or fall
+/// back to, or a `--supplier` rerun reuses), then committed as `finish`
+/// commits. No lock: overlapping runs each commit their own folder, and
+/// `latest` is swapped by compare-and-swap.
+pub fn run(args: &RunArgs, url: &str) -> Result<RunReport> {
+    let m = Mirror::open(url)?;
+    m.remote.check_conditions()?;
+    let pipeline = crate::pipeline::load(&args.pipeline)?;
+    let date = super::run::run_date(&pipeline, args.date);
+    let s = &pipeline.sources;
+    let ids: Vec<&String> = [&s.catalog, &s.sku_map]
+        .into_iter()
+        .chain(&s.feeds)
+        .map(|s| &s.id)
+        .collect();
+    pull_past(&m, &ids, date)?;
+    let latest = pull_runs(&m)?;
+    let report = super::run::run(&RunArgs {
+        work_dir: m.dir().to_path_buf(),
+        ..args.clone()
+    })?;
+    commit(&m, report, latest)
+}
+
+/// The runs in the bucket, for `siap runs` and a run's outcome: their
+/// manifests (read from a mirror that is then removed).
+pub fn past_runs(url: &str) -> Result<(Vec<PastRun>, Option<String>)> {
+    let m = Mirror::open(url)?;
+    pull_runs(&m)?;
+    Ok((
+        crate::workdir::list_runs(m.dir()),
+        crate::workdir::latest(m.dir()),
+    ))
+}
+
+/// Every run's manifest, and `latest` linked in the mirror as on disk;
+/// what `latest` named, and its ETag.
+fn pull_runs(m: &Mirror) -> Result<Option<(String, Option<String>)>> {
+    m.pull_all("runs", |r| r.ends_with("/manifest.json"))?;
+    let latest = m.remote.latest()?;
+    if let Some((target, _)) = &latest {
+        link_latest(m, target)?;
+    }
+    Ok(latest)
+}
+
+/// A run committed in the mirror, committed to the bucket: its folder
+/// pushed, `manifest.json` last, then `latest` swapped. A run already
+/// there (a retried finish) is not pushed again; `latest` is swapped to
+/// it unless it names a newer run. The report names the bucket's URLs.
+fn commit(
+    m: &Mirror,
+    mut report: RunReport,
+    latest: Option<(String, Option<String>)>,
+) -> Result<RunReport> {
     let run = report
         .run_dir
         .strip_prefix(m.dir())
@@ -170,7 +229,7 @@ pub fn finish(args: &FinishArgs, url: &str) -> Result<RunReport> {
         .into_owned();
     let manifest = format!("{run}/manifest.json");
     if m.remote.read(&manifest)?.is_none() {
-        publish(&m, &run, &manifest)?;
+        publish(m, &run, &manifest)?;
         m.remote.swap_latest(&run)?;
     } else if latest
         .as_ref()
@@ -180,7 +239,6 @@ pub fn finish(args: &FinishArgs, url: &str) -> Result<RunReport> {
         // unless `latest` names a newer run already.
         m.remote.swap_latest(&run)?;
     }
-    m.remote.remove_all(&fl)?;
     report.run_dir = m.remote.url(&run).into();
     report.latest = m.remote.url("latest").into();
     Ok(report)

@@ -95,7 +95,12 @@ impl Outcome {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let runs = workdir::list_runs(&args.work_dir);
+        let runs = match crate::split::remote::url_of(&args.work_dir) {
+            Some(url) => super::on_store::past_runs(url)
+                .map(|(runs, _)| runs)
+                .unwrap_or_default(),
+            None => workdir::list_runs(&args.work_dir),
+        };
         let last_success_at = runs
             .iter()
             .filter_map(|r| DateTime::parse_from_rfc3339(&r.manifest.finished_at).ok())

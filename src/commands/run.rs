@@ -44,6 +44,9 @@ pub struct RunReport {
 }
 
 pub fn run(args: &RunArgs) -> Result<RunReport> {
+    if let Some(url) = crate::split::remote::url_of(&args.work_dir) {
+        return super::on_store::run(args, url);
+    }
     let started = chrono::Utc::now();
     let mut pipeline = pipeline::load(&args.pipeline)?;
     check_suppliers(&pipeline, &args.suppliers)?;

@@ -21,9 +21,12 @@ pub struct RunLine {
     pub suppliers: Vec<String>,
 }
 
-pub fn runs(work: &Path) -> Vec<RunLine> {
-    let latest = workdir::latest(work);
-    workdir::list_runs(work)
+pub fn runs(work: &Path) -> crate::error::Result<Vec<RunLine>> {
+    let (runs, latest) = match crate::split::remote::url_of(work) {
+        Some(url) => super::on_store::past_runs(url)?,
+        None => (workdir::list_runs(work), workdir::latest(work)),
+    };
+    Ok(runs
         .into_iter()
         .map(|r| {
             let m = &r.manifest;
@@ -40,7 +43,7 @@ pub fn runs(work: &Path) -> Vec<RunLine> {
                 suppliers: m.suppliers.clone(),
             }
         })
-        .collect()
+        .collect())
 }
 
 pub fn render_runs(lines: &[RunLine]) -> String {

@@ -200,8 +200,9 @@ fn a_work_dir_on_object_storage_gives_the_bytes_of_run() {
 }
 
 /// A store that would take a second create of one object, or an update
-/// of a version it does not have, cannot hold runs: `siap plan` says so
-/// and writes nothing there. `siap run` takes a local folder only.
+/// of a version it does not have, cannot hold runs: `siap plan` and `siap
+/// run` say so and write nothing there. `siap diff` takes a local folder
+/// only.
 #[test]
 fn a_store_that_does_not_refuse_conflicting_writes_is_not_used() {
     let w = Workdir::new();
@@ -224,10 +225,14 @@ fn a_store_that_does_not_refuse_conflicting_writes_is_not_used() {
     assert!(m.keys(BUCKET, "harbolnas").is_empty(), "nothing written");
     let run = w.siap_env(&["run", pipeline, "--work-dir", WORK], &env);
     assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("conditional writes"), "{}", run.stderr);
+    assert!(m.keys(BUCKET, "harbolnas").is_empty(), "nothing written");
+    let diff = w.siap_env(&["diff", pipeline, "--work-dir", WORK], &env);
+    assert_eq!(diff.status, 2, "{}", diff.stderr);
     assert!(
-        run.stderr.contains("needs a local folder"),
+        diff.stderr.contains("needs a local folder"),
         "{}",
-        run.stderr
+        diff.stderr
     );
     no_secret(&[&plan, &run]);
 }
@@ -422,4 +427,82 @@ fn a_finish_on_object_storage_killed_at_any_point_leaves_latest_whole() {
         kills.len()
     );
     assert!(landed_before > 0, "some kill landed before the commit");
+}
+
+/// `siap run` straight into a bucket: the bytes of a run on disk, `siap
+/// runs` lists it from the bucket, and a `--supplier` rerun takes every
+/// other source's copy from the bucket's last run (the other suppliers'
+/// files are gone from the disk meanwhile).
+#[test]
+fn siap_run_into_a_bucket_publishes_the_run_on_disk_and_reruns_one_supplier() {
+    let w = Workdir::new();
+    let pipeline = crate::distributed::sample(&w);
+    crate::distributed::run(&w, pipeline, "single");
+    let m = Moto::start();
+    m.put(&format!("/{BUCKET}"), b"");
+    let env = env(&m);
+    let env = pairs(&env);
+    let run = |more: &[&str]| {
+        let mut args = vec!["run", pipeline, "--work-dir", WORK, "--date", "2026-11-27"];
+        args.extend_from_slice(more);
+        let r = w.siap_env(&args, &env);
+        r.assert_success();
+        no_secret(&[&r]);
+        r
+    };
+    let first = run(&[]);
+    assert!(
+        first.stderr.contains(&format!("{WORK}/runs/2026-11-27/")),
+        "{}",
+        first.stderr
+    );
+    download_latest(&w, &m, "store");
+    crate::distributed::assert_same_files(&w.join("single"), &w.join("store"));
+    let first_run = latest(&m);
+
+    for other in [
+        "stock/aroma_pagi.json",
+        "stock/renyah_jaya.csv",
+        "shipments",
+    ] {
+        let gone = w.join("sample_data").join(other);
+        let _ = std::fs::remove_file(&gone).or_else(|_| std::fs::remove_dir_all(&gone));
+        assert!(!gone.exists());
+    }
+    run(&["--supplier", "SUP-NUSA"]);
+    assert_ne!(latest(&m), first_run, "the rerun took `latest`");
+    download_latest(&w, &m, "store");
+    let manifest = crate::harness::manifest(&w.join("store"));
+    let sources = manifest["sources"].as_array().unwrap();
+    let refreshed: Vec<_> = sources
+        .iter()
+        .filter(|s| s["refreshed"] == true)
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(refreshed, ["kopi-nusantara"]);
+    assert!(
+        sources
+            .iter()
+            .filter(|s| s["id"] != "kopi-nusantara")
+            .all(|s| s["reused_from"]
+                .as_str()
+                .unwrap()
+                .ends_with(first_run.rsplit('/').next().unwrap())),
+        "{sources:?}"
+    );
+    for table in ["readiness.csv", "supplier_readiness.csv", "shipments.csv"] {
+        assert_eq!(
+            std::fs::read(w.join("store/latest").join(table)).unwrap(),
+            std::fs::read(w.join("single/latest").join(table)).unwrap(),
+            "{table}"
+        );
+    }
+
+    let runs = w.siap_env(&["runs", pipeline, "--work-dir", WORK, "--json"], &env);
+    runs.assert_success();
+    let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[1]["latest"], true);
+    assert_eq!(runs[1]["suppliers"], serde_json::json!(["SUP-NUSA"]));
 }
