@@ -273,11 +273,27 @@ impl Remote {
             ))
         };
         let checked = (|| {
-            let first = self
-                .create(&rel, b"one".to_vec())
-                .map_err(|e| refuses(&format!("refused a conditional create ({e})")))?;
-            if first != Created::New {
-                return Err(refuses("had an object siap had just named"));
+            // A client that cannot send the condition says so; any other
+            // failure (no bucket, no access) is what it is.
+            let put = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            let first = self.runtime.block_on(self.store.put_opts(
+                &self.key(&rel),
+                PutPayload::from_static(b"one"),
+                put,
+            ));
+            match first {
+                Ok(_) => {}
+                Err(e @ object_store::Error::NotImplemented { .. }) => {
+                    return Err(refuses(&format!("cannot take a conditional create ({e})")));
+                }
+                Err(object_store::Error::AlreadyExists { .. })
+                | Err(object_store::Error::Precondition { .. }) => {
+                    return Err(refuses("had an object siap had just named"));
+                }
+                Err(e) => return Err(self.failed("", "cannot write", e)),
             }
             if self.create(&rel, b"two".to_vec())? != Created::Differs(self.e_tag(&rel)?) {
                 return Err(refuses("accepted a second create of one object"));

@@ -210,11 +210,11 @@ fn a_store_that_does_not_refuse_conflicting_writes_is_not_used() {
     let pipeline = pipeline.to_str().unwrap();
     let m = Moto::start();
     m.put(&format!("/{BUCKET}"), b"");
-    let mut env = env(&m);
+    let mut env_owned = env(&m);
     // object_store then sends no condition at all, as a store that
     // ignores them would behave.
-    env.push(("AWS_CONDITIONAL_PUT", "disabled".into()));
-    let env = pairs(&env);
+    env_owned.push(("AWS_CONDITIONAL_PUT", "disabled".into()));
+    let env = pairs(&env_owned);
     let plan = w.siap_env(&["plan", pipeline, "--work-dir", WORK], &env);
     assert_eq!(plan.status, 2, "{}", plan.stderr);
     assert!(
@@ -234,7 +234,20 @@ fn a_store_that_does_not_refuse_conflicting_writes_is_not_used() {
         "{}",
         diff.stderr
     );
-    no_secret(&[&plan, &run]);
+    // A bucket that is not there is just that.
+    let env = pairs(&env_owned);
+    let nowhere = w.siap_env(
+        &["plan", pipeline, "--work-dir", "s3://no-such-bucket/runs"],
+        &env[..env.len() - 1],
+    );
+    assert_eq!(nowhere.status, 6, "{}", nowhere.stderr);
+    assert!(
+        nowhere.stderr.contains("s3://no-such-bucket/runs")
+            && !nowhere.stderr.contains("conditional writes"),
+        "{}",
+        nowhere.stderr
+    );
+    no_secret(&[&plan, &run, &nowhere]);
 }
 
 /// Every object under `prefix` and its bytes.
