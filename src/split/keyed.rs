@@ -39,7 +39,7 @@ pub fn write(
     partitions
         .take_into(shipments, 0..partitions.parts(), &mut bytes)
         .map_err(PolarsError::from)?;
-    let frames: Vec<DataFrame> = if shipments {
+    let rows = if shipments {
         let mut recs = Vec::new();
         ShipRec::decode_into(&bytes, &mut recs);
         recs.sort_unstable_by(|a, b| {
@@ -48,7 +48,7 @@ pub fn write(
                 .then_with(|| a.id.cmp(b.id))
                 .then_with(|| names[a.provider as usize].cmp(&names[b.provider as usize]))
         });
-        chunks(&recs, |c| shipment_frame(c, feed, sku_map, names))?
+        write_groups(&recs, |c| shipment_frame(c, feed, sku_map, names), path)?
     } else {
         let mut recs = Vec::new();
         StockRec::decode_into(&bytes, &mut recs);
@@ -67,32 +67,39 @@ pub fn write(
                 .cmp(&key(b))
                 .then_with(|| names[a.warehouse as usize].cmp(&names[b.warehouse as usize]))
         });
-        chunks(&recs, |c| stock_frame(c, feed, sku_map, names))?
+        write_groups(&recs, |c| stock_frame(c, feed, sku_map, names), path)?
     };
-    drop(bytes);
-    let file = std::fs::File::create(path)?;
-    let mut writer = ParquetWriter::new(&file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .batched(&frames[0].schema().clone())?;
-    let mut rows = 0u64;
-    for df in frames.iter().filter(|df| df.height() > 0) {
-        rows += df.height() as u64;
-        writer.write_batch(df)?;
-    }
-    // A feed without rows still gets its schema (no row group).
-    writer.finish()?;
     Ok(rows)
 }
 
-/// `frame` of each [`ROW_GROUP`] of `recs` (one empty frame for none).
-fn chunks<R>(
+/// Writes `frame` of each [`ROW_GROUP`] of `recs` to `path` as it is made
+/// (one row group's frame in memory at a time); a feed without rows still
+/// gets its schema (no row group). The rows written.
+fn write_groups<R>(
     recs: &[R],
     frame: impl Fn(&[R]) -> PolarsResult<DataFrame>,
-) -> PolarsResult<Vec<DataFrame>> {
-    if recs.is_empty() {
-        return Ok(vec![frame(recs)?]);
+    path: &Path,
+) -> PolarsResult<u64> {
+    let mut groups = recs.chunks(ROW_GROUP);
+    let first = frame(groups.next().unwrap_or(&[]))?;
+    let file = std::fs::File::create(path)?;
+    let mut writer = ParquetWriter::new(&file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .batched(&first.schema().clone())?;
+    let mut rows = 0u64;
+    let mut write = |df: DataFrame| -> PolarsResult<()> {
+        if df.height() > 0 {
+            rows += df.height() as u64;
+            writer.write_batch(&df)?;
+        }
+        Ok(())
+    };
+    write(first)?;
+    for group in groups {
+        write(frame(group)?)?;
     }
-    recs.chunks(ROW_GROUP).map(frame).collect()
+    writer.finish()?;
+    Ok(rows)
 }
 
 /// Where a record's raw text is, as two numbers (`-1`: no offset).
