@@ -54,12 +54,17 @@ pub fn plan(args: &PlanArgs, url: &str) -> Result<Plan> {
 }
 
 /// Pulls what a fetch of `ids` may take from earlier runs, as it would
-/// find them in a local work directory: every run's manifest, and each
-/// source's raw copy from the newest run on or before `date` that has it
-/// (an unchanged source's previous copy) and from the newest that fetched
-/// it itself (a failed fetch's fallback, `on_fetch_failure = "reuse"`).
-fn pull_past(m: &Mirror, ids: &[&String], date: chrono::NaiveDate) -> Result<()> {
-    m.pull_all("runs", |r| r.ends_with("/manifest.json"))?;
+/// find them in a local work directory: every run's manifest (see
+/// [`pull_runs`]), and each source's raw copy from the newest run on or
+/// before `date` that has it (an unchanged source's previous copy) and
+/// from the newest that fetched it itself (a failed fetch's fallback,
+/// `on_fetch_failure = "reuse"`). Returns what `latest` named.
+fn pull_past(
+    m: &Mirror,
+    ids: &[&String],
+    date: chrono::NaiveDate,
+) -> Result<Option<(String, Option<String>)>> {
+    let latest = pull_runs(m)?;
     let runs = crate::workdir::list_runs(m.dir());
     for id in ids {
         let listed = |refreshed_only: bool| {
@@ -74,7 +79,7 @@ fn pull_past(m: &Mirror, ids: &[&String], date: chrono::NaiveDate) -> Result<()>
             m.pull(&format!("runs/{}/raw/{id}", run.name()))?;
         }
     }
-    Ok(())
+    Ok(latest)
 }
 
 /// Pulls the flight's plan, or says no such run is planned there.
@@ -181,8 +186,7 @@ pub fn run(args: &RunArgs, url: &str) -> Result<RunReport> {
         .chain(&s.feeds)
         .map(|s| &s.id)
         .collect();
-    pull_past(&m, &ids, date)?;
-    let latest = pull_runs(&m)?;
+    let latest = pull_past(&m, &ids, date)?;
     let report = super::run::run(&RunArgs {
         work_dir: m.dir().to_path_buf(),
         ..args.clone()
