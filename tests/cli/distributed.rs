@@ -548,7 +548,7 @@ fn a_finish_killed_at_any_point_leaves_latest_whole_and_a_retry_completes() {
 /// What `latest` published, the manifest's bytes left out (it tells
 /// whether each source changed since the run before); its presence kept.
 #[cfg(feature = "distributed")]
-fn tables(work: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn tables(work: &Path) -> Vec<(String, Vec<u8>)> {
     let mut all = published(work);
     for (name, bytes) in &mut all {
         if name == "manifest.json" {

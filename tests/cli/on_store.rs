@@ -328,18 +328,6 @@ fn a_retried_stage_task_on_object_storage_writes_the_same_bytes_or_is_refused() 
     no_secret(&[&refused]);
 }
 
-/// What `latest` published, the manifest's bytes left out (it tells
-/// whether each source changed since the run before); its presence kept.
-fn tables(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut all = crate::harness::published(dir);
-    for (name, bytes) in &mut all {
-        if name == "manifest.json" {
-            bytes.clear();
-        }
-    }
-    all
-}
-
 /// `siap finish` into the bucket killed (SIGKILL) at any moment: `latest`
 /// names the previous run or the new one, each whole; a retried finish
 /// publishes the new one.
@@ -390,7 +378,7 @@ fn a_finish_on_object_storage_killed_at_any_point_leaves_latest_whole() {
     };
     let published = || {
         download_latest(&w, &m, "store");
-        tables(&w.join("store"))
+        crate::distributed::tables(&w.join("store"))
     };
     // The day before, and the new day (a stock and a shipment feed
     // changed): flights ready to finish, each with its own copies.
@@ -404,7 +392,7 @@ fn a_finish_on_object_storage_killed_at_any_point_leaves_latest_whole() {
     let before = published();
     crate::harness::change_the_sample(&w);
     crate::distributed::run(&w, pipeline, "single");
-    let after = tables(&w.join("single"));
+    let after = crate::distributed::tables(&w.join("single"));
     assert_ne!(before, after, "the two days differ");
     for i in 0..kills.len() {
         ready(&format!("b-after-{i}"));
