@@ -7,7 +7,8 @@
 //!   per product and per (product, supplier);
 //! - [`informational`]: columns that explain a status without changing it;
 //! - [`reason`]: the `reason` column, in plain words;
-//! - [`shipments`]: the shipments table, a range of rows at a time.
+//! - [`shipments`]: the shipments table, a range of rows at a time
+//!   (its `updated_at` text written by `local_time`, by lookup);
 //!
 //! Every unit column is a sum of `quantity × pack_size` over the latest
 //! rows. Sums are `Int64`; [`readiness::check_overflow`] proves before
@@ -15,6 +16,7 @@
 
 pub mod bucket;
 pub mod informational;
+mod local_time;
 pub mod readiness;
 pub mod reason;
 pub mod shipments;

@@ -4,6 +4,7 @@
 use polars::prelude::*;
 
 use super::bucket::Bucket;
+use super::local_time::LocalTime;
 use crate::error::{Error, Result};
 use crate::model::epoch_days;
 use crate::pipeline::Campaign;
@@ -55,21 +56,23 @@ pub fn shipments_table(
         rows.iter().map(|s| s.eta.map(epoch_days)).collect(),
     ))
     .map_err(err)?;
-    let updated: Vec<String> = rows
-        .iter()
-        .map(|s| {
-            chrono::DateTime::from_timestamp_micros(s.updated_at)
-                .map(|d| d.with_timezone(&tz).to_rfc3339())
-                .unwrap_or_default()
-        })
-        .collect();
+    // Formatted by lookup into one reused buffer (a chrono-tz search and a
+    // `String` per row cost about as much as the rest of the table).
+    let clock = LocalTime::new(tz);
+    let mut updated = StringChunkedBuilder::new("updated_at".into(), rows.len());
+    let mut text = String::with_capacity(40);
+    for s in rows {
+        text.clear();
+        clock.push_rfc3339(s.updated_at, &mut text);
+        updated.append_value(&text);
+    }
     let buckets: Vec<Bucket> = rows
         .iter()
         .map(|s| Bucket::of(s.status, s.eta, campaign))
         .collect();
     let counts: Vec<bool> = buckets.iter().map(|b| *b == Bucket::InWindow).collect();
     let buckets: Vec<&str> = buckets.iter().map(|b| b.as_str()).collect();
-    df.with_column(Column::new("updated_at".into(), updated))
+    df.with_column(updated.finish().into_column())
         .map_err(err)?;
     df.with_column(Column::new("bucket".into(), buckets))
         .map_err(err)?;
