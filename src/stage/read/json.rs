@@ -611,18 +611,119 @@ impl<'a> Lines<'a> {
 /// an object (a broken line is an exception, found again in the records'
 /// pass).
 fn line_names(open: Open<'_, '_>, cap: u64) -> Result<Names, Problem> {
-    let mut names = Names::default();
+    let mut names = LineNames::default();
     let mut lines = Lines::new(open()?, cap);
     while let Some((_, line)) = lines.next()? {
-        if let Line::Whole(b) = line
-            && let Ok(s) = std::str::from_utf8(trim_newline(b))
-            && !s.trim().is_empty()
-        {
-            let _ = names.add(s);
+        if let Line::Whole(b) = line {
+            names.line(trim_newline(b));
         }
     }
-    names.check()?;
-    Ok(names)
+    names.names.check()?;
+    Ok(names.names)
+}
+
+/// The header pass's names, line by line. Most feeds repeat one set of
+/// keys on every line, so a line is first scanned for its top-level keys
+/// (no value parsed, no text checked): when they are, byte for byte and
+/// in order, those of the last line parsed whole and found to be a valid
+/// object, the line cannot name anything new and is not parsed. Any other
+/// line is parsed as before ([`Names::add`]). Scanned keys are a superset
+/// of what a parse of a broken line adds, so the header is the same
+/// (tested against parsing every line).
+#[derive(Default)]
+struct LineNames {
+    names: Names,
+    /// The keys of the last line parsed whole, when it was a valid object
+    /// whose keys were scanned.
+    last: Option<Vec<u8>>,
+    keys: Vec<u8>,
+}
+
+impl LineNames {
+    fn line(&mut self, b: &[u8]) {
+        let scanned = flat_keys(b, &mut self.keys);
+        if scanned && self.last.as_deref() == Some(&self.keys[..]) {
+            return;
+        }
+        let valid = std::str::from_utf8(b)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .is_some_and(|s| matches!(self.names.add(s), Ok(true)));
+        self.last = (valid && scanned).then(|| std::mem::take(&mut self.keys));
+    }
+}
+
+/// The raw top-level keys of a one-line JSON object, each followed by a
+/// `"` (which no raw key holds), into `keys`; `false` when the line is not
+/// a flat object this scan is sure of (a key with an escape, a value that
+/// is an object or an array, anything out of place): the line is then
+/// parsed. Values are skipped, not checked.
+fn flat_keys(b: &[u8], keys: &mut Vec<u8>) -> bool {
+    keys.clear();
+    let ws = |mut i: usize| {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return false;
+    }
+    i = ws(i + 1);
+    if b.get(i) == Some(&b'}') {
+        return ws(i + 1) == b.len();
+    }
+    loop {
+        // A key, without escapes.
+        if b.get(i) != Some(&b'"') {
+            return false;
+        }
+        let Some(end) = memchr::memchr2(b'"', b'\\', &b[i + 1..]).map(|e| i + 1 + e) else {
+            return false;
+        };
+        if b[end] != b'"' {
+            return false;
+        }
+        keys.extend_from_slice(&b[i + 1..=end]);
+        i = ws(end + 1);
+        if b.get(i) != Some(&b':') {
+            return false;
+        }
+        i = ws(i + 1);
+        // A value: a string (escapes skipped), or a number or literal.
+        match b.get(i) {
+            Some(b'"') => {
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[i..]) {
+                        Some(e) if b[i + e] == b'"' => break i += e + 1,
+                        Some(e) => i += e + 2,
+                        None => return false,
+                    }
+                    if i >= b.len() {
+                        return false;
+                    }
+                }
+            }
+            Some(b'{' | b'[') | None => return false,
+            Some(_) => {
+                let start = i;
+                while i < b.len() && !matches!(b[i], b',' | b'}' | b' ' | b'\t' | b'\r' | b'\n') {
+                    i += 1;
+                }
+                if i == start {
+                    return false;
+                }
+            }
+        }
+        i = ws(i);
+        match b.get(i) {
+            Some(b',') => i = ws(i + 1),
+            Some(b'}') => return ws(i + 1) == b.len(),
+            _ => return false,
+        }
+    }
 }
 
 /// One JSON object per line; blank lines are not records.
@@ -951,5 +1052,61 @@ mod tests {
         assert_eq!(seen.rows[0].1[4], "CGK");
         assert_eq!(seen.rows[0].1[5], r#"[{"s": 1}]"#);
         assert_eq!(seen.rows[1].1[2], "null");
+    }
+
+    /// The header pass skips a line whose keys repeat the last valid
+    /// line's: over hostile lines in many orders, the header is the one a
+    /// parse of every line gives.
+    #[test]
+    fn skipped_lines_name_nothing_new() {
+        let lines: &[&[u8]] = &[
+            br#"{"a": 1, "b": "x"}"#,
+            br#"{"a": 2, "b": "y\"z"}"#,
+            br#"{"a": 3, "b": 12abc, "c": 1}"#,
+            br#"{"a": 3, "b": 4, "c": 5 "d": 6}"#,
+            br#"{"a": 3, "b": 4, "c": 5, "d": 6}"#,
+            br#"{"a":1,"b":2,"c":3,"d":{"e":1}}"#,
+            br#"{"a":1,"b":2,"c":3,"d":[{"f":1}]}"#,
+            br#"{"a\u0062": 1, "b": 2}"#,
+            br#"{"a": 1, "a": 2, "g": 3}"#,
+            br#"{"a": 1, "b": 2}{"h": 1}"#,
+            br#"{"a": 1, "b": "\"}"#,
+            b"{\"a\": 1, \"b\": \"\xff\", \"i\": 2}",
+            br#"[1, 2]"#,
+            br#"  {  }  "#,
+            br#""#,
+            br#"{"a": 1, "b": 2, "c": 3, "j": tru}"#,
+            br#"{"a": 1, "b": 2, "c": 3, "j": true}"#,
+        ];
+        let mut state = 1u64;
+        for round in 0..400 {
+            let mut order: Vec<&[u8]> = Vec::new();
+            for _ in 0..30 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1442695040888963407);
+                order.push(lines[(state >> 33) as usize % lines.len()]);
+            }
+            if round == 0 {
+                order = lines.to_vec();
+            }
+            let mut fast = LineNames::default();
+            let mut every = Names::default();
+            for b in &order {
+                fast.line(b);
+                if let Ok(s) = std::str::from_utf8(b)
+                    && !s.trim().is_empty()
+                {
+                    let _ = every.add(s);
+                }
+            }
+            assert_eq!(fast.names.names, every.names, "{order:?}");
+        }
+        let mut keys = Vec::new();
+        assert!(flat_keys(
+            br#"{"as_of":"2026-11-19T20:06:00+07:00","quantity":18424}"#,
+            &mut keys
+        ));
+        assert_eq!(keys, b"as_of\"quantity\"");
     }
 }
