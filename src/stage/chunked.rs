@@ -23,7 +23,7 @@ use super::feed::FeedVisitor;
 use super::partition::{PartitionWriter, Partitions};
 use super::read::{self, At, Chunks, Visitor};
 use super::rejects::ExceptionFile;
-use super::staged_copy::StagedWriter;
+use super::staged_copy::{Encoded, Encoder, StagedWriter};
 use super::{Batch, Context, Sink, StagedFeed};
 use crate::error::Problem;
 use crate::model::{Exception, Reason};
@@ -77,6 +77,7 @@ pub(super) fn stage<'env>(
             staged: out.staged,
             rejected: out.rejected,
             batch: Batch::default(),
+            encoding: Encoding::new(pool.threads()),
         },
         error: None,
     };
@@ -269,7 +270,7 @@ impl Driver<'_, '_> {
             if let Some(body) = parsed.body.take() {
                 self.spare.push(body);
             }
-            let mut rows = self.in_order.take(parsed)?;
+            let mut rows = self.in_order.take(parsed, self.pool)?;
             rows.clear();
             let mut spare = self.shared.spare_rows.lock().expect("no poisoned batches");
             if spare.len() < self.limit as usize {
@@ -289,16 +290,10 @@ impl Driver<'_, '_> {
             self.receive()?;
         }
         self.shared.progress.finish_and_clear();
+        self.in_order.flush()?;
         let InOrder {
-            ctx,
-            mut staged,
-            rejected,
-            mut batch,
+            staged, rejected, ..
         } = self.in_order;
-        if !batch.is_empty() {
-            staged.write(&batch, ctx)?;
-            batch.clear();
-        }
         staged.finish()?;
         rejected.finish().map_err(|error| Problem::Write {
             what: "the rejected rows",
@@ -381,12 +376,48 @@ struct InOrder<'env> {
     rejected: ExceptionFile,
     /// Rows not yet written: fewer than a batch.
     batch: Batch,
+    encoding: Encoding,
 }
 
-impl InOrder<'_> {
+/// Full batches of the staged copy out on the pool to be encoded; their
+/// row groups are written here, in file order.
+struct Encoding {
+    idle: Arc<Mutex<Vec<Encoder>>>,
+    done_tx: Sender<EncodedBatch>,
+    done_rx: Receiver<EncodedBatch>,
+    /// Batches sent, and written back in order.
+    sent: u64,
+    written: u64,
+    /// The most batches out at once.
+    limit: u64,
+    waiting: BTreeMap<u64, std::thread::Result<Result<Encoded, Problem>>>,
+    /// Batches encoded, with their memory, to be filled again.
+    spare: Vec<Batch>,
+}
+
+/// A batch's sequence number, its row group (or a panic), and the batch.
+type EncodedBatch = (u64, std::thread::Result<Result<Encoded, Problem>>, Batch);
+
+impl Encoding {
+    fn new(threads: usize) -> Encoding {
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        Encoding {
+            idle: Arc::default(),
+            done_tx,
+            done_rx,
+            sent: 0,
+            written: 0,
+            limit: threads as u64 + 1,
+            waiting: BTreeMap::new(),
+            spare: Vec::new(),
+        }
+    }
+}
+
+impl<'env> InOrder<'env> {
     /// One piece's results, the next in file order; gives back its rows'
     /// batch.
-    fn take(&mut self, parsed: Parsed) -> Result<Batch, Problem> {
+    fn take(&mut self, parsed: Parsed, pool: &Pool<'env>) -> Result<Batch, Problem> {
         for e in &parsed.exceptions {
             self.rejected.write(e).map_err(|error| Problem::Write {
                 what: "the rejected rows",
@@ -396,7 +427,7 @@ impl InOrder<'_> {
         let rows = parsed.rows;
         for r in &rows.stock {
             self.batch.stock.push(*r);
-            self.full()?;
+            self.full(pool)?;
         }
         for r in &rows.shipments {
             let id = rows.shipment_id(r);
@@ -404,16 +435,73 @@ impl InOrder<'_> {
             r.id_start = self.batch.ids.len() as u32;
             self.batch.ids.push_str(id);
             self.batch.shipments.push(r);
-            self.full()?;
+            self.full(pool)?;
         }
         Ok(rows)
     }
 
-    /// Writes the batch once it has `batch_rows` rows, as one thread's
-    /// visitor does.
+    /// Sends the batch to be encoded once it has `batch_rows` rows, as one
+    /// thread's visitor writes it.
     #[inline]
-    fn full(&mut self) -> Result<(), Problem> {
+    fn full(&mut self, pool: &Pool<'env>) -> Result<(), Problem> {
         if self.batch.len() >= self.ctx.batch_rows {
+            let next = self.encoding.spare.pop().unwrap_or_default();
+            let batch = std::mem::replace(&mut self.batch, next);
+            self.encode(batch, pool)?;
+        }
+        Ok(())
+    }
+
+    /// Encodes a full batch on the pool (an idle encoder, or a new one).
+    fn encode(&mut self, batch: Batch, pool: &Pool<'env>) -> Result<(), Problem> {
+        while self.encoding.sent - self.encoding.written >= self.encoding.limit {
+            self.write_encoded()?;
+        }
+        let e = &mut self.encoding;
+        let seq = e.sent;
+        e.sent += 1;
+        let spare = e.idle.lock().expect("no poisoned encoders").pop();
+        let mut encoder = spare.unwrap_or_else(|| self.staged.encoder());
+        let (idle, done, ctx) = (Arc::clone(&e.idle), e.done_tx.clone(), self.ctx);
+        pool.spawn(move || {
+            let out = catch_unwind(AssertUnwindSafe(|| encoder.encode(&batch, ctx)));
+            if out.is_ok() {
+                idle.lock().expect("no poisoned encoders").push(encoder);
+            }
+            // The feed's thread is gone only if it failed already.
+            let _ = done.send((seq, out, batch));
+        });
+        Ok(())
+    }
+
+    /// Waits for one encoded batch; writes every row group now next in
+    /// order.
+    fn write_encoded(&mut self) -> Result<(), Problem> {
+        let e = &mut self.encoding;
+        let (seq, out, mut batch) = e.done_rx.recv().expect("every batch reports");
+        batch.clear();
+        if e.spare.len() < e.limit as usize {
+            e.spare.push(batch);
+        }
+        e.waiting.insert(seq, out);
+        while let Some(out) = e.waiting.remove(&e.written) {
+            e.written += 1;
+            let encoded = match out {
+                Ok(encoded) => encoded?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            self.staged.write_encoded(encoded)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every batch out, then the last one (fewer than `batch_rows`
+    /// rows).
+    fn flush(&mut self) -> Result<(), Problem> {
+        while self.encoding.written < self.encoding.sent {
+            self.write_encoded()?;
+        }
+        if !self.batch.is_empty() {
             self.staged.write(&self.batch, self.ctx)?;
             self.batch.clear();
         }

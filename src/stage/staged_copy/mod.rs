@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::{CompatLevel, DataType, TimeUnit, TimeZone};
 use polars_arrow::datatypes::ArrowSchema;
-use polars_parquet::parquet::page::Page;
+use polars_parquet::parquet::page::{CompressedPage, Page};
 use polars_parquet::parquet::schema::types::PrimitiveType;
 use polars_parquet::write::{
     CompressionOptions, FileWriter, ParquetType, StatisticsOptions, Version, WriteOptions,
@@ -118,9 +118,20 @@ impl Remap {
 /// Writes `staged/<id>.parquet` a row group per batch.
 pub struct StagedWriter {
     path: PathBuf,
-    kind: SourceKind,
     writer: Option<FileWriter<DirectFile>>,
     arrow: ArrowSchema,
+    /// Encodes the batches [`StagedWriter::write`] is given.
+    encoder: Encoder,
+}
+
+/// Turns batches into their row groups' compressed pages, on whichever
+/// thread has one (a feed staged on every core encodes its batches on the
+/// pool and writes them in order: [`StagedWriter::encoder`],
+/// [`StagedWriter::write_encoded`]). Its dictionaries' scratch is kept
+/// from batch to batch.
+pub struct Encoder {
+    path: PathBuf,
+    kind: SourceKind,
     /// The Parquet type of each column, in schema order.
     fields: Vec<PrimitiveType>,
     entries: Remap,
@@ -128,6 +139,12 @@ pub struct StagedWriter {
     products: Remap,
     others: Remap,
     scratch: Columns,
+}
+
+/// One batch as its row group: each column chunk's compressed pages.
+pub struct Encoded {
+    rows: usize,
+    columns: Vec<Vec<CompressedPage>>,
 }
 
 /// A batch's columns before they are encoded, kept from batch to batch.
@@ -239,12 +256,31 @@ impl StagedWriter {
                 ParquetType::GroupType { .. } => unreachable!("the staged columns are flat"),
             })
             .collect();
+        let path = dir.join(format!("{source_id}.parquet"));
         StagedWriter {
-            path: dir.join(format!("{source_id}.parquet")),
-            kind,
+            encoder: Encoder {
+                path: path.clone(),
+                kind,
+                fields,
+                entries: Remap::default(),
+                suppliers: Remap::default(),
+                products: Remap::default(),
+                others: Remap::default(),
+                scratch: Columns::default(),
+            },
+            path,
             writer: None,
             arrow,
-            fields,
+        }
+    }
+
+    /// Another encoder of this file's batches, for another thread.
+    pub fn encoder(&self) -> Encoder {
+        let e = &self.encoder;
+        Encoder {
+            path: e.path.clone(),
+            kind: e.kind,
+            fields: e.fields.clone(),
             entries: Remap::default(),
             suppliers: Remap::default(),
             products: Remap::default(),
@@ -253,12 +289,67 @@ impl StagedWriter {
         }
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> Problem {
-        Problem::Io {
-            action: Action::Write,
-            path: self.path.clone(),
-            error: std::io::Error::other(e.to_string()),
+    fn open(&mut self) -> Result<(), Problem> {
+        if self.writer.is_none() {
+            // Written once and not read back by this run: past the page
+            // cache.
+            let file = DirectFile::create(&self.path).map_err(|e| err(&self.path, e))?;
+            let w = FileWriter::try_new(file, self.arrow.clone(), OPTIONS)
+                .map_err(|e| err(&self.path, e))?;
+            self.writer = Some(w);
         }
+        Ok(())
+    }
+
+    /// Encodes and writes one batch as the next row group (nothing for an
+    /// empty batch).
+    pub fn write(&mut self, batch: &Batch, ctx: &Context) -> Result<(), Problem> {
+        self.open()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let encoded = self.encoder.encode(batch, ctx)?;
+        self.write_encoded(encoded)
+    }
+
+    /// Writes a batch encoded elsewhere as the next row group.
+    pub fn write_encoded(&mut self, e: Encoded) -> Result<(), Problem> {
+        self.open()?;
+        let writer = self.writer.as_mut().expect("opened above");
+        let result = pages::write_compressed(writer, e.rows, e.columns);
+        result.map_err(|e| err(&self.path, e))
+    }
+
+    /// Writes the footer (an empty table when no row was accepted).
+    pub fn finish(mut self) -> Result<(), Problem> {
+        self.open()?;
+        let mut w = self.writer.take().expect("opened above");
+        w.end(None).map_err(|e| err(&self.path, e))?;
+        w.into_inner()
+            .finish()
+            .map(|_| ())
+            .map_err(|e| err(&self.path, e))
+    }
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> Problem {
+    Problem::Io {
+        action: Action::Write,
+        path: path.to_path_buf(),
+        error: std::io::Error::other(e.to_string()),
+    }
+}
+
+impl Encoder {
+    /// A non-empty batch as its row group.
+    pub fn encode(&mut self, batch: &Batch, ctx: &Context) -> Result<Encoded, Problem> {
+        let columns = self.columns(batch, ctx);
+        let columns =
+            pages::compress(columns, OPTIONS.compression).map_err(|e| err(&self.path, e))?;
+        Ok(Encoded {
+            rows: batch.len(),
+            columns,
+        })
     }
 
     /// The pages of one batch, a column chunk's in each, in schema order.
@@ -370,37 +461,6 @@ impl StagedWriter {
                 ints(7, &c.time),
             ]
         }
-    }
-
-    fn open(&mut self) -> Result<(), Problem> {
-        if self.writer.is_none() {
-            // Written once and not read back by this run: past the page
-            // cache.
-            let file = DirectFile::create(&self.path).map_err(|e| self.err(e))?;
-            let w =
-                FileWriter::try_new(file, self.arrow.clone(), OPTIONS).map_err(|e| self.err(e))?;
-            self.writer = Some(w);
-        }
-        Ok(())
-    }
-
-    pub fn write(&mut self, batch: &Batch, ctx: &Context) -> Result<(), Problem> {
-        self.open()?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let columns = self.columns(batch, ctx);
-        let writer = self.writer.as_mut().expect("opened above");
-        let result = pages::write_row_group(writer, batch.len(), columns);
-        result.map_err(|e| self.err(e))
-    }
-
-    /// Writes the footer (an empty table when no row was accepted).
-    pub fn finish(mut self) -> Result<(), Problem> {
-        self.open()?;
-        let mut w = self.writer.take().expect("opened above");
-        w.end(None).map_err(|e| self.err(e))?;
-        w.into_inner().finish().map(|_| ()).map_err(|e| self.err(e))
     }
 }
 

@@ -13,16 +13,18 @@
 //! Compression and the file layout stay with polars' Parquet writer.
 
 use polars::prelude::PolarsError;
+use polars_parquet::parquet::compression::CompressionOptions;
 use polars_parquet::parquet::encoding::{self, Encoding};
-use polars_parquet::parquet::error::ParquetError;
 use polars_parquet::parquet::metadata::Descriptor;
-use polars_parquet::parquet::page::{DataPage, DataPageHeader, DataPageHeaderV1, DictPage, Page};
+use polars_parquet::parquet::page::{
+    CompressedPage, DataPage, DataPageHeader, DataPageHeaderV1, DictPage, Page,
+};
 use polars_parquet::parquet::schema::types::{PhysicalType, PrimitiveType};
 use polars_parquet::parquet::statistics::{
     BinaryStatistics, ParquetStatistics, PrimitiveStatistics,
 };
 use polars_parquet::parquet::{CowBuffer, FallibleStreamingIterator};
-use polars_parquet::write::{Compressor, DynIter, DynStreamingIterator, FileWriter};
+use polars_parquet::write::{DynIter, DynStreamingIterator, FileWriter};
 
 /// Values per delta block (one miniblock each), as polars writes them.
 const BLOCK: usize = 256;
@@ -282,19 +284,68 @@ pub fn dictionary<'s>(
 
 /// Writes one row group of `rows` rows: each column chunk's pages,
 /// compressed as the writer's options say.
+#[cfg(test)]
 pub fn write_row_group<W: std::io::Write>(
     writer: &mut FileWriter<W>,
     rows: usize,
     columns: Vec<Vec<Page>>,
 ) -> Result<(), PolarsError> {
-    let compression = writer.options().compression;
-    let group = DynIter::new(columns.into_iter().map(move |column| {
-        let column = DynIter::new(column.into_iter().map(Ok::<_, ParquetError>));
-        let compressed = Compressor::new(column, compression, vec![])
-            .map_err(|e| PolarsError::ComputeError(e.to_string().into()));
-        Ok(DynStreamingIterator::new(compressed))
+    let columns = compress(columns, writer.options().compression)?;
+    write_compressed(writer, rows, columns)
+}
+
+/// Each column chunk's pages compressed (on whichever thread encodes the
+/// row group; [`Compressor`] does the same per page as it is written).
+pub fn compress(
+    columns: Vec<Vec<Page>>,
+    compression: CompressionOptions,
+) -> Result<Vec<Vec<CompressedPage>>, PolarsError> {
+    columns
+        .into_iter()
+        .map(|column| {
+            column
+                .into_iter()
+                .map(|page| polars_parquet::parquet::write::compress(page, vec![], compression))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))
+}
+
+/// Writes one row group of `rows` rows from its compressed pages.
+pub fn write_compressed<W: std::io::Write>(
+    writer: &mut FileWriter<W>,
+    rows: usize,
+    columns: Vec<Vec<CompressedPage>>,
+) -> Result<(), PolarsError> {
+    let group = DynIter::new(columns.into_iter().map(|column| {
+        let pages = Pages {
+            pages: column.into_iter(),
+            current: None,
+        };
+        Ok(DynStreamingIterator::new(pages))
     }));
     writer.write(rows as u64, group)
+}
+
+/// A column chunk's compressed pages, handed to the writer one at a time.
+struct Pages {
+    pages: std::vec::IntoIter<CompressedPage>,
+    current: Option<CompressedPage>,
+}
+
+impl FallibleStreamingIterator for Pages {
+    type Item = CompressedPage;
+    type Error = PolarsError;
+
+    fn advance(&mut self) -> Result<(), PolarsError> {
+        self.current = self.pages.next();
+        Ok(())
+    }
+
+    fn get(&self) -> Option<&CompressedPage> {
+        self.current.as_ref()
+    }
 }
 
 #[cfg(test)]
