@@ -353,6 +353,10 @@ impl Chunks for Driver<'_, '_> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        // The jobs read a Parquet feed themselves: this thread has time to
+        // encode the staged copy, and the memory of batches out on the
+        // pool is not worth it.
+        self.in_order.encoding.on_pool = false;
         self.send(Piece::Groups { file, groups, line })
     }
 
@@ -388,8 +392,14 @@ struct Encoding {
     /// Batches sent, and written back in order.
     sent: u64,
     written: u64,
-    /// The most batches out at once.
+    /// The most batches out at once (each is about 6 MiB of rows, and
+    /// its encoder's scratch: a text feed's peak grows by about 100 MiB
+    /// at M, 40 MiB at L; fewer out at once and the feed's thread waits
+    /// behind the parse jobs again).
     limit: u64,
+    /// Batches are encoded on the pool (a text feed, whose reading and
+    /// cutting keep this thread busy), or here.
+    on_pool: bool,
     waiting: BTreeMap<u64, std::thread::Result<Result<Encoded, Problem>>>,
     /// Batches encoded, with their memory, to be filled again.
     spare: Vec<Batch>,
@@ -408,6 +418,7 @@ impl Encoding {
             sent: 0,
             written: 0,
             limit: threads as u64 + 1,
+            on_pool: true,
             waiting: BTreeMap::new(),
             spare: Vec::new(),
         }
@@ -447,7 +458,14 @@ impl<'env> InOrder<'env> {
         if self.batch.len() >= self.ctx.batch_rows {
             let next = self.encoding.spare.pop().unwrap_or_default();
             let batch = std::mem::replace(&mut self.batch, next);
-            self.encode(batch, pool)?;
+            if self.encoding.on_pool {
+                self.encode(batch, pool)?;
+            } else {
+                self.staged.write(&batch, self.ctx)?;
+                let mut batch = batch;
+                batch.clear();
+                self.encoding.spare.push(batch);
+            }
         }
         Ok(())
     }
