@@ -9,9 +9,11 @@
 //! feed and line). Back on the feed's thread, the chunks' results are
 //! taken strictly in file order: accepted rows go into the staged copy in
 //! batches of exactly `batch_rows`, rejected records into the exceptions
-//! file, line after line. So the staged copy, the exceptions and every
-//! count are the same, byte for byte, as when one thread does it all
-//! ([`super::stage_file`]).
+//! file, line after line. A text feed's full batches are encoded into row
+//! groups by pool jobs too (this thread, busy reading, was what the
+//! workers waited for), and their row groups written here in order. So
+//! the staged copy, the exceptions and every count are the same, byte for
+//! byte, as when one thread does it all ([`super::stage_file`]).
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
