@@ -10,30 +10,25 @@
 //! (a test compares the two over years of instants in zones with every
 //! kind of transition).
 
-use std::cell::Cell;
 use std::fmt::Write;
 
 use chrono::{DateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
-/// UTC hours kept: a table's timestamps span weeks, a few hundred hours.
-const SLOTS: usize = 1024;
-
-/// The offset of an hour chrono decides.
-const IRREGULAR: i32 = i32::MIN;
+use crate::model::{HourOffsets, IRREGULAR};
 
 /// Formats instants (microseconds since the epoch) in one timezone.
 pub struct LocalTime {
     tz: Tz,
-    /// (UTC hour since the epoch, its offset in seconds east of UTC).
-    slots: Box<[Cell<(i64, i32)>]>,
+    /// By UTC hour.
+    offsets: HourOffsets,
 }
 
 impl LocalTime {
     pub fn new(tz: Tz) -> LocalTime {
         LocalTime {
             tz,
-            slots: (0..SLOTS).map(|_| Cell::new((i64::MIN, 0))).collect(),
+            offsets: HourOffsets::default(),
         }
     }
 
@@ -100,14 +95,7 @@ impl LocalTime {
     #[inline]
     fn offset(&self, secs: i64) -> i32 {
         let hour = secs.div_euclid(3600);
-        let slot = &self.slots[hour.rem_euclid(SLOTS as i64) as usize];
-        let (kept, offset) = slot.get();
-        if kept == hour {
-            return offset;
-        }
-        let offset = self.offset_of_hour(hour);
-        slot.set((hour, offset));
-        offset
+        self.offsets.get(hour, |h| self.offset_of_hour(h))
     }
 
     #[cold]

@@ -457,19 +457,17 @@ impl<'env> InOrder<'env> {
     /// thread's visitor writes it.
     #[inline]
     fn full(&mut self, pool: &Pool<'env>) -> Result<(), Problem> {
-        if self.batch.len() >= self.ctx.batch_rows {
-            let next = self.encoding.spare.pop().unwrap_or_default();
-            let batch = std::mem::replace(&mut self.batch, next);
-            if self.encoding.on_pool {
-                self.encode(batch, pool)?;
-            } else {
-                self.staged.write(&batch, self.ctx)?;
-                let mut batch = batch;
-                batch.clear();
-                self.encoding.spare.push(batch);
-            }
+        if self.batch.len() < self.ctx.batch_rows {
+            return Ok(());
         }
-        Ok(())
+        if !self.encoding.on_pool {
+            self.staged.write(&self.batch, self.ctx)?;
+            self.batch.clear();
+            return Ok(());
+        }
+        let next = self.encoding.spare.pop().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, next);
+        self.encode(batch, pool)
     }
 
     /// Encodes a full batch on the pool (an idle encoder, or a new one).

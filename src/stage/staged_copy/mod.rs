@@ -258,16 +258,7 @@ impl StagedWriter {
             .collect();
         let path = dir.join(format!("{source_id}.parquet"));
         StagedWriter {
-            encoder: Encoder {
-                path: path.clone(),
-                kind,
-                fields,
-                entries: Remap::default(),
-                suppliers: Remap::default(),
-                products: Remap::default(),
-                others: Remap::default(),
-                scratch: Columns::default(),
-            },
+            encoder: Encoder::new(path.clone(), kind, fields),
             path,
             writer: None,
             arrow,
@@ -277,16 +268,7 @@ impl StagedWriter {
     /// Another encoder of this file's batches, for another thread.
     pub fn encoder(&self) -> Encoder {
         let e = &self.encoder;
-        Encoder {
-            path: e.path.clone(),
-            kind: e.kind,
-            fields: e.fields.clone(),
-            entries: Remap::default(),
-            suppliers: Remap::default(),
-            products: Remap::default(),
-            others: Remap::default(),
-            scratch: Columns::default(),
-        }
+        Encoder::new(e.path.clone(), e.kind, e.fields.clone())
     }
 
     fn open(&mut self) -> Result<(), Problem> {
@@ -341,6 +323,19 @@ fn err(path: &Path, e: impl std::fmt::Display) -> Problem {
 }
 
 impl Encoder {
+    fn new(path: PathBuf, kind: SourceKind, fields: Vec<PrimitiveType>) -> Encoder {
+        Encoder {
+            path,
+            kind,
+            fields,
+            entries: Remap::default(),
+            suppliers: Remap::default(),
+            products: Remap::default(),
+            others: Remap::default(),
+            scratch: Columns::default(),
+        }
+    }
+
     /// A non-empty batch as its row group.
     pub fn encode(&mut self, batch: &Batch, ctx: &Context) -> Result<Encoded, Problem> {
         let columns = self.columns(batch, ctx);

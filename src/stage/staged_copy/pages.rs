@@ -295,7 +295,8 @@ pub fn write_row_group<W: std::io::Write>(
 }
 
 /// Each column chunk's pages compressed (on whichever thread encodes the
-/// row group; [`Compressor`] does the same per page as it is written).
+/// row group; polars' `Compressor` does the same per page as it is
+/// written).
 pub fn compress(
     columns: Vec<Vec<Page>>,
     compression: CompressionOptions,

@@ -9,30 +9,24 @@
 //! one by one, so the SPEC's rules hold exactly as before (a repeated
 //! hour takes the earlier instant; a skipped one is a bad date).
 
-use std::cell::Cell;
-
 use chrono::{DateTime, LocalResult, Offset, TimeZone};
 use chrono_tz::Tz;
 
-/// Hours kept: a campaign's timestamps span weeks, a few hundred hours.
-const SLOTS: usize = 1024;
-
-/// The offset of an hour a transition falls in.
-const IRREGULAR: i32 = i32::MIN;
+use crate::model::{HourOffsets, IRREGULAR};
 
 /// The offsets of the local hours seen, by hour (direct-mapped).
 #[derive(Debug, Clone)]
 pub(super) struct Zone {
     tz: Tz,
-    /// (hour since the epoch, its offset in seconds east of UTC).
-    slots: Box<[Cell<(i64, i32)>]>,
+    /// By local hour.
+    offsets: HourOffsets,
 }
 
 impl Zone {
     pub fn new(tz: Tz) -> Zone {
         Zone {
             tz,
-            slots: (0..SLOTS).map(|_| Cell::new((i64::MIN, 0))).collect(),
+            offsets: HourOffsets::default(),
         }
     }
 
@@ -42,15 +36,7 @@ impl Zone {
     #[inline]
     pub fn utc(&self, local: i64) -> Option<i64> {
         let hour = local.div_euclid(3600);
-        let slot = &self.slots[(hour as usize) % SLOTS];
-        let (kept, offset) = slot.get();
-        let offset = if kept == hour {
-            offset
-        } else {
-            let offset = self.offset_of_hour(hour);
-            slot.set((hour, offset));
-            offset
-        };
+        let offset = self.offsets.get(hour, |h| self.offset_of_hour(h));
         (offset != IRREGULAR).then(|| local - i64::from(offset))
     }
 
