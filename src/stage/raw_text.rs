@@ -110,8 +110,8 @@ impl Visitor for Pick<'_> {
 }
 
 /// A Parquet feed's wanted lines (sorted), read again on every core: only
-/// the row groups that hold one of them are decoded, each by whichever
-/// thread is free.
+/// the row groups that hold one of them are read, each by whichever
+/// thread is free, and of those only the wanted rows decoded.
 fn parquet_texts(
     file: &read::ParquetFile,
     lines: &[u64],
@@ -140,8 +140,7 @@ fn parquet_texts(
                         let Some(&(g, line)) = groups.get(i) else {
                             break;
                         };
-                        let mut pick = Pick::new(lines, line, &mut part);
-                        let _ = file.visit(g..g + 1, line, &mut pick);
+                        let _ = file.pick(g, line, lines, &mut part);
                     }
                     part
                 })

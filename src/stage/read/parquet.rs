@@ -117,6 +117,48 @@ impl ParquetFile {
         self.visit_groups(groups, line, visitor, SLICE)
     }
 
+    /// The raw text of wanted lines `lines` (sorted) of row group
+    /// `group`, whose first row is line `first`, put in `found`: only
+    /// those rows are decoded (the group's pages are still decompressed),
+    /// so a few exceptions do not cost a whole group's cells.
+    pub fn pick(
+        &self,
+        group: usize,
+        first: u64,
+        lines: &[u64],
+        found: &mut std::collections::BTreeMap<u64, String>,
+    ) -> Result<(), Problem> {
+        let meta = &self.metadata.row_groups[group];
+        let rows = meta.num_rows();
+        let end = first + rows as u64;
+        let from = lines.partition_point(|&l| l < first);
+        let wanted = &lines[from..from + lines[from..].partition_point(|&l| l < end)];
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let mut mask = polars_arrow::bitmap::MutableBitmap::from_len_zeroed(rows);
+        for &l in wanted {
+            mask.set((l - first) as usize, true);
+        }
+        let mask: polars_arrow::bitmap::Bitmap = mask.into();
+        let path = &self.path;
+        let mut file = std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path))?;
+        let views: Vec<View> = self
+            .fields
+            .iter()
+            .map(|f| {
+                let chunks = column_chunks(&mut file, self.len, meta, &f.name)?;
+                let filter = Filter::new_masked(mask.clone());
+                View::of(&decode(f, chunks.as_deref(), filter, wanted.len())?)
+            })
+            .collect::<Result<_, Problem>>()?;
+        for (i, &line) in wanted.iter().enumerate() {
+            let row = Row { views: &views, i };
+            found.insert(line, raw_object(&self.header, &row.owned()));
+        }
+        Ok(())
+    }
+
     fn visit_groups(
         &self,
         groups: std::ops::Range<usize>,
@@ -140,7 +182,10 @@ impl ParquetFile {
                     .fields
                     .iter()
                     .zip(&chunks)
-                    .map(|(f, c)| View::of(&decode(f, c.as_deref(), start..end)?))
+                    .map(|(f, c)| {
+                        let filter = Filter::new_ranged(start, end);
+                        View::of(&decode(f, c.as_deref(), filter, end - start)?)
+                    })
                     .collect::<Result<_, Problem>>()?;
                 visit_slice(&views, end - start, &self.header, line, visitor);
                 line += (end - start) as u64;
@@ -203,15 +248,17 @@ fn column_chunks<'m>(
     Ok(Some(out))
 }
 
-/// Rows `rows` of one column of a row group, decoded.
+/// The rows `filter` picks (`rows` of them) of one column of a row
+/// group, decoded.
 fn decode(
     field: &ArrowField,
     chunks: Option<&[(&ColumnChunkMetadata, polars_buffer::Buffer<u8>)]>,
-    rows: std::ops::Range<usize>,
+    filter: Filter,
+    rows: usize,
 ) -> Result<Series, Problem> {
     let Some(chunks) = chunks else {
         let dtype = DataType::from_arrow_field(field);
-        return Ok(Series::full_null(field.name.clone(), rows.len(), &dtype));
+        return Ok(Series::full_null(field.name.clone(), rows, &dtype));
     };
     let (pages, types): (Vec<_>, Vec<_>) = chunks
         .iter()
@@ -223,16 +270,19 @@ fn decode(
             )
         })
         .unzip();
-    let filter = Some(Filter::new_ranged(rows.start, rows.end));
-    let (arrays, _) =
-        pq::column_iter_to_arrays(pages, types, field.clone(), filter).map_err(not_parquet)?;
+    let (arrays, _) = pq::column_iter_to_arrays(pages, types, field.clone(), Some(filter))
+        .map_err(not_parquet)?;
     Series::try_from((field, arrays)).map_err(not_parquet)
 }
 
 /// A decoded column of a slice, as cells are read from it.
 enum View {
-    /// Text (`number`: a machine-written number), borrowed cell by cell.
-    Strings { text: StringChunked, number: bool },
+    /// Text (`number`: a machine-written number), borrowed cell by cell
+    /// from the slice's one array.
+    Strings {
+        text: polars_arrow::array::Utf8ViewArray,
+        number: bool,
+    },
     /// Dates, datetimes, floats: cells made once per slice.
     Cells(Vec<OwnedCell>),
 }
@@ -241,7 +291,8 @@ impl View {
     fn of(s: &Series) -> Result<View, Problem> {
         let strings = |number: bool| -> Result<View, Problem> {
             let text = s.cast(&DataType::String).map_err(not_parquet)?;
-            let text = text.str().map_err(not_parquet)?.rechunk().into_owned();
+            let text = text.str().map_err(not_parquet)?.rechunk();
+            let text = text.downcast_as_array().clone();
             Ok(View::Strings { text, number })
         };
         match s.dtype() {
@@ -254,11 +305,15 @@ impl View {
 
     fn get(&self, i: usize) -> Cell<'_> {
         match self {
-            View::Strings { text, number } => match text.get(i) {
-                Some(t) if *number => Cell::Number(t),
-                Some(t) => Cell::Text(t),
-                None => Cell::Null,
-            },
+            View::Strings { text, number } => {
+                // Past the end (a file short of its rows) reads as null.
+                let t = if i < text.len() { text.get(i) } else { None };
+                match t {
+                    Some(t) if *number => Cell::Number(t),
+                    Some(t) => Cell::Text(t),
+                    None => Cell::Null,
+                }
+            }
             View::Cells(cells) => cells.get(i).map_or(Cell::Null, OwnedCell::as_cell),
         }
     }
@@ -438,5 +493,20 @@ mod tests {
             let json: serde_json::Value = serde_json::from_str(raw).unwrap();
             assert_eq!(json["sku"].as_str(), sku.get(i), "line {line}: {raw}");
         }
+        // Rows picked out of their row groups (each group's first and
+        // last rows among them) have the raw text of a whole visit.
+        let file = ParquetFile::open(&path).unwrap();
+        let lines: Vec<u64> = (1..=n as u64)
+            .filter(|l| l % 37 == 0 || l % 300 <= 1 || *l == n as u64)
+            .collect();
+        let mut found = std::collections::BTreeMap::new();
+        for (g, range) in file.group_lines().into_iter().enumerate() {
+            file.pick(g, range.start, &lines, &mut found).unwrap();
+        }
+        let want: std::collections::BTreeMap<u64, String> = lines
+            .iter()
+            .map(|&l| (l, whole[l as usize - 1].2.clone()))
+            .collect();
+        assert!(found == want, "picked rows differ from a whole visit");
     }
 }
