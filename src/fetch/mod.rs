@@ -7,8 +7,8 @@
 //! `concurrency` at a time; bodies stream to disk, never whole into memory.
 //! The polars work of the later phases runs on plain threads after the
 //! runtime is done (polars inside an async task can panic, polars issue
-//! #26902). A local CSV feed is not copied here: staging copies it as it
-//! reads it (see [`Source::copied_while_staged`]). Checksums are the
+//! #26902). A local stock or shipments feed is not copied here: staging
+//! copies it as it reads it (see [`Source::copied_while_staged`]). Checksums are the
 //! staging phase's too: it reads every byte of every source.
 
 pub mod api;

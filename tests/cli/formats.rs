@@ -285,12 +285,12 @@ fn parquet_with_typed_columns() {
     assert_eq!(v["rejected"][0]["line"], 3, "record number");
 }
 
-/// A run keeps each source's bytes as they were read: streamed feeds (plain
-/// and gzip CSV) are copied by staging as it reads them, the others at
-/// fetch. Copy, size and sha256 agree with the source either way.
+/// A run keeps each source's bytes as they were read: local feeds are
+/// copied by staging as it reads them (CSV in its one pass; NDJSON and
+/// Parquet in their first), the reference tables at fetch. Copy, size and
+/// sha256 agree with the source either way, on one thread and on many.
 #[test]
 fn raw_copies_are_the_source_bytes() {
-    use sha2::Digest;
     let w = Workdir::new();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(CSV.as_bytes()).unwrap();
@@ -302,14 +302,46 @@ fn raw_copies_are_the_source_bytes() {
         utf16.extend_from_slice(&unit.to_le_bytes());
     }
     w.write("stock_utf16.csv", utf16);
+    let ndjson = "{\"supplier_sku\":\"K-01\",\"warehouse\":\"Gudang Jakarta\",\"quantity\":1000000,\"as_of\":\"2026-10-31T08:00:00+07:00\"}\n\
+                  {\"supplier_sku\":\"007\",\"warehouse\":\"Gudang Bandung\",\"quantity\":250,\"as_of\":\"2026-10-31T08:00:00+07:00\"}\n\n";
+    w.write("stock.ndjson", ndjson);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(ndjson.as_bytes()).unwrap();
+    w.write("stock.ndjson.gz", gz.finish().unwrap());
+    let mut df = polars::prelude::df! {
+        "supplier_sku" => ["K-01", "007"],
+        "warehouse" => ["Gudang Jakarta", "Gudang Bandung"],
+        "quantity" => [1_000_000i64, 250],
+        "as_of" => ["2026-10-31T08:00:00+07:00", "2026-10-31T08:00:00+07:00"],
+    }
+    .unwrap();
+    let mut parquet = Vec::new();
+    polars::prelude::ParquetWriter::new(&mut parquet)
+        .finish(&mut df)
+        .unwrap();
+    w.write("stock.parquet", parquet);
     let p = pipeline(
         &w,
         "[[stock]]\nid = \"gz\"\nsupplier = \"S1\"\nlocation = \"stock.csv.gz\"\n\
          [[stock]]\nid = \"plain\"\nsupplier = \"S2\"\nlocation = \"stock.csv\"\n\
-         [[stock]]\nid = \"u16\"\nsupplier = \"S3\"\nlocation = \"stock_utf16.csv\"\nencoding = \"utf-16\"\n",
+         [[stock]]\nid = \"u16\"\nsupplier = \"S3\"\nlocation = \"stock_utf16.csv\"\nencoding = \"utf-16\"\n\
+         [[stock]]\nid = \"nd\"\nsupplier = \"S4\"\nlocation = \"stock.ndjson\"\n\
+         [[stock]]\nid = \"ndgz\"\nsupplier = \"S5\"\nlocation = \"stock.ndjson.gz\"\nformat = \"ndjson\"\n\
+         [[stock]]\nid = \"pq\"\nsupplier = \"S6\"\nlocation = \"stock.parquet\"\n",
     );
-    w.siap(&["run", &p, "--date", "2026-11-01", "--work-dir", "work"])
-        .assert_success();
+    for threads in ["1", "3"] {
+        check_raw_copies(&w, &p, threads);
+    }
+}
+
+fn check_raw_copies(w: &Workdir, p: &str, threads: &str) {
+    use sha2::Digest;
+    let _ = std::fs::remove_dir_all(w.join("work"));
+    w.siap_env(
+        &["run", p, "--date", "2026-11-01", "--work-dir", "work"],
+        &[("SIAP_THREADS", threads)],
+    )
+    .assert_success();
     let m = crate::harness::manifest(&w.join("work"));
     let sources = m["sources"].as_array().unwrap();
     for (id, file) in [
@@ -317,11 +349,15 @@ fn raw_copies_are_the_source_bytes() {
         ("gz", "stock.csv.gz"),
         ("plain", "stock.csv"),
         ("u16", "stock_utf16.csv"),
+        ("nd", "stock.ndjson"),
+        ("ndgz", "stock.ndjson.gz"),
+        ("pq", "stock.parquet"),
     ] {
+        let s = sources.iter().find(|s| s["id"] == id).unwrap();
+        assert!(s["records_read"].as_u64().unwrap() >= 2, "{id}: {s}");
         let original = std::fs::read(w.join(file)).unwrap();
         let copy = std::fs::read(w.join("work/latest/raw").join(id)).unwrap();
         assert!(copy == original, "{id}: the raw copy differs from {file}");
-        let s = sources.iter().find(|s| s["id"] == id).unwrap();
         assert_eq!(
             s["bytes"].as_u64().unwrap() as usize,
             original.len(),

@@ -210,16 +210,17 @@ pub const MAX_COLUMNS: usize = 16_384;
 /// finds its header first), so this can be opened again.
 #[derive(Debug, Clone, Copy)]
 pub enum Bytes<'a> {
-    File(&'a Path),
+    /// A file, and what reading it is (the raw copy, or a local source).
+    File(&'a Path, Action),
     Memory(&'a [u8]),
 }
 
 impl<'a> Bytes<'a> {
     fn open(self) -> Result<Box<dyn Read + 'a>, Problem> {
         Ok(match self {
-            Bytes::File(p) => Box::new(decode::named(
-                std::fs::File::open(p).map_err(Problem::io(Action::ReadCopy, p))?,
-                Action::ReadCopy,
+            Bytes::File(p, action) => Box::new(decode::named(
+                std::fs::File::open(p).map_err(Problem::io(action, p))?,
+                action,
                 p,
             )),
             Bytes::Memory(b) => Box::new(Cursor::new(b)),
@@ -228,11 +229,8 @@ impl<'a> Bytes<'a> {
 
     fn is_empty(self) -> Result<bool, Problem> {
         Ok(match self {
-            Bytes::File(p) => {
-                std::fs::metadata(p)
-                    .map_err(Problem::io(Action::ReadCopy, p))?
-                    .len()
-                    == 0
+            Bytes::File(p, action) => {
+                std::fs::metadata(p).map_err(Problem::io(action, p))?.len() == 0
             }
             Bytes::Memory(b) => b.is_empty(),
         })
@@ -280,7 +278,7 @@ fn read_bytes(
             // anonymous temporary file first (never into memory).
             let spooled;
             let file: &Path = match bytes {
-                Bytes::File(p) if !dialect.gzip => p,
+                Bytes::File(p, _) if !dialect.gzip => p,
                 _ => {
                     spooled = spool(bytes, dialect)?;
                     spooled.path()
@@ -403,9 +401,9 @@ impl Stamp {
 }
 
 /// Reads a feed from a file. CSV is streamed (and, for [`Input::Tee`],
-/// copied) in one pass that also hashes it; other formats read their raw
-/// copy, after a pass that hashes it. The whole file is read (and copied)
-/// even when staging stops early.
+/// copied) in one pass that also hashes it; other formats are hashed (and
+/// copied) in a first pass, then read by their reader (see [`read_whole`]).
+/// The whole file is read (and copied) even when staging stops early.
 pub fn read_file(
     input: Input<'_>,
     dialect: &Dialect,
@@ -441,34 +439,47 @@ fn read_into(input: Input<'_>, dialect: &Dialect, target: Target<'_>) -> Result<
         Input::Copy(path) => (path, None),
         Input::Tee { from, to } => (from, Some(to)),
     };
+    let (mut input, stamp) = open_hashing(path, copy_to, dialect)?;
     if !streams(dialect) {
-        if let Some(to) = copy_to {
-            crate::sys::files::copy_capped(path, to, dialect.max_bytes)?;
-        }
-        let copy = copy_to.unwrap_or(path);
-        let (bytes, sha256) =
-            crate::sys::files::hash_file(copy).map_err(Problem::io(Action::ReadCopy, copy))?;
+        return read_whole(input, (path, copy_to), stamp, dialect, target);
+    }
+    let staged = {
+        let mut text: Box<dyn Read> = if dialect.gzip {
+            decode::utf8(
+                decode::gunzip(&mut input, dialect.max_bytes),
+                dialect.encoding,
+            )
+        } else {
+            decode::utf8(&mut input, dialect.encoding)
+        };
         match target {
-            Target::Visitor(visitor) => read_bytes(Bytes::File(copy), dialect, visitor)?,
+            Target::Visitor(visitor) => csv::stream(&mut text, dialect, visitor, dialect.gzip),
             Target::Chunks(chunks, size) => {
-                let bytes = Bytes::File(copy);
-                if bytes.is_empty()? {
-                    return Err(Problem::Empty { after_gzip: false });
-                }
-                if dialect.format == Format::Parquet {
-                    parquet::read_groups(copy, chunks, size)?;
-                } else {
-                    json::read_lines_chunked(&|| bytes.text(dialect), dialect, chunks, size)?;
-                }
+                csv::stream_chunked(&mut text, dialect, chunks, dialect.gzip, size)
             }
         }
-        return Ok(FileRead {
-            bytes,
-            sha256,
-            source: None,
-        });
-    }
-    // Reading a local source (copied as it is read), or the raw copy.
+    };
+    // The rest of the file still belongs to its hash and its copy.
+    let (copied, read) = input.finish(copy_to);
+    copied?;
+    staged?;
+    let (bytes, sha256) = read?;
+    // Changed while it was read: not the bytes the copy holds.
+    let source = stamp.filter(|s| s.matches(path));
+    Ok(FileRead {
+        bytes,
+        sha256,
+        source,
+    })
+}
+
+/// The file a feed is read from (a local source, copied as it is read, or
+/// the raw copy), opened through its hash, and the source's stamp.
+fn open_hashing<'p>(
+    path: &'p Path,
+    copy_to: Option<&Path>,
+    dialect: &Dialect,
+) -> Result<(Hashing<impl Read + use<'p>>, Option<Stamp>), Problem> {
     let action = if copy_to.is_some() {
         Action::Read
     } else {
@@ -490,7 +501,7 @@ fn read_into(input: Input<'_>, dialect: &Dialect, target: Target<'_>) -> Result<
         return Err(Problem::Empty { after_gzip: false });
     }
     let stamp = copy_to.map(|_| Stamp::of(&meta));
-    let mut input = Hashing {
+    let input = Hashing {
         // A file that grows while it is read stops at the cap too.
         inner: decode::named(
             decode::Capped::new(file, dialect.max_bytes, "the file"),
@@ -501,38 +512,55 @@ fn read_into(input: Input<'_>, dialect: &Dialect, target: Target<'_>) -> Result<
         copy,
         copy_error: None,
     };
-    let staged = {
-        let mut text: Box<dyn Read> = if dialect.gzip {
-            decode::utf8(
-                decode::gunzip(&mut input, dialect.max_bytes),
-                dialect.encoding,
-            )
-        } else {
-            decode::utf8(&mut input, dialect.encoding)
-        };
-        match target {
-            Target::Visitor(visitor) => csv::stream(&mut text, dialect, visitor, dialect.gzip),
-            Target::Chunks(chunks, size) => {
-                csv::stream_chunked(&mut text, dialect, chunks, dialect.gzip, size)
+    Ok((input, stamp))
+}
+
+/// A feed that is not streamed (NDJSON, JSON, Parquet, XLSX): hashed (and
+/// copied) in one pass, then read by its format, as many times as it
+/// needs, from the local source while it is the file just copied (its
+/// pages are in the page cache; the copy, written past it, is not), else
+/// from the copy. A source that changed meanwhile fails: the rows read
+/// would not be the bytes the copy and the hash hold.
+fn read_whole(
+    input: Hashing<impl Read>,
+    (path, copy_to): (&Path, Option<&Path>),
+    stamp: Option<Stamp>,
+    dialect: &Dialect,
+    target: Target<'_>,
+) -> Result<FileRead, Problem> {
+    let (copied, read) = input.finish(copy_to);
+    copied?;
+    let (bytes, sha256) = read?;
+    let action = if copy_to.is_some() {
+        Action::Read
+    } else {
+        Action::ReadCopy
+    };
+    let file = Bytes::File(path, action);
+    match target {
+        Target::Visitor(visitor) => read_bytes(file, dialect, visitor)?,
+        Target::Chunks(chunks, size) => {
+            if file.is_empty()? {
+                return Err(Problem::Empty { after_gzip: false });
+            }
+            if dialect.format == Format::Parquet {
+                parquet::read_groups(path, chunks, size)?;
+            } else {
+                json::read_lines_chunked(&|| file.text(dialect), dialect, chunks, size)?;
             }
         }
-    };
-    // The rest of the file still belongs to its hash and its copy.
-    let rest = std::io::copy(&mut input, &mut std::io::sink());
-    if let (Some(e), Some(to)) = (input.copy_error.take(), copy_to) {
-        return Err(Problem::io(Action::Write, to)(e));
     }
-    if let (Some(copy), Some(to)) = (input.copy.take(), copy_to) {
-        copy.finish().map_err(Problem::io(Action::Write, to))?;
+    if let Some(stamp) = &stamp
+        && !stamp.matches(path)
+    {
+        return Err(Problem::io(Action::Read, path)(std::io::Error::other(
+            "it changed while it was read (its size, time or identity differ from when it was copied)",
+        )));
     }
-    staged?;
-    rest.map_err(decode::carried)?;
-    // Changed while it was read: not the bytes the copy holds.
-    let source = stamp.filter(|s| s.matches(path));
     Ok(FileRead {
-        bytes: input.hash.bytes,
-        sha256: input.hash.hex(),
-        source,
+        bytes,
+        sha256,
+        source: stamp,
     })
 }
 
@@ -543,6 +571,31 @@ struct Hashing<R> {
     copy: Option<DirectFile>,
     /// A failed write to the copy (reported as such, not as a read error).
     copy_error: Option<std::io::Error>,
+}
+
+impl<R: Read> Hashing<R> {
+    /// Reads the rest of the file (it belongs to the hash and the copy
+    /// even when its reader stopped early) and finishes the copy: whether
+    /// the copy was written, and the file's size and sha256 (or why it
+    /// could not be read to its end).
+    fn finish(
+        mut self,
+        copy_to: Option<&Path>,
+    ) -> (Result<(), Problem>, Result<(u64, String), Problem>) {
+        let rest = std::io::copy(&mut self, &mut std::io::sink());
+        let copied = match (self.copy_error.take(), self.copy.take(), copy_to) {
+            (Some(e), _, Some(to)) => Err(Problem::io(Action::Write, to)(e)),
+            (None, Some(copy), Some(to)) => copy
+                .finish()
+                .map(drop)
+                .map_err(Problem::io(Action::Write, to)),
+            _ => Ok(()),
+        };
+        let read = rest
+            .map(|_| (self.hash.bytes, self.hash.hex()))
+            .map_err(decode::carried);
+        (copied, read)
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {
@@ -622,5 +675,60 @@ mod tests {
         assert!(!stamp.matches(&path));
         std::fs::remove_file(&path).unwrap();
         assert!(!stamp.matches(&path));
+    }
+
+    /// Counts records; rewrites `source` when it hears the header (after
+    /// the copy, before the records), when told to.
+    struct Rewrites<'p> {
+        source: Option<&'p Path>,
+        records: usize,
+    }
+
+    impl Visitor for Rewrites<'_> {
+        fn header(&mut self, _: &[String]) -> Result<(), Problem> {
+            if let Some(p) = self.source.take() {
+                std::fs::write(p, "{\"a\": 9}\n").unwrap();
+            }
+            Ok(())
+        }
+        fn record(&mut self, _: u64, _: &str, _: &dyn Cells) {
+            self.records += 1;
+        }
+        fn broken(&mut self, _: u64, _: &str, _: Reason, _: String) {}
+    }
+
+    /// An NDJSON source is copied and hashed in its first pass, then read
+    /// from the source itself while it is unchanged; one that changes
+    /// between the copy and the records fails, naming the file.
+    #[test]
+    fn a_feed_read_twice_fails_when_its_source_changes_between() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("feed.ndjson"), dir.path().join("copy"));
+        let text = "{\"a\": 1}\n{\"a\": 2}\n";
+        let dialect = Dialect::default_for(Format::Ndjson, false);
+        let read = |rewrite: bool| {
+            std::fs::write(&from, text).unwrap();
+            let mut v = Rewrites {
+                source: rewrite.then_some(from.as_path()),
+                records: 0,
+            };
+            let input = Input::Tee {
+                from: &from,
+                to: &to,
+            };
+            (read_file(input, &dialect, &mut v), v.records)
+        };
+        let (ok, records) = read(false);
+        let ok = ok.unwrap();
+        assert_eq!(records, 2);
+        assert_eq!(std::fs::read_to_string(&to).unwrap(), text);
+        assert_eq!(ok.bytes, text.len() as u64);
+        assert!(ok.source.is_some(), "unchanged: read back from the source");
+        let (failed, _) = read(true);
+        let message = failed.unwrap_err().to_string();
+        assert!(
+            message.contains("changed while it was read") && message.contains("feed.ndjson"),
+            "{message}"
+        );
     }
 }
