@@ -402,7 +402,7 @@ impl Stamp {
 
 /// Reads a feed from a file. CSV is streamed (and, for [`Input::Tee`],
 /// copied) in one pass that also hashes it; other formats are hashed (and
-/// copied) in a first pass, then read by their reader (see [`read_whole`]).
+/// copied) beside their reader, which reads the file again (see [`read_whole`]).
 /// The whole file is read (and copied) even when staging stops early.
 pub fn read_file(
     input: Input<'_>,
@@ -480,11 +480,7 @@ fn open_hashing<'p>(
     copy_to: Option<&Path>,
     dialect: &Dialect,
 ) -> Result<(Hashing<impl Read + use<'p>>, Option<Stamp>), Problem> {
-    let action = if copy_to.is_some() {
-        Action::Read
-    } else {
-        Action::ReadCopy
-    };
+    let action = reading(copy_to);
     let (file, meta) = match copy_to {
         Some(_) => crate::sys::files::open_regular(path, dialect.max_bytes)?,
         None => {
@@ -515,41 +511,56 @@ fn open_hashing<'p>(
     Ok((input, stamp))
 }
 
+/// What reading a feed's file is, for its errors: a local source (to be
+/// copied as it is read) or its raw copy.
+fn reading(copy_to: Option<&Path>) -> Action {
+    if copy_to.is_some() {
+        Action::Read
+    } else {
+        Action::ReadCopy
+    }
+}
+
 /// A feed that is not streamed (NDJSON, JSON, Parquet, XLSX): hashed (and
-/// copied) in one pass, then read by its format, as many times as it
-/// needs, from the local source while it is the file just copied (its
-/// pages are in the page cache; the copy, written past it, is not), else
-/// from the copy. A source that changed meanwhile fails: the rows read
-/// would not be the bytes the copy and the hash hold.
+/// copied) on a thread of its own while its format reads it, as many
+/// times as it needs, from the same file: the local source, whose pages
+/// the first of the two readers brings into the page cache for the other
+/// (the copy is written past the cache), or the raw copy. The hash pass
+/// is serial and so is a reader's own pass (NDJSON's header, a Parquet
+/// file's footer): side by side they take the time of the longer, not of
+/// both. A source that changed meanwhile fails: the rows read would not
+/// be the bytes the copy and the hash hold.
 fn read_whole(
-    input: Hashing<impl Read>,
+    input: Hashing<impl Read + Send>,
     (path, copy_to): (&Path, Option<&Path>),
     stamp: Option<Stamp>,
     dialect: &Dialect,
     target: Target<'_>,
 ) -> Result<FileRead, Problem> {
-    let (copied, read) = input.finish(copy_to);
+    let file = Bytes::File(path, reading(copy_to));
+    let (hashed, staged) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| input.finish(copy_to));
+        let staged = match target {
+            Target::Visitor(visitor) => read_bytes(file, dialect, visitor),
+            // Not empty: `open_hashing` refused a 0-byte file.
+            Target::Chunks(chunks, size) if dialect.format == Format::Parquet => {
+                parquet::read_groups(path, chunks, size)
+            }
+            Target::Chunks(chunks, size) => {
+                json::read_lines_chunked(&|| file.text(dialect), dialect, chunks, size)
+            }
+        };
+        let hashed = hashing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (hashed, staged)
+    });
+    // What the hash pass found comes first: a file that cannot be read to
+    // its end, or copied, fails as such whatever its reader made of it.
+    let (copied, read) = hashed;
     copied?;
     let (bytes, sha256) = read?;
-    let action = if copy_to.is_some() {
-        Action::Read
-    } else {
-        Action::ReadCopy
-    };
-    let file = Bytes::File(path, action);
-    match target {
-        Target::Visitor(visitor) => read_bytes(file, dialect, visitor)?,
-        Target::Chunks(chunks, size) => {
-            if file.is_empty()? {
-                return Err(Problem::Empty { after_gzip: false });
-            }
-            if dialect.format == Format::Parquet {
-                parquet::read_groups(path, chunks, size)?;
-            } else {
-                json::read_lines_chunked(&|| file.text(dialect), dialect, chunks, size)?;
-            }
-        }
-    }
+    staged?;
     if let Some(stamp) = &stamp
         && !stamp.matches(path)
     {
@@ -697,9 +708,9 @@ mod tests {
         fn broken(&mut self, _: u64, _: &str, _: Reason, _: String) {}
     }
 
-    /// An NDJSON source is copied and hashed in its first pass, then read
-    /// from the source itself while it is unchanged; one that changes
-    /// between the copy and the records fails, naming the file.
+    /// An NDJSON source is copied and hashed beside its reader, which
+    /// reads the source itself while it is unchanged; one that changes
+    /// while it is read fails, naming the file.
     #[test]
     fn a_feed_read_twice_fails_when_its_source_changes_between() {
         let dir = tempfile::tempdir().unwrap();
