@@ -343,6 +343,48 @@ fn regression_a_full_disk_while_writing_the_workbook_exits_6() {
     assert_eq!(std::fs::read_link(w.join("work/latest")).unwrap(), before);
 }
 
+/// A local NDJSON feed is copied to `raw/` by a read of its own, on a
+/// thread beside the reader's. A full disk while the copy is written
+/// (a file size limit stands in for it: the 20 MB feed cannot be copied,
+/// every other file of the run can) fails the feed naming its raw copy,
+/// though its reader read every record: exit 4, no panic, `latest` as it
+/// was.
+#[test]
+fn a_full_disk_while_an_ndjson_feed_is_copied_fails_it_and_keeps_latest() {
+    let w = Workdir::new();
+    let mut lines = Vec::new();
+    for i in 0..200_000 {
+        writeln!(
+            lines,
+            "{{\"supplier_sku\": \"K-01\", \"warehouse\": \"WH {}\", \"quantity\": 1, \"as_of\": \"2026-10-31T10:00:00+07:00\"}}",
+            i % 1000
+        )
+        .unwrap();
+    }
+    assert!(lines.len() > 16 << 20, "{} bytes", lines.len());
+    w.write("stok.ndjson", lines);
+    let p = one_feed(&w, "stok.ndjson", "");
+    w.siap(&run_args(&p)).assert_success();
+    let before = std::fs::read_link(w.join("work/latest")).unwrap();
+    let m = w.siap_limited(
+        &run_args(&p),
+        Limits {
+            file_size: Some(8 << 20),
+            ..Default::default()
+        },
+    );
+    assert_eq!(m.status, 4, "{}", m.stderr);
+    assert!(
+        m.stderr.contains("cannot write")
+            && m.stderr.contains("/raw/x")
+            && m.stderr.contains("File too large"),
+        "{}",
+        m.stderr
+    );
+    assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+    assert_eq!(std::fs::read_link(w.join("work/latest")).unwrap(), before);
+}
+
 /// Issue 24, defect 6: "locked by another run" named the pid of the
 /// previous (dead) run in 28 of 75 races: the loser read the lock file
 /// before the winner had written its line. Each pair here starts with a
