@@ -574,8 +574,8 @@ impl Source {
     /// instead of fetch copying it first: a CSV feed is read once, front
     /// to back, so one read makes the copy, the hash and the rows; other
     /// formats are copied and hashed by a read beside their reader's, on
-    /// the staging threads, written past the page cache. The reference tables are read
-    /// whole before staging starts.
+    /// the staging threads, written past the page cache. The reference
+    /// tables are read whole before staging starts.
     pub fn copied_while_staged(&self) -> bool {
         matches!(self.kind, SourceKind::Stock | SourceKind::Shipments)
             && matches!(self.location, Location::Local(_))

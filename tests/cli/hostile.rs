@@ -240,6 +240,17 @@ fn regression_a_far_xlsx_cell_costs_one_cell() {
     }
 }
 
+/// The `i`-th stock record of [`json_records`] and [`ndjson_records`]:
+/// one unit of S1's `K-01` in one of 1,000 warehouses.
+fn stock_record(out: &mut Vec<u8>, i: usize) {
+    write!(
+        out,
+        "{{\"supplier_sku\": \"K-01\", \"warehouse\": \"WH {}\", \"quantity\": 1, \"as_of\": \"2026-10-31T10:00:00+07:00\"}}",
+        i % 1000
+    )
+    .unwrap();
+}
+
 /// A JSON array of `n` stock records.
 fn json_records(n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n * 80);
@@ -248,14 +259,19 @@ fn json_records(n: usize) -> Vec<u8> {
         if i > 0 {
             out.extend_from_slice(b",\n");
         }
-        write!(
-            out,
-            "{{\"supplier_sku\": \"K-01\", \"warehouse\": \"WH {}\", \"quantity\": 1, \"as_of\": \"2026-10-31T10:00:00+07:00\"}}",
-            i % 1000
-        )
-        .unwrap();
+        stock_record(&mut out, i);
     }
     out.extend_from_slice(b"\n]\n");
+    out
+}
+
+/// The same `n` records, one per line (NDJSON).
+fn ndjson_records(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n * 80);
+    for i in 0..n {
+        stock_record(&mut out, i);
+        out.push(b'\n');
+    }
     out
 }
 
@@ -352,15 +368,7 @@ fn regression_a_full_disk_while_writing_the_workbook_exits_6() {
 #[test]
 fn a_full_disk_while_an_ndjson_feed_is_copied_fails_it_and_keeps_latest() {
     let w = Workdir::new();
-    let mut lines = Vec::new();
-    for i in 0..200_000 {
-        writeln!(
-            lines,
-            "{{\"supplier_sku\": \"K-01\", \"warehouse\": \"WH {}\", \"quantity\": 1, \"as_of\": \"2026-10-31T10:00:00+07:00\"}}",
-            i % 1000
-        )
-        .unwrap();
-    }
+    let lines = ndjson_records(200_000);
     assert!(lines.len() > 16 << 20, "{} bytes", lines.len());
     w.write("stok.ndjson", lines);
     let p = one_feed(&w, "stok.ndjson", "");
