@@ -248,28 +248,23 @@ fn resolve_stock(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
         |x, y| x.key() == y.key(),
         |x, y| (x.key(), x.as_of, x.feed, x.line).cmp(&(y.key(), y.as_of, y.feed, y.line)),
     );
-    key_runs(
-        recs,
-        |x, y| x.key() == y.key(),
-        |rows| {
-            classify_key(
-                rows.len(),
-                |i| rows[i].as_of,
-                |i| rows[i].quantity,
-                |i, o| {
-                    let r = &rows[i];
-                    if part.settle(r.feed, r.line, r.span, r.sku, o) {
-                        let units =
-                            i128::from(r.quantity) * i128::from(sku_map.hot(r.sku).pack_size);
-                        part.total += units;
-                        let s = &mut part.stock[r.sku as usize];
-                        s.0 += units;
-                        s.1 = s.1.min(r.as_of);
-                    }
-                },
-            )
-        },
-    );
+    key_runs(recs, &scratch.sort, |rows| {
+        classify_key(
+            rows.len(),
+            |i| rows[i].as_of,
+            |i| rows[i].quantity,
+            |i, o| {
+                let r = &rows[i];
+                if part.settle(r.feed, r.line, r.span, r.sku, o) {
+                    let units = i128::from(r.quantity) * i128::from(sku_map.hot(r.sku).pack_size);
+                    part.total += units;
+                    let s = &mut part.stock[r.sku as usize];
+                    s.0 += units;
+                    s.1 = s.1.min(r.as_of);
+                }
+            },
+        )
+    });
 }
 
 /// Whether two rows are of one shipment (provider and id); short ids
@@ -309,7 +304,7 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
             ))
         },
     );
-    key_runs(&recs, same_shipment, |rows| {
+    key_runs(&recs, &scratch.sort, |rows| {
         classify_key(
             rows.len(),
             |i| rows[i].updated_at,

@@ -3,18 +3,16 @@
 //! numbers packed into one where they fit, and the few runs that order
 //! leaves wrong put right by the exact comparison.
 
-/// Calls `f` with each run of rows that `same` says share a key (the rows
-/// are sorted by key).
-pub(super) fn key_runs<T>(recs: &[T], same: impl Fn(&T, &T) -> bool, mut f: impl FnMut(&[T])) {
+/// Calls `f` with each run of rows that share a key, as the last
+/// [`sort_into`] found them (the ends of its key runs).
+pub(super) fn key_runs<T>(recs: &[T], scratch: &SortScratch, mut f: impl FnMut(&[T])) {
     let mut a = 0;
-    while a < recs.len() {
-        let mut b = a + 1;
-        while b < recs.len() && same(&recs[a], &recs[b]) {
-            b += 1;
-        }
-        f(&recs[a..b]);
-        a = b;
+    for &end in &scratch.ends {
+        let end = end as usize;
+        f(&recs[a..end]);
+        a = end;
     }
+    debug_assert_eq!(a, recs.len(), "the runs are of these records");
 }
 
 /// How the records' keys are grouped for [`sort_into`].
@@ -104,6 +102,7 @@ pub(super) fn sort_into<T: Copy>(
     let keys = &mut scratch.keys;
     keys.clear();
     out.clear();
+    scratch.ends.clear();
     let Some(first) = recs.first() else {
         return;
     };
@@ -136,14 +135,11 @@ pub(super) fn sort_into<T: Copy>(
         );
         radsort::sort_by_key(packed, |k| k.0);
         out.extend(packed.iter().map(|k| recs[k.1 as usize]));
-        let group_of = |p: u64| match kind {
-            Group::Key => p,
-            Group::Hash => p.checked_shr(t_bits).unwrap_or(0),
-        };
         fix_runs(
             out,
+            &mut scratch.ends,
             kind,
-            |i| group_of(packed[i].0),
+            |i| packed[i].0.checked_shr(t_bits).unwrap_or(0),
             |i, j| packed[i].0 == packed[j].0,
             same,
             exact,
@@ -155,6 +151,7 @@ pub(super) fn sort_into<T: Copy>(
     out.extend(keys.iter().map(|k| recs[k.2 as usize]));
     fix_runs(
         out,
+        &mut scratch.ends,
         kind,
         |i| keys[i].0,
         |i, j| keys[i].1 == keys[j].1,
@@ -166,9 +163,10 @@ pub(super) fn sort_into<T: Copy>(
 /// Puts right the runs a radix sort by (group, timestamp) leaves out of
 /// order: rows of one group and timestamp (`alike`) by read order; the
 /// rows of one hash, when they hold more than one key (a collision),
-/// sorted whole.
+/// sorted whole. Pushes the end of each run of one key to `ends`.
 fn fix_runs<T>(
     out: &mut [T],
+    ends: &mut Vec<u32>,
     kind: Group,
     group: impl Fn(usize) -> u64,
     alike: impl Fn(usize, usize) -> bool,
@@ -185,9 +183,16 @@ fn fix_runs<T>(
         let rows = &mut out[a..end];
         if kind == Group::Hash && !rows[1..].iter().all(|x| same(x, &rows[0])) {
             rows.sort_unstable_by(&exact);
+            for i in a + 1..end {
+                if !same(&out[i - 1], &out[i]) {
+                    ends.push(i as u32);
+                }
+            }
+            ends.push(end as u32);
             a = end;
             continue;
         }
+        ends.push(end as u32);
         let mut i = a;
         while i < end {
             let mut j = i + 1;
@@ -209,6 +214,8 @@ fn fix_runs<T>(
 pub(super) struct SortScratch {
     keys: Vec<(u64, u64, u32)>,
     packed: Vec<(u64, u32)>,
+    /// Where each run of one key ends in the sorted records.
+    ends: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -219,7 +226,8 @@ mod tests {
     /// `sort_into` gives the order of a full sort by the exact comparison:
     /// packed or not (timestamps in whole minutes, seconds or any
     /// microsecond, spans narrow or too wide to pack), by key or by a
-    /// colliding hash, with ties on timestamps.
+    /// colliding hash, with ties on timestamps; and its key runs are the
+    /// runs of equal keys a plain walk over the sorted rows finds.
     #[test]
     fn sort_into_is_a_full_sort() {
         let mut next = numbers(11);
@@ -261,6 +269,13 @@ mod tests {
                     |x, y| x.cmp(y),
                 );
                 assert!(out == expected, "round {round}: not in order");
+                let mut runs = Vec::new();
+                key_runs(&out, &scratch, |r| runs.push(r.to_vec()));
+                let plain: Vec<Vec<Row>> = expected
+                    .chunk_by(|x, y| x.0 == y.0)
+                    .map(<[Row]>::to_vec)
+                    .collect();
+                assert!(runs == plain, "round {round}: runs of keys differ");
             }
         }
     }
