@@ -16,6 +16,7 @@
 
 mod csv;
 pub mod decode;
+mod flat_json;
 mod json;
 mod parquet;
 mod xlsx;
