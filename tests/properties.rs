@@ -112,7 +112,7 @@ impl siap::stage::Sink for Count {
         Ok(())
     }
 
-    fn exception(&mut self, _: siap::stage::Exception) -> Result<(), siap::error::Problem> {
+    fn exception(&mut self, _: &siap::stage::Rejection<'_>) -> Result<(), siap::error::Problem> {
         Ok(())
     }
 }

@@ -82,6 +82,34 @@ impl Exception {
     }
 }
 
+/// A rejected record as staging finds it, its text borrowed: written to
+/// its feed's exception file without a copy (the file is the source's).
+#[derive(Debug, Clone, Copy)]
+pub struct Rejection<'a> {
+    pub line: u64,
+    pub reason: Reason,
+    pub supplier_id: &'a str,
+    pub product_id: &'a str,
+    pub field: &'a str,
+    pub detail: &'a str,
+    pub raw: &'a str,
+}
+
+impl Exception {
+    /// This row as a feed's exception file takes it.
+    pub fn rejection(&self) -> Rejection<'_> {
+        Rejection {
+            line: self.line,
+            reason: self.reason,
+            supplier_id: &self.supplier_id,
+            product_id: &self.product_id,
+            field: &self.field,
+            detail: &self.detail,
+            raw: &self.raw,
+        }
+    }
+}
+
 impl Ord for Exception {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.sort_key().cmp(&other.sort_key())

@@ -11,7 +11,7 @@ mod raw;
 mod status;
 
 pub use days::{EPOCH_FROM_CE, date_of, epoch_days};
-pub use exception::{Exception, Reason};
+pub use exception::{Exception, Reason, Rejection};
 pub use gate::{GateResult, Gates, Level};
 pub use hours::{HourOffsets, IRREGULAR};
 pub use raw::RawCopy;

@@ -84,7 +84,7 @@ pub fn keep(
         let write = || -> std::io::Result<()> {
             let mut f = ExceptionFile::append(path)?;
             for e in &list {
-                f.write(e)?;
+                f.write(&e.rejection())?;
             }
             f.finish().map(|_| ())
         };

@@ -24,11 +24,11 @@ use crossbeam_channel::{Receiver, Sender};
 use super::feed::FeedVisitor;
 use super::partition::{PartitionWriter, Partitions};
 use super::read::{self, At, Chunks, Visitor};
-use super::rejects::ExceptionFile;
+use super::rejects::{self, ExceptionFile};
 use super::staged_copy::{Encoded, Encoder, StagedWriter};
 use super::{Batch, Context, Sink, StagedFeed};
 use crate::error::Problem;
-use crate::model::{Exception, Reason};
+use crate::model::{Reason, Rejection};
 use crate::pipeline::{Source, SourceKind};
 use crate::sys::pool::Pool;
 
@@ -113,7 +113,8 @@ enum Piece {
 /// What parsing one piece gave.
 struct Parsed {
     rows: Batch,
-    exceptions: Vec<Exception>,
+    /// Its rejected records, encoded.
+    exceptions: Vec<u8>,
     /// The piece's text, for the reader to fill again.
     body: Option<Vec<u8>>,
 }
@@ -125,7 +126,9 @@ type Done = (u64, std::thread::Result<Result<Parsed, Problem>>);
 /// ([`Shared::parse`]), its exceptions are kept for the feed's thread.
 struct Collect<'env> {
     partitions: PartitionWriter<'env>,
-    exceptions: Vec<Exception>,
+    /// The piece's rejected records, as the feed's exception file holds
+    /// them ([`rejects::encode`]).
+    exceptions: Vec<u8>,
 }
 
 impl Sink for Collect<'_> {
@@ -137,9 +140,11 @@ impl Sink for Collect<'_> {
         ))
     }
 
-    fn exception(&mut self, e: Exception) -> Result<(), Problem> {
-        self.exceptions.push(e);
-        Ok(())
+    fn exception(&mut self, e: &Rejection<'_>) -> Result<(), Problem> {
+        rejects::encode(e, &mut self.exceptions).map_err(|error| Problem::Write {
+            what: "the rejected rows",
+            error,
+        })
     }
 }
 
@@ -431,12 +436,12 @@ impl<'env> InOrder<'env> {
     /// One piece's results, the next in file order; gives back its rows'
     /// batch.
     fn take(&mut self, parsed: Parsed, pool: &Pool<'env>) -> Result<Batch, Problem> {
-        for e in &parsed.exceptions {
-            self.rejected.write(e).map_err(|error| Problem::Write {
+        self.rejected
+            .write_encoded(&parsed.exceptions)
+            .map_err(|error| Problem::Write {
                 what: "the rejected rows",
                 error,
             })?;
-        }
         let rows = parsed.rows;
         for r in &rows.stock {
             self.batch.stock.push(*r);

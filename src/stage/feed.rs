@@ -12,7 +12,7 @@ use super::reference;
 use super::rows::{Batch, ShipmentRow, Span, StockRow};
 use super::values::{self, NumberError, TimeParser, Written, parse_quantity};
 use super::{Context, Sink, StagedFeed};
-use crate::model::{Exception, Reason, Status};
+use crate::model::{Reason, Rejection, Status};
 use crate::pipeline::{Source, SourceKind};
 
 /// Column positions for the canonical fields, found from the header.
@@ -80,11 +80,11 @@ enum Raw<'r> {
     Made(&'r dyn Fn() -> String),
 }
 
-impl Raw<'_> {
-    fn text(self) -> String {
+impl<'r> Raw<'r> {
+    fn text(self) -> std::borrow::Cow<'r, str> {
         match self {
-            Raw::Text(s) => s.to_string(),
-            Raw::Made(f) => f(),
+            Raw::Text(s) => std::borrow::Cow::Borrowed(s),
+            Raw::Made(f) => std::borrow::Cow::Owned(f()),
         }
     }
 
@@ -308,18 +308,18 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
         if let Some(p) = entry.and_then(|e| e.product) {
             *self.staged.product_exceptions.entry(p).or_default() += 1;
         }
-        let e = Exception {
-            source: self.source.id.clone(),
-            supplier_id: supplier.to_string(),
-            product_id: entry.map(|e| e.product_id.clone()).unwrap_or_default(),
+        let raw = raw.text();
+        let e = Rejection {
+            supplier_id: supplier,
+            product_id: entry.map_or("", |e| &e.product_id),
             line,
-            field: field.to_string(),
+            field,
             reason,
-            detail,
-            raw: raw.text(),
+            detail: &detail,
+            raw: &raw,
         };
         if self.sink_error.is_none()
-            && let Err(err) = self.sink.exception(e)
+            && let Err(err) = self.sink.exception(&e)
         {
             self.sink_error = Some(err);
         }

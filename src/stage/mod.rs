@@ -31,7 +31,7 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use hashbrown::HashMap;
 
-pub use crate::model::{Exception, Reason, Status};
+pub use crate::model::{Exception, Reason, Rejection, Status};
 pub use names::Names;
 pub use reference::{Catalog, Product, SkuMap};
 pub use rows::{Batch, ShipmentRow, Span, StockRow};
@@ -80,7 +80,7 @@ impl Context<'_> {
 pub trait Sink {
     fn batch(&mut self, batch: &Batch) -> Result<(), Problem>;
     /// One rejected record, in the order read.
-    fn exception(&mut self, e: Exception) -> Result<(), Problem>;
+    fn exception(&mut self, e: &Rejection<'_>) -> Result<(), Problem>;
 }
 
 impl<T: Sink + ?Sized> Sink for &mut T {
@@ -88,7 +88,7 @@ impl<T: Sink + ?Sized> Sink for &mut T {
         (**self).batch(batch)
     }
 
-    fn exception(&mut self, e: Exception) -> Result<(), Problem> {
+    fn exception(&mut self, e: &Rejection<'_>) -> Result<(), Problem> {
         (**self).exception(e)
     }
 }
@@ -345,8 +345,8 @@ impl Sink for RunSink<'_> {
         })
     }
 
-    fn exception(&mut self, e: Exception) -> Result<(), Problem> {
-        self.rejected.write(&e).map_err(|error| Problem::Write {
+    fn exception(&mut self, e: &Rejection<'_>) -> Result<(), Problem> {
+        self.rejected.write(e).map_err(|error| Problem::Write {
             what: "the rejected rows",
             error,
         })

@@ -2,7 +2,7 @@
 //! order found, so a run holds counts, not rows, until the table is
 //! written.
 
-use crate::model::{Exception, Reason};
+use crate::model::{Exception, Reason, Rejection};
 
 const REASONS: [Reason; 12] = [
     Reason::MissingField,
@@ -31,6 +31,19 @@ fn put(out: &mut impl std::io::Write, s: &str) -> std::io::Result<()> {
     out.write_all(s.as_bytes())
 }
 
+/// One exception as an [`ExceptionFile`] holds it, written to `out` (a
+/// file, or a buffer of rows found off the feed's thread, written later
+/// in order with [`ExceptionFile::write_encoded`]).
+pub fn encode(e: &Rejection<'_>, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let reason = REASONS.iter().position(|r| *r == e.reason).unwrap_or(0) as u8;
+    out.write_all(&e.line.to_le_bytes())?;
+    out.write_all(&[reason])?;
+    for s in [e.supplier_id, e.product_id, e.field, e.detail, e.raw] {
+        put(out, s)?;
+    }
+    Ok(())
+}
+
 impl ExceptionFile {
     pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
         Self::over(std::fs::File::create(path)?, path)
@@ -52,15 +65,14 @@ impl ExceptionFile {
         })
     }
 
-    pub fn write(&mut self, e: &Exception) -> std::io::Result<()> {
+    pub fn write(&mut self, e: &Rejection<'_>) -> std::io::Result<()> {
+        encode(e, &mut self.out)
+    }
+
+    /// Exceptions [`encode`]d into a buffer, in the order found.
+    pub fn write_encoded(&mut self, rows: &[u8]) -> std::io::Result<()> {
         use std::io::Write;
-        let reason = REASONS.iter().position(|r| *r == e.reason).unwrap_or(0) as u8;
-        self.out.write_all(&e.line.to_le_bytes())?;
-        self.out.write_all(&[reason])?;
-        for s in [&e.supplier_id, &e.product_id, &e.field, &e.detail, &e.raw] {
-            put(&mut self.out, s)?;
-        }
-        Ok(())
+        self.out.write_all(rows)
     }
 
     /// Flushes and returns the file's path.
@@ -143,10 +155,19 @@ mod tests {
                 raw: format!("S{i},\"a,b\",Ω"),
             })
             .collect();
+        // Half written one by one, half encoded into a buffer first.
         let mut f = ExceptionFile::create(&path).unwrap();
-        for e in &rows {
-            f.write(e).unwrap();
+        let mut buffer = Vec::new();
+        for (i, e) in rows.iter().enumerate() {
+            if i % 2 == 0 {
+                f.write_encoded(&buffer).unwrap();
+                buffer.clear();
+                f.write(&e.rejection()).unwrap();
+            } else {
+                encode(&e.rejection(), &mut buffer).unwrap();
+            }
         }
+        f.write_encoded(&buffer).unwrap();
         let path = f.finish().unwrap();
         let mut r = ExceptionReader::open(&path, "feed").unwrap();
         let mut back = Vec::new();
