@@ -741,75 +741,17 @@ impl LineNames {
 
 /// The raw top-level keys of a one-line JSON object, each followed by a
 /// `"` (which no raw key holds), into `keys`; `false` when the line is not
-/// a flat object this scan is sure of (a key with an escape, a value that
-/// is an object or an array, anything out of place): the line is then
-/// parsed. Values are skipped, not checked.
+/// a flat object [`flat_fields`] is sure of (an escape, a value that is an
+/// object or an array, anything out of place): the line is then parsed.
 fn flat_keys(b: &[u8], keys: &mut Vec<u8>) -> bool {
     keys.clear();
-    let ws = |mut i: usize| {
-        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
-            i += 1;
-        }
-        i
-    };
-    let mut i = ws(0);
-    if b.get(i) != Some(&b'{') {
+    let Ok(line) = std::str::from_utf8(b) else {
         return false;
-    }
-    i = ws(i + 1);
-    if b.get(i) == Some(&b'}') {
-        return ws(i + 1) == b.len();
-    }
-    loop {
-        // A key, without escapes.
-        if b.get(i) != Some(&b'"') {
-            return false;
-        }
-        let Some(end) = memchr::memchr2(b'"', b'\\', &b[i + 1..]).map(|e| i + 1 + e) else {
-            return false;
-        };
-        if b[end] != b'"' {
-            return false;
-        }
-        keys.extend_from_slice(&b[i + 1..=end]);
-        i = ws(end + 1);
-        if b.get(i) != Some(&b':') {
-            return false;
-        }
-        i = ws(i + 1);
-        // A value: a string (escapes skipped), or a number or literal.
-        match b.get(i) {
-            Some(b'"') => {
-                i += 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &b[i..]) {
-                        Some(e) if b[i + e] == b'"' => break i += e + 1,
-                        Some(e) => i += e + 2,
-                        None => return false,
-                    }
-                    if i >= b.len() {
-                        return false;
-                    }
-                }
-            }
-            Some(b'{' | b'[') | None => return false,
-            Some(_) => {
-                let start = i;
-                while i < b.len() && !matches!(b[i], b',' | b'}' | b' ' | b'\t' | b'\r' | b'\n') {
-                    i += 1;
-                }
-                if i == start {
-                    return false;
-                }
-            }
-        }
-        i = ws(i);
-        match b.get(i) {
-            Some(b',') => i = ws(i + 1),
-            Some(b'}') => return ws(i + 1) == b.len(),
-            _ => return false,
-        }
-    }
+    };
+    flat_fields(line, |k, _| {
+        keys.extend_from_slice(k.as_bytes());
+        keys.push(b'"');
+    })
 }
 
 /// One JSON object per line; blank lines are not records.
