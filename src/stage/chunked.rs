@@ -95,10 +95,10 @@ enum Piece {
         body: Vec<u8>,
         at: At,
     },
-    /// Whole row groups of a Parquet file, read by the job itself.
+    /// Rows of row groups of a Parquet file, read by the job itself.
     Groups {
         file: Arc<read::ParquetFile>,
-        groups: std::ops::Range<usize>,
+        parts: Vec<read::GroupRows>,
         line: u64,
     },
     /// A record the reader found broken (longer than the cap).
@@ -197,7 +197,7 @@ impl<'env> Shared<'env> {
                 let r = read::parse_chunk(&self.source.dialect, header, &body, at, &mut w);
                 (r, Some(body))
             }
-            Piece::Groups { file, groups, line } => (file.visit(groups, line, &mut w), None),
+            Piece::Groups { file, parts, line } => (file.visit(&parts, line, &mut w), None),
             Piece::Broken {
                 line,
                 raw,
@@ -354,7 +354,7 @@ impl Chunks for Driver<'_, '_> {
     fn row_groups(
         &mut self,
         file: Arc<read::ParquetFile>,
-        groups: std::ops::Range<usize>,
+        parts: Vec<read::GroupRows>,
         line: u64,
     ) -> Result<(), Problem> {
         if let Some(e) = self.error.take() {
@@ -364,7 +364,7 @@ impl Chunks for Driver<'_, '_> {
         // encode the staged copy, and the memory of batches out on the
         // pool is not worth it.
         self.in_order.encoding.on_pool = false;
-        self.send(Piece::Groups { file, groups, line })
+        self.send(Piece::Groups { file, parts, line })
     }
 
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String) {

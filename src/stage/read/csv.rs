@@ -209,10 +209,10 @@ impl Chunks for Serial<'_, '_> {
     fn row_groups(
         &mut self,
         file: std::sync::Arc<super::ParquetFile>,
-        groups: std::ops::Range<usize>,
+        parts: Vec<super::GroupRows>,
         line: u64,
     ) -> Result<(), Problem> {
-        file.visit(groups, line, self.visitor)
+        file.visit(&parts, line, self.visitor)
     }
 }
 

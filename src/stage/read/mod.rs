@@ -28,7 +28,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDateTime};
 
 pub use self::csv::{CHUNK, FieldCells};
-pub use self::parquet::ParquetFile;
+pub use self::parquet::{GroupRows, ParquetFile};
 use crate::model::Reason;
 use crate::pipeline::{Dialect, Format};
 use crate::sys::direct::DirectFile;
@@ -170,12 +170,12 @@ pub trait Chunks {
     fn records(&mut self, body: &[u8], at: At) -> Result<(), Problem>;
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
-    /// Row groups `groups` of a Parquet file, the first of their rows at
-    /// line `line`, to be read by [`ParquetFile::visit`].
+    /// Rows of row groups of a Parquet file, the first of them at line
+    /// `line`, to be read by [`ParquetFile::visit`].
     fn row_groups(
         &mut self,
         file: std::sync::Arc<ParquetFile>,
-        groups: std::ops::Range<usize>,
+        parts: Vec<GroupRows>,
         line: u64,
     ) -> Result<(), Problem>;
 }
@@ -309,8 +309,8 @@ fn spool(bytes: Bytes<'_>, dialect: &Dialect) -> Result<tempfile::NamedTempFile,
 /// Whether a feed can be read in chunks of whole records
 /// ([`read_file_chunked`]) and its chunks parsed on any thread
 /// ([`parse_chunk`]): CSV (its records' ends found by the CSV reader's
-/// state machine), NDJSON (one record per line), and Parquet (whole row
-/// groups, [`ParquetFile::visit`]).
+/// state machine), NDJSON (one record per line), and Parquet (rows of
+/// row groups, [`ParquetFile::visit`]).
 pub fn in_chunks(dialect: &Dialect) -> bool {
     match dialect.format {
         Format::Csv | Format::Ndjson => true,

@@ -36,12 +36,25 @@ pub(super) fn read(path: &Path, visitor: &mut dyn Visitor) -> Result<(), Problem
 fn read_sliced(path: &Path, visitor: &mut dyn Visitor, slice: usize) -> Result<(), Problem> {
     let file = ParquetFile::open(path)?;
     visitor.header(&file.header)?;
-    file.visit_groups(0..file.metadata.row_groups.len(), 1, visitor, slice)
+    file.visit_parts(&file.whole_groups(), 1, visitor, slice)
 }
 
-/// Hands a Parquet file on in pieces of whole row groups, to be read and
-/// parsed elsewhere ([`ParquetFile::visit`]): small groups are put
-/// together until a piece has [`SLICE`] rows or `size` compressed bytes.
+/// The most rows a piece of a large row group holds: a piece's rows stay
+/// in memory until they are written in file order, so a row group of a
+/// million rows is read as four pieces (its column chunks read by each,
+/// a page cache copy) rather than as one 64 MB batch of rows grown by
+/// doubling, on one core.
+const PIECE_ROWS: usize = 4 * SLICE;
+
+/// Rows `rows` of row group `group`: part of a piece of a Parquet feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRows {
+    pub group: usize,
+    pub rows: std::ops::Range<usize>,
+}
+
+/// Hands a Parquet file on in pieces ([`pieces`]), to be read and
+/// parsed elsewhere ([`ParquetFile::visit`]).
 pub(super) fn read_groups(
     path: &Path,
     chunks: &mut dyn super::Chunks,
@@ -49,17 +62,59 @@ pub(super) fn read_groups(
 ) -> Result<(), Problem> {
     let file = std::sync::Arc::new(ParquetFile::open(path)?);
     chunks.header(&file.header)?;
-    let groups = &file.metadata.row_groups;
-    let (mut first, mut line, mut rows, mut bytes) = (0, 1, 0, 0);
-    for (g, group) in groups.iter().enumerate() {
-        rows += group.num_rows() as u64;
-        bytes += group.compressed_size();
-        if rows >= SLICE as u64 || bytes >= size || g + 1 == groups.len() {
-            chunks.row_groups(std::sync::Arc::clone(&file), first..g + 1, line)?;
-            (first, line, rows, bytes) = (g + 1, line + rows, 0, 0);
-        }
+    let groups = file.metadata.row_groups.iter();
+    let sizes = groups.map(|g| (g.num_rows(), g.compressed_size()));
+    let mut line = 1;
+    for parts in pieces(sizes, size, PIECE_ROWS) {
+        let rows: usize = parts.iter().map(|p| p.rows.len()).sum();
+        chunks.row_groups(std::sync::Arc::clone(&file), parts, line)?;
+        line += rows as u64;
     }
     Ok(())
+}
+
+/// A file's row groups (rows, compressed bytes) cut into pieces, in
+/// order: small groups put together until a piece has [`SLICE`] rows or
+/// `size` bytes (never more than `most` rows); a group of more than
+/// `most` rows cut into pieces of about equal rows.
+fn pieces(
+    groups: impl Iterator<Item = (usize, usize)>,
+    size: usize,
+    most: usize,
+) -> Vec<Vec<GroupRows>> {
+    let mut out = Vec::new();
+    let (mut pending, mut rows, mut bytes) = (Vec::new(), 0, 0);
+    for (group, (n, compressed)) in groups.enumerate() {
+        if n > most {
+            if !pending.is_empty() {
+                out.push(std::mem::take(&mut pending));
+                (rows, bytes) = (0, 0);
+            }
+            let cuts = n.div_ceil(most);
+            out.extend((0..cuts).map(|k| {
+                vec![GroupRows {
+                    group,
+                    rows: n * k / cuts..n * (k + 1) / cuts,
+                }]
+            }));
+            continue;
+        }
+        if rows + n > most {
+            out.push(std::mem::take(&mut pending));
+            (rows, bytes) = (0, 0);
+        }
+        pending.push(GroupRows { group, rows: 0..n });
+        rows += n;
+        bytes += compressed;
+        if rows >= SLICE || bytes >= size {
+            out.push(std::mem::take(&mut pending));
+            (rows, bytes) = (0, 0);
+        }
+    }
+    if !pending.is_empty() {
+        out.push(pending);
+    }
+    out
 }
 
 /// A Parquet file's footer, read once: its row groups, and its columns
@@ -106,15 +161,26 @@ impl ParquetFile {
             .collect()
     }
 
-    /// Reads row groups `groups`, the first of their rows at line `line`,
-    /// into `visitor` (which has had the header).
+    /// Every row group, whole.
+    fn whole_groups(&self) -> Vec<GroupRows> {
+        let groups = self.metadata.row_groups.iter().enumerate();
+        groups
+            .map(|(group, g)| GroupRows {
+                group,
+                rows: 0..g.num_rows(),
+            })
+            .collect()
+    }
+
+    /// Reads the rows of `parts`, the first of them at line `line`, into
+    /// `visitor` (which has had the header).
     pub fn visit(
         &self,
-        groups: std::ops::Range<usize>,
+        parts: &[GroupRows],
         line: u64,
         visitor: &mut dyn Visitor,
     ) -> Result<(), Problem> {
-        self.visit_groups(groups, line, visitor, SLICE)
+        self.visit_parts(parts, line, visitor, SLICE)
     }
 
     /// The raw text of wanted lines `lines` (sorted) of row group
@@ -159,25 +225,25 @@ impl ParquetFile {
         Ok(())
     }
 
-    fn visit_groups(
+    fn visit_parts(
         &self,
-        groups: std::ops::Range<usize>,
+        parts: &[GroupRows],
         mut line: u64,
         visitor: &mut dyn Visitor,
         slice: usize,
     ) -> Result<(), Problem> {
         let path = &self.path;
         let mut file = std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path))?;
-        for group in &self.metadata.row_groups[groups] {
+        for part in parts {
+            let group = &self.metadata.row_groups[part.group];
             let chunks: Vec<Option<Chunks>> = self
                 .fields
                 .iter()
                 .map(|f| column_chunks(&mut file, self.len, group, &f.name))
                 .collect::<Result<_, _>>()?;
-            let rows = group.num_rows();
-            let mut start = 0;
-            while start < rows {
-                let end = (start + slice).min(rows);
+            let mut start = part.rows.start;
+            while start < part.rows.end {
+                let end = (start + slice).min(part.rows.end);
                 let views: Vec<View> = self
                     .fields
                     .iter()
@@ -399,6 +465,48 @@ mod tests {
     use super::*;
     use crate::model::Reason;
 
+    /// Every row of every group, once, in order; small groups together,
+    /// large ones cut into pieces of about equal rows.
+    #[test]
+    fn pieces_cover_every_row_once_in_order() {
+        let groups = [
+            (10, 5),
+            (0, 1),
+            (700, 50),
+            (20, 5),
+            (30, 5),
+            (280, 4),
+            (5, 1),
+        ];
+        let cut = pieces(groups.iter().copied(), 12, 300);
+        let rows: Vec<(usize, usize)> = cut
+            .iter()
+            .flatten()
+            .flat_map(|p| p.rows.clone().map(move |r| (p.group, r)))
+            .collect();
+        let want: Vec<(usize, usize)> = groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, &(n, _))| (0..n).map(move |r| (g, r)))
+            .collect();
+        assert_eq!(rows, want);
+        let shape: Vec<Vec<(usize, std::ops::Range<usize>)>> = cut
+            .into_iter()
+            .map(|p| p.into_iter().map(|p| (p.group, p.rows)).collect())
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                vec![(0, 0..10), (1, 0..0)],
+                vec![(2, 0..233)],
+                vec![(2, 233..466)],
+                vec![(2, 466..700)],
+                vec![(3, 0..20), (4, 0..30)],
+                vec![(5, 0..280), (6, 0..5)],
+            ]
+        );
+    }
+
     /// Every record: its line, its cells (as debug text), its raw text.
     #[derive(Default)]
     struct Log(Vec<(u64, Vec<String>, String)>);
@@ -459,6 +567,18 @@ mod tests {
         for slice in [1, 7, 299, 301] {
             assert!(read(slice) == whole, "slices of {slice}");
         }
+        // Read as pieces of rows of groups (groups cut in pieces of at
+        // most 128 rows, and put together), one after another: the same.
+        let file = ParquetFile::open(&path).unwrap();
+        let sizes = file.metadata.row_groups.iter().map(|g| (g.num_rows(), 1));
+        let mut log = Log::default();
+        let mut line = 1;
+        for parts in pieces(sizes, 1 << 20, 128) {
+            assert!(parts.iter().all(|p| p.rows.len() <= 128), "{parts:?}");
+            file.visit_parts(&parts, line, &mut log, 7).unwrap();
+            line += parts.iter().map(|p| p.rows.len() as u64).sum::<u64>();
+        }
+        assert!(log.0 == whole, "pieces of groups");
         // The reference: polars' reader, the whole file at once.
         let back = ParquetReader::new(std::fs::File::open(&path).unwrap())
             .finish()
