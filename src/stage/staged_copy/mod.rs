@@ -20,6 +20,7 @@ mod reference;
 use crate::error::{Action, Problem};
 use crate::sys::direct::DirectFile;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use polars::prelude::{CompatLevel, DataType, TimeUnit, TimeZone};
 use polars_arrow::datatypes::ArrowSchema;
@@ -115,6 +116,47 @@ impl Remap {
     }
 }
 
+/// Strings back to back in one block, each found by its index.
+struct Arena {
+    bytes: Vec<u8>,
+    /// Where each string starts in `bytes`, and where the last ends.
+    bounds: Vec<usize>,
+}
+
+impl Arena {
+    fn new<'s>(strings: impl Iterator<Item = &'s str>) -> Arena {
+        let (mut bytes, mut bounds) = (Vec::new(), vec![0]);
+        for s in strings {
+            bytes.extend_from_slice(s.as_bytes());
+            bounds.push(bytes.len());
+        }
+        Arena { bytes, bounds }
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        &self.bytes[self.bounds[i]..self.bounds[i + 1]]
+    }
+}
+
+/// The SKU map entries' strings that the dictionaries of a staged copy
+/// hold, by entry, each kind in one block: a row group's dictionary is
+/// then gathered from a few hundred kilobytes, not from strings all over
+/// the heap (a cache miss each at tens of thousands of entries). Made once
+/// per feed, by whichever encoder needs it first.
+struct EntryStrings {
+    supplier_sku: Arena,
+    product_id: Arena,
+}
+
+impl EntryStrings {
+    fn of(map: &crate::stage::SkuMap) -> EntryStrings {
+        EntryStrings {
+            supplier_sku: Arena::new(map.entries.iter().map(|e| e.supplier_sku.as_str())),
+            product_id: Arena::new(map.entries.iter().map(|e| e.product_id.as_str())),
+        }
+    }
+}
+
 /// Writes `staged/<id>.parquet` a row group per batch.
 pub struct StagedWriter {
     path: PathBuf,
@@ -139,6 +181,8 @@ pub struct Encoder {
     products: Remap,
     others: Remap,
     scratch: Columns,
+    /// Shared by the feed's encoders.
+    strings: Arc<OnceLock<EntryStrings>>,
 }
 
 /// One batch as its row group: each column chunk's compressed pages.
@@ -258,7 +302,7 @@ impl StagedWriter {
             .collect();
         let path = dir.join(format!("{source_id}.parquet"));
         StagedWriter {
-            encoder: Encoder::new(path.clone(), kind, fields),
+            encoder: Encoder::new(path.clone(), kind, fields, Arc::default()),
             path,
             writer: None,
             arrow,
@@ -268,7 +312,8 @@ impl StagedWriter {
     /// Another encoder of this file's batches, for another thread.
     pub fn encoder(&self) -> Encoder {
         let e = &self.encoder;
-        Encoder::new(e.path.clone(), e.kind, e.fields.clone())
+        let strings = Arc::clone(&e.strings);
+        Encoder::new(e.path.clone(), e.kind, e.fields.clone(), strings)
     }
 
     fn open(&mut self) -> Result<(), Problem> {
@@ -323,8 +368,14 @@ fn err(path: &Path, e: impl std::fmt::Display) -> Problem {
 }
 
 impl Encoder {
-    fn new(path: PathBuf, kind: SourceKind, fields: Vec<PrimitiveType>) -> Encoder {
+    fn new(
+        path: PathBuf,
+        kind: SourceKind,
+        fields: Vec<PrimitiveType>,
+        strings: Arc<OnceLock<EntryStrings>>,
+    ) -> Encoder {
         Encoder {
+            strings,
             path,
             kind,
             fields,
@@ -396,22 +447,23 @@ impl Encoder {
         }
         let c = &self.scratch;
         let ranks = map.ranks();
+        let strings = self.strings.get_or_init(|| EntryStrings::of(map));
         let field = |i: usize| &self.fields[i];
         let supplier_id = |i| {
             let names = self.suppliers.used.iter();
-            let names = names.map(|&s| map.suppliers[s as usize].as_str());
+            let names = names.map(|&s| map.suppliers[s as usize].as_bytes());
             pages::dictionary(field(i), &c.supplier_keys, names, None).into()
         };
         let supplier_sku = |i| {
             let skus = self.entries.used.iter();
-            let skus = skus.map(|&e| map.entry(e).supplier_sku.as_str());
+            let skus = skus.map(|&e| strings.supplier_sku.get(e as usize));
             // Smallest and largest by rank: no string comparisons.
             let order = |k: usize| ranks.supplier_sku[self.entries.used[k] as usize];
             pages::dictionary(field(i), &c.sku_keys, skus, Some(&order)).into()
         };
         let product_id = |i| {
             let ids = c.product_entry.iter();
-            let ids = ids.map(|&e| map.entry(e).product_id.as_str());
+            let ids = ids.map(|&e| strings.product_id.get(e as usize));
             let order = |k: usize| ranks.product_id[c.product_entry[k] as usize];
             pages::dictionary(field(i), &c.product_keys, ids, Some(&order)).into()
         };
@@ -422,7 +474,7 @@ impl Encoder {
         };
         if shipments {
             let status = self.others.used.iter();
-            let status = status.map(|&s| Status::ALL[s as usize].as_str());
+            let status = status.map(|&s| Status::ALL[s as usize].as_str().as_bytes());
             let r = &batch.shipments;
             vec![
                 ints(0, &c.lines),
@@ -430,7 +482,7 @@ impl Encoder {
                     field(1),
                     r.len(),
                     batch.ids.len(),
-                    r.iter().map(|r| batch.shipment_id(r)),
+                    r.iter().map(|r| batch.shipment_id(r).as_bytes()),
                 )],
                 supplier_id(2),
                 supplier_sku(3),
@@ -444,7 +496,7 @@ impl Encoder {
             ]
         } else {
             let names = ctx.names.all_of(&self.others.used);
-            let names = names.iter().map(|n| n.as_ref());
+            let names = names.iter().map(|n| n.as_bytes());
             vec![
                 ints(0, &c.lines),
                 supplier_id(1),

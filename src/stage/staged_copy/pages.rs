@@ -187,7 +187,7 @@ pub fn integers(type_: &PrimitiveType, values: &[i64], present: Option<&[bool]>)
 fn plain_strings<'s>(
     type_: &PrimitiveType,
     out: &mut Vec<u8>,
-    values: impl Iterator<Item = &'s str>,
+    values: impl Iterator<Item = &'s [u8]>,
     order: Option<&dyn Fn(usize) -> u32>,
 ) -> ParquetStatistics {
     let mut min: Option<&[u8]> = None;
@@ -196,7 +196,6 @@ fn plain_strings<'s>(
     type Ranked<'v> = (u32, &'v [u8]);
     let mut extremes: Option<(Ranked, Ranked)> = None;
     for (i, v) in values.enumerate() {
-        let v = v.as_bytes();
         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
         out.extend_from_slice(v);
         if let Some(order) = order {
@@ -235,7 +234,7 @@ pub fn strings<'s>(
     type_: &PrimitiveType,
     rows: usize,
     bytes: usize,
-    values: impl Iterator<Item = &'s str>,
+    values: impl Iterator<Item = &'s [u8]>,
 ) -> Page {
     let mut buffer = Vec::with_capacity(64 + rows * 4 + bytes);
     def_levels(&mut buffer, rows, None);
@@ -249,7 +248,7 @@ pub fn strings<'s>(
 pub fn dictionary<'s>(
     type_: &PrimitiveType,
     keys: &[u32],
-    values: impl ExactSizeIterator<Item = &'s str>,
+    values: impl ExactSizeIterator<Item = &'s [u8]>,
     order: Option<&dyn Fn(usize) -> u32>,
 ) -> [Page; 2] {
     let count = values.len();
@@ -433,13 +432,19 @@ mod tests {
             vec![integers(&fields[0], &n, None)],
             vec![integers(&fields[1], &days, Some(&present))],
             // The smallest and largest found by rank, as the staged SKUs'.
-            dictionary(&fields[2], &keys, names.iter().copied(), Some(&|k| rank[k])).into(),
-            dictionary(&fields[3], &ones, ["sachet"].into_iter(), None).into(),
+            dictionary(
+                &fields[2],
+                &keys,
+                names.iter().map(|n| n.as_bytes()),
+                Some(&|k| rank[k]),
+            )
+            .into(),
+            dictionary(&fields[3], &ones, [&b"sachet"[..]].into_iter(), None).into(),
             vec![strings(
                 &fields[4],
                 700,
                 0,
-                plain.iter().map(String::as_str),
+                plain.iter().map(String::as_bytes),
             )],
         ];
         write_row_group(&mut w, 700, columns).unwrap();
@@ -447,9 +452,9 @@ mod tests {
         let columns = vec![
             vec![integers(&fields[0], &[-42], None)],
             vec![integers(&fields[1], &[], Some(&[false]))],
-            dictionary(&fields[2], &[0], ["biskuit"].into_iter(), None).into(),
-            dictionary(&fields[3], &[0], ["sachet"].into_iter(), None).into(),
-            vec![strings(&fields[4], 1, 5, ["SHP-X"].into_iter())],
+            dictionary(&fields[2], &[0], [&b"biskuit"[..]].into_iter(), None).into(),
+            dictionary(&fields[3], &[0], [&b"sachet"[..]].into_iter(), None).into(),
+            vec![strings(&fields[4], 1, 5, [&b"SHP-X"[..]].into_iter())],
         ];
         write_row_group(&mut w, 1, columns).unwrap();
         w.end(None).unwrap();
