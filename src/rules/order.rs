@@ -68,12 +68,33 @@ pub(super) fn in_table_order(
         );
     }
     radsort::sort_by_key(&mut keys, |k| k.0);
+    // Each run by id: by the ids' first eight bytes, read once per row,
+    // then (on a tie) by the whole ids.
+    let mut by_id: Vec<(u64, u32)> = Vec::new();
     for run in keys.chunk_by_mut(|x, y| x.0 == y.0) {
         if run.len() > 1 {
-            run.sort_unstable_by(|x, y| id_in(ids, at(x.1)).cmp(id_in(ids, at(y.1))));
+            by_id.clear();
+            by_id.extend(run.iter().map(|&(_, i)| (id_prefix(id_in(ids, at(i))), i)));
+            by_id.sort_unstable_by(|x, y| {
+                x.0.cmp(&y.0)
+                    .then_with(|| id_in(ids, at(x.1)).cmp(id_in(ids, at(y.1))))
+            });
+            for (k, &(_, i)) in run.iter_mut().zip(&by_id) {
+                k.1 = i;
+            }
         }
     }
     keys.iter().map(|&(_, i)| *at(i)).collect()
+}
+
+/// An id's first eight bytes as a number that orders as they do (zeros
+/// after a shorter id): ids whose numbers differ compare as their
+/// numbers; equal numbers say nothing.
+fn id_prefix(id: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = id.len().min(8);
+    b[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u64::from_be_bytes(b)
 }
 
 /// Two lists in table order (each with its own ids) as one, ids back to
@@ -157,9 +178,15 @@ mod tests {
             for _ in 0..next(300) {
                 let (product, sku, provider) = (next(4) as u32, next(12) as u32, next(3) as u32);
                 let supplier = sku % 3;
-                // Ids of varying length, so a prefix sorts first.
+                // Ids of varying length, so a prefix sorts first; long
+                // ones that share their first eight bytes, and zero bytes.
                 let digits = 1 + next(3) as u32;
-                let id = format!("SH{}", next(10u64.pow(digits)));
+                let n = next(10u64.pow(digits));
+                let id = match next(4) {
+                    0 => format!("SHIPMENT-{n}"),
+                    1 => format!("SH\0{n}"),
+                    _ => format!("SH{n}"),
+                };
                 if !seen.insert((provider, id.clone())) {
                     continue; // one latest row per (provider, id)
                 }
