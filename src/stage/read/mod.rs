@@ -635,12 +635,64 @@ fn trim_newline(b: &[u8]) -> &[u8] {
 
 /// Renders a record of a binary format as a JSON object, for the
 /// exceptions table's raw column.
-fn raw_object(header: &[String], cells: &[OwnedCell]) -> String {
-    let mut map = serde_json::Map::new();
-    for (h, c) in header.iter().zip(cells) {
-        map.insert(h.clone(), c.to_json());
+/// A record of a format without raw text (Parquet) as one JSON object,
+/// written as serde_json writes a map of its cells ([`OwnedCell::to_json`]):
+/// keys in sorted order, a repeated name with its last cell, no spaces.
+/// Written straight from the cells: no map, no owned cells.
+fn raw_object(header: &[String], cells: &dyn Cells) -> String {
+    let mut order: Vec<usize> = (0..header.len()).collect();
+    // Stable: of equal names, the last in the header is the last of its run.
+    order.sort_by(|&a, &b| header[a].cmp(&header[b]));
+    let mut out = Vec::with_capacity(32 * header.len());
+    out.push(b'{');
+    for (k, &i) in order.iter().enumerate() {
+        if order.get(k + 1).is_some_and(|&j| header[j] == header[i]) {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        json_string(&mut out, &header[i]);
+        out.push(b':');
+        json_cell(&mut out, cells.get(i));
     }
-    serde_json::Value::Object(map).to_string()
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON text is UTF-8")
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(out, s).expect("a string serializes into memory");
+}
+
+/// A cell as [`OwnedCell::to_json`] serializes it.
+fn json_cell(out: &mut Vec<u8>, cell: Cell) {
+    match cell {
+        Cell::Null => out.extend_from_slice(b"null"),
+        Cell::Text(s) => json_string(out, s),
+        // An integer as JSON writes it: as it is.
+        Cell::Number(s) if plain_integer(s) => out.extend_from_slice(s.as_bytes()),
+        Cell::Number(s) => match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(v) => serde_json::to_writer(out, &v).expect("a value serializes into memory"),
+            Err(_) => json_string(out, s),
+        },
+        Cell::DateTime(d) => json_string(out, &d.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        Cell::Instant(i) => json_string(
+            out,
+            &DateTime::from_timestamp_micros(i)
+                .map(|d| d.to_rfc3339())
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+/// An integer that JSON reads and writes back unchanged: digits, no
+/// leading zero, an optional minus (not on zero), at most 18 digits.
+fn plain_integer(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s).as_bytes();
+    matches!(digits.first(), Some(b'1'..=b'9'))
+        && digits.len() <= 18
+        && digits.iter().all(u8::is_ascii_digit)
+        || s == "0"
 }
 
 fn number_text(f: f64) -> String {
@@ -654,6 +706,59 @@ fn number_text(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records written as JSON straight from their cells read as the map
+    /// of their owned cells writes them: repeated and escaped names,
+    /// numbers JSON writes back otherwise (or cannot read), dates.
+    #[test]
+    fn raw_objects_are_the_maps_of_their_cells() {
+        let mut rng = fastrand::Rng::with_seed(19);
+        let names = ["sku", "qty", "as_of", "note", "qty", "a\"b", "Ä", ""];
+        let numbers = [
+            "0",
+            "-0",
+            "7",
+            "-12",
+            "007",
+            "1.50",
+            "1e3",
+            "-2.5E-3",
+            "123456789012345678",
+            "1234567890123456789",
+            "99999999999999999999",
+            "12a",
+            "",
+            "-",
+            "0.0",
+        ];
+        let texts = ["", "kopi", "line\nbreak", "quote \" and \\", "\u{1}", "é☕"];
+        for _ in 0..5_000 {
+            let n = rng.usize(0..=names.len());
+            let header: Vec<String> = (0..n)
+                .map(|_| names[rng.usize(..names.len())].into())
+                .collect();
+            let cells: Vec<OwnedCell> = (0..n)
+                .map(|_| match rng.u8(0..5) {
+                    0 => OwnedCell::Null,
+                    1 => OwnedCell::Text(texts[rng.usize(..texts.len())].into()),
+                    2 => OwnedCell::Number(numbers[rng.usize(..numbers.len())].into()),
+                    3 => OwnedCell::DateTime(
+                        chrono::DateTime::from_timestamp(rng.i64(0..4_000_000_000), 0)
+                            .unwrap()
+                            .naive_utc(),
+                    ),
+                    _ => OwnedCell::Instant(rng.i64(-1_000_000_000_000..4_000_000_000_000_000)),
+                })
+                .collect();
+            let mut map = serde_json::Map::new();
+            for (h, c) in header.iter().zip(&cells) {
+                map.insert(h.clone(), c.to_json());
+            }
+            let want = serde_json::Value::Object(map).to_string();
+            let got = raw_object(&header, &OwnedCells(&cells));
+            assert_eq!(got, want, "{header:?} {cells:?}");
+        }
+    }
 
     /// A stamp matches its file until the file changes or is replaced.
     #[test]

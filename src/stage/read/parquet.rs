@@ -220,7 +220,7 @@ impl ParquetFile {
             .collect::<Result<_, Problem>>()?;
         for (i, &line) in wanted.iter().enumerate() {
             let row = Row { views: &views, i };
-            found.insert(line, raw_object(&self.header, &row.owned()));
+            found.insert(line, raw_object(&self.header, &row));
         }
         Ok(())
     }
@@ -276,7 +276,7 @@ fn visit_slice(views: &[View], n: usize, header: &[String], line: u64, visitor: 
             });
         }
         let row = Row { views, i };
-        let raw = || raw_object(header, &row.owned());
+        let raw = || raw_object(header, &row);
         visitor.record_made(line + i as u64, &raw, &row);
     }
 }
@@ -389,21 +389,6 @@ impl View {
 struct Row<'v> {
     views: &'v [View],
     i: usize,
-}
-
-impl Row<'_> {
-    fn owned(&self) -> Vec<OwnedCell> {
-        self.views
-            .iter()
-            .map(|v| match v.get(self.i) {
-                Cell::Null => OwnedCell::Null,
-                Cell::Text(t) => OwnedCell::Text(t.to_string()),
-                Cell::Number(t) => OwnedCell::Number(t.to_string()),
-                Cell::DateTime(d) => OwnedCell::DateTime(d),
-                Cell::Instant(i) => OwnedCell::Instant(i),
-            })
-            .collect()
-    }
 }
 
 impl Cells for Row<'_> {
