@@ -54,6 +54,12 @@ SHAPES = {
     "ndjson": dict(flags=["--stock-files", "1", "--stock-format", "ndjson"], stock_rows=0.2),
     # One Parquet stock feed: 10M rows at M, 50M at L.
     "parquet": dict(flags=["--stock-files", "1", "--stock-format", "parquet"]),
+    # The ERP export as Parquet: one file, wall-clock seconds without an
+    # offset (a dictionary of about a million timestamps per row group),
+    # longer ids, 4% rejected, twice the products.
+    "parquet-erp": dict(flags=["--stock-files", "1", "--stock-format", "parquet",
+                               "--naive-timestamps", "--timestamp-step", "second",
+                               "--long-ids", "--reject-share", "0.04"], products=2),
 }
 SPEC_COLUMNS = [
     "product_id", "suppliers", "stock_units", "window_units", "early_units", "late_units",

@@ -14,6 +14,7 @@ use super::feed::map_columns;
 use super::read::{self, Cell, Cells, Visitor};
 use super::values::{NumberError, parse_quantity};
 use crate::pipeline::Source;
+use crate::sys::prefetch;
 
 /// How many problems a failed reference table lists before "and N more".
 const MAX_LISTED: usize = 20;
@@ -326,21 +327,6 @@ impl Short {
             at = (at + 1) & self.mask;
         }
     }
-}
-
-/// Asks the CPU to bring `v` into the cache without waiting for it.
-#[inline(always)]
-pub fn prefetch<T>(v: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it reads nothing and cannot fault.
-    #[allow(unused_unsafe)]
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            (v as *const T).cast::<i8>(),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
 }
 
 struct TableVisitor {

@@ -1,6 +1,8 @@
 //! Parquet feeds, read a row group at a time (its column chunks as
 //! stored, compressed, read from the file) and decoded a slice of rows at
-//! a time (pages outside the slice are not decompressed), so memory
+//! a time (pages outside the slice are not decompressed; a slice is as
+//! many rows as 32 MB of the group's stored data, from 65,536 to
+//! 262,144), so memory
 //! follows a row group's compressed size and one slice, never the file
 //! (nor a memory map of it). Typed columns stay typed: dates and
 //! datetimes as dates (a `Datetime` with a timezone is an instant;
@@ -30,13 +32,13 @@ fn not_parquet(e: impl std::fmt::Display) -> Problem {
 }
 
 pub(super) fn read(path: &Path, visitor: &mut dyn Visitor) -> Result<(), Problem> {
-    read_sliced(path, visitor, SLICE)
+    read_sliced(path, visitor, PIECE_ROWS)
 }
 
-fn read_sliced(path: &Path, visitor: &mut dyn Visitor, slice: usize) -> Result<(), Problem> {
+fn read_sliced(path: &Path, visitor: &mut dyn Visitor, most: usize) -> Result<(), Problem> {
     let file = ParquetFile::open(path)?;
     visitor.header(&file.header)?;
-    file.visit_parts(&file.whole_groups(), 1, visitor, slice)
+    file.visit_parts(&file.whole_groups(), 1, visitor, most)
 }
 
 /// The most rows a piece of a large row group holds: a piece's rows stay
@@ -180,7 +182,7 @@ impl ParquetFile {
         line: u64,
         visitor: &mut dyn Visitor,
     ) -> Result<(), Problem> {
-        self.visit_parts(parts, line, visitor, SLICE)
+        self.visit_parts(parts, line, visitor, PIECE_ROWS)
     }
 
     /// The raw text of wanted lines `lines` (sorted) of row group
@@ -230,7 +232,7 @@ impl ParquetFile {
         parts: &[GroupRows],
         mut line: u64,
         visitor: &mut dyn Visitor,
-        slice: usize,
+        most: usize,
     ) -> Result<(), Problem> {
         let path = &self.path;
         let mut file = std::fs::File::open(path).map_err(Problem::io(Action::ReadCopy, path))?;
@@ -241,9 +243,10 @@ impl ParquetFile {
                 .iter()
                 .map(|f| column_chunks(&mut file, self.len, group, &f.name))
                 .collect::<Result<_, _>>()?;
+            let window = window_rows(group.num_rows(), group.total_byte_size(), most);
             let mut start = part.rows.start;
             while start < part.rows.end {
-                let end = (start + slice).min(part.rows.end);
+                let end = (start + window).min(part.rows.end);
                 let views: Vec<View> = self
                     .fields
                     .iter()
@@ -262,6 +265,20 @@ impl ParquetFile {
     }
 }
 
+/// Stored (uncompressed) bytes of a row group decoded at a time: a
+/// window of rows is decoded in one go, since each decode of a column
+/// decompresses and decodes its dictionary page again (a dictionary of a
+/// million timestamps is ~25 MB).
+const WINDOW_BYTES: usize = 32 << 20;
+
+/// Rows of a row group of `rows` rows and `stored` uncompressed bytes
+/// decoded at a time: as many as [`WINDOW_BYTES`] of its stored data
+/// hold, at least [`SLICE`], at most `most`.
+fn window_rows(rows: usize, stored: usize, most: usize) -> usize {
+    let per_row = (stored / rows.max(1)).max(1);
+    (WINDOW_BYTES / per_row).clamp(SLICE.min(most), most)
+}
+
 /// One decoded slice's `n` rows, the first at line `line`, each with the
 /// record [`LOOKAHEAD`] rows on as a hint.
 fn visit_slice(views: &[View], n: usize, header: &[String], line: u64, visitor: &mut dyn Visitor) {
@@ -270,6 +287,7 @@ fn visit_slice(views: &[View], n: usize, header: &[String], line: u64, visitor: 
     }
     for i in 0..n {
         if i + LOOKAHEAD < n {
+            views.iter().for_each(|v| v.prefetch(i + LOOKAHEAD));
             visitor.upcoming_cells(&Row {
                 views,
                 i: i + LOOKAHEAD,
@@ -369,6 +387,19 @@ impl View {
         }
     }
 
+    /// Starts fetching the text of row `i` into the cache, where it is
+    /// held apart from the array's views (longer than 12 bytes): a
+    /// column decoded from a large dictionary points all over it.
+    #[inline]
+    fn prefetch(&self, i: usize) {
+        if let View::Strings { text, .. } = self
+            && let Some(v) = text.views().get(i)
+            && v.length > 12
+        {
+            crate::sys::prefetch(&text.value(i).as_bytes()[0]);
+        }
+    }
+
     fn get(&self, i: usize) -> Cell<'_> {
         match self {
             View::Strings { text, number } => {
@@ -452,6 +483,19 @@ mod tests {
 
     /// Every row of every group, once, in order; small groups together,
     /// large ones cut into pieces of about equal rows.
+    #[test]
+    fn windows_follow_the_stored_bytes_within_bounds() {
+        // 26 stored bytes a row (`siap generate`'s feeds): the most.
+        assert_eq!(window_rows(1_000_000, 26_000_000, PIECE_ROWS), PIECE_ROWS);
+        // 256 bytes a row: 32 MiB of them.
+        assert_eq!(window_rows(1_000_000, 256_000_000, PIECE_ROWS), 131_072);
+        // Rows of kilobytes: never under a slice, unless asked.
+        assert_eq!(window_rows(10_000, 100_000_000, PIECE_ROWS), SLICE);
+        assert_eq!(window_rows(10_000, 100_000_000, 7), 7);
+        // No rows, no bytes: no division by zero.
+        assert_eq!(window_rows(0, 0, PIECE_ROWS), PIECE_ROWS);
+    }
+
     #[test]
     fn pieces_cover_every_row_once_in_order() {
         let groups = [

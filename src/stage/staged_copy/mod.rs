@@ -98,7 +98,7 @@ impl Remap {
     /// rows on (the slots of a large SKU map do not stay in cache).
     fn prefetch(&self, id: u32) {
         if let Some(slot) = self.slots.get(id as usize) {
-            crate::stage::reference::prefetch(slot);
+            crate::sys::prefetch(slot);
         }
     }
 
