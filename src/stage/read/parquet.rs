@@ -24,7 +24,8 @@ use polars_parquet::read::{
 
 use super::{Cell, Cells, LOOKAHEAD, OwnedCell, Visitor, number_text, raw_object};
 
-/// Rows decoded at a time.
+/// The fewest rows decoded at a time (see [`window_rows`]), and the rows
+/// a piece made of small row groups aims at.
 const SLICE: usize = 65_536;
 
 fn not_parquet(e: impl std::fmt::Display) -> Problem {
@@ -481,8 +482,7 @@ mod tests {
     use super::*;
     use crate::model::Reason;
 
-    /// Every row of every group, once, in order; small groups together,
-    /// large ones cut into pieces of about equal rows.
+    /// A window is 32 MiB of a group's stored rows, within its bounds.
     #[test]
     fn windows_follow_the_stored_bytes_within_bounds() {
         // 26 stored bytes a row (`siap generate`'s feeds): the most.
@@ -496,6 +496,8 @@ mod tests {
         assert_eq!(window_rows(0, 0, PIECE_ROWS), PIECE_ROWS);
     }
 
+    /// Every row of every group, once, in order; small groups together,
+    /// large ones cut into pieces of about equal rows.
     #[test]
     fn pieces_cover_every_row_once_in_order() {
         let groups = [
