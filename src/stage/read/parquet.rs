@@ -1,9 +1,9 @@
 //! Parquet feeds, read a row group at a time (its column chunks as
 //! stored, compressed, read from the file) and decoded a slice of rows at
 //! a time (pages outside the slice are not decompressed; a slice is as
-//! many rows as 32 MB of the group's stored data, from 65,536 to
-//! 262,144), so memory
-//! follows a row group's compressed size and one slice, never the file
+//! many rows as 32 MB of the group's stored data hold, from 65,536 to
+//! 262,144), so memory follows a row group's compressed size and one
+//! slice, never the file
 //! (nor a memory map of it). Typed columns stay typed: dates and
 //! datetimes as dates (a `Datetime` with a timezone is an instant;
 //! without one, wall time in the campaign's timezone), numbers as
@@ -24,7 +24,7 @@ use polars_parquet::read::{
 
 use super::{Cell, Cells, LOOKAHEAD, OwnedCell, Visitor, number_text, raw_object};
 
-/// The fewest rows decoded at a time (see [`window_rows`]), and the rows
+/// The fewest rows decoded at a time (see [`slice_rows`]), and the rows
 /// a piece made of small row groups aims at.
 const SLICE: usize = 65_536;
 
@@ -244,10 +244,10 @@ impl ParquetFile {
                 .iter()
                 .map(|f| column_chunks(&mut file, self.len, group, &f.name))
                 .collect::<Result<_, _>>()?;
-            let window = window_rows(group.num_rows(), group.total_byte_size(), most);
+            let slice = slice_rows(group.num_rows(), group.total_byte_size(), most);
             let mut start = part.rows.start;
             while start < part.rows.end {
-                let end = (start + window).min(part.rows.end);
+                let end = (start + slice).min(part.rows.end);
                 let views: Vec<View> = self
                     .fields
                     .iter()
@@ -267,17 +267,17 @@ impl ParquetFile {
 }
 
 /// Stored (uncompressed) bytes of a row group decoded at a time: a
-/// window of rows is decoded in one go, since each decode of a column
+/// slice of rows is decoded in one go, since each decode of a column
 /// decompresses and decodes its dictionary page again (a dictionary of a
 /// million timestamps is ~25 MB).
-const WINDOW_BYTES: usize = 32 << 20;
+const SLICE_BYTES: usize = 32 << 20;
 
 /// Rows of a row group of `rows` rows and `stored` uncompressed bytes
-/// decoded at a time: as many as [`WINDOW_BYTES`] of its stored data
+/// decoded at a time: as many as [`SLICE_BYTES`] of its stored data
 /// hold, at least [`SLICE`], at most `most`.
-fn window_rows(rows: usize, stored: usize, most: usize) -> usize {
+fn slice_rows(rows: usize, stored: usize, most: usize) -> usize {
     let per_row = (stored / rows.max(1)).max(1);
-    (WINDOW_BYTES / per_row).clamp(SLICE.min(most), most)
+    (SLICE_BYTES / per_row).clamp(SLICE.min(most), most)
 }
 
 /// One decoded slice's `n` rows, the first at line `line`, each with the
@@ -482,18 +482,18 @@ mod tests {
     use super::*;
     use crate::model::Reason;
 
-    /// A window is 32 MiB of a group's stored rows, within its bounds.
+    /// A slice is 32 MiB of a group's stored rows, within its bounds.
     #[test]
-    fn windows_follow_the_stored_bytes_within_bounds() {
+    fn slices_follow_the_stored_bytes_within_bounds() {
         // 26 stored bytes a row (`siap generate`'s feeds): the most.
-        assert_eq!(window_rows(1_000_000, 26_000_000, PIECE_ROWS), PIECE_ROWS);
+        assert_eq!(slice_rows(1_000_000, 26_000_000, PIECE_ROWS), PIECE_ROWS);
         // 256 bytes a row: 32 MiB of them.
-        assert_eq!(window_rows(1_000_000, 256_000_000, PIECE_ROWS), 131_072);
+        assert_eq!(slice_rows(1_000_000, 256_000_000, PIECE_ROWS), 131_072);
         // Rows of kilobytes: never under a slice, unless asked.
-        assert_eq!(window_rows(10_000, 100_000_000, PIECE_ROWS), SLICE);
-        assert_eq!(window_rows(10_000, 100_000_000, 7), 7);
+        assert_eq!(slice_rows(10_000, 100_000_000, PIECE_ROWS), SLICE);
+        assert_eq!(slice_rows(10_000, 100_000_000, 7), 7);
         // No rows, no bytes: no division by zero.
-        assert_eq!(window_rows(0, 0, PIECE_ROWS), PIECE_ROWS);
+        assert_eq!(slice_rows(0, 0, PIECE_ROWS), PIECE_ROWS);
     }
 
     /// Every row of every group, once, in order; small groups together,
