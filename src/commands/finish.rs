@@ -35,7 +35,7 @@ pub fn finish(args: &FinishArgs) -> Result<RunReport> {
     let mut pipeline = pipeline::load(&args.pipeline)?;
     let flight = Flight::new(&args.work_dir, &args.run_id);
     let work = workdir::open(&args.work_dir)?;
-    if let Some(done) = already_published(&work, &args.work_dir, &args.run_id) {
+    if let Some(done) = already_published(&work, &args.work_dir, &args.run_id)? {
         let _ = std::fs::remove_dir_all(flight.dir());
         return Ok(done);
     }
@@ -160,19 +160,35 @@ pub fn planned_date(args: &FinishArgs) -> Option<chrono::NaiveDate> {
 }
 
 /// The run `run_id`, when it is already committed: what its manifest
-/// says, as the finish that committed it reported.
-fn already_published(work: &workdir::WorkDir, dir: &Path, run_id: &str) -> Option<RunReport> {
-    let past = work.past_runs().into_iter().find(|r| r.run_id == run_id)?;
-    let name = past.name();
-    if workdir::latest(dir).as_deref() != Some(name.as_str()) {
-        tracing::warn!(run = %name, latest = ?workdir::latest(dir), "Run was published, but `latest` points elsewhere (a newer run, or this finish was killed between the commit and the swap).");
+/// says, as the finish that committed it reported. A finish killed
+/// between its commit (the rename into `runs/`) and the swap of `latest`
+/// left `latest` on the run before: the swap is done now, unless `latest`
+/// names a run committed after this one (it finished later).
+fn already_published(
+    work: &workdir::WorkDir,
+    dir: &Path,
+    run_id: &str,
+) -> Result<Option<RunReport>> {
+    let past = work.past_runs();
+    let Some(this) = past.iter().find(|r| r.run_id == run_id) else {
+        return Ok(None);
+    };
+    let name = this.name();
+    let latest = workdir::latest(dir);
+    if latest.as_deref() != Some(name.as_str()) {
+        if workdir::committed_after(&past, latest.as_deref(), this) {
+            tracing::warn!(run = %name, latest = ?latest, "Run was published, but `latest` points at a run committed after it; left so.");
+        } else {
+            workdir::point_latest(dir, &this.date.to_string(), run_id)?;
+            tracing::info!(run = %name, before = ?latest, "Run was committed by a finish killed before it swapped `latest`; `latest` now points at it.");
+        }
     }
     tracing::info!(run = %name, "Run was already published; nothing to finish.");
-    Some(RunReport {
-        manifest: past.manifest,
-        run_dir: past.dir,
+    Ok(Some(RunReport {
+        manifest: this.manifest.clone(),
+        run_dir: this.dir.clone(),
         latest: dir.join("latest"),
-    })
+    }))
 }
 
 /// Every feed's task record, in the pipeline's order; a feed not staged

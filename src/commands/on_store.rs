@@ -235,17 +235,25 @@ fn commit(
     if m.remote.read(&manifest)?.is_none() {
         publish(m, &run, &manifest)?;
         m.remote.swap_latest(&run)?;
-    } else if latest
-        .as_ref()
-        .is_none_or(|(t, _)| t.as_str() < run.as_str())
-    {
+    } else if !committed_after_it(m, &run, latest.as_ref().map(|(t, _)| t.as_str())) {
         // Committed by a finish killed before its swap: swapped now,
-        // unless `latest` names a newer run already.
+        // unless `latest` names a run committed after it.
         m.remote.swap_latest(&run)?;
     }
     report.run_dir = m.remote.url(&run).into();
     report.latest = m.remote.url("latest").into();
     Ok(report)
+}
+
+/// Whether `latest` (`runs/<date>/<id>` in the bucket) names a run
+/// committed after `run`, by the manifests pulled into the mirror.
+fn committed_after_it(m: &Mirror, run: &str, latest: Option<&str>) -> bool {
+    let runs = crate::workdir::list_runs(m.dir());
+    let name = |r: &str| r.strip_prefix("runs/").unwrap_or(r).to_string();
+    let this = name(run);
+    runs.iter().find(|r| r.name() == this).is_some_and(|this| {
+        crate::workdir::committed_after(&runs, latest.map(name).as_deref(), this)
+    })
 }
 
 /// Pushes a run folder, `manifest.json` last: the commit point. A file a

@@ -27,7 +27,7 @@ pub mod manifest;
 pub mod run_dir;
 
 pub use lock::{Lock, lock};
-pub use run_dir::{RunDir, clean_leftovers};
+pub use run_dir::{RunDir, clean_leftovers, point_latest};
 
 /// A work directory held by this run: its lock taken, what killed runs
 /// left in `.tmp/` removed.
@@ -123,6 +123,21 @@ pub fn latest(work: &Path) -> Option<String> {
     let id = parts.next()?.as_os_str().to_string_lossy().into_owned();
     let date = parts.next()?.as_os_str().to_string_lossy().into_owned();
     Some(format!("{date}/{id}"))
+}
+
+/// Whether `latest` (`<date>/<run-id>`) names a run committed after
+/// `this` one (its manifest finished later): a retried finish, whose first
+/// try was killed between its commit and the swap, swaps `latest` only
+/// when not. An unreadable time counts as the earliest.
+pub fn committed_after(runs: &[PastRun], latest: Option<&str>, this: &PastRun) -> bool {
+    let finished = |r: &PastRun| {
+        chrono::DateTime::parse_from_rfc3339(&r.manifest.finished_at)
+            .map(|t| t.to_utc())
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    };
+    runs.iter()
+        .find(|r| Some(r.name().as_str()) == latest)
+        .is_some_and(|current| finished(current) > finished(this))
 }
 
 /// The most recent run on or before `date` that holds a raw copy of

@@ -101,16 +101,31 @@ impl RunDir {
         self.committed = true;
         sync_dir(&parent);
 
-        // Swap `latest`: make a new symlink beside it, then rename over.
-        let target = Path::new("runs").join(date).join(run_id);
-        let latest = self.out.join("latest");
-        let tmp_link = self.out.join(".tmp").join(format!("latest-{run_id}"));
-        let _ = fs::remove_file(&tmp_link);
-        symlink(&target, &tmp_link).map_err(|e| err(&tmp_link, e))?;
-        fs::rename(&tmp_link, &latest).map_err(|e| err(&latest, e))?;
-        sync_dir(&self.out);
+        point_latest(&self.out, date, run_id)?;
         Ok(final_dir)
     }
+}
+
+/// Points `<out>/latest` at `runs/<date>/<run_id>` in one step: a new
+/// symlink made beside it, then renamed over it. Called by a commit, and
+/// by a retried finish whose first try was killed between its rename and
+/// this swap.
+pub fn point_latest(out: &Path, date: &str, run_id: &str) -> Result<()> {
+    let err = |p: &Path, e: std::io::Error| Error::Publish {
+        path: p.to_path_buf(),
+        message: e.to_string(),
+    };
+    let target = Path::new("runs").join(date).join(run_id);
+    let latest = out.join("latest");
+    let tmp_link = out.join(".tmp").join(format!("latest-{run_id}"));
+    let _ = fs::remove_file(&tmp_link);
+    if let Some(parent) = tmp_link.parent() {
+        fs::create_dir_all(parent).map_err(|e| err(parent, e))?;
+    }
+    symlink(&target, &tmp_link).map_err(|e| err(&tmp_link, e))?;
+    fs::rename(&tmp_link, &latest).map_err(|e| err(&latest, e))?;
+    sync_dir(out);
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -587,6 +587,53 @@ fn a_finish_retried_after_its_commit_reports_the_run_and_succeeds() {
     assert_eq!(runs.len(), 1, "one run, published once");
 }
 
+/// A finish killed between its commit (the rename into `runs/`) and the
+/// swap of `latest`: the retry swaps `latest` to the run, unless a run
+/// committed after it is `latest` by then.
+#[cfg(feature = "distributed")]
+#[test]
+fn a_finish_killed_between_its_commit_and_the_swap_is_swapped_by_the_retry() {
+    let w = Workdir::new();
+    let pipeline = sample(&w);
+    let work = w.join("work");
+    run(&w, pipeline, "work");
+    let before = std::fs::read_link(work.join("latest")).unwrap();
+    let id = resolved_flight(&w, pipeline, "work", "local", "2", &[]);
+    let flight = work.join("flights").join(&id);
+    crate::harness::copy_dir(&flight, &w.join("kept"));
+    w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id])
+        .assert_success();
+    let committed = std::fs::read_link(work.join("latest")).unwrap();
+    assert!(committed.ends_with(&id));
+    let point = |to: &Path| {
+        let tmp = work.join("latest.test");
+        std::os::unix::fs::symlink(to, &tmp).unwrap();
+        std::fs::rename(&tmp, work.join("latest")).unwrap();
+    };
+
+    // Killed before the swap: `latest` still names the run before.
+    point(&before);
+    crate::harness::copy_dir(&w.join("kept"), &flight);
+    let retry = w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id]);
+    retry.assert_success();
+    assert!(
+        retry.stderr.contains("already published"),
+        "{}",
+        retry.stderr
+    );
+    assert_eq!(std::fs::read_link(work.join("latest")).unwrap(), committed);
+    assert!(!flight.exists(), "the flight is removed");
+
+    // A run committed after it is `latest`: a late retry leaves it so.
+    run(&w, pipeline, "work");
+    let newer = std::fs::read_link(work.join("latest")).unwrap();
+    assert_ne!(newer, committed);
+    crate::harness::copy_dir(&w.join("kept"), &flight);
+    w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id])
+        .assert_success();
+    assert_eq!(std::fs::read_link(work.join("latest")).unwrap(), newer);
+}
+
 /// An executor SIGKILLed while the rules run on the cluster: the scheduler
 /// notices it gone (heartbeats stop), reruns its tasks on the other one,
 /// and the run still gives the bytes of `siap run`.
