@@ -68,12 +68,24 @@ fn pack_keys(
             (high | ((t - t0) / S), i)
         }));
     }
-    packed.clear();
+    room_for(packed, keys.len());
     match step {
         60_000_000 => with::<60_000_000>(keys, packed, g0, t0, ts_bits),
         1_000_000 => with::<1_000_000>(keys, packed, g0, t0, ts_bits),
         1_000 => with::<1_000>(keys, packed, g0, t0, ts_bits),
         _ => with::<1>(keys, packed, g0, t0, ts_bits),
+    }
+}
+
+/// `v` emptied, with room for `n` items. A buffer too small is replaced,
+/// not grown: growing would copy its stale contents, and double it where
+/// the next partition is only a little larger. The 1/16 over lets a
+/// slightly larger partition to come fit.
+fn room_for<T>(v: &mut Vec<T>, n: usize) {
+    v.clear();
+    if v.capacity() < n {
+        *v = Vec::new();
+        v.reserve_exact(n + n / 16);
     }
 }
 
@@ -100,8 +112,8 @@ pub(super) fn sort_into<T: Copy>(
     exact: impl Fn(&T, &T) -> std::cmp::Ordering,
 ) {
     let keys = &mut scratch.keys;
-    keys.clear();
-    out.clear();
+    room_for(keys, recs.len());
+    room_for(out, recs.len());
     scratch.ends.clear();
     let Some(first) = recs.first() else {
         return;
