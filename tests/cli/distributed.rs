@@ -558,6 +558,20 @@ pub(crate) fn tables(work: &Path) -> Vec<(String, Vec<u8>)> {
     all
 }
 
+/// `siap finish` of run `id` retried on its flight as kept in `kept/`
+/// (put back in `flight`): it succeeds, reporting the run already published.
+#[cfg(feature = "distributed")]
+fn finish_again(w: &Workdir, pipeline: &str, flight: &Path, id: &str) {
+    crate::harness::copy_dir(&w.join("kept"), flight);
+    let again = w.siap(&["finish", pipeline, "--work-dir", "work", "--run", id]);
+    again.assert_success();
+    assert!(
+        again.stderr.contains("already published"),
+        "{}",
+        again.stderr
+    );
+}
+
 /// A finish killed after its commit, before it removed the flight: run
 /// again, it reports the run already published and removes the flight.
 #[cfg(feature = "distributed")]
@@ -571,14 +585,7 @@ fn a_finish_retried_after_its_commit_reports_the_run_and_succeeds() {
     w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id])
         .assert_success();
     let first = published(&w.join("work"));
-    crate::harness::copy_dir(&w.join("kept"), &flight);
-    let again = w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id]);
-    again.assert_success();
-    assert!(
-        again.stderr.contains("already published"),
-        "{}",
-        again.stderr
-    );
+    finish_again(&w, pipeline, &flight, &id);
     assert!(!flight.exists(), "the flight is removed");
     assert_eq!(published(&w.join("work")), first);
     let runs: Vec<_> = std::fs::read_dir(w.join("work/runs/2026-11-27"))
@@ -613,14 +620,7 @@ fn a_finish_killed_between_its_commit_and_the_swap_is_swapped_by_the_retry() {
 
     // Killed before the swap: `latest` still names the run before.
     point(&before);
-    crate::harness::copy_dir(&w.join("kept"), &flight);
-    let retry = w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id]);
-    retry.assert_success();
-    assert!(
-        retry.stderr.contains("already published"),
-        "{}",
-        retry.stderr
-    );
+    finish_again(&w, pipeline, &flight, &id);
     assert_eq!(std::fs::read_link(work.join("latest")).unwrap(), committed);
     assert!(!flight.exists(), "the flight is removed");
 
@@ -628,9 +628,7 @@ fn a_finish_killed_between_its_commit_and_the_swap_is_swapped_by_the_retry() {
     run(&w, pipeline, "work");
     let newer = std::fs::read_link(work.join("latest")).unwrap();
     assert_ne!(newer, committed);
-    crate::harness::copy_dir(&w.join("kept"), &flight);
-    w.siap(&["finish", pipeline, "--work-dir", "work", "--run", &id])
-        .assert_success();
+    finish_again(&w, pipeline, &flight, &id);
     assert_eq!(std::fs::read_link(work.join("latest")).unwrap(), newer);
 }
 
