@@ -10,6 +10,8 @@
 //! what is wrong with it. So the exceptions, their messages and every
 //! cell are serde's; a test compares the two on hostile lines.
 
+use std::ops::Range;
+
 /// A field's value, as the record's cell takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Flat<'a> {
@@ -25,9 +27,40 @@ pub(super) enum Flat<'a> {
 /// line is not certainly a flat object this path reads, and then some
 /// fields may have been handed over already.
 pub(super) fn flat_fields<'a>(line: &'a str, mut field: impl FnMut(&'a str, Flat<'a>)) -> bool {
-    let b = line.as_bytes();
-    // Slices below are cut at ASCII bytes: always `str` boundaries.
-    let text = |from: usize, to: usize| &line[from..to];
+    // Every range [`scan`] hands over is cut at ASCII bytes: always `str`
+    // boundaries.
+    let text = |r: Range<usize>| &line[r];
+    scan(line.as_bytes(), |key, value| {
+        let value = match value {
+            Value::Null => Flat::Null,
+            Value::Text(r) => Flat::Text(text(r)),
+            Value::Number(r) => Flat::Number(text(r)),
+            Value::Literal(t) => Flat::Text(t),
+        };
+        field(text(key), value)
+    })
+}
+
+/// The raw keys of `line` (bytes, not checked to be UTF-8) as
+/// [`flat_fields`] would hand them over, and the same answer: for the
+/// header pass, which only compares a line's keys with the last line's
+/// and so need not check the text of every line.
+pub(super) fn flat_keys<'a>(line: &'a [u8], mut key: impl FnMut(&'a [u8])) -> bool {
+    scan(line, |k, _| key(&line[k]))
+}
+
+/// A field's value as [`scan`] finds it: where it lies in the line.
+enum Value {
+    Null,
+    Text(Range<usize>),
+    Number(Range<usize>),
+    /// `true` or `false`.
+    Literal(&'static str),
+}
+
+/// The one pass of [`flat_fields`] over a line's bytes: each key's range
+/// (between its quotes) and its value.
+fn scan(b: &[u8], mut field: impl FnMut(Range<usize>, Value)) -> bool {
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return false;
@@ -44,7 +77,7 @@ pub(super) fn flat_fields<'a>(line: &'a str, mut field: impl FnMut(&'a str, Flat
         let Some(end) = string_end(b, i + 1) else {
             return false;
         };
-        let key = text(i + 1, end);
+        let key = i + 1..end;
         i = skip_ws(b, end + 1);
         if b.get(i) != Some(&b':') {
             return false;
@@ -53,16 +86,16 @@ pub(super) fn flat_fields<'a>(line: &'a str, mut field: impl FnMut(&'a str, Flat
         // Its value.
         let (value, next) = match b.get(i) {
             Some(b'"') => match string_end(b, i + 1) {
-                Some(end) => (Flat::Text(text(i + 1, end)), end + 1),
+                Some(end) => (Value::Text(i + 1..end), end + 1),
                 None => return false,
             },
             Some(b'-' | b'0'..=b'9') => match number_end(b, i) {
-                Some(end) => (Flat::Number(text(i, end)), end),
+                Some(end) => (Value::Number(i..end), end),
                 None => return false,
             },
-            Some(b'n') if b[i..].starts_with(b"null") => (Flat::Null, i + 4),
-            Some(b't') if b[i..].starts_with(b"true") => (Flat::Text("true"), i + 4),
-            Some(b'f') if b[i..].starts_with(b"false") => (Flat::Text("false"), i + 5),
+            Some(b'n') if b[i..].starts_with(b"null") => (Value::Null, i + 4),
+            Some(b't') if b[i..].starts_with(b"true") => (Value::Literal("true"), i + 4),
+            Some(b'f') if b[i..].starts_with(b"false") => (Value::Literal("false"), i + 5),
             _ => return false,
         };
         field(key, value);

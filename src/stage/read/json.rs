@@ -16,7 +16,7 @@ use std::io::Read;
 
 use serde_json::value::RawValue;
 
-use super::flat_json::{Flat, flat_fields};
+use super::flat_json::{self, Flat, flat_fields};
 use super::{
     At, Chunks, LOOKAHEAD, MAX_COLUMNS, OwnedCell, OwnedCells, Visitor, decode, oversized,
     trim_newline,
@@ -286,11 +286,15 @@ fn set_cell(out: &mut OwnedCell, v: &RawValue) {
 /// Sets `out` to a text (or number) cell of `text`, in its buffer when
 /// it has one of that kind.
 fn put_text(out: &mut OwnedCell, text: &str, number: bool) {
-    match out {
-        OwnedCell::Text(b) if !number => b.replace_range(.., text),
-        OwnedCell::Number(b) if number => b.replace_range(.., text),
-        _ if number => *out = OwnedCell::Number(text.to_string()),
-        _ => *out = OwnedCell::Text(text.to_string()),
+    match (out, number) {
+        // Cleared and written: `replace_range` splices, which costs more
+        // than the copy for a field this short.
+        (OwnedCell::Text(b), false) | (OwnedCell::Number(b), true) => {
+            b.clear();
+            b.push_str(text);
+        }
+        (out, true) => *out = OwnedCell::Number(text.to_string()),
+        (out, false) => *out = OwnedCell::Text(text.to_string()),
     }
 }
 
@@ -743,13 +747,12 @@ impl LineNames {
 /// `"` (which no raw key holds), into `keys`; `false` when the line is not
 /// a flat object [`flat_fields`] is sure of (an escape, a value that is an
 /// object or an array, anything out of place): the line is then parsed.
+/// The line's text is not checked here: keys equal to those of a line
+/// parsed whole are valid UTF-8, and any other line is parsed.
 fn flat_keys(b: &[u8], keys: &mut Vec<u8>) -> bool {
     keys.clear();
-    let Ok(line) = std::str::from_utf8(b) else {
-        return false;
-    };
-    flat_fields(line, |k, _| {
-        keys.extend_from_slice(k.as_bytes());
+    flat_json::flat_keys(b, |k| {
+        keys.extend_from_slice(k);
         keys.push(b'"');
     })
 }
@@ -1200,6 +1203,8 @@ mod tests {
             br#"{"a": 1, "b": 2}{"h": 1}"#,
             br#"{"a": 1, "b": "\"}"#,
             b"{\"a\": 1, \"b\": \"\xff\", \"i\": 2}",
+            b"{\"a\": 1, \"b\": \"\xff\"}",
+            b"{\"a\": 1, \"\xff\": 2}",
             br#"[1, 2]"#,
             br#"  {  }  "#,
             br#""#,
