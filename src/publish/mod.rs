@@ -12,6 +12,7 @@
 //! A writer that panics (rust_xlsxwriter does on a full disk) fails its
 //! output like any other error.
 
+mod csv;
 pub mod exceptions;
 pub mod manifest;
 pub mod table;

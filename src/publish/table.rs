@@ -77,36 +77,6 @@ pub fn neutralize(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn neutralize_strings(df: &DataFrame) -> Result<DataFrame> {
-    let mut out = df.clone();
-    for name in df.get_column_names_owned() {
-        let col = df
-            .column(&name)
-            .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
-        if col.dtype() == &DataType::String {
-            let ca = col
-                .str()
-                .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
-            // Most columns hold nothing to neutralize: keep them as they
-            // are (a clone shares the buffers) instead of copying them.
-            if !ca
-                .iter()
-                .any(|v| v.is_some_and(|s| matches!(neutralize(s), std::borrow::Cow::Owned(_))))
-            {
-                continue;
-            }
-            let mapped: StringChunked = ca
-                .iter()
-                .map(|v| v.map(|s| neutralize(s).into_owned()))
-                .collect::<StringChunked>()
-                .with_name(name.clone());
-            out.with_column(mapped.into_column())
-                .map_err(|e| Error::polars("neutralizing CSV text")(e))?;
-        }
-    }
-    Ok(out)
-}
-
 /// Writes one table as CSV (UTF-8, RFC 4180, `\n` line endings, ISO dates,
 /// text neutralized against formula injection) and Parquet (zstd, exact
 /// values), returning both records.
@@ -164,15 +134,7 @@ pub fn write_table_stream(
             let mut writer = None;
             let mut first = true;
             while let Some(df) = next().map_err(|e| e.to_string())? {
-                let mut safe = neutralize_strings(&df).map_err(|e| e.to_string())?;
-                CsvWriter::new(&mut *wc)
-                    .include_header(first)
-                    .include_bom(o.csv_bom && first)
-                    .with_separator(o.csv_delimiter)
-                    .with_decimal_comma(o.csv_decimal_comma)
-                    .with_line_terminator("\n".into())
-                    .finish(&mut safe)
-                    .map_err(|e| e.to_string())?;
+                super::csv::write_frame(&mut *wc, &df, first, o)?;
                 first = false;
                 if writer.is_none() {
                     writer = Some(
