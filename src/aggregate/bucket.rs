@@ -39,6 +39,16 @@ pub enum Sum {
 }
 
 impl Bucket {
+    /// Every bucket, in declaration order: `Bucket::ALL[b as usize] == b`.
+    pub const ALL: [Bucket; 6] = [
+        Bucket::Early,
+        Bucket::InWindow,
+        Bucket::Late,
+        Bucket::NoEta,
+        Bucket::ArrivedNoEta,
+        Bucket::Cancelled,
+    ];
+
     pub fn of(status: Status, eta: Option<NaiveDate>, campaign: &Campaign) -> Bucket {
         match (status, eta) {
             (Status::Cancelled, _) => Bucket::Cancelled,

@@ -15,6 +15,7 @@
 mod csv;
 pub mod exceptions;
 pub mod manifest;
+mod shipments;
 pub mod table;
 pub mod words;
 pub mod xlsx;
@@ -34,6 +35,7 @@ use crate::sys::tuning::Tuning;
 pub use crate::workdir::manifest::OutputRecord;
 use crate::workdir::manifest::{Manifest, SourceRecord};
 use exceptions::Rejected;
+use shipments::ShipmentPages;
 
 /// Everything the outputs are made from.
 pub struct Publication<'a> {
@@ -142,20 +144,28 @@ impl Output {
                     32 << 20,
                     usize::MAX,
                 );
-                table::write_table_stream(dir, self.name(), p.exceptions, o, || {
+                let frames = || {
                     next()?
                         .map(|b| exceptions::exceptions_frame(&b))
                         .transpose()
-                })
+                };
+                let groups = table::RowGroups::Polars;
+                table::write_table_stream(dir, self.name(), p.exceptions, o, frames, groups)
             }
-            Output::Shipments => table::write_table_batched(
-                dir,
-                self.name(),
-                p.resolved.shipments.len(),
-                p.tuning.batch_rows,
-                |rows| shipments(p, rows),
-                o,
-            ),
+            Output::Shipments => {
+                // Row groups encoded from the latest shipments' numbers.
+                let r = p.reference;
+                let mut pages = ShipmentPages::new(&r.catalog, &r.sku_map, p.resolved, p.campaign);
+                let mut encode = |df: &polars::prelude::DataFrame| pages.encode(df);
+                table::write_table_batched(
+                    dir,
+                    self.name(),
+                    (p.resolved.shipments.len(), p.tuning.batch_rows),
+                    |rows| shipments(p, rows),
+                    o,
+                    table::RowGroups::Pages(&mut encode),
+                )
+            }
             Output::Workbook => workbook(p).map(|r| vec![r]),
         }
     }

@@ -7,10 +7,15 @@ use std::io::Write;
 use std::path::Path;
 
 use polars::prelude::*;
+use polars_parquet::parquet::page::Page;
+use polars_parquet::write::{
+    CompressionOptions, FileWriter, StatisticsOptions, Version, WriteOptions, ZstdLevel,
+};
 
 use crate::error::{Error, Result};
 use crate::sys::direct::DirectFile;
 use crate::sys::files::Hasher;
+use crate::sys::parquet_pages;
 use crate::workdir::manifest::OutputRecord;
 
 fn publish_err(path: &Path) -> impl FnOnce(String) -> Error + '_ {
@@ -77,6 +82,69 @@ pub fn neutralize(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// How a table's frames become its Parquet file's row groups (one per
+/// frame).
+pub enum RowGroups<'e> {
+    /// polars' writer encodes each frame.
+    Polars,
+    /// The caller encodes each frame's pages (called with the frames in
+    /// order); the file has the first frame's schema.
+    Pages(&'e mut dyn FnMut(&DataFrame) -> PolarsResult<Vec<Vec<Page>>>),
+}
+
+/// The Parquet writer of one table, as [`RowGroups`] says.
+enum Sink<'w, 'e> {
+    Polars(polars::io::parquet::write::BatchedWriter<&'w mut dyn Write>),
+    Pages(
+        FileWriter<&'w mut dyn Write>,
+        &'e mut dyn FnMut(&DataFrame) -> PolarsResult<Vec<Vec<Page>>>,
+    ),
+}
+
+/// The published tables' Parquet compression: zstd at level 1.
+fn zstd() -> PolarsResult<ZstdLevel> {
+    ZstdLevel::try_new(1)
+}
+
+impl<'w, 'e> Sink<'w, 'e> {
+    fn open(w: &'w mut dyn Write, first: &DataFrame, groups: RowGroups<'e>) -> PolarsResult<Self> {
+        Ok(match groups {
+            RowGroups::Polars => Sink::Polars(
+                ParquetWriter::new(w)
+                    .with_compression(ParquetCompression::Zstd(Some(zstd()?)))
+                    .batched(first.schema())?,
+            ),
+            RowGroups::Pages(encode) => {
+                let options = WriteOptions {
+                    statistics: StatisticsOptions::default(),
+                    compression: CompressionOptions::Zstd(Some(zstd()?)),
+                    version: Version::V1,
+                    data_page_size: None,
+                };
+                let schema = first.schema().to_arrow(CompatLevel::newest());
+                Sink::Pages(FileWriter::try_new(w, schema, options)?, encode)
+            }
+        })
+    }
+
+    fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
+        match self {
+            Sink::Polars(w) => w.write_batch(df),
+            Sink::Pages(w, encode) => {
+                let pages = parquet_pages::compress(encode(df)?, w.options().compression)?;
+                parquet_pages::write_compressed(w, df.height(), pages)
+            }
+        }
+    }
+
+    fn finish(self) -> PolarsResult<()> {
+        match self {
+            Sink::Polars(w) => w.finish().map(|_| ()),
+            Sink::Pages(mut w, _) => w.end(None).map(|_| ()),
+        }
+    }
+}
+
 /// Writes one table as CSV (UTF-8, RFC 4180, `\n` line endings, ISO dates,
 /// text neutralized against formula injection) and Parquet (zstd, exact
 /// values), returning both records.
@@ -87,7 +155,8 @@ pub fn write_table(
     o: &crate::pipeline::OutputOptions,
 ) -> Result<Vec<OutputRecord>> {
     let mut whole = Some(df.clone());
-    write_table_stream(dir, name, df.height() as u64, o, || Ok(whole.take()))
+    let frames = || Ok(whole.take());
+    write_table_stream(dir, name, df.height() as u64, o, frames, RowGroups::Polars)
 }
 
 /// Writes a table of `rows` rows like [`write_table`],
@@ -97,16 +166,16 @@ pub fn write_table(
 pub fn write_table_batched(
     dir: &Path,
     name: &str,
-    rows: usize,
-    size: usize,
+    (rows, size): (usize, usize),
     frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
     o: &crate::pipeline::OutputOptions,
+    groups: RowGroups,
 ) -> Result<Vec<OutputRecord>> {
     let size = size.max(1);
     let mut next = 0usize;
     // At least one (maybe empty) frame: it carries the header and schema.
     let mut done = false;
-    write_table_stream(dir, name, rows as u64, o, || {
+    let frames = || {
         if done {
             return Ok(None);
         }
@@ -114,7 +183,8 @@ pub fn write_table_batched(
         next = r.end;
         done = next >= rows;
         frame(r).map(Some)
-    })
+    };
+    write_table_stream(dir, name, rows as u64, o, frames, groups)
 }
 
 /// Writes CSV and Parquet in one pass from frames handed over by `next`
@@ -127,39 +197,27 @@ pub fn write_table_stream(
     rows: u64,
     o: &crate::pipeline::OutputOptions,
     mut next: impl FnMut() -> Result<Option<DataFrame>>,
+    groups: RowGroups,
 ) -> Result<Vec<OutputRecord>> {
     let mut parquet = None;
     let csv = write_file(dir, &format!("{name}.csv"), rows, |wc| {
         let rec = write_file(dir, &format!("{name}.parquet"), rows, |wp| {
-            let mut writer = None;
+            let mut groups = Some(groups);
+            let mut sink = None;
             let mut first = true;
             while let Some(df) = next().map_err(|e| e.to_string())? {
                 super::csv::write_frame(&mut *wc, &df, first, o)?;
                 first = false;
-                if writer.is_none() {
-                    writer = Some(
-                        ParquetWriter::new(&mut *wp)
-                            .with_compression(ParquetCompression::Zstd(Some(
-                                polars_parquet::write::ZstdLevel::try_new(1)
-                                    .map_err(|e| e.to_string())?,
-                            )))
-                            .batched(&df.schema().clone())
-                            .map_err(|e| e.to_string())?,
-                    );
+                if let Some(groups) = groups.take() {
+                    sink = Some(Sink::open(&mut *wp, &df, groups).map_err(|e| e.to_string())?);
                 }
+                let sink = sink.as_mut().expect("opened with the first frame");
                 if df.height() > 0 {
-                    writer
-                        .as_mut()
-                        .expect("created above")
-                        .write_batch(&df)
-                        .map_err(|e| e.to_string())?;
+                    sink.write(&df).map_err(|e| e.to_string())?;
                 }
             }
-            writer
-                .ok_or("no rows and no schema to write")?
-                .finish()
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let sink = sink.ok_or("no rows and no schema to write")?;
+            sink.finish().map_err(|e| e.to_string())
         })
         .map_err(|e| e.to_string())?;
         parquet = Some(rec);

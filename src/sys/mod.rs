@@ -8,6 +8,8 @@
 //! - [`scan`]: a text's structural bytes, 64 at a time (SIMD);
 //! - [`queue`]: jobs shared among a few plain threads, largest first;
 //! - [`pool`]: a few plain threads running the jobs handed to them;
+//! - [`parquet_pages`]: Parquet pages encoded from numbers, dictionaries
+//!   keyed by numbers renumbered per row group;
 //! - [`memory`]: freed memory handed back between phases, peak memory;
 //! - [`progress`]: progress bars on a terminal and the log writer;
 //! - [`tuning`]: rows per batch and key partitions, read once.
@@ -17,6 +19,7 @@
 pub mod direct;
 pub mod files;
 pub mod memory;
+pub mod parquet_pages;
 pub mod pool;
 pub mod progress;
 pub mod queue;

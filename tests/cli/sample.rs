@@ -378,33 +378,41 @@ fn manifest_balances_for_every_source() {
     assert_eq!(m["summary"]["not_ready"], 7);
 }
 
+/// Every cell of `latest/<table>.parquet`, as text, is the CSV's (a
+/// null an empty cell).
+fn assert_parquet_equals_csv(out: &std::path::Path, table: &str) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    let file = std::fs::File::open(out.join(format!("latest/{table}.parquet"))).unwrap();
+    let df = ParquetReader::new(file).finish().unwrap();
+    let (header, rows) = read_csv(&out.join(format!("latest/{table}.csv")));
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(names, header, "{table} columns");
+    assert_eq!(df.height(), rows.len(), "{table} rows");
+    for (ci, name) in header.iter().enumerate() {
+        let col = df.column(name).unwrap().cast(&DataType::String).unwrap();
+        let vals = col.str().unwrap();
+        for (ri, row) in rows.iter().enumerate() {
+            assert_eq!(
+                vals.get(ri).unwrap_or(""),
+                row[ci],
+                "{table}.{name} row {ri}"
+            );
+        }
+    }
+    df
+}
+
 #[test]
 fn parquet_equals_csv() {
     use polars::prelude::*;
     let w = Workdir::new();
     let out = run_sample(&w);
-    for table in ["readiness", "supplier_readiness", "exceptions"] {
-        let file = std::fs::File::open(out.join(format!("latest/{table}.parquet"))).unwrap();
-        let df = ParquetReader::new(file).finish().unwrap();
-        let (header, rows) = read_csv(&out.join(format!("latest/{table}.csv")));
-        let names: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(names, header, "{table} columns");
-        assert_eq!(df.height(), rows.len(), "{table} rows");
-        for (ci, name) in header.iter().enumerate() {
-            let col = df.column(name).unwrap().cast(&DataType::String).unwrap();
-            let vals = col.str().unwrap();
-            for (ri, row) in rows.iter().enumerate() {
-                assert_eq!(
-                    vals.get(ri).unwrap_or(""),
-                    row[ci],
-                    "{table}.{name} row {ri}"
-                );
-            }
-        }
+    for table in ["readiness", "supplier_readiness", "exceptions", "shipments"] {
+        assert_parquet_equals_csv(&out, table);
     }
     // Units are integers, flags booleans.
     let file = std::fs::File::open(out.join("latest/readiness.parquet")).unwrap();
@@ -414,6 +422,52 @@ fn parquet_equals_csv() {
         df.column("misses_window").unwrap().dtype(),
         &DataType::Boolean
     );
+}
+
+/// The shipments table's Parquet (pages encoded by siap, a row group
+/// per batch) holds the CSV's rows with polars' types, on a generated
+/// campaign of many batches, dates missing and every status.
+#[test]
+fn shipments_parquet_equals_csv_over_many_row_groups() {
+    use polars::prelude::*;
+    let w = Workdir::new();
+    let args = ["generate", "--products", "300", "--stock-rows", "3000"];
+    let more = ["--shipment-rows", "4000", "--out", "g"];
+    w.siap(&[&args[..], &more[..]].concat()).assert_success();
+    let run = [
+        "run",
+        "g/pipeline.toml",
+        "--out",
+        "out",
+        "--date",
+        "2026-11-27",
+    ];
+    w.siap_env(&run, &[("SIAP_BATCH_ROWS", "300")])
+        .assert_success();
+    let out = w.join("out");
+    let df = assert_parquet_equals_csv(&out, "shipments");
+    assert!(df.height() > 1000, "{} rows", df.height());
+    let file = std::fs::File::open(out.join("latest/shipments.parquet")).unwrap();
+    let groups = ParquetReader::new(file)
+        .get_metadata()
+        .unwrap()
+        .row_groups
+        .len();
+    assert_eq!(groups, df.height().div_ceil(300));
+    for (name, dtype) in [
+        ("quantity", DataType::Int64),
+        ("units", DataType::Int64),
+        ("etd", DataType::Date),
+        ("eta", DataType::Date),
+        ("counts_in_window", DataType::Boolean),
+        ("updated_at", DataType::String),
+        ("product_id", DataType::String),
+    ] {
+        assert_eq!(df.column(name).unwrap().dtype(), &dtype, "{name}");
+    }
+    assert!(df.column("eta").unwrap().null_count() > 0);
+    let statuses = df.column("status").unwrap().n_unique().unwrap();
+    assert!(statuses >= 4, "{statuses} statuses");
 }
 
 #[test]

@@ -13,12 +13,12 @@
 //! No Arrow arrays are built in between: the copy is written on staging's
 //! hot path.
 
-mod pages;
 #[cfg(test)]
 mod reference;
 
 use crate::error::{Action, Problem};
 use crate::sys::direct::DirectFile;
+use crate::sys::parquet_pages::{self as pages, Remap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -27,8 +27,7 @@ use polars_arrow::datatypes::ArrowSchema;
 use polars_parquet::parquet::page::{CompressedPage, Page};
 use polars_parquet::parquet::schema::types::PrimitiveType;
 use polars_parquet::write::{
-    CompressionOptions, FileWriter, ParquetType, StatisticsOptions, Version, WriteOptions,
-    to_parquet_schema,
+    CompressionOptions, FileWriter, StatisticsOptions, Version, WriteOptions,
 };
 
 use crate::pipeline::SourceKind;
@@ -70,50 +69,6 @@ fn schema(kind: SourceKind) -> ArrowSchema {
             (f.name.clone(), f)
         })
         .collect()
-}
-
-/// Numbers of one kind (entries, suppliers, ...) renumbered 0.. in order
-/// of first use within a batch: the keys of a batch's dictionary.
-#[derive(Default)]
-struct Remap {
-    /// Per number: (the batch generation it was last seen in, its key then),
-    /// side by side so a lookup touches one place in memory.
-    slots: Vec<(u32, u32)>,
-    generation: u32,
-    /// The original numbers, by new number.
-    used: Vec<u32>,
-}
-
-impl Remap {
-    fn start(&mut self) {
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            self.slots.iter_mut().for_each(|s| s.0 = 0);
-            self.generation = 1;
-        }
-        self.used.clear();
-    }
-
-    /// Starts fetching the slot of `id` into the cache, for a row a few
-    /// rows on (the slots of a large SKU map do not stay in cache).
-    fn prefetch(&self, id: u32) {
-        if let Some(slot) = self.slots.get(id as usize) {
-            crate::sys::prefetch(slot);
-        }
-    }
-
-    fn key(&mut self, id: u32) -> u32 {
-        let i = id as usize;
-        if i >= self.slots.len() {
-            self.slots.resize(i + 1, (0, 0));
-        }
-        let slot = &mut self.slots[i];
-        if slot.0 != self.generation {
-            *slot = (self.generation, self.used.len() as u32);
-            self.used.push(id);
-        }
-        slot.1
-    }
 }
 
 /// Strings back to back in one block, each found by its index.
@@ -291,15 +246,7 @@ const OPTIONS: WriteOptions = WriteOptions {
 impl StagedWriter {
     pub fn new(dir: &Path, source_id: &str, kind: SourceKind) -> Self {
         let arrow = schema(kind);
-        let fields = to_parquet_schema(&arrow)
-            .expect("the staged schema has a Parquet form")
-            .fields()
-            .iter()
-            .map(|f| match f {
-                ParquetType::PrimitiveType(p) => p.clone(),
-                ParquetType::GroupType { .. } => unreachable!("the staged columns are flat"),
-            })
-            .collect();
+        let fields = pages::fields(&arrow);
         let path = dir.join(format!("{source_id}.parquet"));
         StagedWriter {
             encoder: Encoder::new(path.clone(), kind, fields, Arc::default()),

@@ -1,18 +1,21 @@
 //! Parquet pages encoded straight from a batch's numbers, for the staged
-//! copies: no Arrow arrays in between, one data page per column chunk.
+//! copies and the shipments table: no Arrow arrays in between, one data
+//! page per column chunk.
 //!
-//! Only what the staged columns need, in the encodings readers take
+//! Only what those columns need, in the encodings readers take
 //! everywhere (V1 data pages of optional columns):
 //! - integers, dates and timestamps as `DELTA_BINARY_PACKED` (blocks of
 //!   256 values in one miniblock);
 //! - strings dictionary-encoded (a plain dictionary page, then the keys
 //!   bit-packed in one run), or plain;
+//! - booleans bit-packed (`PLAIN`);
 //! - definition levels as one run (no nulls) or bit-packed (nulls);
 //! - min / max / null-count statistics on every page.
 //!
 //! Compression and the file layout stay with polars' Parquet writer.
 
 use polars::prelude::PolarsError;
+use polars_arrow::datatypes::ArrowSchema;
 use polars_parquet::parquet::compression::CompressionOptions;
 use polars_parquet::parquet::encoding::{self, Encoding};
 use polars_parquet::parquet::metadata::Descriptor;
@@ -21,10 +24,69 @@ use polars_parquet::parquet::page::{
 };
 use polars_parquet::parquet::schema::types::{PhysicalType, PrimitiveType};
 use polars_parquet::parquet::statistics::{
-    BinaryStatistics, ParquetStatistics, PrimitiveStatistics,
+    BinaryStatistics, BooleanStatistics, ParquetStatistics, PrimitiveStatistics,
 };
 use polars_parquet::parquet::{CowBuffer, FallibleStreamingIterator};
-use polars_parquet::write::{DynIter, DynStreamingIterator, FileWriter};
+use polars_parquet::write::{
+    DynIter, DynStreamingIterator, FileWriter, ParquetType, to_parquet_schema,
+};
+
+/// The Parquet type of each column of a flat Arrow schema, in order.
+pub fn fields(arrow: &ArrowSchema) -> Vec<PrimitiveType> {
+    to_parquet_schema(arrow)
+        .expect("a flat schema has a Parquet form")
+        .fields()
+        .iter()
+        .map(|f| match f {
+            ParquetType::PrimitiveType(p) => p.clone(),
+            ParquetType::GroupType { .. } => unreachable!("the columns are flat"),
+        })
+        .collect()
+}
+
+/// Numbers of one kind (entries, suppliers, ...) renumbered 0.. in order
+/// of first use within a batch: the keys of a batch's dictionary.
+#[derive(Default)]
+pub struct Remap {
+    /// Per number: (the batch generation it was last seen in, its key then),
+    /// side by side so a lookup touches one place in memory.
+    slots: Vec<(u32, u32)>,
+    generation: u32,
+    /// The original numbers, by new number.
+    pub used: Vec<u32>,
+}
+
+impl Remap {
+    pub fn start(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.slots.iter_mut().for_each(|s| s.0 = 0);
+            self.generation = 1;
+        }
+        self.used.clear();
+    }
+
+    /// Starts fetching the slot of `id` into the cache, for a row a few
+    /// rows on (the slots of a large SKU map do not stay in cache).
+    pub fn prefetch(&self, id: u32) {
+        if let Some(slot) = self.slots.get(id as usize) {
+            crate::sys::prefetch(slot);
+        }
+    }
+
+    pub fn key(&mut self, id: u32) -> u32 {
+        let i = id as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, (0, 0));
+        }
+        let slot = &mut self.slots[i];
+        if slot.0 != self.generation {
+            *slot = (self.generation, self.used.len() as u32);
+            self.used.push(id);
+        }
+        slot.1
+    }
+}
 
 /// Values per delta block (one miniblock each), as polars writes them.
 const BLOCK: usize = 256;
@@ -242,6 +304,22 @@ pub fn strings<'s>(
     data_page(type_, buffer, rows, Encoding::Plain, statistics)
 }
 
+/// A boolean column, no nulls: the values bit-packed (`PLAIN`).
+pub fn booleans(type_: &PrimitiveType, values: &[bool]) -> Page {
+    let rows = values.len();
+    let mut buffer = Vec::with_capacity(16 + rows.div_ceil(8));
+    def_levels(&mut buffer, rows, None);
+    bitpack(&mut buffer, values.iter().map(|&v| v as u64), 1);
+    let statistics = BooleanStatistics {
+        null_count: Some(0),
+        distinct_count: None,
+        min_value: values.iter().copied().min(),
+        max_value: values.iter().copied().max(),
+    }
+    .serialize();
+    data_page(type_, buffer, rows, Encoding::Plain, statistics)
+}
+
 /// A dictionary-encoded string column, no nulls: the dictionary page of
 /// `values` (in key order; `order` as in [`plain_strings`]) and the data
 /// page of `keys`.
@@ -374,15 +452,7 @@ mod tests {
                 (f.name.clone(), f)
             })
             .collect();
-        let fields: Vec<PrimitiveType> = polars_parquet::write::to_parquet_schema(&arrow)
-            .unwrap()
-            .fields()
-            .iter()
-            .map(|f| match f {
-                polars_parquet::write::ParquetType::PrimitiveType(p) => p.clone(),
-                _ => unreachable!(),
-            })
-            .collect();
+        let fields = fields(&arrow);
         let options = WriteOptions {
             statistics: StatisticsOptions::full(),
             version: Version::V1,
