@@ -164,9 +164,14 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--drop-data", action="store_true",
                     help="delete each case's generated campaign after it (disk space)")
+    ap.add_argument("--features", default="",
+                    help="cargo features to build siap with (e.g. `distributed`, to reuse "
+                         "the build of `cargo test --features distributed` instead of a "
+                         "second build of polars with other features)")
     args = ap.parse_args()
     py = venv_python()
-    sh(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    features = ["--features", args.features] if args.features else []
+    sh(["cargo", "build", "--release", "--quiet", *features], cwd=ROOT)
     siap = ROOT / "target" / "release" / "siap"
     results = []
     for size in args.sizes.split(","):

@@ -15,7 +15,7 @@ use std::io::Write;
 use polars::prelude::*;
 use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 
-use super::table::neutralize;
+use super::table::{formula_start, neutralize};
 use crate::error::{Error, Result};
 use crate::pipeline::OutputOptions;
 
@@ -185,9 +185,15 @@ fn text(buf: &mut Vec<u8>, s: &str, sep: u8) {
         buf.extend_from_slice(b"\"\"");
         return;
     }
-    let neutral = matches!(neutralize(s), std::borrow::Cow::Owned(_));
-    let has_quote = memchr::memchr(b'"', b).is_some();
-    let quoted = has_quote || memchr::memchr3(sep, b'\n', b'\r', b).is_some();
+    let neutral = formula_start(b[0]);
+    // One pass for both questions: cells are short, and a vectorized
+    // search costs more to set up than such a scan takes.
+    let (mut has_quote, mut breaks) = (false, false);
+    for &c in b {
+        has_quote |= c == b'"';
+        breaks |= c == sep || c == b'\n' || c == b'\r';
+    }
+    let quoted = has_quote || breaks;
     if quoted {
         buf.push(b'"');
     }

@@ -75,11 +75,16 @@ pub(super) fn write_file(
 /// `'`, as OWASP recommends for CSV injection: `=`, `+`, `-`, `@`, tab and
 /// carriage return. Numeric columns are numbers and keep their sign.
 pub fn neutralize(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if text.bytes().next().is_some_and(formula_start) {
         std::borrow::Cow::Owned(format!("'{text}"))
     } else {
         std::borrow::Cow::Borrowed(text)
     }
+}
+
+/// A first byte that makes a spreadsheet read a cell as a formula.
+pub fn formula_start(b: u8) -> bool {
+    matches!(b, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
 }
 
 /// How a table's frames become its Parquet file's row groups (one per

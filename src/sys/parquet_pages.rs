@@ -68,12 +68,14 @@ impl Remap {
 
     /// Starts fetching the slot of `id` into the cache, for a row a few
     /// rows on (the slots of a large SKU map do not stay in cache).
+    #[inline]
     pub fn prefetch(&self, id: u32) {
         if let Some(slot) = self.slots.get(id as usize) {
             crate::sys::prefetch(slot);
         }
     }
 
+    #[inline]
     pub fn key(&mut self, id: u32) -> u32 {
         let i = id as usize;
         if i >= self.slots.len() {
