@@ -127,7 +127,7 @@ fn chrono_rfc3339(tz: Tz, micros: i64, out: &mut String) {
 
 /// (year, month, day) of a day count from 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`, proleptic Gregorian).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -16,7 +16,7 @@
 
 pub mod bucket;
 pub mod informational;
-mod local_time;
+pub mod local_time;
 pub mod readiness;
 pub mod reason;
 pub mod shipments;

@@ -16,6 +16,7 @@ use polars::prelude::*;
 use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 
 use super::table::{formula_start, neutralize};
+use crate::aggregate::local_time::civil_from_days;
 use crate::error::{Error, Result};
 use crate::pipeline::OutputOptions;
 
@@ -216,12 +217,11 @@ fn text(buf: &mut Vec<u8>, s: &str, sep: u8) {
     }
 }
 
-/// `YYYY-MM-DD` of a day since 1970-01-01 in years 0–9999.
+/// `YYYY-MM-DD` of a day since 1970-01-01 in years 0–9999 (checked by
+/// `columns`).
 fn date(buf: &mut Vec<u8>, days: i32) {
-    use chrono::Datelike;
-    let d = chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
-        .expect("checked in range by `columns`");
-    let (y, m, day) = (d.year() as u32, d.month(), d.day());
+    let (y, m, day) = civil_from_days(i64::from(days));
+    let y = y as u32;
     let digit = |v: u32| b'0' + v as u8;
     buf.extend_from_slice(&[
         digit(y / 1000),

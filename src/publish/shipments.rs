@@ -242,7 +242,6 @@ impl<'p> ShipmentPages<'p> {
     }
 
     fn dates(&self, i: usize, (days, present): &(Vec<i64>, Vec<bool>)) -> Vec<Page> {
-        let present = (days.len() < present.len()).then_some(present.as_slice());
-        vec![pages::integers(&self.fields[i], days, present)]
+        vec![pages::nullable_integers(&self.fields[i], days, present)]
     }
 }

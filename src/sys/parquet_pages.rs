@@ -245,6 +245,17 @@ pub fn integers(type_: &PrimitiveType, values: &[i64], present: Option<&[bool]>)
     data_page(type_, buffer, rows, Encoding::DeltaBinaryPacked, statistics)
 }
 
+/// An integer or date column that may hold nulls: `present` has a flag
+/// per row, `values` the present ones (no null bits when every row has
+/// one).
+pub fn nullable_integers(type_: &PrimitiveType, values: &[i64], present: &[bool]) -> Page {
+    integers(
+        type_,
+        values,
+        (values.len() < present.len()).then_some(present),
+    )
+}
+
 /// Strings back to back as `PLAIN` byte arrays (length, bytes), with their
 /// smallest and largest (found by `order` when given: a number per value
 /// that sorts as the strings do).

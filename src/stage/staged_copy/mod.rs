@@ -416,8 +416,7 @@ impl Encoder {
         };
         let ints = |i, v: &[i64]| vec![pages::integers(field(i), v, None)];
         let dates = |i, days: &[i64], present: &[bool]| {
-            let present = (days.len() < present.len()).then_some(present);
-            vec![pages::integers(field(i), days, present)]
+            vec![pages::nullable_integers(field(i), days, present)]
         };
         if shipments {
             let status = self.others.used.iter();
