@@ -88,13 +88,7 @@ fn columns(df: &DataFrame) -> PolarsResult<Option<Vec<Cells>>> {
             DataType::String => Cells::Text(single(&s.str()?.rechunk())),
             DataType::Boolean => Cells::Bool(single(&s.bool()?.rechunk())),
             DataType::UInt64 => Cells::Unsigned(single(&s.u64()?.rechunk())),
-            DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32 => {
+            dt if crate::sys::fits_i64(dt) => {
                 Cells::Signed(single(&s.cast(&DataType::Int64)?.i64()?.rechunk()))
             }
             DataType::Date => {

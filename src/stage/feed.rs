@@ -57,6 +57,26 @@ pub(crate) fn map_columns(
     Ok((idx, extra))
 }
 
+/// A text, number or integer cell as written (untrimmed), for the
+/// parsers of dates and timestamps and their messages.
+fn written_text(c: Cell<'_>) -> std::borrow::Cow<'_, str> {
+    match c {
+        Cell::Int(i) => std::borrow::Cow::Owned(i.to_string()),
+        Cell::Text(s) | Cell::Number(s) => std::borrow::Cow::Borrowed(s),
+        _ => std::borrow::Cow::Borrowed(""),
+    }
+}
+
+/// A text, number or integer cell's bytes (an integer's digits written
+/// into `digits`), for prefetching its lookup.
+fn cell_bytes<'a>(c: Cell<'a>, digits: &'a mut itoa::Buffer) -> &'a [u8] {
+    match c {
+        Cell::Text(s) | Cell::Number(s) => s.as_bytes(),
+        Cell::Int(v) => digits.format(v).as_bytes(),
+        _ => b"",
+    }
+}
+
 /// A cell as text, for text fields.
 /// Borrowed for text cells (the hot path: no allocation per field).
 fn cell_text(c: Cell<'_>) -> std::borrow::Cow<'_, str> {
@@ -64,6 +84,7 @@ fn cell_text(c: Cell<'_>) -> std::borrow::Cow<'_, str> {
     match c {
         Cell::Null => Cow::Borrowed(""),
         Cell::Text(s) | Cell::Number(s) => Cow::Borrowed(values::trim(s)),
+        Cell::Int(i) => Cow::Owned(i.to_string()),
         Cell::DateTime(d) => Cow::Owned(d.format("%Y-%m-%dT%H:%M:%S").to_string()),
         Cell::Instant(i) => Cow::Owned(
             chrono::DateTime::from_timestamp_micros(i)
@@ -363,10 +384,14 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
     #[inline]
     fn quantity<C: Cells + ?Sized>(&self, cells: &C, pos: usize) -> Result<i64, Fail> {
         let c = self.cell(cells, pos);
-        if let Cell::Text(s) | Cell::Number(s) = c
-            && let Some(v) = values::plain_quantity(s)
-        {
-            return Ok(v);
+        match c {
+            Cell::Text(s) | Cell::Number(s) => {
+                if let Some(v) = values::plain_quantity(s) {
+                    return Ok(v);
+                }
+            }
+            Cell::Int(v) if (0..=values::MAX_QUANTITY).contains(&v) => return Ok(v),
+            _ => {}
         }
         self.quantity_rest(c)
     }
@@ -378,6 +403,8 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
             Cell::Null => Err(NumberError::Missing),
             Cell::Text(s) => parse_quantity(s, d.decimal, d.thousands),
             Cell::Number(s) => parse_quantity(s, '.', None),
+            // As its digits would read.
+            Cell::Int(i) => parse_quantity(&i.to_string(), '.', None),
             Cell::DateTime(_) | Cell::Instant(_) => {
                 Err(NumberError::Bad("is a date, not a number"))
             }
@@ -385,6 +412,7 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
         result.map_err(|e| {
             let shown = match c {
                 Cell::Text(s) | Cell::Number(s) => s.to_string(),
+                Cell::Int(i) => i.to_string(),
                 other => format!("{other:?}"),
             };
             match e {
@@ -451,8 +479,9 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
         let written = match c {
             Cell::Null => None,
             Cell::Text(s) | Cell::Number(s) if values::trim(s).is_empty() => None,
-            Cell::Text(s) | Cell::Number(s) => {
-                Some(self.time.written_timestamp(s).ok_or_else(|| {
+            Cell::Text(_) | Cell::Number(_) | Cell::Int(_) => {
+                let s = written_text(c);
+                Some(self.time.written_timestamp(&s).ok_or_else(|| {
                     Fail(
                         name,
                         Reason::BadDate,
@@ -487,13 +516,16 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
         match c {
             Cell::Null => Ok(None),
             Cell::Text(s) | Cell::Number(s) if values::trim(s).is_empty() => Ok(None),
-            Cell::Text(s) | Cell::Number(s) => self.time.date(s).map(Some).ok_or_else(|| {
-                Fail(
-                    name,
-                    Reason::BadDate,
-                    format!("`{s}` does not match {}", self.formats_hint(false)),
-                )
-            }),
+            Cell::Text(_) | Cell::Number(_) | Cell::Int(_) => {
+                let s = written_text(c);
+                self.time.date(&s).map(Some).ok_or_else(|| {
+                    Fail(
+                        name,
+                        Reason::BadDate,
+                        format!("`{s}` does not match {}", self.formats_hint(false)),
+                    )
+                })
+            }
             Cell::DateTime(d) => Ok(Some(d.date())),
             Cell::Instant(i) => Ok(chrono::DateTime::from_timestamp_micros(i)
                 .map(|d| d.with_timezone(&self.time.tz()).date_naive())),
@@ -736,15 +768,13 @@ impl<S: Sink> Visitor for FeedVisitor<'_, S> {
         let Some((supplier_col, sku_col)) = self.ahead else {
             return;
         };
-        let text = |i: usize| match cells.get(i) {
-            Cell::Text(s) | Cell::Number(s) => s.as_bytes(),
-            _ => b"",
-        };
+        // Integer cells (a Parquet SKU column of numbers) as their digits.
+        let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
         let supplier = match supplier_col {
-            Some(c) => text(c),
+            Some(c) => cell_bytes(cells.get(c), &mut a),
             None => self.source.owner.as_deref().unwrap_or("").as_bytes(),
         };
-        self.prefetch(supplier, text(sku_col));
+        self.prefetch(supplier, cell_bytes(cells.get(sku_col), &mut b));
     }
 
     fn record(&mut self, line: u64, raw: &str, cells: &dyn Cells) {

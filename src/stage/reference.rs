@@ -353,8 +353,8 @@ impl Visitor for TableVisitor {
             .iter()
             .map(|i| match i.map(|i| cells.get(i)) {
                 Some(Cell::Text(s) | Cell::Number(s)) => s.trim().to_string(),
+                Some(Cell::Int(i) | Cell::Instant(i)) => i.to_string(),
                 Some(Cell::DateTime(d)) => d.to_string(),
-                Some(Cell::Instant(i)) => i.to_string(),
                 Some(Cell::Null) | None => String::new(),
             })
             .collect();

@@ -54,3 +54,13 @@ pub fn prefetch<T>(v: &T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = v;
 }
+
+/// An integer type every value of which is an `i64` (not UInt64, whose
+/// values may not be).
+pub fn fits_i64(dtype: &polars::prelude::DataType) -> bool {
+    use polars::prelude::DataType::*;
+    matches!(
+        dtype,
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32
+    )
+}

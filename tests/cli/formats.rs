@@ -285,6 +285,132 @@ fn parquet_with_typed_columns() {
     assert_eq!(v["rejected"][0]["line"], 3, "record number");
 }
 
+/// Integer columns of every width read as their digits: a SKU column of
+/// numbers is looked up by its digits, a quantity is taken as it is
+/// (negative, missing and too-large ones rejected with the messages their
+/// digits would get), an integer where a date belongs is a bad date
+/// quoting its digits, and a rejected row's raw text writes them as JSON
+/// numbers. A UInt64 beyond i64 stays number text.
+#[test]
+fn parquet_integer_columns_read_as_their_digits() {
+    use polars::prelude::*;
+    let w = Workdir::new();
+    let p = pipeline(
+        &w,
+        "[[stock]]\nid = \"ints\"\nsupplier = \"S1\"\nlocation = \"ints.parquet\"\n\
+         [[stock]]\nid = \"wide\"\nsupplier = \"S1\"\nlocation = \"wide.parquet\"\n",
+    );
+    w.write(
+        "sku_map.csv",
+        "supplier_id,supplier_sku,product_id,pack_size\nS1,4711,P1,1\nS1,7,P2,12\n",
+    );
+    let as_of = "2026-10-31T08:00:00+07:00";
+    let mut ints = df! {
+        "supplier_sku" => [4711i32, 7, 4711, 4711, 8],
+        "warehouse" => ["Gudang Jakarta", "Gudang Bandung", "Gudang Bekasi", "Gudang Bogor", "Gudang Depok"],
+        "quantity" => [Some(1_000_000i32), Some(250), Some(-3), None, Some(5)],
+        "batch" => [1u32, 2, 3, 4, 4_000_000_000],
+        "as_of" => [as_of; 5],
+    }
+    .unwrap();
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf).finish(&mut ints).unwrap();
+    w.write("ints.parquet", buf);
+    let mut wide = df! {
+        "supplier_sku" => [4711i64, 4711, 4711],
+        "warehouse" => ["Gudang Jakarta", "Gudang Bandung", "Gudang Bekasi"],
+        "quantity" => [1_000_000u64, 1_000_000_000_000_001, u64::MAX],
+        "as_of" => [as_of; 3],
+    }
+    .unwrap();
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf).finish(&mut wide).unwrap();
+    w.write("wide.parquet", buf);
+
+    let v = inspect(&w, &p, "ints");
+    let rows: Vec<(String, i64, i64)> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap().to_string();
+            (
+                text("warehouse"),
+                r["quantity"].as_i64().unwrap(),
+                r["units"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("Gudang Jakarta".to_string(), 1_000_000, 1_000_000),
+            ("Gudang Bandung".to_string(), 250, 250 * 12),
+        ],
+        "{v}"
+    );
+    let rejected: Vec<(u64, String, String, String)> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap().to_string();
+            (
+                r["line"].as_u64().unwrap(),
+                text("reason"),
+                text("detail"),
+                text("raw"),
+            )
+        })
+        .collect();
+    let raw = |sku: i64, wh: &str, q: &str, batch: i64| {
+        format!(
+            r#"{{"as_of":"{as_of}","batch":{batch},"quantity":{q},"supplier_sku":{sku},"warehouse":"{wh}"}}"#
+        )
+    };
+    assert_eq!(
+        rejected,
+        [
+            (
+                3,
+                "negative quantity".to_string(),
+                "`-3` is negative (-3)".to_string(),
+                raw(4711, "Gudang Bekasi", "-3", 3)
+            ),
+            (
+                4,
+                "missing field".to_string(),
+                "`quantity` is empty".to_string(),
+                raw(4711, "Gudang Bogor", "null", 4)
+            ),
+            (
+                5,
+                "unmapped sku".to_string(),
+                "`8` of supplier `S1` is not in the SKU map".to_string(),
+                raw(8, "Gudang Depok", "5", 4_000_000_000)
+            ),
+        ],
+        "{v}"
+    );
+
+    let v = inspect(&w, &p, "wide");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1, "{v}");
+    let details: Vec<&str> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "`1000000000000001` is beyond 10^15",
+            "`18446744073709551615` is beyond 10^15"
+        ],
+        "{v}"
+    );
+}
+
 /// A run keeps each source's bytes as they were read: local feeds are
 /// copied by staging as it reads them (CSV in its one pass; NDJSON and
 /// Parquet in their first), the reference tables at fetch. Copy, size and

@@ -996,6 +996,7 @@ mod tests {
         fn record(&mut self, line: u64, _raw: &str, cells: &dyn Cells) {
             let text = |i| match cells.get(i) {
                 Cell::Text(s) | Cell::Number(s) => s.to_string(),
+                Cell::Int(i) => i.to_string(),
                 Cell::Null => "null".into(),
                 _ => "?".into(),
             };

@@ -42,6 +42,9 @@ pub enum Cell<'a> {
     /// A number written by a machine (JSON, Parquet, XLSX): `.` decimal,
     /// no grouping.
     Number(&'a str),
+    /// A whole number of a typed column (Parquet's integers, XLSX's
+    /// integer cells): never text to parse.
+    Int(i64),
     /// A wall-clock date and time without an offset (Excel dates).
     DateTime(NaiveDateTime),
     /// An instant, microseconds since the epoch (UTC).
@@ -53,6 +56,7 @@ pub enum OwnedCell {
     Null,
     Text(String),
     Number(String),
+    Int(i64),
     DateTime(NaiveDateTime),
     Instant(i64),
 }
@@ -63,6 +67,7 @@ impl OwnedCell {
             OwnedCell::Null => Cell::Null,
             OwnedCell::Text(s) => Cell::Text(s),
             OwnedCell::Number(s) => Cell::Number(s),
+            OwnedCell::Int(i) => Cell::Int(*i),
             OwnedCell::DateTime(d) => Cell::DateTime(*d),
             OwnedCell::Instant(i) => Cell::Instant(*i),
         }
@@ -75,6 +80,7 @@ impl OwnedCell {
             OwnedCell::Number(s) => {
                 serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.clone()))
             }
+            OwnedCell::Int(i) => serde_json::Value::from(*i),
             OwnedCell::DateTime(d) => {
                 serde_json::Value::String(d.format("%Y-%m-%dT%H:%M:%S").to_string())
             }
@@ -675,6 +681,7 @@ fn json_cell(out: &mut Vec<u8>, cell: Cell) {
             Ok(v) => serde_json::to_writer(out, &v).expect("a value serializes into memory"),
             Err(_) => json_string(out, s),
         },
+        Cell::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
         Cell::DateTime(d) => json_string(out, &d.format("%Y-%m-%dT%H:%M:%S").to_string()),
         Cell::Instant(i) => json_string(
             out,
@@ -738,7 +745,7 @@ mod tests {
                 .map(|_| names[rng.usize(..names.len())].into())
                 .collect();
             let cells: Vec<OwnedCell> = (0..n)
-                .map(|_| match rng.u8(0..5) {
+                .map(|_| match rng.u8(0..6) {
                     0 => OwnedCell::Null,
                     1 => OwnedCell::Text(texts[rng.usize(..texts.len())].into()),
                     2 => OwnedCell::Number(numbers[rng.usize(..numbers.len())].into()),
@@ -747,6 +754,11 @@ mod tests {
                             .unwrap()
                             .naive_utc(),
                     ),
+                    4 => OwnedCell::Int(match rng.u8(0..4) {
+                        0 => i64::MIN,
+                        1 => i64::MAX,
+                        _ => rng.i64(..) >> rng.u32(0..64),
+                    }),
                     _ => OwnedCell::Instant(rng.i64(-1_000_000_000_000..4_000_000_000_000_000)),
                 })
                 .collect();
@@ -757,6 +769,31 @@ mod tests {
             let want = serde_json::Value::Object(map).to_string();
             let got = raw_object(&header, &OwnedCells(&cells));
             assert_eq!(got, want, "{header:?} {cells:?}");
+        }
+    }
+
+    /// An integer cell's raw text is the one its digits made when
+    /// integers were read as machine-written number text.
+    #[test]
+    fn integer_cells_write_what_their_digits_wrote() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let header = vec!["qty".to_string()];
+        for i in [
+            0,
+            -1,
+            1,
+            i64::MIN,
+            i64::MAX,
+            10_i64.pow(18),
+            -(10_i64.pow(18)),
+        ]
+        .into_iter()
+        .chain((0..2_000).map(|_| rng.i64(..) >> rng.u32(0..64)))
+        {
+            let digits = i.to_string();
+            let int = raw_object(&header, &OwnedCells(&[OwnedCell::Int(i)]));
+            let text = raw_object(&header, &OwnedCells(&[OwnedCell::Number(digits)]));
+            assert_eq!(int, text, "{i}");
         }
     }
 

@@ -368,6 +368,9 @@ enum View {
         text: polars_arrow::array::Utf8ViewArray,
         number: bool,
     },
+    /// Integers that fit an `i64`, cell by cell from the slice's array:
+    /// no text made and parsed back.
+    Ints(polars_arrow::array::PrimitiveArray<i64>),
     /// Dates, datetimes, floats: cells made once per slice.
     Cells(Vec<OwnedCell>),
 }
@@ -383,6 +386,12 @@ impl View {
         match s.dtype() {
             DataType::Date | DataType::Datetime(..) => Ok(View::Cells(columns(s)?)),
             dt if dt.is_float() => Ok(View::Cells(columns(s)?)),
+            // A UInt64 or wider stays number text.
+            dt if crate::sys::fits_i64(dt) => {
+                let ints = s.cast(&DataType::Int64).map_err(not_parquet)?;
+                let ints = ints.i64().map_err(not_parquet)?.rechunk();
+                Ok(View::Ints(ints.downcast_as_array().clone()))
+            }
             dt if dt.is_primitive_numeric() => strings(true),
             _ => strings(false),
         }
@@ -410,6 +419,14 @@ impl View {
                     Some(t) if *number => Cell::Number(t),
                     Some(t) => Cell::Text(t),
                     None => Cell::Null,
+                }
+            }
+            View::Ints(ints) => {
+                use polars_arrow::array::Array;
+                if i < ints.len() && ints.is_valid(i) {
+                    Cell::Int(ints.value(i))
+                } else {
+                    Cell::Null
                 }
             }
             View::Cells(cells) => cells.get(i).map_or(Cell::Null, OwnedCell::as_cell),
@@ -628,8 +645,7 @@ mod tests {
                 .and_time(chrono::NaiveTime::MIN);
             let want = [
                 sku.get(i).map_or("Null".into(), |t| format!("Text({t:?})")),
-                qty.get(i)
-                    .map_or("Null".into(), |q| format!("Number(\"{q}\")")),
+                qty.get(i).map_or("Null".into(), |q| format!("Int({q})")),
                 format!("Number({:?})", number_text(price.get(i).unwrap())),
                 format!("DateTime({midnight:?})"),
                 format!("Instant({})", at.phys.get(i).unwrap() * 1_000),

@@ -105,7 +105,7 @@ fn cell(d: &DataRef<'_>) -> OwnedCell {
         DataRef::Empty => OwnedCell::Null,
         DataRef::String(s) => OwnedCell::Text(s.clone()),
         DataRef::SharedString(s) => OwnedCell::Text(s.to_string()),
-        DataRef::Int(i) => OwnedCell::Number(i.to_string()),
+        DataRef::Int(i) => OwnedCell::Int(*i),
         DataRef::Float(f) => OwnedCell::Number(number_text(*f)),
         DataRef::Bool(b) => OwnedCell::Text(b.to_string()),
         DataRef::DateTime(d) => d
