@@ -298,7 +298,8 @@ fn parquet_integer_columns_read_as_their_digits() {
     let p = pipeline(
         &w,
         "[[stock]]\nid = \"ints\"\nsupplier = \"S1\"\nlocation = \"ints.parquet\"\n\
-         [[stock]]\nid = \"wide\"\nsupplier = \"S1\"\nlocation = \"wide.parquet\"\n",
+         [[stock]]\nid = \"wide\"\nsupplier = \"S1\"\nlocation = \"wide.parquet\"\n\
+         [[stock]]\nid = \"big\"\nsupplier = \"S1\"\nlocation = \"big.parquet\"\n",
     );
     w.write(
         "sku_map.csv",
@@ -326,6 +327,17 @@ fn parquet_integer_columns_read_as_their_digits() {
     let mut buf = Vec::new();
     ParquetWriter::new(&mut buf).finish(&mut wide).unwrap();
     w.write("wide.parquet", buf);
+    // Int64: a quantity beyond 10^15, a negative one; an integer as_of.
+    let mut big = df! {
+        "supplier_sku" => [4711i64, 4711, 4711],
+        "warehouse" => ["Gudang Jakarta", "Gudang Bandung", "Gudang Bekasi"],
+        "quantity" => [2_000_000_000_000_000i64, -7, 5],
+        "as_of" => [1_793_408_400i64, 1_793_408_400, 20_261_031],
+    }
+    .unwrap();
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf).finish(&mut big).unwrap();
+    w.write("big.parquet", buf);
 
     let v = inspect(&w, &p, "ints");
     let rows: Vec<(String, i64, i64)> = v["rows"]
@@ -409,6 +421,19 @@ fn parquet_integer_columns_read_as_their_digits() {
         ],
         "{v}"
     );
+
+    let v = inspect(&w, &p, "big");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 0, "{v}");
+    let details: Vec<&str> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(details.len(), 3, "{v}");
+    assert_eq!(details[0], "`2000000000000000` is beyond 10^15", "{v}");
+    assert_eq!(details[1], "`-7` is negative (-7)", "{v}");
+    assert!(details[2].starts_with("`20261031` does not match"), "{v}");
 }
 
 /// A run keeps each source's bytes as they were read: local feeds are
