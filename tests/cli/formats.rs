@@ -272,9 +272,7 @@ fn parquet_with_typed_columns() {
         df.column("as_of").unwrap().dtype(),
         DataType::Datetime(_, Some(_))
     ));
-    let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf).finish(&mut df).unwrap();
-    w.write("stock.parquet", buf);
+    write_parquet(&w, "stock.parquet", &mut df);
     let p = pipeline(
         &w,
         "[[stock]]\nid = \"pq\"\nsupplier = \"S1\"\nlocation = \"stock.parquet\"\n",
@@ -314,9 +312,7 @@ fn parquet_integer_columns_read_as_their_digits() {
         "as_of" => [as_of; 5],
     }
     .unwrap();
-    let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf).finish(&mut ints).unwrap();
-    w.write("ints.parquet", buf);
+    write_parquet(&w, "ints.parquet", &mut ints);
     let mut wide = df! {
         "supplier_sku" => [4711i64, 4711, 4711],
         "warehouse" => ["Gudang Jakarta", "Gudang Bandung", "Gudang Bekasi"],
@@ -324,9 +320,7 @@ fn parquet_integer_columns_read_as_their_digits() {
         "as_of" => [as_of; 3],
     }
     .unwrap();
-    let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf).finish(&mut wide).unwrap();
-    w.write("wide.parquet", buf);
+    write_parquet(&w, "wide.parquet", &mut wide);
     // Int64: a quantity beyond 10^15, a negative one; an integer as_of.
     let mut big = df! {
         "supplier_sku" => [4711i64, 4711, 4711],
@@ -335,9 +329,7 @@ fn parquet_integer_columns_read_as_their_digits() {
         "as_of" => [1_793_408_400i64, 1_793_408_400, 20_261_031],
     }
     .unwrap();
-    let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf).finish(&mut big).unwrap();
-    w.write("big.parquet", buf);
+    write_parquet(&w, "big.parquet", &mut big);
 
     let v = inspect(&w, &p, "ints");
     let rows: Vec<(String, i64, i64)> = v["rows"]
@@ -407,12 +399,7 @@ fn parquet_integer_columns_read_as_their_digits() {
 
     let v = inspect(&w, &p, "wide");
     assert_eq!(v["rows"].as_array().unwrap().len(), 1, "{v}");
-    let details: Vec<&str> = v["rejected"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["detail"].as_str().unwrap())
-        .collect();
+    let details = rejected_details(&v);
     assert_eq!(
         details,
         [
@@ -424,16 +411,30 @@ fn parquet_integer_columns_read_as_their_digits() {
 
     let v = inspect(&w, &p, "big");
     assert_eq!(v["rows"].as_array().unwrap().len(), 0, "{v}");
-    let details: Vec<&str> = v["rejected"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["detail"].as_str().unwrap())
-        .collect();
+    let details = rejected_details(&v);
     assert_eq!(details.len(), 3, "{v}");
     assert_eq!(details[0], "`2000000000000000` is beyond 10^15", "{v}");
     assert_eq!(details[1], "`-7` is negative (-7)", "{v}");
     assert!(details[2].starts_with("`20261031` does not match"), "{v}");
+}
+
+/// A frame as a Parquet file in the work folder, written by polars.
+fn write_parquet(w: &Workdir, name: &str, df: &mut polars::prelude::DataFrame) {
+    let mut buf = Vec::new();
+    polars::prelude::ParquetWriter::new(&mut buf)
+        .finish(df)
+        .unwrap();
+    w.write(name, buf);
+}
+
+/// The `detail` of every rejected row of an `inspect --json`.
+fn rejected_details(v: &Value) -> Vec<&str> {
+    v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect()
 }
 
 /// A run keeps each source's bytes as they were read: local feeds are
@@ -466,11 +467,7 @@ fn raw_copies_are_the_source_bytes() {
         "as_of" => ["2026-10-31T08:00:00+07:00", "2026-10-31T08:00:00+07:00"],
     }
     .unwrap();
-    let mut parquet = Vec::new();
-    polars::prelude::ParquetWriter::new(&mut parquet)
-        .finish(&mut df)
-        .unwrap();
-    w.write("stock.parquet", parquet);
+    write_parquet(&w, "stock.parquet", &mut df);
     let p = pipeline(
         &w,
         "[[stock]]\nid = \"gz\"\nsupplier = \"S1\"\nlocation = \"stock.csv.gz\"\n\
