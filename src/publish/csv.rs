@@ -64,7 +64,7 @@ fn polars_writer<'w>(
 }
 
 /// A delimiter that no text cell's neutralizing or quoting could meet.
-fn fast_dialect(separator: u8) -> bool {
+pub(super) fn fast_dialect(separator: u8) -> bool {
     !matches!(separator, b'"' | b'\'' | b'\n' | b'\r')
 }
 
@@ -81,6 +81,7 @@ enum Cells {
 /// of them is of another type (or a date outside years 0–9999, which
 /// chrono writes with a sign).
 fn columns(df: &DataFrame) -> PolarsResult<Option<Vec<Cells>>> {
+    let in_range = |d: Option<i32>| d.is_none_or(writes_plain);
     let mut out = Vec::with_capacity(df.width());
     for col in df.columns() {
         let s = col.as_materialized_series();
@@ -93,7 +94,6 @@ fn columns(df: &DataFrame) -> PolarsResult<Option<Vec<Cells>>> {
             }
             DataType::Date => {
                 let days = s.date()?.physical().rechunk();
-                let in_range = |d: Option<i32>| d.is_none_or(|d| (MIN_DAY..=MAX_DAY).contains(&d));
                 if !(in_range(days.min()) && in_range(days.max())) {
                     return Ok(None);
                 }
@@ -124,6 +124,12 @@ where
 /// 0000-01-01 and 9999-12-31, in days since 1970-01-01.
 const MIN_DAY: i32 = -719_528;
 const MAX_DAY: i32 = 2_932_896;
+
+/// A day [`date`] writes as polars does (years 0–9999; chrono writes
+/// others with a sign).
+pub(super) fn writes_plain(days: i32) -> bool {
+    (MIN_DAY..=MAX_DAY).contains(&days)
+}
 
 fn write_rows(w: &mut dyn Write, cols: &[Cells], rows: usize, sep: u8) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(FLUSH + (64 << 10));
@@ -174,7 +180,7 @@ fn write_rows(w: &mut dyn Write, cols: &[Cells], rows: usize, sep: u8) -> std::i
 /// A text cell: `""` when empty (an empty cell is a null), quoted when it
 /// holds the delimiter, a line break or a quote (quotes doubled), and a
 /// `'` before a leading formula character.
-fn text(buf: &mut Vec<u8>, s: &str, sep: u8) {
+pub(super) fn text(buf: &mut Vec<u8>, s: &str, sep: u8) {
     let b = s.as_bytes();
     if b.is_empty() {
         buf.extend_from_slice(b"\"\"");
@@ -212,8 +218,8 @@ fn text(buf: &mut Vec<u8>, s: &str, sep: u8) {
 }
 
 /// `YYYY-MM-DD` of a day since 1970-01-01 in years 0–9999 (checked by
-/// `columns`).
-fn date(buf: &mut Vec<u8>, days: i32) {
+/// `columns`, [`writes_plain`]).
+pub(super) fn date(buf: &mut Vec<u8>, days: i32) {
     let (y, m, day) = civil_from_days(i64::from(days));
     let y = y as u32;
     let digit = |v: u32| b'0' + v as u8;

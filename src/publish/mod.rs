@@ -35,7 +35,7 @@ use crate::sys::tuning::Tuning;
 pub use crate::workdir::manifest::OutputRecord;
 use crate::workdir::manifest::{Manifest, SourceRecord};
 use exceptions::Rejected;
-use shipments::ShipmentPages;
+use shipments::ShipmentTable;
 
 /// Everything the outputs are made from.
 pub struct Publication<'a> {
@@ -149,22 +149,16 @@ impl Output {
                         .map(|b| exceptions::exceptions_frame(&b))
                         .transpose()
                 };
-                let groups = table::RowGroups::Polars;
-                table::write_table_stream(dir, self.name(), p.exceptions, o, frames, groups)
+                table::write_table_stream(dir, self.name(), p.exceptions, o, frames)
             }
             Output::Shipments => {
-                // Row groups encoded from the latest shipments' numbers.
+                // Straight from the latest shipments, a batch at a time.
                 let r = p.reference;
-                let mut pages = ShipmentPages::new(&r.catalog, &r.sku_map, p.resolved, p.campaign);
-                let mut encode = |df: &polars::prelude::DataFrame| pages.encode(df);
-                table::write_table_batched(
-                    dir,
-                    self.name(),
-                    (p.resolved.shipments.len(), p.tuning.batch_rows),
-                    |rows| shipments(p, rows),
-                    o,
-                    table::RowGroups::Pages(&mut encode),
-                )
+                let mut table = ShipmentTable::new(
+                    &r.catalog, &r.sku_map, p.resolved, p.campaign, o, &p.tuning,
+                )?;
+                let rows = p.resolved.shipments.len() as u64;
+                table::write_table_rows(dir, self.name(), rows, o, &mut table)
             }
             Output::Workbook => workbook(p).map(|r| vec![r]),
         }

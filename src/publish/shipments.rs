@@ -1,23 +1,37 @@
-//! The shipments table's Parquet row groups, encoded straight from the
-//! latest shipments (`crate::sys::parquet_pages`): its text columns
-//! dictionary-encoded from the numbers the rows already carry (product,
-//! supplier, SKU-map entry, provider, status, bucket: no string is
-//! hashed), quantities and dates delta-encoded, shipment ids and
-//! `updated_at` plain. polars' writer would hash every text cell of the
-//! table's millions of rows to find its dictionaries
-//! (docs/performance.md, twenty-first session).
+//! The shipments table's files, written straight from the latest
+//! shipments, a batch of rows at a time, with no frame between:
 //!
-//! Same file as polars would write for the table's frames but for the
-//! pages' encodings: the same Arrow schema, a row group per frame, zstd,
-//! statistics; `tests` reads both back.
+//! - CSV rows cell by cell, with the CSV writer's own cell functions
+//!   (`super::csv`), so the bytes are those the frames of
+//!   `shipments_table` would give (a batch the fast path cannot write,
+//!   an odd delimiter or a date beyond year 9999, goes through its frame;
+//!   `SIAP_CSV_FROM_FRAMES=1` sends every batch that way, and a test
+//!   compares both);
+//! - Parquet row groups (`crate::sys::parquet_pages`): text columns
+//!   dictionary-encoded from the numbers the rows already carry (product,
+//!   supplier, SKU-map entry, provider, status, bucket: no string is
+//!   hashed), quantities and dates delta-encoded, shipment ids and
+//!   `updated_at` plain. polars' writer would hash every text cell of the
+//!   table's millions of rows to find its dictionaries
+//!   (docs/performance.md, twenty-first session). Same file as polars
+//!   would write for the table's frames but for the pages' encodings: the
+//!   same Arrow schema, a row group per batch, zstd, statistics; `tests`
+//!   reads both back.
+
+use std::ops::Range;
 
 use polars::prelude::*;
 use polars_parquet::parquet::page::Page;
 use polars_parquet::parquet::schema::types::PrimitiveType;
 
+use super::csv;
+use super::table::Batches;
 use crate::aggregate::bucket::Bucket;
-use crate::model::Status;
-use crate::pipeline::Campaign;
+use crate::aggregate::local_time::LocalTime;
+use crate::aggregate::shipments::shipments_table;
+use crate::error::{Error, Result};
+use crate::model::{Status, epoch_days};
+use crate::pipeline::{Campaign, OutputOptions};
 use crate::rules::{LatestShipment, Resolved};
 use crate::stage::{Catalog, SkuMap};
 use crate::sys::parquet_pages::{self as pages, Remap};
@@ -39,16 +53,112 @@ const COLUMNS: [&str; 13] = [
     "counts_in_window",
 ];
 
-/// Encodes the shipments table's frames, in order, as row groups.
-pub struct ShipmentPages<'p> {
+/// The shipments table, written a batch of rows at a time: its CSV rows
+/// and its row groups' pages ([`Batches`]).
+pub struct ShipmentTable<'p> {
+    pages: ShipmentPages<'p>,
+    /// The table's columns, without rows.
+    columns: DataFrame,
+    options: &'p OutputOptions,
+    /// Rows per batch.
+    batch: usize,
+    /// Every batch's CSV through its frame (the reference path).
+    frames: bool,
+}
+
+impl<'p> ShipmentTable<'p> {
+    pub fn new(
+        catalog: &'p Catalog,
+        sku_map: &'p SkuMap,
+        resolved: &'p Resolved,
+        campaign: &'p Campaign,
+        options: &'p OutputOptions,
+        tuning: &crate::sys::tuning::Tuning,
+    ) -> Result<Self> {
+        let columns = shipments_table(catalog, sku_map, resolved, campaign, 0..0)?;
+        let names: Vec<&str> = columns
+            .get_column_names()
+            .iter()
+            .map(|n| n.as_str())
+            .collect();
+        if names != COLUMNS {
+            return Err(Error::polars("encoding the shipments table")(
+                polars_err!(SchemaMismatch: "shipments table columns {names:?}"),
+            ));
+        }
+        let fields = pages::fields(&columns.schema().to_arrow(CompatLevel::newest()));
+        Ok(ShipmentTable {
+            pages: ShipmentPages {
+                catalog,
+                sku_map,
+                resolved,
+                campaign,
+                next: 0,
+                fields,
+                clock: LocalTime::new(campaign.timezone),
+                products: Remap::default(),
+                suppliers: Remap::default(),
+                entries: Remap::default(),
+                providers: Remap::default(),
+                statuses: Remap::default(),
+                buckets: Remap::default(),
+                scratch: Columns::default(),
+            },
+            columns,
+            options,
+            batch: tuning.batch_rows.max(1),
+            frames: tuning.csv_from_frames || !csv::fast_dialect(options.csv_delimiter),
+        })
+    }
+
+    /// `rows`' CSV lines through their frame, as any table's are written.
+    fn csv_through_frame(&self, rows: Range<usize>, out: &mut Vec<u8>) -> Result<()> {
+        let p = &self.pages;
+        let frame = shipments_table(p.catalog, p.sku_map, p.resolved, p.campaign, rows)?;
+        csv::write_frame(out, &frame, false, self.options).map_err(|message| Error::Publish {
+            path: "shipments.csv".into(),
+            message,
+        })
+    }
+}
+
+impl Batches for ShipmentTable<'_> {
+    fn columns(&self) -> Result<DataFrame> {
+        Ok(self.columns.clone())
+    }
+
+    fn next(&mut self, out: &mut Vec<u8>) -> Result<Option<(usize, Vec<Vec<Page>>)>> {
+        let p = &self.pages;
+        let (start, total) = (p.next, p.resolved.shipments.len());
+        if start >= total {
+            return Ok(None);
+        }
+        let rows = start..(start + self.batch).min(total);
+        let plain =
+            |d: Option<chrono::NaiveDate>| d.is_none_or(|d| csv::writes_plain(epoch_days(d)));
+        let shipments = &p.resolved.shipments[rows.clone()];
+        let frame = self.frames || !shipments.iter().all(|s| plain(s.etd) && plain(s.eta));
+        if frame {
+            self.csv_through_frame(rows.clone(), out)?;
+        }
+        let csv = (!frame).then_some((out, self.options.csv_delimiter));
+        let pages = self.pages.encode(rows.clone(), csv);
+        Ok(Some((rows.len(), pages)))
+    }
+}
+
+/// Encodes the shipments table's batches, in order, as row groups.
+struct ShipmentPages<'p> {
     catalog: &'p Catalog,
     sku_map: &'p SkuMap,
     resolved: &'p Resolved,
     campaign: &'p Campaign,
-    /// The first row of the next frame.
+    /// The first row of the next batch.
     next: usize,
-    /// The Parquet type of each column, from the first frame's schema.
+    /// The Parquet type of each column.
     fields: Vec<PrimitiveType>,
+    /// `updated_at` as text.
+    clock: LocalTime,
     products: Remap,
     suppliers: Remap,
     entries: Remap,
@@ -58,7 +168,7 @@ pub struct ShipmentPages<'p> {
     scratch: Columns,
 }
 
-/// One frame's keys and numbers, kept from frame to frame.
+/// One batch's keys and numbers, kept from batch to batch.
 #[derive(Default)]
 struct Columns {
     product: Vec<u32>,
@@ -72,63 +182,40 @@ struct Columns {
     etd: (Vec<i64>, Vec<bool>),
     eta: (Vec<i64>, Vec<bool>),
     counts: Vec<bool>,
+    /// `updated_at` as text, back to back, and where each ends.
+    updated: (String, Vec<usize>),
+    /// The shipment ids, back to back (copied in table order from where
+    /// the rules left them: read twice, CSV and Parquet), and where each
+    /// ends.
+    ids: (String, Vec<usize>),
 }
 
-impl<'p> ShipmentPages<'p> {
-    pub fn new(
-        catalog: &'p Catalog,
-        sku_map: &'p SkuMap,
-        resolved: &'p Resolved,
-        campaign: &'p Campaign,
-    ) -> Self {
-        ShipmentPages {
-            catalog,
-            sku_map,
-            resolved,
-            campaign,
-            next: 0,
-            fields: Vec::new(),
-            products: Remap::default(),
-            suppliers: Remap::default(),
-            entries: Remap::default(),
-            providers: Remap::default(),
-            statuses: Remap::default(),
-            buckets: Remap::default(),
-            scratch: Columns::default(),
-        }
-    }
-
-    /// The pages of `frame`'s row group: `frame` holds the next rows of
-    /// the shipments table, built from the same latest shipments.
-    pub fn encode(&mut self, frame: &DataFrame) -> PolarsResult<Vec<Vec<Page>>> {
-        let names: Vec<&str> = frame
-            .get_column_names()
-            .iter()
-            .map(|n| n.as_str())
-            .collect();
-        if names != COLUMNS {
-            polars_bail!(SchemaMismatch: "shipments table columns {names:?}");
-        }
-        if self.fields.is_empty() {
-            self.fields = pages::fields(&frame.schema().to_arrow(CompatLevel::newest()));
-        }
-        let rows = &self.resolved.shipments[self.next..self.next + frame.height()];
-        self.next += rows.len();
+impl ShipmentPages<'_> {
+    /// The pages of the row group of `rows` (the rows after the last
+    /// batch's); with `csv`, the rows' CSV lines too, appended to its
+    /// buffer with its delimiter.
+    fn encode(&mut self, rows: Range<usize>, csv: Option<(&mut Vec<u8>, u8)>) -> Vec<Vec<Page>> {
+        debug_assert_eq!(rows.start, self.next);
+        self.next = rows.end;
+        let rows = &self.resolved.shipments[rows];
         self.gather(rows);
-        let text = |name: &str| -> PolarsResult<StringChunked> {
-            Ok(frame.column(name)?.str()?.rechunk().into_owned())
+        if let Some((out, sep)) = csv {
+            self.csv(rows, out, sep);
+        }
+        let plain = |i: usize, t: &(String, Vec<usize>)| {
+            let values = pieces(t).map(str::as_bytes);
+            vec![pages::strings(
+                &self.fields[i],
+                rows.len(),
+                t.0.len(),
+                values,
+            )]
         };
-        let (ids, updated) = (text("shipment_id")?, text("updated_at")?);
-        let plain = |i: usize, ca: &StringChunked| {
-            let bytes = ca.downcast_iter().map(|a| a.total_bytes_len()).sum();
-            let values = ca.iter().map(|v| v.unwrap_or_default().as_bytes());
-            vec![pages::strings(&self.fields[i], ca.len(), bytes, values)]
-        };
-        Ok(vec![
+        vec![
             self.product_ids(0),
             self.supplier_ids(1),
             self.providers(2),
-            plain(3, &ids),
+            plain(3, &self.scratch.ids),
             self.supplier_skus(4),
             vec![pages::integers(
                 &self.fields[5],
@@ -139,10 +226,52 @@ impl<'p> ShipmentPages<'p> {
             self.statuses(7),
             self.dates(8, &self.scratch.etd),
             self.dates(9, &self.scratch.eta),
-            plain(10, &updated),
+            plain(10, &self.scratch.updated),
             self.buckets(11),
             vec![pages::booleans(&self.fields[12], &self.scratch.counts)],
-        ])
+        ]
+    }
+
+    /// `rows`' CSV lines, cell by cell as the CSV writer writes a frame's
+    /// (`super::csv`), from what [`Self::gather`] found.
+    fn csv(&self, rows: &[LatestShipment], out: &mut Vec<u8>, sep: u8) {
+        let c = &self.scratch;
+        let mut int = itoa::Buffer::new();
+        let (mut etd, mut eta) = (c.etd.0.iter(), c.eta.0.iter());
+        let texts = pieces(&c.ids).zip(pieces(&c.updated));
+        for (i, (s, (id, updated))) in rows.iter().zip(texts).enumerate() {
+            let entry = self.sku_map.entry(s.sku);
+            for cell in [
+                self.catalog.products[s.product as usize].id.as_str(),
+                entry.supplier_id.as_str(),
+                &self.resolved.names[s.provider as usize],
+                id,
+                entry.supplier_sku.as_str(),
+            ] {
+                csv::text(out, cell, sep);
+                out.push(sep);
+            }
+            for n in [c.quantity[i], c.units[i]] {
+                out.extend_from_slice(int.format(n).as_bytes());
+                out.push(sep);
+            }
+            csv::text(out, s.status.as_str(), sep);
+            for (present, days) in [(c.etd.1[i], &mut etd), (c.eta.1[i], &mut eta)] {
+                out.push(sep);
+                if present {
+                    let d = *days.next().expect("a day for each date present");
+                    csv::date(out, d as i32);
+                }
+            }
+            out.push(sep);
+            csv::text(out, updated, sep);
+            out.push(sep);
+            let bucket = Bucket::ALL[self.buckets.used[c.bucket[i] as usize] as usize];
+            csv::text(out, bucket.as_str(), sep);
+            out.push(sep);
+            out.extend_from_slice(if c.counts[i] { b"true" } else { b"false" });
+            out.push(b'\n');
+        }
     }
 
     /// One pass over the rows fills every key and number column.
@@ -174,7 +303,22 @@ impl<'p> ShipmentPages<'p> {
         for v in [&mut c.etd.1, &mut c.eta.1, &mut c.counts] {
             v.clear();
         }
-        for s in rows {
+        for (text, ends) in [&mut c.updated, &mut c.ids] {
+            text.clear();
+            ends.clear();
+        }
+        // The ids lie where the rules' partitions put them: fetched a few
+        // rows ahead, as the rows are walked in the table's order.
+        const AHEAD: usize = 16;
+        let all_ids = self.resolved.ids.as_bytes();
+        for (i, s) in rows.iter().enumerate() {
+            if let Some(next) = rows.get(i + AHEAD)
+                && let Some(b) = all_ids.get(next.id_start as usize)
+            {
+                crate::sys::prefetch(b);
+            }
+            c.ids.0.push_str(self.resolved.shipment_id(s));
+            c.ids.1.push(c.ids.0.len());
             let bucket = Bucket::of(s.status, s.eta, self.campaign);
             c.product.push(self.products.key(s.product));
             c.supplier
@@ -192,6 +336,8 @@ impl<'p> ShipmentPages<'p> {
                 present.push(date.is_some());
             }
             c.counts.push(bucket == Bucket::InWindow);
+            self.clock.push_rfc3339(s.updated_at, &mut c.updated.0);
+            c.updated.1.push(c.updated.0.len());
         }
     }
 
@@ -244,4 +390,11 @@ impl<'p> ShipmentPages<'p> {
     fn dates(&self, i: usize, (days, present): &(Vec<i64>, Vec<bool>)) -> Vec<Page> {
         vec![pages::nullable_integers(&self.fields[i], days, present)]
     }
+}
+
+/// The texts kept back to back in `all`, each ending where `ends` says.
+fn pieces((all, ends): &(String, Vec<usize>)) -> impl Iterator<Item = &str> {
+    ends.iter().scan(0, move |start, &end| {
+        Some(&all[std::mem::replace(start, end)..end])
+    })
 }

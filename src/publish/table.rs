@@ -87,67 +87,22 @@ pub fn formula_start(b: u8) -> bool {
     matches!(b, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
 }
 
-/// How a table's frames become its Parquet file's row groups (one per
-/// frame).
-pub enum RowGroups<'e> {
-    /// polars' writer encodes each frame.
-    Polars,
-    /// The caller encodes each frame's pages (called with the frames in
-    /// order); the file has the first frame's schema.
-    Pages(&'e mut dyn FnMut(&DataFrame) -> PolarsResult<Vec<Vec<Page>>>),
-}
-
-/// The Parquet writer of one table, as [`RowGroups`] says.
-enum Sink<'w, 'e> {
-    Polars(polars::io::parquet::write::BatchedWriter<&'w mut dyn Write>),
-    Pages(
-        FileWriter<&'w mut dyn Write>,
-        &'e mut dyn FnMut(&DataFrame) -> PolarsResult<Vec<Vec<Page>>>,
-    ),
-}
-
 /// The published tables' Parquet compression: zstd at level 1.
 fn zstd() -> PolarsResult<ZstdLevel> {
     ZstdLevel::try_new(1)
 }
 
-impl<'w, 'e> Sink<'w, 'e> {
-    fn open(w: &'w mut dyn Write, first: &DataFrame, groups: RowGroups<'e>) -> PolarsResult<Self> {
-        Ok(match groups {
-            RowGroups::Polars => Sink::Polars(
-                ParquetWriter::new(w)
-                    .with_compression(ParquetCompression::Zstd(Some(zstd()?)))
-                    .batched(first.schema())?,
-            ),
-            RowGroups::Pages(encode) => {
-                let options = WriteOptions {
-                    statistics: StatisticsOptions::default(),
-                    compression: CompressionOptions::Zstd(Some(zstd()?)),
-                    version: Version::V1,
-                    data_page_size: None,
-                };
-                let schema = first.schema().to_arrow(CompatLevel::newest());
-                Sink::Pages(FileWriter::try_new(w, schema, options)?, encode)
-            }
-        })
-    }
+/// A table that encodes its own batches of rows, straight from what it
+/// is made of (no frame): CSV rows, and a Parquet row group's pages.
+pub trait Batches {
+    /// The table's columns: a frame without rows, for the CSV header and
+    /// the Parquet schema.
+    fn columns(&self) -> Result<DataFrame>;
 
-    fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
-        match self {
-            Sink::Polars(w) => w.write_batch(df),
-            Sink::Pages(w, encode) => {
-                let pages = parquet_pages::compress(encode(df)?, w.options().compression)?;
-                parquet_pages::write_compressed(w, df.height(), pages)
-            }
-        }
-    }
-
-    fn finish(self) -> PolarsResult<()> {
-        match self {
-            Sink::Polars(w) => w.finish().map(|_| ()),
-            Sink::Pages(mut w, _) => w.end(None).map(|_| ()),
-        }
-    }
+    /// Appends the next batch's CSV rows to `csv` and gives its number of
+    /// rows and its row group's pages (a column's pages each); `None`
+    /// after the last batch.
+    fn next(&mut self, csv: &mut Vec<u8>) -> Result<Option<(usize, Vec<Vec<Page>>)>>;
 }
 
 /// Writes one table as CSV (UTF-8, RFC 4180, `\n` line endings, ISO dates,
@@ -161,7 +116,7 @@ pub fn write_table(
 ) -> Result<Vec<OutputRecord>> {
     let mut whole = Some(df.clone());
     let frames = || Ok(whole.take());
-    write_table_stream(dir, name, df.height() as u64, o, frames, RowGroups::Polars)
+    write_table_stream(dir, name, df.height() as u64, o, frames)
 }
 
 /// Writes a table of `rows` rows like [`write_table`],
@@ -174,7 +129,6 @@ pub fn write_table_batched(
     (rows, size): (usize, usize),
     frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
     o: &crate::pipeline::OutputOptions,
-    groups: RowGroups,
 ) -> Result<Vec<OutputRecord>> {
     let size = size.max(1);
     let mut next = 0usize;
@@ -189,7 +143,7 @@ pub fn write_table_batched(
         done = next >= rows;
         frame(r).map(Some)
     };
-    write_table_stream(dir, name, rows as u64, o, frames, groups)
+    write_table_stream(dir, name, rows as u64, o, frames)
 }
 
 /// Writes CSV and Parquet in one pass from frames handed over by `next`
@@ -202,29 +156,82 @@ pub fn write_table_stream(
     rows: u64,
     o: &crate::pipeline::OutputOptions,
     mut next: impl FnMut() -> Result<Option<DataFrame>>,
-    groups: RowGroups,
+) -> Result<Vec<OutputRecord>> {
+    write_both(dir, name, rows, |wc, wp| {
+        // Opened with the first frame's schema.
+        let (mut wp, mut sink) = (Some(wp), None);
+        let mut first = true;
+        while let Some(df) = next().map_err(|e| e.to_string())? {
+            super::csv::write_frame(&mut *wc, &df, first, o)?;
+            first = false;
+            let sink = match &mut sink {
+                Some(sink) => sink,
+                None => sink.insert(
+                    ParquetWriter::new(wp.take().expect("opened once"))
+                        .with_compression(ParquetCompression::Zstd(Some(zstd().map_err(text)?)))
+                        .batched(df.schema())
+                        .map_err(text)?,
+                ),
+            };
+            if df.height() > 0 {
+                sink.write_batch(&df).map_err(text)?;
+            }
+        }
+        let sink = sink.ok_or("no rows and no schema to write")?;
+        sink.finish().map(drop).map_err(text)
+    })
+}
+
+/// Writes a table of `rows` rows that encodes its own batches
+/// ([`Batches`]): the same CSV as [`write_table_stream`], and a Parquet
+/// file of one row group per batch.
+pub fn write_table_rows(
+    dir: &Path,
+    name: &str,
+    rows: u64,
+    o: &crate::pipeline::OutputOptions,
+    batches: &mut dyn Batches,
+) -> Result<Vec<OutputRecord>> {
+    let columns = batches.columns()?;
+    write_both(dir, name, rows, |wc, wp| {
+        super::csv::write_frame(&mut *wc, &columns, true, o)?;
+        let options = WriteOptions {
+            statistics: StatisticsOptions::default(),
+            compression: CompressionOptions::Zstd(Some(zstd().map_err(text)?)),
+            version: Version::V1,
+            data_page_size: None,
+        };
+        let schema = columns.schema().to_arrow(CompatLevel::newest());
+        let mut sink = FileWriter::try_new(&mut *wp, schema, options).map_err(text)?;
+        let mut csv = Vec::new();
+        while let Some((height, pages)) = batches.next(&mut csv).map_err(|e| e.to_string())? {
+            wc.write_all(&csv).map_err(text)?;
+            csv.clear();
+            if height > 0 {
+                let pages = parquet_pages::compress(pages, options.compression).map_err(text)?;
+                parquet_pages::write_compressed(&mut sink, height, pages).map_err(text)?;
+            }
+        }
+        sink.end(None).map(drop).map_err(text)
+    })
+}
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Writes `<name>.csv` and `<name>.parquet` side by side (`write` gets
+/// both writers), hashing each; their records, CSV first.
+fn write_both(
+    dir: &Path,
+    name: &str,
+    rows: u64,
+    write: impl FnOnce(&mut dyn Write, &mut dyn Write) -> std::result::Result<(), String>,
 ) -> Result<Vec<OutputRecord>> {
     let mut parquet = None;
     let csv = write_file(dir, &format!("{name}.csv"), rows, |wc| {
-        let rec = write_file(dir, &format!("{name}.parquet"), rows, |wp| {
-            let mut groups = Some(groups);
-            let mut sink = None;
-            let mut first = true;
-            while let Some(df) = next().map_err(|e| e.to_string())? {
-                super::csv::write_frame(&mut *wc, &df, first, o)?;
-                first = false;
-                if let Some(groups) = groups.take() {
-                    sink = Some(Sink::open(&mut *wp, &df, groups).map_err(|e| e.to_string())?);
-                }
-                let sink = sink.as_mut().expect("opened with the first frame");
-                if df.height() > 0 {
-                    sink.write(&df).map_err(|e| e.to_string())?;
-                }
-            }
-            let sink = sink.ok_or("no rows and no schema to write")?;
-            sink.finish().map_err(|e| e.to_string())
-        })
-        .map_err(|e| e.to_string())?;
+        let rec = write_file(dir, &format!("{name}.parquet"), rows, |wp| write(wc, wp))
+            .map_err(|e| e.to_string())?;
         parquet = Some(rec);
         Ok(())
     })?;

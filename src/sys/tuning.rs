@@ -17,6 +17,10 @@ pub struct Tuning {
     /// Bytes of a feed parsed as one job when a feed is staged on several
     /// threads (whole records: a chunk ends where a record does).
     pub chunk_bytes: usize,
+    /// Write the shipments table's CSV through polars frames, as any
+    /// other table's, instead of straight from its rows: the reference
+    /// the fast path is tested against.
+    pub csv_from_frames: bool,
 }
 
 impl Default for Tuning {
@@ -26,14 +30,15 @@ impl Default for Tuning {
             staged_batch_rows: 131_072,
             partitions: None,
             chunk_bytes: 1 << 20,
+            csv_from_frames: false,
         }
     }
 }
 
 impl Tuning {
     /// The defaults, with `SIAP_BATCH_ROWS` (both batch sizes),
-    /// `SIAP_PARTITIONS` (1 to 4096) and `SIAP_CHUNK_BYTES` (at least 1)
-    /// where set.
+    /// `SIAP_PARTITIONS` (1 to 4096), `SIAP_CHUNK_BYTES` (at least 1) and
+    /// `SIAP_CSV_FROM_FRAMES` (`1`) where set.
     pub fn from_env() -> Self {
         let number = |var: &str| {
             std::env::var(var)
@@ -49,6 +54,7 @@ impl Tuning {
         if let Some(n) = number("SIAP_CHUNK_BYTES") {
             t.chunk_bytes = n.max(1);
         }
+        t.csv_from_frames = number("SIAP_CSV_FROM_FRAMES") == Some(1);
         t
     }
 }

@@ -470,6 +470,83 @@ fn shipments_parquet_equals_csv_over_many_row_groups() {
     assert!(statuses >= 4, "{statuses} statuses");
 }
 
+/// The shipments table written straight from the latest shipments is the
+/// one written through its frames like any other table
+/// (`SIAP_CSV_FROM_FRAMES=1`), byte for byte: shipment ids that need
+/// quoting or neutralizing (delimiters, quotes, a line break, formula
+/// starts), missing dates, many batches, three CSV dialects.
+#[test]
+fn shipments_table_from_rows_is_the_frames_table() {
+    let w = Workdir::new();
+    let args = ["generate", "--products", "200", "--stock-rows", "2000"];
+    let more = ["--shipment-rows", "3000", "--out", "g"];
+    w.siap(&[&args[..], &more[..]].concat()).assert_success();
+    let feed = w.join("g/shipments/provider_0.csv");
+    let text = std::fs::read_to_string(&feed).unwrap();
+    let hostile = [
+        "\"SH,1\"",
+        "\"SH\"\"Q\"",
+        "SH;2",
+        "\"SH\n3\"",
+        "=SUM(A1)",
+        "-SH4",
+        "@SH5",
+        "+SH6",
+        "SH\t7",
+        "SH|8",
+        "\"SH\r\n9\"",
+    ];
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match (i, l.split_once(',')) {
+            (i, Some((_, rest))) if i > 0 && i % 37 == 0 => {
+                let id = hostile[(i / 37) % hostile.len()];
+                // Unique: the number goes inside a quoted id's quotes.
+                let id = match id.strip_suffix('"') {
+                    Some(open) => format!("{open}-{i}\""),
+                    None => format!("{id}-{i}"),
+                };
+                format!("{id},{rest}")
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    std::fs::write(&feed, lines.join("\n") + "\n").unwrap();
+    let pipeline = std::fs::read_to_string(w.join("g/pipeline.toml")).unwrap();
+    for output in [
+        "",
+        "\n[output]\ncsv_bom = true\ncsv_delimiter = \";\"\n",
+        "\n[output]\ncsv_delimiter = \"\\t\"\n",
+        "\n[output]\ncsv_delimiter = \"|\"\n",
+    ] {
+        std::fs::write(w.join("g/pipeline.toml"), format!("{pipeline}{output}")).unwrap();
+        let run = |work: &str, frames: &str| {
+            let args = ["run", "g/pipeline.toml", "--date", "2026-11-27"];
+            let env = [("SIAP_BATCH_ROWS", "300"), ("SIAP_CSV_FROM_FRAMES", frames)];
+            w.siap_env(&[&args[..], &["--work-dir", work]].concat(), &env)
+                .assert_success();
+            crate::harness::published(&w.join(work))
+        };
+        let (rows, frames) = (run("rows", "0"), run("frames", "1"));
+        assert_eq!(rows.len(), frames.len());
+        for ((name, a), (other, b)) in rows.iter().zip(&frames) {
+            assert_eq!(name, other);
+            assert!(a == b, "{name} differs with {output:?}");
+        }
+        let csv = &rows.iter().find(|(n, _)| n == "shipments.csv").unwrap().1;
+        let csv = String::from_utf8_lossy(csv);
+        for want in ["\"SH\"\"Q-", "'=SUM(A1)-", "'-SH4-", "\"SH\n3-", "'@SH5-"] {
+            assert!(csv.contains(want), "no {want:?} in shipments.csv");
+        }
+        let lines = csv.lines().count();
+        assert!(lines > 900, "{lines} lines: three batches or more");
+        for work in ["rows", "frames"] {
+            std::fs::remove_dir_all(w.join(work)).unwrap();
+        }
+    }
+}
+
 #[test]
 fn rerun_gives_byte_identical_tables() {
     let w = Workdir::new();
