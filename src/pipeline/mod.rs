@@ -135,7 +135,20 @@ pub struct OutputOptions {
     pub csv_decimal_comma: bool,
     /// The workbook's language (CSV and Parquet stay canonical).
     pub language: Language,
+    /// The rows the workbook's Shipments and Exceptions sheets show (their
+    /// tables' first rows; the CSV and Parquet files hold every row).
+    pub detail_sheet_rows: usize,
 }
+
+/// The rows the Shipments and Exceptions sheets show by default: a look
+/// at the tables, whose every row is in their CSV and Parquet files (a
+/// larger preview made the workbook the run's longest output, and a
+/// slower file to open).
+pub const DETAIL_SHEET_ROWS: usize = 10_000;
+
+/// The most `detail_sheet_rows` can be: a sheet's 1,048,576 rows, less its
+/// header and the note of a capped sheet.
+pub const MAX_DETAIL_SHEET_ROWS: usize = 1_048_574;
 
 impl Default for OutputOptions {
     fn default() -> Self {
@@ -144,6 +157,7 @@ impl Default for OutputOptions {
             csv_delimiter: b',',
             csv_decimal_comma: false,
             language: Language::En,
+            detail_sheet_rows: DETAIL_SHEET_ROWS,
         }
     }
 }

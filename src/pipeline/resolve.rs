@@ -988,8 +988,25 @@ fn output(doc: &mut Doc, root: &dyn TableLike) -> crate::pipeline::OutputOptions
     doc.check_keys(
         t,
         "output",
-        &["csv_bom", "csv_delimiter", "csv_decimal_comma", "language"],
+        &[
+            "csv_bom",
+            "csv_delimiter",
+            "csv_decimal_comma",
+            "language",
+            "detail_sheet_rows",
+        ],
     );
+    if t.get("detail_sheet_rows").is_some() {
+        let max = crate::pipeline::MAX_DETAIL_SHEET_ROWS;
+        match doc.integer(t, "output", "detail_sheet_rows") {
+            Some(n) if (0..=max as i64).contains(&n) => o.detail_sheet_rows = n as usize,
+            Some(_) => doc.problem(
+                Doc::span_of(t, "detail_sheet_rows"),
+                format!("`output.detail_sheet_rows` must be from 0 to {max}"),
+            ),
+            None => {}
+        }
+    }
     if t.get("language").is_some() {
         match doc.string(t, "output", "language").as_deref() {
             Some("en") => o.language = crate::pipeline::Language::En,

@@ -98,7 +98,7 @@ impl Output {
     /// per row of the two readiness tables, and a row per row of its two
     /// capped sheets).
     fn cost(self, p: &Publication) -> u64 {
-        let sheet = xlsx::DETAIL_SHEET_ROWS as u64;
+        let sheet = p.options.detail_sheet_rows as u64;
         let shipments = p.resolved.shipments.len() as u64;
         let readiness = (p.tables.readiness.height() + p.tables.supplier_readiness.height()) as u64;
         match self {
@@ -172,12 +172,12 @@ fn shipments(p: &Publication, rows: std::ops::Range<usize>) -> Result<polars::pr
 }
 
 /// The workbook: the tables, and the first rows of the shipments and
-/// exceptions tables (at most [`xlsx::DETAIL_SHEET_ROWS`], and for
+/// exceptions tables (at most `[output] detail_sheet_rows`, and for
 /// exceptions 64 MiB of their text: rows of hostile length would otherwise
 /// fill memory).
 fn workbook(p: &Publication) -> Result<OutputRecord> {
     let t = Instant::now();
-    let sheet = xlsx::DETAIL_SHEET_ROWS;
+    let sheet = p.options.detail_sheet_rows;
     let total = p.resolved.shipments.len();
     let shipments = shipments(p, 0..total.min(sheet))?;
     let preview =
@@ -201,6 +201,7 @@ fn workbook(p: &Publication) -> Result<OutputRecord> {
         campaign: p.campaign,
         run_date: p.run_date,
         language: p.options.language,
+        detail_rows: sheet,
     };
     let bytes = xlsx::workbook(&book, p.dir).map_err(|e| Error::Publish {
         path,

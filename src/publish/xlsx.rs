@@ -85,11 +85,6 @@ pub fn cell_text<'t>(text: &'t str, cuts: &AtomicUsize) -> std::borrow::Cow<'t, 
 /// Excel's rows per sheet, the header row included.
 pub const EXCEL_ROWS: usize = 1_048_576;
 
-/// The rows the Shipments and Exceptions sheets show: their first rows,
-/// for a look (the CSV and Parquet tables hold every row). Readiness and
-/// By supplier hold every row, up to Excel's own limit.
-pub const DETAIL_SHEET_ROWS: usize = 50_000;
-
 /// Rows written to a sheet at a time: each slice's cells are typed for the
 /// sheet, written and dropped (the sheet flushes each row to disk), so a
 /// sheet of a million rows costs no more memory than one slice.
@@ -436,6 +431,8 @@ pub struct Book<'a> {
     pub campaign: &'a Campaign,
     pub run_date: chrono::NaiveDate,
     pub language: Language,
+    /// The rows the Shipments and Exceptions sheets show at most.
+    pub detail_rows: usize,
 }
 
 /// The readiness table as its sheet shows it: in Indonesian, statuses
@@ -568,7 +565,7 @@ fn about_sheet(
         (String::new(), String::new()),
         (
             label("sheet rows"),
-            words.sheet_rows(EXCEL_ROWS as u64, DETAIL_SHEET_ROWS as u64),
+            words.sheet_rows(EXCEL_ROWS as u64, book.detail_rows as u64),
         ),
     ];
     lines.extend(notes);

@@ -388,42 +388,98 @@ fn a_campaign_of_200_000_products_has_every_row_on_its_readiness_sheets() {
         wb.worksheet_range("By supplier").unwrap().height(),
         suppliers.len() + 1
     );
-    // Shipments are capped, and say so in their first row and on About.
-    let shipments = wb.worksheet_range("Shipments").unwrap();
-    let total = read_csv(&out.join("shipments.csv")).1.len();
-    assert!(total > 50_000);
-    let rows: Vec<&[Data]> = shipments.rows().collect();
+    // Shipments are capped (10,000 rows by default), and say so in their
+    // first row and on About.
+    let said = assert_capped(&mut wb, &out, ("Shipments", "shipments"), 10_000);
+    assert!(
+        !said.iter().any(|l| l.starts_with("Readiness sheet")),
+        "{said:?}"
+    );
+}
+
+/// A number as the workbook's English notes write it: `12,345`.
+fn thousands(n: usize) -> String {
+    n.to_string()
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The sheet shows the first `shown` rows of its table (which has more,
+/// in `out`) under a note saying so, which the About sheet repeats; gives
+/// About's lines.
+fn assert_capped(
+    wb: &mut Xlsx<std::io::BufReader<std::fs::File>>,
+    out: &Path,
+    (sheet, table): (&str, &str),
+    shown: usize,
+) -> Vec<String> {
+    let (header, csv) = read_csv(&out.join(format!("{table}.csv")));
+    let total = csv.len();
+    assert!(total > shown, "{table}: {total} rows");
+    let range = wb.worksheet_range(sheet).unwrap();
+    let rows: Vec<&[Data]> = range.rows().collect();
     let note = format!(
-        "Showing the first 50,000 of {} rows; every row is in shipments.csv and shipments.parquet.",
-        total
-            .to_string()
-            .as_bytes()
-            .rchunks(3)
-            .rev()
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join(",")
+        "Showing the first {} of {} rows; every row is in {table}.csv and {table}.parquet.",
+        thousands(shown),
+        thousands(total),
     );
     assert_eq!(as_csv(&rows[0][0]), note);
-    assert_eq!(
-        as_csv(&rows[1][0]),
-        "product_id",
-        "the header, under the note"
-    );
-    assert_eq!(rows.len(), 2 + 50_000);
+    assert_eq!(as_csv(&rows[1][0]), header[0], "the header, under the note");
+    assert_eq!(rows.len(), 2 + shown, "{sheet}");
+    // The first rows of the table.
+    for (row, line) in rows[2..].iter().zip(&csv) {
+        assert_eq!(as_csv(&row[0]), line[0], "{sheet}");
+    }
     let about = wb.worksheet_range("About").unwrap();
     let said: Vec<String> = about
         .rows()
         .map(|r| r.iter().map(as_csv).collect::<Vec<_>>().join(" "))
         .collect();
     assert!(
-        said.iter().any(|l| l == &format!("Shipments sheet {note}")),
+        // (A small campaign's About sheet has the chart's column beside.)
+        said.iter()
+            .any(|l| l.starts_with(&format!("{sheet} sheet {note}"))),
         "{said:?}"
     );
-    assert!(
-        !said.iter().any(|l| l.starts_with("Readiness sheet")),
-        "{said:?}"
-    );
+    said
+}
+
+/// `[output] detail_sheet_rows` sets how many rows the Shipments and
+/// Exceptions sheets show (the CSV and Parquet tables keep every row);
+/// a value out of range is refused by name.
+#[test]
+fn detail_sheets_show_the_rows_the_pipeline_asks_for() {
+    let w = Workdir::new();
+    let p = w.copy_sample();
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, format!("{text}\n[output]\ndetail_sheet_rows = 3\n")).unwrap();
+    let run = ["run", p.to_str().unwrap(), "--work-dir", "work"];
+    w.siap(&[&run[..], &["--date", "2026-11-27"]].concat())
+        .assert_success();
+    let out = w.join("work/latest");
+    let mut wb = open(&out.join("readiness.xlsx"));
+    for (sheet, table) in [("Shipments", "shipments"), ("Exceptions", "exceptions")] {
+        let said = assert_capped(&mut wb, &out, (sheet, table), 3);
+        assert!(
+            said.iter()
+                .any(|l| l.contains("Shipments and Exceptions show their first 3;")),
+            "{said:?}"
+        );
+    }
+    for bad in ["-1", "1048575", "\"ten\""] {
+        std::fs::write(&p, format!("{text}\n[output]\ndetail_sheet_rows = {bad}\n")).unwrap();
+        let r = w.siap(&["validate", p.to_str().unwrap()]);
+        assert_eq!(r.status, 3, "{bad}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("`output.detail_sheet_rows`"),
+            "{}",
+            r.stderr
+        );
+    }
 }
 
 /// The sample run with `[output] language = …` (none: the default), in
