@@ -168,17 +168,17 @@ pub fn write_table_stream(
                 Some(sink) => sink,
                 None => sink.insert(
                     ParquetWriter::new(wp.take().expect("opened once"))
-                        .with_compression(ParquetCompression::Zstd(Some(zstd().map_err(text)?)))
+                        .with_compression(ParquetCompression::Zstd(Some(zstd().map_err(message)?)))
                         .batched(df.schema())
-                        .map_err(text)?,
+                        .map_err(message)?,
                 ),
             };
             if df.height() > 0 {
-                sink.write_batch(&df).map_err(text)?;
+                sink.write_batch(&df).map_err(message)?;
             }
         }
         let sink = sink.ok_or("no rows and no schema to write")?;
-        sink.finish().map(drop).map_err(text)
+        sink.finish().map(drop).map_err(message)
     })
 }
 
@@ -197,26 +197,27 @@ pub fn write_table_rows(
         super::csv::write_frame(&mut *wc, &columns, true, o)?;
         let options = WriteOptions {
             statistics: StatisticsOptions::default(),
-            compression: CompressionOptions::Zstd(Some(zstd().map_err(text)?)),
+            compression: CompressionOptions::Zstd(Some(zstd().map_err(message)?)),
             version: Version::V1,
             data_page_size: None,
         };
         let schema = columns.schema().to_arrow(CompatLevel::newest());
-        let mut sink = FileWriter::try_new(&mut *wp, schema, options).map_err(text)?;
+        let mut sink = FileWriter::try_new(&mut *wp, schema, options).map_err(message)?;
         let mut csv = Vec::new();
         while let Some((height, pages)) = batches.next(&mut csv).map_err(|e| e.to_string())? {
-            wc.write_all(&csv).map_err(text)?;
+            wc.write_all(&csv).map_err(message)?;
             csv.clear();
             if height > 0 {
-                let pages = parquet_pages::compress(pages, options.compression).map_err(text)?;
-                parquet_pages::write_compressed(&mut sink, height, pages).map_err(text)?;
+                let pages = parquet_pages::compress(pages, options.compression).map_err(message)?;
+                parquet_pages::write_compressed(&mut sink, height, pages).map_err(message)?;
             }
         }
-        sink.end(None).map(drop).map_err(text)
+        sink.end(None).map(drop).map_err(message)
     })
 }
 
-fn text(e: impl std::fmt::Display) -> String {
+/// An error as the message a publish error carries.
+fn message(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
