@@ -22,6 +22,22 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in declaration order (`reason as usize` is its place).
+    pub const ALL: [Reason; 12] = [
+        Reason::MissingField,
+        Reason::BadNumber,
+        Reason::NegativeQuantity,
+        Reason::BadDate,
+        Reason::UnknownStatus,
+        Reason::AsOfAfterRunDate,
+        Reason::UnmappedSku,
+        Reason::UnknownProduct,
+        Reason::RaggedRow,
+        Reason::MalformedRecord,
+        Reason::BadEncoding,
+        Reason::ConflictingDuplicate,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::MissingField => "missing field",

@@ -34,7 +34,7 @@ use crate::stage::{Reference, RejectFiles};
 use crate::sys::tuning::Tuning;
 pub use crate::workdir::manifest::OutputRecord;
 use crate::workdir::manifest::{Manifest, SourceRecord};
-use exceptions::Rejected;
+use exceptions::{ExceptionTable, Rejected};
 use shipments::ShipmentTable;
 
 /// Everything the outputs are made from.
@@ -136,20 +136,9 @@ impl Output {
                 table::write_table(dir, self.name(), &p.tables.supplier_readiness, o)
             }
             Output::Exceptions => {
-                // Batches of rows, and of text: a batch is all that is in
-                // memory.
-                let mut next = exceptions::exception_batches(
-                    &p.rejected,
-                    p.tuning.batch_rows,
-                    32 << 20,
-                    usize::MAX,
-                );
-                let frames = || {
-                    next()?
-                        .map(|b| exceptions::exceptions_frame(&b))
-                        .transpose()
-                };
-                table::write_table_stream(dir, self.name(), p.exceptions, o, frames)
+                // Straight from the rejected-row files, a batch at a time.
+                let mut table = ExceptionTable::new(&p.rejected, o, &p.tuning)?;
+                table::write_table_rows(dir, self.name(), p.exceptions, o, &mut table)
             }
             Output::Shipments => {
                 // Straight from the latest shipments, a batch at a time.

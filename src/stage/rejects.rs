@@ -4,20 +4,8 @@
 
 use crate::model::{Exception, Reason, Rejection};
 
-const REASONS: [Reason; 12] = [
-    Reason::MissingField,
-    Reason::BadNumber,
-    Reason::NegativeQuantity,
-    Reason::BadDate,
-    Reason::UnknownStatus,
-    Reason::AsOfAfterRunDate,
-    Reason::UnmappedSku,
-    Reason::UnknownProduct,
-    Reason::RaggedRow,
-    Reason::MalformedRecord,
-    Reason::BadEncoding,
-    Reason::ConflictingDuplicate,
-];
+/// The reasons by the code an [`ExceptionFile`] stores.
+const REASONS: [Reason; 12] = Reason::ALL;
 
 /// One feed's exception rows on disk, in the order found (line order), so
 /// a run holds counts, not rows, until the table is written.
@@ -87,6 +75,69 @@ impl ExceptionFile {
 pub struct ExceptionReader {
     input: std::io::BufReader<std::fs::File>,
     source: String,
+    /// One string's bytes, checked before they join a row's text.
+    piece: Vec<u8>,
+}
+
+/// One exception as read back, its texts in one buffer that the next
+/// row reuses (no allocation per row).
+pub struct RawException {
+    pub line: u64,
+    pub reason: Reason,
+    /// Supplier, product, field, detail and raw text, back to back.
+    text: String,
+    ends: [usize; 5],
+}
+
+impl Default for RawException {
+    fn default() -> Self {
+        RawException {
+            line: 0,
+            reason: REASONS[0],
+            text: String::new(),
+            ends: [0; 5],
+        }
+    }
+}
+
+impl RawException {
+    fn piece(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+    pub fn supplier_id(&self) -> &str {
+        self.piece(0)
+    }
+    pub fn product_id(&self) -> &str {
+        self.piece(1)
+    }
+    pub fn field(&self) -> &str {
+        self.piece(2)
+    }
+    pub fn detail(&self) -> &str {
+        self.piece(3)
+    }
+    pub fn raw(&self) -> &str {
+        self.piece(4)
+    }
+    /// The text of all five strings (for sizing batches).
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// This row as an owned exception of `source`.
+    pub fn to_exception(&self, source: &str) -> Exception {
+        Exception {
+            source: source.to_string(),
+            line: self.line,
+            reason: self.reason,
+            supplier_id: self.supplier_id().to_string(),
+            product_id: self.product_id().to_string(),
+            field: self.field().to_string(),
+            detail: self.detail().to_string(),
+            raw: self.raw().to_string(),
+        }
+    }
 }
 
 impl ExceptionReader {
@@ -94,38 +145,42 @@ impl ExceptionReader {
         Ok(ExceptionReader {
             input: std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?),
             source: source.to_string(),
+            piece: Vec::new(),
         })
     }
 
-    fn string(&mut self) -> std::io::Result<String> {
-        use std::io::Read;
-        let mut n = [0u8; 4];
-        self.input.read_exact(&mut n)?;
-        let mut b = vec![0u8; u32::from_le_bytes(n) as usize];
-        self.input.read_exact(&mut b)?;
-        String::from_utf8(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    /// Reads the next exception into `row`; `Ok(false)` at the end of the
+    /// file.
+    pub fn next_into(&mut self, row: &mut RawException) -> std::io::Result<bool> {
+        use std::io::{BufRead, Read};
+        if self.input.fill_buf()?.is_empty() {
+            return Ok(false);
+        }
+        let mut head = [0u8; 9];
+        self.input.read_exact(&mut head)?;
+        let line: [u8; 8] = head[..8].try_into().expect("eight bytes");
+        row.line = u64::from_le_bytes(line);
+        row.reason = REASONS[(head[8] as usize).min(REASONS.len() - 1)];
+        row.text.clear();
+        for end in &mut row.ends {
+            let mut n = [0u8; 4];
+            self.input.read_exact(&mut n)?;
+            self.piece.resize(u32::from_le_bytes(n) as usize, 0);
+            self.input.read_exact(&mut self.piece)?;
+            let s = std::str::from_utf8(&self.piece)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            row.text.push_str(s);
+            *end = row.text.len();
+        }
+        Ok(true)
     }
 
     /// The next exception; `Ok(None)` at the end of the file.
     pub fn next_exception(&mut self) -> std::io::Result<Option<Exception>> {
-        use std::io::{BufRead, Read};
-        if self.input.fill_buf()?.is_empty() {
-            return Ok(None);
-        }
-        let mut line = [0u8; 8];
-        self.input.read_exact(&mut line)?;
-        let mut reason = [0u8; 1];
-        self.input.read_exact(&mut reason)?;
-        Ok(Some(Exception {
-            source: self.source.clone(),
-            line: u64::from_le_bytes(line),
-            reason: REASONS[(reason[0] as usize).min(REASONS.len() - 1)],
-            supplier_id: self.string()?,
-            product_id: self.string()?,
-            field: self.string()?,
-            detail: self.string()?,
-            raw: self.string()?,
-        }))
+        let mut row = RawException::default();
+        Ok(self
+            .next_into(&mut row)?
+            .then(|| row.to_exception(&self.source)))
     }
 }
 
