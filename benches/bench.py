@@ -5,6 +5,7 @@ shapes (how the feeds are written) × sizes.
 
     python3 benches/bench.py [--sizes M,L] [--shapes generate,one-file,...]
                              [--runs 3] [--drop-data]
+                             [--check-threads] [--baseline OLD_SIAP]
 
 It installs DuckDB (the release pinned in DUCKDB_VERSION) into
 benches/.venv, builds siap (release), generates each case once into
@@ -15,10 +16,17 @@ time and peak memory via /usr/bin/time), alternating them, and prints per
 case: the median wall time and peak memory of each, the ratio
 siap/DuckDB, and siap's MB/s. No test asserts a time: these machines are
 shared and noisy.
+
+Byte checks (not timed): `--check-threads` runs siap once more per case
+with `SIAP_THREADS=1` and compares every published file (all but the
+manifest, whose run id and times differ) with the all-threads run's;
+`--baseline OLD_SIAP` does the same against another build of siap (the
+code before a change). Either prints the files that differ.
 """
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -127,8 +135,37 @@ def generate(siap, shape, size):
     return data
 
 
-def case(siap, py, shape, size, runs):
-    """Times siap and DuckDB on one case, alternately; compares their tables."""
+def published(work):
+    """sha256 of every file of a run's `latest` folder but the manifest
+    (its run id and times differ from run to run), by path."""
+    latest = (work / "latest").resolve()
+    out = {}
+    for f in sorted(latest.rglob("*")):
+        if f.is_file() and f.name != "manifest.json":
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            out[str(f.relative_to(latest))] = h.hexdigest()
+    return out
+
+
+def differing(cmd, work, env, want):
+    """Runs `cmd` (siap's, into `work`) with `env` added; the published
+    files whose bytes differ from `want`'s (or that only one run has)."""
+    shutil.rmtree(work, ignore_errors=True)
+    run = subprocess.run([str(c) for c in cmd], env={**os.environ, **env},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if run.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} failed:\n{run.stderr}")
+    got = published(work)
+    shutil.rmtree(work, ignore_errors=True)
+    return sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))
+
+
+def case(siap, py, shape, size, runs, checks):
+    """Times siap and DuckDB on one case, alternately; compares their tables
+    (and, with `checks`, siap's bytes on one thread and with a baseline)."""
     data = generate(siap, shape, size)
     mb = sum(f.stat().st_size for f in data.rglob("*") if f.suffix in (".csv", ".ndjson", ".parquet")) / 1e6
     work = BENCH / "data" / f"{shape}-{size}-work"
@@ -143,6 +180,19 @@ def case(siap, py, shape, size, runs):
         print(f"{shape} {size} run {i + 1}: siap {siap_runs[-1]}, duckdb {duck_runs[-1]}",
               file=sys.stderr, flush=True)
     agree = table(work / "latest" / "readiness.csv") == table(duck_out)
+    same = {}
+    if checks["threads"] or checks["baseline"]:
+        want = published(work)
+        run = lambda exe, w: [exe, *siap_cmd[1:-3], "--work-dir", w, "--quiet"]
+        if checks["threads"]:
+            other = work.with_name(work.name + "-one")
+            same["one_thread"] = differing(run(siap, other), other, {"SIAP_THREADS": "1"}, want)
+        if checks["baseline"]:
+            other = work.with_name(work.name + "-baseline")
+            same["baseline"] = differing(run(checks["baseline"], other), other, {}, want)
+        for k, files in same.items():
+            print(f"{shape} {size} {k}: " + ("same bytes" if not files else "DIFFER: " + ", ".join(files)),
+                  file=sys.stderr, flush=True)
     shutil.rmtree(work, ignore_errors=True)
     s_wall = statistics.median(w for w, _ in siap_runs)
     d_wall = statistics.median(w for w, _ in duck_runs)
@@ -154,6 +204,9 @@ def case(siap, py, shape, size, runs):
         duckdb_s=d_wall, duckdb_peak_mib=round(max(m for _, m in duck_runs)),
         ratio=round(s_wall / d_wall, 2), siap_mb_per_s=round(mb / s_wall), tables_agree=agree,
         duckdb_version=DUCKDB_VERSION,
+        # Files whose bytes differ (empty: identical) on one thread and
+        # with the baseline build, when checked.
+        **{f"differ_{k}": v for k, v in same.items()},
     ), data
 
 
@@ -168,7 +221,13 @@ def main():
                     help="cargo features to build siap with (e.g. `distributed`, to reuse "
                          "the build of `cargo test --features distributed` instead of a "
                          "second build of polars with other features)")
+    ap.add_argument("--check-threads", action="store_true",
+                    help="also run siap with SIAP_THREADS=1 and compare every published file")
+    ap.add_argument("--baseline", type=Path,
+                    help="another siap binary (the code before a change): run it too and "
+                         "compare every published file")
     args = ap.parse_args()
+    checks = dict(threads=args.check_threads, baseline=args.baseline and args.baseline.resolve())
     py = venv_python()
     features = ["--features", args.features] if args.features else []
     sh(["cargo", "build", "--release", "--quiet", *features], cwd=ROOT)
@@ -176,18 +235,20 @@ def main():
     results = []
     for size in args.sizes.split(","):
         for shape in args.shapes.split(","):
-            r, data = case(siap, py, shape, size, args.runs)
+            r, data = case(siap, py, shape, size, args.runs, checks)
             results.append(r)
             if args.drop_data:
                 shutil.rmtree(data, ignore_errors=True)
     print()
     print(f"DuckDB {DUCKDB_VERSION}, {args.runs} runs each, medians")
-    print("| shape | size | input | siap wall | siap peak | DuckDB wall | DuckDB peak | siap/DuckDB | siap MB/s | tables agree |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| shape | size | input | siap wall | siap peak | DuckDB wall | DuckDB peak | siap/DuckDB | siap MB/s | tables agree | same bytes |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
+        checked = [(k[len("differ_"):].replace("_", " "), v) for k, v in r.items() if k.startswith("differ_")]
+        same = "; ".join(f"{k}: " + ("yes" if not v else f"NO ({len(v)} files)") for k, v in checked) or "—"
         print(f"| {r['shape']} | {r['size']} | {r['input_mb']} MB | {r['siap_s']:.2f} s | {r['siap_peak_mib']} MiB | "
               f"{r['duckdb_s']:.2f} s | {r['duckdb_peak_mib']} MiB | {r['ratio']:.2f} | {r['siap_mb_per_s']} | "
-              f"{'yes' if r['tables_agree'] else 'NO'} |")
+              f"{'yes' if r['tables_agree'] else 'NO'} | {same} |")
     # Cases not run this time keep their last figures.
     path = BENCH / "results.json"
     fresh = {(r["shape"], r["size"]) for r in results}
@@ -196,7 +257,9 @@ def main():
     order = {s: i for i, s in enumerate(SHAPES)}
     merged = sorted(kept + results, key=lambda r: (r["size"], order.get(r.get("shape"), 99)))
     path.write_text(json.dumps(merged, indent=2) + "\n")
-    sys.exit(0 if all(r["tables_agree"] for r in results) else 1)
+    ok = all(r["tables_agree"] and not any(v for k, v in r.items() if k.startswith("differ_"))
+             for r in results)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ use polars::prelude::*;
 use polars_parquet::parquet::page::Page;
 use polars_parquet::parquet::schema::types::PrimitiveType;
 
-use super::table::Batches;
+use super::table::{Batches, Texts};
 use crate::error::{Error, Result};
 use crate::model::Reason;
 use crate::pipeline::OutputOptions;
@@ -208,42 +208,6 @@ const COLUMNS: [&str; 8] = [
     "detail",
     "raw",
 ];
-
-/// Texts back to back, and where each ends.
-#[derive(Default)]
-struct Texts {
-    all: String,
-    ends: Vec<usize>,
-}
-
-impl Texts {
-    fn push(&mut self, s: &str) {
-        self.all.push_str(s);
-        self.ends.push(self.all.len());
-    }
-
-    fn clear(&mut self) {
-        self.all.clear();
-        self.ends.clear();
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &str> {
-        self.ends.iter().scan(0, move |start, &end| {
-            Some(&self.all[std::mem::replace(start, end)..end])
-        })
-    }
-
-    /// A plain-encoded Parquet page of these texts.
-    fn page(&self, field: &PrimitiveType) -> Vec<Page> {
-        let values = self.iter().map(str::as_bytes);
-        vec![pages::strings(
-            field,
-            self.ends.len(),
-            self.all.len(),
-            values,
-        )]
-    }
-}
 
 /// One batch of the exceptions table, kept from batch to batch.
 #[derive(Default)]

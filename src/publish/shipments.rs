@@ -25,7 +25,7 @@ use polars_parquet::parquet::page::Page;
 use polars_parquet::parquet::schema::types::PrimitiveType;
 
 use super::csv;
-use super::table::Batches;
+use super::table::{Batches, Texts};
 use crate::aggregate::bucket::Bucket;
 use crate::aggregate::local_time::LocalTime;
 use crate::aggregate::shipments::shipments_table;
@@ -182,12 +182,11 @@ struct Columns {
     etd: (Vec<i64>, Vec<bool>),
     eta: (Vec<i64>, Vec<bool>),
     counts: Vec<bool>,
-    /// `updated_at` as text, back to back, and where each ends.
-    updated: (String, Vec<usize>),
-    /// The shipment ids, back to back (copied in table order from where
-    /// the rules left them: read twice, CSV and Parquet), and where each
-    /// ends.
-    ids: (String, Vec<usize>),
+    /// `updated_at` as text.
+    updated: Texts,
+    /// The shipment ids (copied in table order from where the rules left
+    /// them: read twice, CSV and Parquet).
+    ids: Texts,
 }
 
 impl ShipmentPages<'_> {
@@ -202,20 +201,11 @@ impl ShipmentPages<'_> {
         if let Some((out, sep)) = csv {
             self.csv(rows, out, sep);
         }
-        let plain = |i: usize, t: &(String, Vec<usize>)| {
-            let values = pieces(t).map(str::as_bytes);
-            vec![pages::strings(
-                &self.fields[i],
-                rows.len(),
-                t.0.len(),
-                values,
-            )]
-        };
         vec![
             self.product_ids(0),
             self.supplier_ids(1),
             self.providers(2),
-            plain(3, &self.scratch.ids),
+            self.scratch.ids.page(&self.fields[3]),
             self.supplier_skus(4),
             vec![pages::integers(
                 &self.fields[5],
@@ -226,7 +216,7 @@ impl ShipmentPages<'_> {
             self.statuses(7),
             self.dates(8, &self.scratch.etd),
             self.dates(9, &self.scratch.eta),
-            plain(10, &self.scratch.updated),
+            self.scratch.updated.page(&self.fields[10]),
             self.buckets(11),
             vec![pages::booleans(&self.fields[12], &self.scratch.counts)],
         ]
@@ -238,7 +228,7 @@ impl ShipmentPages<'_> {
         let c = &self.scratch;
         let mut int = itoa::Buffer::new();
         let (mut etd, mut eta) = (c.etd.0.iter(), c.eta.0.iter());
-        let texts = pieces(&c.ids).zip(pieces(&c.updated));
+        let texts = c.ids.iter().zip(c.updated.iter());
         for (i, (s, (id, updated))) in rows.iter().zip(texts).enumerate() {
             let entry = self.sku_map.entry(s.sku);
             for cell in [
@@ -303,10 +293,8 @@ impl ShipmentPages<'_> {
         for v in [&mut c.etd.1, &mut c.eta.1, &mut c.counts] {
             v.clear();
         }
-        for (text, ends) in [&mut c.updated, &mut c.ids] {
-            text.clear();
-            ends.clear();
-        }
+        c.updated.clear();
+        c.ids.clear();
         // The ids lie where the rules' partitions put them: fetched a few
         // rows ahead, as the rows are walked in the table's order.
         const AHEAD: usize = 16;
@@ -317,8 +305,7 @@ impl ShipmentPages<'_> {
             {
                 crate::sys::prefetch(b);
             }
-            c.ids.0.push_str(self.resolved.shipment_id(s));
-            c.ids.1.push(c.ids.0.len());
+            c.ids.push(self.resolved.shipment_id(s));
             let bucket = Bucket::of(s.status, s.eta, self.campaign);
             c.product.push(self.products.key(s.product));
             c.supplier
@@ -336,8 +323,9 @@ impl ShipmentPages<'_> {
                 present.push(date.is_some());
             }
             c.counts.push(bucket == Bucket::InWindow);
-            self.clock.push_rfc3339(s.updated_at, &mut c.updated.0);
-            c.updated.1.push(c.updated.0.len());
+            let clock = &self.clock;
+            c.updated
+                .push_with(|text| clock.push_rfc3339(s.updated_at, text));
         }
     }
 
@@ -390,11 +378,4 @@ impl ShipmentPages<'_> {
     fn dates(&self, i: usize, (days, present): &(Vec<i64>, Vec<bool>)) -> Vec<Page> {
         vec![pages::nullable_integers(&self.fields[i], days, present)]
     }
-}
-
-/// The texts kept back to back in `all`, each ending where `ends` says.
-fn pieces((all, ends): &(String, Vec<usize>)) -> impl Iterator<Item = &str> {
-    ends.iter().scan(0, move |start, &end| {
-        Some(&all[std::mem::replace(start, end)..end])
-    })
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 use polars_parquet::parquet::page::Page;
+use polars_parquet::parquet::schema::types::PrimitiveType;
 use polars_parquet::write::{
     CompressionOptions, FileWriter, StatisticsOptions, Version, WriteOptions, ZstdLevel,
 };
@@ -103,6 +104,48 @@ pub trait Batches {
     /// rows and its row group's pages (a column's pages each); `None`
     /// after the last batch.
     fn next(&mut self, csv: &mut Vec<u8>) -> Result<Option<(usize, Vec<Vec<Page>>)>>;
+}
+
+/// Texts back to back, and where each ends.
+#[derive(Default)]
+pub struct Texts {
+    all: String,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    pub fn push(&mut self, s: &str) {
+        self.all.push_str(s);
+        self.ends.push(self.all.len());
+    }
+
+    /// Adds the text `write` appends.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut String)) {
+        write(&mut self.all);
+        self.ends.push(self.all.len());
+    }
+
+    pub fn clear(&mut self) {
+        self.all.clear();
+        self.ends.clear();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.ends.iter().scan(0, move |start, &end| {
+            Some(&self.all[std::mem::replace(start, end)..end])
+        })
+    }
+
+    /// A plain-encoded Parquet page of these texts.
+    pub fn page(&self, field: &PrimitiveType) -> Vec<Page> {
+        let values = self.iter().map(str::as_bytes);
+        vec![parquet_pages::strings(
+            field,
+            self.ends.len(),
+            self.all.len(),
+            values,
+        )]
+    }
 }
 
 /// Writes one table as CSV (UTF-8, RFC 4180, `\n` line endings, ISO dates,
