@@ -7,7 +7,7 @@ use polars::prelude::*;
 use polars_parquet::parquet::page::Page;
 use polars_parquet::parquet::schema::types::PrimitiveType;
 
-use super::table::{Batches, Texts};
+use super::table::{self, Batches, Texts};
 use crate::error::{Error, Result};
 use crate::model::Reason;
 use crate::pipeline::OutputOptions;
@@ -266,17 +266,7 @@ impl<'f> ExceptionTable<'f> {
         tuning: &crate::sys::tuning::Tuning,
     ) -> Result<Self> {
         let columns = exceptions_frame(&[])?;
-        let names: Vec<&str> = columns
-            .get_column_names()
-            .iter()
-            .map(|n| n.as_str())
-            .collect();
-        if names != COLUMNS {
-            return Err(Error::polars("encoding the exceptions table")(
-                polars_err!(SchemaMismatch: "exceptions table columns {names:?}"),
-            ));
-        }
-        let fields = pages::fields(&columns.schema().to_arrow(CompatLevel::newest()));
+        let fields = table::row_fields(&columns, &COLUMNS, "exceptions")?;
         Ok(ExceptionTable {
             rows: ExceptionRows::new(feeds),
             sources: Vec::new(),

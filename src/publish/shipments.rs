@@ -25,7 +25,7 @@ use polars_parquet::parquet::page::Page;
 use polars_parquet::parquet::schema::types::PrimitiveType;
 
 use super::csv;
-use super::table::{Batches, Texts};
+use super::table::{self, Batches, Texts};
 use crate::aggregate::bucket::Bucket;
 use crate::aggregate::local_time::LocalTime;
 use crate::aggregate::shipments::shipments_table;
@@ -76,17 +76,7 @@ impl<'p> ShipmentTable<'p> {
         tuning: &crate::sys::tuning::Tuning,
     ) -> Result<Self> {
         let columns = shipments_table(catalog, sku_map, resolved, campaign, 0..0)?;
-        let names: Vec<&str> = columns
-            .get_column_names()
-            .iter()
-            .map(|n| n.as_str())
-            .collect();
-        if names != COLUMNS {
-            return Err(Error::polars("encoding the shipments table")(
-                polars_err!(SchemaMismatch: "shipments table columns {names:?}"),
-            ));
-        }
-        let fields = pages::fields(&columns.schema().to_arrow(CompatLevel::newest()));
+        let fields = table::row_fields(&columns, &COLUMNS, "shipments")?;
         Ok(ShipmentTable {
             pages: ShipmentPages {
                 catalog,

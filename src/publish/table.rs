@@ -26,6 +26,25 @@ fn publish_err(path: &Path) -> impl FnOnce(String) -> Error + '_ {
     }
 }
 
+/// The Parquet fields of a table written from its rows: `columns` (the
+/// frame path's table, without rows) must hold `want`, in order, so the
+/// row writer's columns and the reference frames' are one schema.
+pub fn row_fields(columns: &DataFrame, want: &[&str], table: &str) -> Result<Vec<PrimitiveType>> {
+    let names: Vec<&str> = columns
+        .get_column_names()
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
+    if names != want {
+        return Err(Error::polars(format!("encoding the {table} table"))(
+            polars_err!(SchemaMismatch: "{table} table columns {names:?}"),
+        ));
+    }
+    Ok(parquet_pages::fields(
+        &columns.schema().to_arrow(CompatLevel::newest()),
+    ))
+}
+
 /// A writer that hashes what it writes.
 struct Hashing<W: Write> {
     inner: W,

@@ -4,9 +4,6 @@
 
 use crate::model::{Exception, Reason, Rejection};
 
-/// The reasons by the code an [`ExceptionFile`] stores.
-const REASONS: [Reason; 12] = Reason::ALL;
-
 /// One feed's exception rows on disk, in the order found (line order), so
 /// a run holds counts, not rows, until the table is written.
 pub struct ExceptionFile {
@@ -23,7 +20,7 @@ fn put(out: &mut impl std::io::Write, s: &str) -> std::io::Result<()> {
 /// file, or a buffer of rows found off the feed's thread, written later
 /// in order with [`ExceptionFile::write_encoded`]).
 pub fn encode(e: &Rejection<'_>, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    let reason = REASONS.iter().position(|r| *r == e.reason).unwrap_or(0) as u8;
+    let reason = Reason::ALL.iter().position(|r| *r == e.reason).unwrap_or(0) as u8;
     out.write_all(&e.line.to_le_bytes())?;
     out.write_all(&[reason])?;
     for s in [e.supplier_id, e.product_id, e.field, e.detail, e.raw] {
@@ -93,7 +90,7 @@ impl Default for RawException {
     fn default() -> Self {
         RawException {
             line: 0,
-            reason: REASONS[0],
+            reason: Reason::ALL[0],
             text: String::new(),
             ends: [0; 5],
         }
@@ -160,7 +157,7 @@ impl ExceptionReader {
         self.input.read_exact(&mut head)?;
         let line: [u8; 8] = head[..8].try_into().expect("eight bytes");
         row.line = u64::from_le_bytes(line);
-        row.reason = REASONS[(head[8] as usize).min(REASONS.len() - 1)];
+        row.reason = Reason::ALL[(head[8] as usize).min(Reason::ALL.len() - 1)];
         row.text.clear();
         for end in &mut row.ends {
             let mut n = [0u8; 4];
@@ -192,7 +189,7 @@ mod tests {
     fn exception_files_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.bin");
-        let rows: Vec<Exception> = REASONS
+        let rows: Vec<Exception> = Reason::ALL
             .iter()
             .enumerate()
             .map(|(i, r)| Exception {
