@@ -391,9 +391,20 @@ pub fn compress(
     columns: Vec<Vec<Page>>,
     compression: CompressionOptions,
 ) -> Result<Vec<Vec<CompressedPage>>, PolarsError> {
+    compress_each(columns, |_| compression)
+}
+
+/// [`compress`] with a codec per column (by its index): every page of a
+/// column chunk must have the same one.
+pub fn compress_each(
+    columns: Vec<Vec<Page>>,
+    codec: impl Fn(usize) -> CompressionOptions,
+) -> Result<Vec<Vec<CompressedPage>>, PolarsError> {
     columns
         .into_iter()
-        .map(|column| {
+        .enumerate()
+        .map(|(i, column)| {
+            let compression = codec(i);
             column
                 .into_iter()
                 .map(|page| polars_parquet::parquet::write::compress(page, vec![], compression))

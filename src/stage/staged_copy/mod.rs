@@ -4,7 +4,7 @@
 //! while the feed is staged, so it never holds the whole feed.
 //!
 //! The file has the schema polars would write for the same frame (same
-//! Arrow schema metadata, LZ4 pages, statistics), but its pages are
+//! Arrow schema metadata, statistics; LZ4 for its text columns), but its pages are
 //! encoded here straight from the numbers staging already has
 //! ([`pages`]): the string columns dictionary-encoded from the SKU-map
 //! entry, supplier, product, warehouse and status numbers (a batch's
@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 use polars::prelude::{CompatLevel, DataType, TimeUnit, TimeZone};
 use polars_arrow::datatypes::ArrowSchema;
 use polars_parquet::parquet::page::{CompressedPage, Page};
-use polars_parquet::parquet::schema::types::PrimitiveType;
+use polars_parquet::parquet::schema::types::{PhysicalType, PrimitiveType};
 use polars_parquet::write::{
     CompressionOptions, FileWriter, StatisticsOptions, Version, WriteOptions,
 };
@@ -243,6 +243,16 @@ const OPTIONS: WriteOptions = WriteOptions {
     data_page_size: None,
 };
 
+/// A column's codec: LZ4 for text (dictionary pages of SKUs and product
+/// ids, shipment ids: about half their size), none for numbers and times,
+/// whose delta-packed pages LZ4 does not shrink (it only costs the time).
+fn codec(field: &PrimitiveType) -> CompressionOptions {
+    match field.physical_type {
+        PhysicalType::ByteArray => OPTIONS.compression,
+        _ => CompressionOptions::Uncompressed,
+    }
+}
+
 impl StagedWriter {
     pub fn new(dir: &Path, source_id: &str, kind: SourceKind) -> Self {
         let arrow = schema(kind);
@@ -337,8 +347,8 @@ impl Encoder {
     /// A non-empty batch as its row group.
     pub fn encode(&mut self, batch: &Batch, ctx: &Context) -> Result<Encoded, Problem> {
         let columns = self.columns(batch, ctx);
-        let columns =
-            pages::compress(columns, OPTIONS.compression).map_err(|e| err(&self.path, e))?;
+        let codec = |i: usize| codec(&self.fields[i]);
+        let columns = pages::compress_each(columns, codec).map_err(|e| err(&self.path, e))?;
         Ok(Encoded {
             rows: batch.len(),
             columns,
@@ -463,6 +473,7 @@ mod tests {
     use crate::model::Status;
     use crate::stage::{Names, ShipmentRow, Span, StockRow, reference};
     use polars::prelude::{ParquetReader, SerReader};
+    use polars_parquet::parquet::compression::Compression;
 
     const PIPELINE: &str = "[campaign]\nname = \"t\"\ntimezone = \"Asia/Jakarta\"\nwindow = { opens = 2026-11-03, closes = 2026-11-05 }\n\
         [catalog]\nlocation = \"c.csv\"\n[sku_map]\nlocation = \"m.csv\"\n";
@@ -568,6 +579,20 @@ mod tests {
             let (hand, plain) = (read(&dir.path().join("hand.parquet")), read(&plain));
             assert_eq!(hand.schema(), plain.schema(), "{kind:?}");
             assert!(hand.equals_missing(&plain), "{kind:?}:\n{hand}\n{plain}");
+            // Text columns in LZ4, numbers and times as they are.
+            let mut file = std::fs::File::open(dir.path().join("hand.parquet")).unwrap();
+            let meta = polars_parquet::read::read_metadata(&mut file).unwrap();
+            for group in &meta.row_groups {
+                for c in group.parquet_columns() {
+                    let text = c.physical_type() == PhysicalType::ByteArray;
+                    let want = if text {
+                        Compression::Lz4Raw
+                    } else {
+                        Compression::Uncompressed
+                    };
+                    assert_eq!(c.compression(), want, "{kind:?} {:?}", c.descriptor());
+                }
+            }
         }
     }
 }
