@@ -54,6 +54,7 @@ pub(super) fn stage<'env>(
     pool: &Pool<'env>,
 ) -> Result<StagedFeed, Problem> {
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let shipments = source.kind == SourceKind::Shipments;
     let mut driver = Driver {
         shared: Arc::new(Shared {
             source,
@@ -78,7 +79,8 @@ pub(super) fn stage<'env>(
             ctx,
             staged: out.staged,
             rejected: out.rejected,
-            batch: Batch::default(),
+            batch: Batch::with_capacity(shipments, ctx.batch_rows),
+            shipments,
             encoding: Encoding::new(pool.threads()),
         },
         error: None,
@@ -326,6 +328,18 @@ impl Driver<'_, '_> {
         // No header: the reader failed before any piece, and said why.
         total.ok_or_else(|| Problem::Internal("a feed read without a header".into()))
     }
+
+    /// Sends a chunk's text to be parsed (an empty one is kept for later).
+    fn hand_out(&mut self, text: Vec<u8>, at: At) -> Result<(), Problem> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if text.is_empty() {
+            self.spare.push(text);
+            return Ok(());
+        }
+        self.send(Piece::Records { body: text, at })
+    }
 }
 
 impl Chunks for Driver<'_, '_> {
@@ -339,16 +353,18 @@ impl Chunks for Driver<'_, '_> {
     }
 
     fn records(&mut self, body: &[u8], at: At) -> Result<(), Problem> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        if body.is_empty() {
-            return Ok(());
-        }
         let mut text = self.spare.pop().unwrap_or_default();
         text.clear();
         text.extend_from_slice(body);
-        self.send(Piece::Records { body: text, at })
+        self.hand_out(text, at)
+    }
+
+    fn records_owned(&mut self, body: &mut Vec<u8>, at: At) -> Result<(), Problem> {
+        let room = body.capacity();
+        let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(room));
+        let text = std::mem::replace(body, next);
+        body.clear();
+        self.hand_out(text, at)
     }
 
     fn row_groups(
@@ -387,6 +403,8 @@ struct InOrder<'env> {
     rejected: ExceptionFile,
     /// Rows not yet written: fewer than a batch.
     batch: Batch,
+    /// The kind of the rows (a new batch has room for a batch of them).
+    shipments: bool,
     encoding: Encoding,
 }
 
@@ -470,7 +488,8 @@ impl<'env> InOrder<'env> {
             self.batch.clear();
             return Ok(());
         }
-        let next = self.encoding.spare.pop().unwrap_or_default();
+        let next = (self.encoding.spare.pop())
+            .unwrap_or_else(|| Batch::with_capacity(self.shipments, self.ctx.batch_rows));
         let batch = std::mem::replace(&mut self.batch, next);
         self.encode(batch, pool)
     }

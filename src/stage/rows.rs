@@ -77,6 +77,19 @@ impl Batch {
         self.len() == 0
     }
 
+    /// An empty batch with room for `rows` rows of one kind: a batch
+    /// grown from nothing row by row copies itself about as many times
+    /// as it doubles, into fresh pages each time.
+    pub(super) fn with_capacity(shipments: bool, rows: usize) -> Batch {
+        let mut b = Batch::default();
+        if shipments {
+            b.shipments.reserve_exact(rows);
+        } else {
+            b.stock.reserve_exact(rows);
+        }
+        b
+    }
+
     pub(super) fn clear(&mut self) {
         self.stock.clear();
         self.shipments.clear();

@@ -806,12 +806,12 @@ pub(super) fn read_lines_chunked(
     while let Some((n, line)) = lines.next()? {
         match line {
             Line::Long(head, len) => {
-                chunks.records(&body, at)?;
-                at = At {
+                let next = At {
                     line: n + 1,
                     offset: at.offset + body.len() as u64 + len + 1,
                 };
-                body.clear();
+                chunks.records_owned(&mut body, at)?;
+                at = next;
                 let (raw, detail) = oversized(&head, len, cap);
                 chunks.broken(n, &raw, Reason::MalformedRecord, detail);
             }
@@ -819,17 +819,17 @@ pub(super) fn read_lines_chunked(
                 body.extend_from_slice(b);
                 body.push(b'\n');
                 if body.len() >= size {
-                    chunks.records(&body, at)?;
-                    at = At {
+                    let next = At {
                         line: n + 1,
                         offset: at.offset + body.len() as u64,
                     };
-                    body.clear();
+                    chunks.records_owned(&mut body, at)?;
+                    at = next;
                 }
             }
         }
     }
-    chunks.records(&body, at)
+    chunks.records_owned(&mut body, at)
 }
 
 /// Parses whole NDJSON lines, the first at line `at.line`, given the

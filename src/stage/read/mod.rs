@@ -174,6 +174,14 @@ pub trait Chunks {
     fn header(&mut self, names: &[String]) -> Result<(), Problem>;
     /// Whole records starting at `at`. An error stops the read.
     fn records(&mut self, body: &[u8], at: At) -> Result<(), Problem>;
+    /// [`Chunks::records`] of a body the reader gives up: it is left
+    /// empty (perhaps another buffer, with room for a chunk), so a taker
+    /// that keeps chunks need not copy them.
+    fn records_owned(&mut self, body: &mut Vec<u8>, at: At) -> Result<(), Problem> {
+        let done = self.records(body, at);
+        body.clear();
+        done
+    }
     /// One record that cannot be read as cells.
     fn broken(&mut self, line: u64, raw: &str, reason: Reason, detail: String);
     /// Rows of row groups of a Parquet file, the first of them at line
