@@ -54,7 +54,6 @@ pub(super) fn stage<'env>(
     pool: &Pool<'env>,
 ) -> Result<StagedFeed, Problem> {
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
-    let shipments = source.kind == SourceKind::Shipments;
     let mut driver = Driver {
         shared: Arc::new(Shared {
             source,
@@ -79,8 +78,8 @@ pub(super) fn stage<'env>(
             ctx,
             staged: out.staged,
             rejected: out.rejected,
-            batch: Batch::with_capacity(shipments, ctx.batch_rows),
-            shipments,
+            batch: Batch::with_capacity(source.kind, ctx.batch_rows),
+            kind: source.kind,
             encoding: Encoding::new(pool.threads()),
         },
         error: None,
@@ -403,8 +402,8 @@ struct InOrder<'env> {
     rejected: ExceptionFile,
     /// Rows not yet written: fewer than a batch.
     batch: Batch,
-    /// The kind of the rows (a new batch has room for a batch of them).
-    shipments: bool,
+    /// The feed's kind (a new batch has room for a batch of its rows).
+    kind: SourceKind,
     encoding: Encoding,
 }
 
@@ -489,7 +488,7 @@ impl<'env> InOrder<'env> {
             return Ok(());
         }
         let next = (self.encoding.spare.pop())
-            .unwrap_or_else(|| Batch::with_capacity(self.shipments, self.ctx.batch_rows));
+            .unwrap_or_else(|| Batch::with_capacity(self.kind, self.ctx.batch_rows));
         let batch = std::mem::replace(&mut self.batch, next);
         self.encode(batch, pool)
     }

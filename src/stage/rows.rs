@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 
 use crate::model::Status;
+use crate::pipeline::SourceKind;
 
 /// Where a record's raw text is in its decoded feed, so a rule applied
 /// after staging (conflicting duplicates) can quote it without a reparse.
@@ -77,12 +78,12 @@ impl Batch {
         self.len() == 0
     }
 
-    /// An empty batch with room for `rows` rows of one kind: a batch
-    /// grown from nothing row by row copies itself about as many times
-    /// as it doubles, into fresh pages each time.
-    pub(super) fn with_capacity(shipments: bool, rows: usize) -> Batch {
+    /// An empty batch with room for `rows` rows of a `kind` of feed: a
+    /// batch grown from nothing row by row copies itself about as many
+    /// times as it doubles, into fresh pages each time.
+    pub(super) fn with_capacity(kind: SourceKind, rows: usize) -> Batch {
         let mut b = Batch::default();
-        if shipments {
+        if kind == SourceKind::Shipments {
             b.shipments.reserve_exact(rows);
         } else {
             b.stock.reserve_exact(rows);

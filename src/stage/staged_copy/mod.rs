@@ -4,8 +4,8 @@
 //! while the feed is staged, so it never holds the whole feed.
 //!
 //! The file has the schema polars would write for the same frame (same
-//! Arrow schema metadata, statistics; LZ4 for its text columns), but its pages are
-//! encoded here straight from the numbers staging already has
+//! Arrow schema metadata, statistics; LZ4 for its text columns), but its
+//! pages are encoded here straight from the numbers staging already has
 //! ([`pages`]): the string columns dictionary-encoded from the SKU-map
 //! entry, supplier, product, warehouse and status numbers (a batch's
 //! dictionary is the values it uses, in order of first use; no string is
