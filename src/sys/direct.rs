@@ -157,6 +157,30 @@ impl DirectFile {
         e
     }
 
+    /// Reads from `input` straight into the file's next bytes (no copy
+    /// through another buffer), shows them to `seen` before they are
+    /// handed on, and returns how many were read (0 at the end of
+    /// `input`). The outer error is a failed write; the inner one a failed
+    /// read, reported as the caller's input.
+    pub fn read_from(
+        &mut self,
+        input: &mut impl io::Read,
+        seen: impl FnOnce(&[u8]),
+    ) -> io::Result<io::Result<usize>> {
+        let at = self.current.start + self.len;
+        let free = &mut self.current.mem[at..self.current.start + BLOCK];
+        let n = match input.read(free) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
+        seen(&free[..n]);
+        self.len += n;
+        if self.len == BLOCK {
+            self.hand_over(BLOCK)?;
+        }
+        Ok(Ok(n))
+    }
+
     /// Writes what is still buffered and waits for every write. Returns a
     /// handle to the file (for `sync_all`, which covers every handle's
     /// writes).
@@ -317,6 +341,37 @@ mod tests {
         f.write_all(b"short").unwrap();
         f.finish().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"short");
+    }
+
+    /// A file filled straight from a reader, in pieces that do not fit its
+    /// blocks, holds what was read; every byte read is seen once, in order.
+    #[test]
+    fn read_from_copies_and_shows_every_byte() {
+        struct Pieces<'a>(&'a [u8]);
+        impl io::Read for Pieces<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(777_777);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..BLOCK * 2 + 12_345)
+            .map(|i| (i * 7 % 253) as u8)
+            .collect();
+        let path = dir.path().join("read");
+        let mut f = DirectFile::create(&path).unwrap();
+        let (mut input, mut seen) = (Pieces(&data), Vec::new());
+        while f
+            .read_from(&mut input, |b| seen.extend_from_slice(b))
+            .unwrap()
+            .unwrap()
+            > 0
+        {}
+        f.finish().unwrap();
+        assert!(seen == data);
+        assert!(std::fs::read(&path).unwrap() == data);
     }
 
     /// A write that fails on the writing thread is reported: at a later
