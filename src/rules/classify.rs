@@ -27,6 +27,15 @@ pub fn classify_key<V: PartialEq>(
         while b < n && ts(b) == t {
             b += 1;
         }
+        if b == a + 1 {
+            // One row at this timestamp (nearly every group): what the
+            // general case below makes of it, without its list.
+            if let Some(prev) = candidate.replace(a) {
+                out(prev, Outcome::Superseded);
+            }
+            a = b;
+            continue;
+        }
         // One (key, timestamp) group: repeats of a value are duplicates of
         // the first row read with it.
         seen.clear();

@@ -320,7 +320,12 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
                 let e = sku_map.hot(r.sku);
                 let units = r.quantity * e.pack_size;
                 part.total += i128::from(units);
-                let id = String::from_utf8_lossy(r.id);
+                // Checked first as it nearly always is (valid text): the
+                // lossy conversion walks it in slower chunks.
+                let id = std::str::from_utf8(r.id).map_or_else(
+                    |_| String::from_utf8_lossy(r.id),
+                    std::borrow::Cow::Borrowed,
+                );
                 let id_start = part.ids.len() as u32;
                 part.ids.push_str(&id);
                 if part.found.last().is_none_or(|c| c.len() == CHUNK) {
