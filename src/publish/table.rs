@@ -66,7 +66,7 @@ pub(super) fn write_file(
     dir: &Path,
     name: &str,
     rows: u64,
-    write: impl FnOnce(&mut dyn Write) -> std::result::Result<(), String>,
+    write: impl FnOnce(&mut (dyn Write + Send)) -> std::result::Result<(), String>,
 ) -> Result<OutputRecord> {
     let path = dir.join(name);
     // Past the page cache: the file is synced before it is published
@@ -264,18 +264,54 @@ pub fn write_table_rows(
             data_page_size: None,
         };
         let schema = columns.schema().to_arrow(CompatLevel::newest());
-        let mut sink = FileWriter::try_new(&mut *wp, schema, options).map_err(message)?;
-        let mut csv = Vec::new();
-        while let Some((height, pages)) = batches.next(&mut csv).map_err(|e| e.to_string())? {
-            wc.write_all(&csv).map_err(message)?;
-            csv.clear();
-            if height > 0 {
-                let pages = parquet_pages::compress(pages, options.compression).map_err(message)?;
-                parquet_pages::write_compressed(&mut sink, height, pages).map_err(message)?;
-            }
-        }
-        sink.end(None).map(drop).map_err(message)
+        let sink = FileWriter::try_new(&mut *wp, schema, options).map_err(message)?;
+        // The row groups are compressed, written and hashed on a thread of
+        // their own while the next batch is made: a table this size is the
+        // last output still being written, with a core free beside it.
+        std::thread::scope(|s| {
+            let (groups, received) = std::sync::mpsc::sync_channel(1);
+            let parquet = s.spawn(move || write_groups(sink, received, options.compression));
+            let made = csv_and_groups(batches, wc, &groups);
+            drop(groups);
+            let written = parquet
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // A failed write stops the batches with a closed channel: its
+            // own error is the one to report.
+            written.and(made)
+        })
     })
+}
+
+/// Writes each batch's CSV rows and hands its row group on, until the
+/// last batch (or until the row groups' writer has stopped).
+fn csv_and_groups(
+    batches: &mut dyn Batches,
+    wc: &mut (dyn Write + Send),
+    groups: &std::sync::mpsc::SyncSender<(usize, Vec<Vec<Page>>)>,
+) -> std::result::Result<(), String> {
+    let mut csv = Vec::new();
+    while let Some((height, pages)) = batches.next(&mut csv).map_err(|e| e.to_string())? {
+        wc.write_all(&csv).map_err(message)?;
+        csv.clear();
+        if height > 0 && groups.send((height, pages)).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Compresses and writes the row groups handed over, then ends the file.
+fn write_groups<W: Write>(
+    mut sink: FileWriter<W>,
+    groups: std::sync::mpsc::Receiver<(usize, Vec<Vec<Page>>)>,
+    compression: CompressionOptions,
+) -> std::result::Result<(), String> {
+    for (height, pages) in groups {
+        let pages = parquet_pages::compress(pages, compression).map_err(message)?;
+        parquet_pages::write_compressed(&mut sink, height, pages).map_err(message)?;
+    }
+    sink.end(None).map(drop).map_err(message)
 }
 
 /// An error as the message a publish error carries.
@@ -289,7 +325,10 @@ fn write_both(
     dir: &Path,
     name: &str,
     rows: u64,
-    write: impl FnOnce(&mut dyn Write, &mut dyn Write) -> std::result::Result<(), String>,
+    write: impl FnOnce(
+        &mut (dyn Write + Send),
+        &mut (dyn Write + Send),
+    ) -> std::result::Result<(), String>,
 ) -> Result<Vec<OutputRecord>> {
     let mut parquet = None;
     let csv = write_file(dir, &format!("{name}.csv"), rows, |wc| {
