@@ -622,9 +622,7 @@ impl<R: Read> Hashing<R> {
             .map_err(decode::carried);
         (copied, read)
     }
-}
 
-impl<R: Read> Hashing<R> {
     /// Reads the rest of the file into the hash and the copy: straight
     /// into the copy's blocks when there is one, else through a buffer
     /// large enough not to make a read call per 8 KiB (`std::io::copy`'s
