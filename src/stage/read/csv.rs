@@ -553,7 +553,7 @@ pub fn parse_records(
     // One check of the whole chunk instead of one per record and field.
     let utf8 = dialect.delimiter.is_ascii()
         && dialect.quote.is_ascii()
-        && std::str::from_utf8(body).is_ok();
+        && simdutf8::basic::from_utf8(body).is_ok();
     let checks = Checks {
         cap: dialect.max_record_bytes,
         utf8,

@@ -848,11 +848,16 @@ pub(super) fn parse_lines(header: &[String], body: &[u8], at: At, visitor: &mut 
     let mut ahead: VecDeque<Parsed<'_>> = VecDeque::with_capacity(LOOKAHEAD + 1);
     // Cell buffers of visited records, used again.
     let mut spare: Vec<Vec<OwnedCell>> = Vec::new();
+    // One check of the whole chunk instead of one per line; a chunk that
+    // is not all UTF-8 is checked line by line, to say which line is not.
+    let text = simdutf8::basic::from_utf8(body).ok();
     let mut start = 0;
     for (n, end) in (at.line..).zip(memchr::memchr_iter(b'\n', body)) {
         let offset = at.offset + start as u64;
         let cells = spare.pop().unwrap_or_default();
-        if let Some(p) = parse_line(&names, (n, offset), &body[start..=end], cells) {
+        // Cut at ASCII line breaks: `str` boundaries of a valid chunk.
+        let line = (&body[start..=end], text.map(|t| &t[start..=end]));
+        if let Some(p) = parse_line(&names, (n, offset), line, cells) {
             if let Parsed::Record { cells, .. } = &p {
                 visitor.upcoming_cells(&OwnedCells(cells));
             }
@@ -922,7 +927,7 @@ fn one_line(
     cells: &mut Vec<OwnedCell>,
     visitor: &mut dyn Visitor,
 ) {
-    if let Some(p) = parse_line(names, at, line, std::mem::take(cells))
+    if let Some(p) = parse_line(names, at, (line, None), std::mem::take(cells))
         && let Some(back) = p.visit(visitor)
     {
         *cells = back;
@@ -930,18 +935,24 @@ fn one_line(
 }
 
 /// One line as [`one_line`] reads it, its cells in `cells` (a buffer
-/// used again); `None` when blank.
+/// used again); `None` when blank. `text` is the same line when it is
+/// already known to be UTF-8.
 fn parse_line<'b>(
     names: &Names,
     (n, offset): (u64, u64),
-    line: &'b [u8],
+    (line, text): (&'b [u8], Option<&'b str>),
     mut cells: Vec<OwnedCell>,
 ) -> Option<Parsed<'b>> {
     let bytes = trim_newline(line);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    Some(match std::str::from_utf8(bytes) {
+    let checked = match text {
+        // The same line, known to be UTF-8, less the same line break.
+        Some(t) => Ok(&t[..bytes.len()]),
+        None => std::str::from_utf8(bytes),
+    };
+    Some(match checked {
         Ok(s) if names.flat_cells(s, &mut cells) => Parsed::Record {
             n,
             offset,
@@ -1052,6 +1063,38 @@ mod tests {
         );
         assert_eq!(seen.broken, [3]);
         assert_eq!(seen.hints, 4);
+    }
+
+    /// A chunk checked as UTF-8 once: multi-byte text in a valid chunk
+    /// is read as written, and a chunk with one bad line (checked line by
+    /// line then) loses only that line, with the same numbers.
+    #[test]
+    fn utf8_is_checked_per_chunk_and_a_bad_line_found_alone() {
+        let header = vec!["sku".to_string(), "qty".to_string()];
+        let read = |body: &[u8]| {
+            let mut seen = Seen {
+                header: header.clone(),
+                ..Seen::default()
+            };
+            parse_lines(&header, body, At { line: 7, offset: 0 }, &mut seen);
+            seen
+        };
+        let valid = "{\"sku\": \"kopi-é\", \"qty\": 1}\r\n{\"sku\": \"燕窝\", \"qty\": 2}\n";
+        let seen = read(valid.as_bytes());
+        assert_eq!(
+            seen.rows,
+            [
+                (7, vec!["kopi-é".to_string(), "1".to_string()]),
+                (8, vec!["燕窝".to_string(), "2".to_string()]),
+            ]
+        );
+        let mut bad = valid.as_bytes().to_vec();
+        bad.extend_from_slice(b"{\"sku\": \"\xff\", \"qty\": 3}\n{\"sku\": \"C\", \"qty\": 4}\n");
+        let seen = read(&bad);
+        assert_eq!(seen.rows.len(), 3);
+        assert_eq!(seen.rows[1].1[0], "燕窝");
+        assert_eq!(seen.rows[2], (10, vec!["C".to_string(), "4".to_string()]));
+        assert_eq!(seen.broken, [9]);
     }
 
     /// A repeated name in a wide header: the first one wins.
