@@ -177,6 +177,10 @@ struct Part {
     found: Vec<Vec<LatestShipment>>,
     /// The same in table order, once the partitions are done.
     shipments: Vec<LatestShipment>,
+    /// The ids of `found` back to back, as staged: checked to be text
+    /// once, when the partitions are done ([`ids_as_text`]).
+    id_bytes: Vec<u8>,
+    /// The same as text.
     ids: String,
     conflicts: Vec<Conflict>,
     total: i128,
@@ -320,14 +324,8 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
                 let e = sku_map.hot(r.sku);
                 let units = r.quantity * e.pack_size;
                 part.total += i128::from(units);
-                // Checked first as it nearly always is (valid text): the
-                // lossy conversion walks it in slower chunks.
-                let id = std::str::from_utf8(r.id).map_or_else(
-                    |_| String::from_utf8_lossy(r.id),
-                    std::borrow::Cow::Borrowed,
-                );
-                let id_start = part.ids.len() as u32;
-                part.ids.push_str(&id);
+                let id_start = part.id_bytes.len() as u32;
+                part.id_bytes.extend_from_slice(r.id);
                 if part.found.last().is_none_or(|c| c.len() == CHUNK) {
                     part.found.push(Vec::with_capacity(CHUNK));
                 }
@@ -337,7 +335,7 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
                     sku: r.sku,
                     provider: r.provider,
                     id_start,
-                    id_len: id.len() as u32,
+                    id_len: r.id.len() as u32,
                     quantity: r.quantity,
                     status: r.status,
                     etd: r.etd.and_then(date_of),
@@ -348,6 +346,33 @@ fn resolve_shipments(scratch: &mut Scratch, sku_map: &SkuMap, part: &mut Part) {
         )
     });
     scratch.ships = (recycle(decoded), recycle(recs));
+}
+
+/// A worker's shipment ids (`bytes`, which `rows` point into) as text,
+/// checked in one pass: staged ids are text, so this nearly always takes
+/// the bytes as they are. Otherwise each id is converted on its own (an
+/// invalid byte becomes U+FFFD) and the rows are pointed at the new text.
+fn ids_as_text(bytes: Vec<u8>, rows: &mut [Vec<LatestShipment>]) -> String {
+    // Valid as a whole and cut at character boundaries: every id is
+    // valid on its own too (ids that are not, side by side, can make a
+    // valid whole).
+    let cut = |i: u32| bytes.get(i as usize).is_none_or(|&b| (b as i8) >= -0x40);
+    if simdutf8::basic::from_utf8(&bytes).is_ok()
+        && rows
+            .iter()
+            .flatten()
+            .all(|s| cut(s.id_start) && cut(s.id_start + s.id_len))
+    {
+        return String::from_utf8(bytes).expect("checked above");
+    }
+    let mut ids = String::with_capacity(bytes.len());
+    for s in rows.iter_mut().flatten() {
+        let id = &bytes[s.id_start as usize..(s.id_start + s.id_len) as usize];
+        s.id_start = ids.len() as u32;
+        ids.push_str(&String::from_utf8_lossy(id));
+        s.id_len = ids.len() as u32 - s.id_start;
+    }
+    ids
 }
 
 /// Runs the rules over every partition, on `workers` threads.
@@ -384,6 +409,7 @@ pub fn resolve(
                         stock: vec![(0, i64::MAX); sku_map.len()],
                         found: Vec::new(),
                         shipments: Vec::new(),
+                        id_bytes: Vec::new(),
                         ids: String::new(),
                         conflicts: Vec::new(),
                         total: 0,
@@ -408,6 +434,7 @@ pub fn resolve(
                     // then merged. The partition buffers go first: memory
                     // peaks here at scale.
                     drop(scratch);
+                    part.ids = ids_as_text(std::mem::take(&mut part.id_bytes), &mut part.found);
                     part.shipments =
                         in_table_order(std::mem::take(&mut part.found), &part.ids, &order);
                     part
@@ -478,5 +505,55 @@ fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         (seed >> 33) % n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass check gives what converting each id on its own gives
+    /// (the rules' former way), for valid ids, a bad byte, and two halves
+    /// of one character in neighbouring ids (a valid whole).
+    #[test]
+    fn ids_as_text_matches_converting_each_id() {
+        let cases: [&[&[u8]]; 4] = [
+            &[b"SH-1", "燕窝-2".as_bytes(), b""],
+            &[b"SH-1", b"SH\xff2", b"SH-3"],
+            &[b"SH\xe7\x87", b"\x95-4", b"SH-5"],
+            &[b"\xff"],
+        ];
+        for ids in cases {
+            let mut bytes = Vec::new();
+            let mut rows = vec![Vec::new(), Vec::new()];
+            for (n, id) in ids.iter().enumerate() {
+                rows[n % 2].push(LatestShipment {
+                    product: n as u32,
+                    sku: 0,
+                    provider: 0,
+                    id_start: bytes.len() as u32,
+                    id_len: id.len() as u32,
+                    quantity: 1,
+                    status: Status::Booked,
+                    etd: None,
+                    eta: None,
+                    updated_at: 0,
+                });
+                bytes.extend_from_slice(id);
+            }
+            let text = ids_as_text(bytes, &mut rows);
+            let mut got: Vec<(u32, &str)> = rows
+                .iter()
+                .flatten()
+                .map(|s| (s.product, id_in(&text, s)))
+                .collect();
+            got.sort();
+            let want: Vec<String> = ids
+                .iter()
+                .map(|id| String::from_utf8_lossy(id).into_owned())
+                .collect();
+            let got: Vec<&str> = got.into_iter().map(|(_, id)| id).collect();
+            assert_eq!(got, want, "{ids:?}");
+        }
     }
 }
