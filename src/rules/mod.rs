@@ -509,6 +509,25 @@ fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
 }
 
 #[cfg(test)]
+impl LatestShipment {
+    /// A booked shipment of one unit, its id at `(start, len)` of the ids.
+    fn booked(product: u32, sku: u32, provider: u32, (id_start, id_len): (u32, u32)) -> Self {
+        LatestShipment {
+            product,
+            sku,
+            provider,
+            id_start,
+            id_len,
+            quantity: 1,
+            status: Status::Booked,
+            etd: None,
+            eta: None,
+            updated_at: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -527,18 +546,8 @@ mod tests {
             let mut bytes = Vec::new();
             let mut rows = vec![Vec::new(), Vec::new()];
             for (n, id) in ids.iter().enumerate() {
-                rows[n % 2].push(LatestShipment {
-                    product: n as u32,
-                    sku: 0,
-                    provider: 0,
-                    id_start: bytes.len() as u32,
-                    id_len: id.len() as u32,
-                    quantity: 1,
-                    status: Status::Booked,
-                    etd: None,
-                    eta: None,
-                    updated_at: 0,
-                });
+                let at = (bytes.len() as u32, id.len() as u32);
+                rows[n % 2].push(LatestShipment::booked(n as u32, 0, 0, at));
                 bytes.extend_from_slice(id);
             }
             let text = ids_as_text(bytes, &mut rows);

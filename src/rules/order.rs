@@ -155,7 +155,6 @@ pub(super) fn merge_in_table_order(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Status;
     use crate::rules::numbers;
 
     /// Parts put in table order and merged give the order of one sort of
@@ -191,18 +190,8 @@ mod tests {
                     continue; // one latest row per (provider, id)
                 }
                 let (rows, ids) = &mut lists[next(parts as u64) as usize];
-                rows.push(LatestShipment {
-                    product,
-                    sku,
-                    provider,
-                    id_start: ids.len() as u32,
-                    id_len: id.len() as u32,
-                    quantity: 1,
-                    status: Status::Booked,
-                    etd: None,
-                    eta: None,
-                    updated_at: 0,
-                });
+                let at = (ids.len() as u32, id.len() as u32);
+                rows.push(LatestShipment::booked(product, sku, provider, at));
                 ids.push_str(&id);
                 all.push((product, supplier, rank[provider as usize], id));
             }
