@@ -127,6 +127,7 @@ fn stage_all_formats(f: &Fixture, bytes: &[u8]) {
         names: &names,
         batch_rows: 131_072,
         chunk_bytes: 1 << 20,
+        guess_bytes: 8 << 20,
     };
     for base in ["reasons", "ships-vocab"] {
         let base: &Source = f.pipeline.sources.get(base).unwrap();

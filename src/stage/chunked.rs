@@ -14,6 +14,16 @@
 //! workers waited for), and their row groups written here in order. So
 //! the staged copy, the exceptions and every count are the same, byte for
 //! byte, as when one thread does it all ([`super::stage_file`]).
+//!
+//! An NDJSON feed's header may be guessed from its first lines
+//! ([`read::Chunks::guessed_header`]), so that its records need not wait
+//! for a pass over the whole feed. Its rows then go to partitions of its
+//! own. The names each chunk finds beyond the guess are taken in file
+//! order ([`Guess`]): they give the whole feed's extra columns, and if one
+//! changes the canonical columns' positions (or makes the header too
+//! wide), the read stops, every job is waited for, and the feed is staged
+//! again from the start with the whole feed's header, its own partitions
+//! cleared.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -21,7 +31,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::feed::FeedVisitor;
+use super::feed::{FeedVisitor, feed_columns};
 use super::partition::{PartitionWriter, Partitions};
 use super::read::{self, At, Chunks, Visitor};
 use super::rejects::{self, ExceptionFile};
@@ -42,17 +52,24 @@ pub(super) struct Outputs<'env> {
     /// The feed's number and provider, as the partitions record them.
     pub feed: u16,
     pub provider: u32,
+    /// Whether a header guessed from the feed's first records may be
+    /// taken ([`read::Chunks::guessed_header`]): the partitions are then
+    /// the feed's own, to be cleared if the guess turns out wrong.
+    pub guess: bool,
 }
 
 /// Stages one feed that can be read in chunks ([`read::in_chunks`]) with
-/// the pool's threads.
+/// the pool's threads. `None` when its header was guessed and the rest
+/// of the feed changed what the guess meant (a column it maps, or too
+/// many columns): the read was stopped, every job waited for, and the
+/// feed must be staged again, its partitions cleared, without a guess.
 pub(super) fn stage<'env>(
     source: &'env Source,
     input: read::Input<'_>,
     ctx: &'env Context<'env>,
     out: Outputs<'env>,
     pool: &Pool<'env>,
-) -> Result<StagedFeed, Problem> {
+) -> Result<Option<StagedFeed>, Problem> {
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
     let mut driver = Driver {
         shared: Arc::new(Shared {
@@ -83,11 +100,50 @@ pub(super) fn stage<'env>(
             encoding: Encoding::new(pool.threads()),
         },
         error: None,
+        may_guess: out.guess,
+        guess: None,
     };
-    let file = read::read_file_chunked(input, &source.dialect, &mut driver, ctx.chunk_bytes)?;
+    let read = read::read_file_chunked(input, &source.dialect, &mut driver, ctx.chunk_bytes)
+        .and_then(|file| driver.wait().map(|()| file));
+    if driver.guess.as_ref().is_some_and(|g| g.wrong) {
+        driver.drain();
+        return Ok(None);
+    }
+    let file = read?;
     let mut staged = driver.finish()?;
     staged.file = Some(file);
-    Ok(staged)
+    Ok(Some(staged))
+}
+
+/// A header guessed from the feed's first records, and what the chunks
+/// taken since named beyond it.
+struct Guess {
+    /// The header the whole feed gives, as far as it was read: the
+    /// guess, then each new name in the order first seen (chunks are
+    /// taken in file order, each lists its new names in that order).
+    names: Vec<String>,
+    known: hashbrown::HashSet<String>,
+    /// The canonical columns' positions in the guess.
+    idx: Vec<Option<usize>>,
+    /// A new name changed those positions, or made the header too wide.
+    wrong: bool,
+}
+
+impl Guess {
+    /// Takes a chunk's new names; `false` once the guess is wrong.
+    fn learn(&mut self, source: &Source, names: Vec<String>) -> bool {
+        let before = self.names.len();
+        for n in names {
+            if self.known.insert(n.clone()) {
+                self.names.push(n);
+            }
+        }
+        if self.names.len() > before {
+            self.wrong = self.names.len() > read::MAX_COLUMNS
+                || feed_columns(source, &self.names).map_or(true, |(idx, _)| idx != self.idx);
+        }
+        !self.wrong
+    }
 }
 
 /// A piece of the feed, as its reader found it.
@@ -113,6 +169,8 @@ enum Piece {
 
 /// What parsing one piece gave.
 struct Parsed {
+    /// Names its records hold that the header lacks (a guessed one).
+    names: Vec<String>,
     rows: Batch,
     /// Its rejected records, encoded.
     exceptions: Vec<u8>,
@@ -198,7 +256,9 @@ impl<'env> Shared<'env> {
                 let r = read::parse_chunk(&self.source.dialect, header, &body, at, &mut w);
                 (r, Some(body))
             }
-            Piece::Groups { file, parts, line } => (file.visit(&parts, line, &mut w), None),
+            Piece::Groups { file, parts, line } => {
+                (file.visit(&parts, line, &mut w).map(|()| Vec::new()), None)
+            }
             Piece::Broken {
                 line,
                 raw,
@@ -206,7 +266,7 @@ impl<'env> Shared<'env> {
                 detail,
             } => {
                 w.broken(line, &raw, reason, detail);
-                (Ok(()), None)
+                (Ok(Vec::new()), None)
             }
         };
         let empty = self.spare_rows.lock().expect("no poisoned batches").pop();
@@ -214,12 +274,13 @@ impl<'env> Shared<'env> {
         let exceptions = std::mem::take(&mut w.sink().exceptions);
         let written = w.sink().partitions.add(&rows);
         self.idle().push(w);
-        parsed?;
+        let names = parsed?;
         written.map_err(|error| Problem::Write {
             what: "the staged partitions",
             error,
         })?;
         Ok(Parsed {
+            names,
             rows,
             exceptions,
             body,
@@ -246,6 +307,9 @@ struct Driver<'env, 'p> {
     in_order: InOrder<'env>,
     /// A failure found where it could not be returned.
     error: Option<Problem>,
+    /// Whether a guessed header may be taken ([`Outputs::guess`]).
+    may_guess: bool,
+    guess: Option<Guess>,
 }
 
 impl Driver<'_, '_> {
@@ -275,6 +339,13 @@ impl Driver<'_, '_> {
                 Ok(parsed) => parsed?,
                 Err(panic) => std::panic::resume_unwind(panic),
             };
+            if !parsed.names.is_empty()
+                && let Some(guess) = &mut self.guess
+                && !guess.learn(self.shared.source, std::mem::take(&mut parsed.names))
+            {
+                // Stops the read; `stage` sees the guess was wrong.
+                return Err(Problem::Internal("the guessed header was wrong".into()));
+            }
             if let Some(body) = parsed.body.take() {
                 self.spare.push(body);
             }
@@ -288,15 +359,31 @@ impl Driver<'_, '_> {
         Ok(())
     }
 
-    /// Waits for every piece, closes the outputs, and adds up what every
-    /// visitor counted.
-    fn finish(mut self) -> Result<StagedFeed, Problem> {
+    /// Waits for every piece, taking each in order.
+    fn wait(&mut self) -> Result<(), Problem> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         while self.taken < self.sent {
             self.receive()?;
         }
+        Ok(())
+    }
+
+    /// Waits for every piece still out, taking nothing: the feed's
+    /// outputs are given up (its parse jobs write its partitions until
+    /// then; its encoding jobs write nothing).
+    fn drain(&mut self) {
+        let out = self.sent - self.taken - self.waiting.len() as u64;
+        for _ in 0..out {
+            let _ = self.done_rx.recv();
+        }
+        self.shared.progress.finish_and_clear();
+    }
+
+    /// Closes the outputs of a feed whose pieces were all taken, and adds
+    /// up what every visitor counted.
+    fn finish(mut self) -> Result<StagedFeed, Problem> {
         self.shared.progress.finish_and_clear();
         self.in_order.flush()?;
         let InOrder {
@@ -325,7 +412,14 @@ impl Driver<'_, '_> {
             }
         }
         // No header: the reader failed before any piece, and said why.
-        total.ok_or_else(|| Problem::Internal("a feed read without a header".into()))
+        let mut total =
+            total.ok_or_else(|| Problem::Internal("a feed read without a header".into()))?;
+        if let Some(guess) = &self.guess {
+            // The positions are the guess's; the extra columns are the
+            // whole feed's.
+            total.extra_columns = feed_columns(self.shared.source, &guess.names)?.1;
+        }
+        Ok(total)
     }
 
     /// Sends a chunk's text to be parsed (an empty one is kept for later).
@@ -342,6 +436,26 @@ impl Driver<'_, '_> {
 }
 
 impl Chunks for Driver<'_, '_> {
+    fn guess_bytes(&self) -> Option<u64> {
+        self.may_guess.then_some(self.shared.ctx.guess_bytes)
+    }
+
+    fn guessed_header(&mut self, names: &[String]) -> Result<bool, Problem> {
+        // A guess that fails the header is not taken: the whole feed's
+        // header says how (its problem is the one reported).
+        let Ok((idx, _)) = feed_columns(self.shared.source, names) else {
+            return Ok(false);
+        };
+        self.header(names)?;
+        self.guess = Some(Guess {
+            names: names.to_vec(),
+            known: names.iter().cloned().collect(),
+            idx,
+            wrong: false,
+        });
+        Ok(true)
+    }
+
     fn header(&mut self, names: &[String]) -> Result<(), Problem> {
         if self.shared.header.set(names.to_vec()).is_err() {
             return Err(Problem::Internal("a feed with two headers".into()));

@@ -57,6 +57,26 @@ pub(crate) fn map_columns(
     Ok((idx, extra))
 }
 
+/// A feed's column positions for the canonical fields, and its extra
+/// columns, from its header: [`map_columns`], with the columns the
+/// pipeline file can stand in for (a stock feed's supplier when it names
+/// the feed's owner, its warehouse when it names a default) optional.
+pub(super) fn feed_columns(
+    source: &Source,
+    names: &[String],
+) -> Result<(Vec<Option<usize>>, Vec<String>), Problem> {
+    let mut optional = Vec::new();
+    if source.kind == SourceKind::Stock {
+        if source.owner.is_some() {
+            optional.push("supplier_id");
+        }
+        if source.default_warehouse.is_some() {
+            optional.push("warehouse");
+        }
+    }
+    map_columns(source, names, &optional)
+}
+
 /// A text, number or integer cell as written (untrimmed), for the
 /// parsers of dates and timestamps and their messages.
 fn written_text(c: Cell<'_>) -> std::borrow::Cow<'_, str> {
@@ -721,16 +741,7 @@ impl<'a, S: Sink> FeedVisitor<'a, S> {
 
 impl<S: Sink> Visitor for FeedVisitor<'_, S> {
     fn header(&mut self, names: &[String]) -> Result<(), Problem> {
-        let mut optional = Vec::new();
-        if self.source.kind == SourceKind::Stock {
-            if self.source.owner.is_some() {
-                optional.push("supplier_id");
-            }
-            if self.source.default_warehouse.is_some() {
-                optional.push("warehouse");
-            }
-        }
-        let (idx, extra) = map_columns(self.source, names, &optional)?;
+        let (idx, extra) = feed_columns(self.source, names)?;
         self.staged.column_map = self
             .source
             .kind

@@ -58,6 +58,9 @@ pub struct Context<'a> {
     pub batch_rows: usize,
     /// Bytes per chunk when a feed is parsed on several threads.
     pub chunk_bytes: usize,
+    /// Bytes of a large NDJSON feed's first lines its header is guessed
+    /// from ([`read::Chunks::guess_bytes`]).
+    pub guess_bytes: u64,
 }
 
 impl Context<'_> {
@@ -283,8 +286,21 @@ pub fn feeds(
         .map(|(s, r)| r.bytes.saturating_mul(partition::expansion(&s.dialect)))
         .sum();
     let parts = partition::partitions_for(bytes, &settings.tuning);
-    let partitions =
+    let mut partitions =
         Partitions::create(&out.partition_dir, parts).map_err(|e| io(&out.partition_dir, e))?;
+    // A large NDJSON feed staged on several threads takes a header
+    // guessed from its first lines, into partitions of its own: given up
+    // if the rest of the feed proves the guess wrong (see `chunked`).
+    let sides = (sources.iter().zip(raw).enumerate())
+        .map(|(i, (s, r))| {
+            let guess = settings.workers > 1
+                && read::guesses_header(&s.dialect, r.bytes, settings.tuning.guess_bytes);
+            guess
+                .then(|| partitions.side(&format!("feed-{i}")))
+                .transpose()
+        })
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| io(&out.partition_dir, e))?;
     let ctx = Context {
         run_date: settings.run_date,
         timezone: settings.timezone,
@@ -293,16 +309,25 @@ pub fn feeds(
         names: &names,
         batch_rows: settings.tuning.staged_batch_rows,
         chunk_bytes: settings.tuning.chunk_bytes,
+        guess_bytes: settings.tuning.guess_bytes,
     };
     let mut order: Vec<usize> = (0..sources.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(raw[i].bytes));
     // Feeds are staged side by side, each on a thread of its own that
     // reads it; a large CSV feed's records are parsed by the pool.
     let results = crate::sys::pool::scope(settings.workers, |pool| {
-        let stage_one =
-            |i: usize| stage_into(i, &sources[i], &raw[i], &ctx, &partitions, out, pool);
+        let stage_one = |i: usize| {
+            let rows = Rows {
+                shared: &partitions,
+                own: sides[i].as_ref(),
+            };
+            stage_into(i, &sources[i], &raw[i], &ctx, rows, out, pool)
+        };
         crate::sys::queue::run(sources.len(), &order, settings.workers, stage_one)
     });
+    for side in sides.into_iter().flatten() {
+        partitions.adopt(side);
+    }
     let mut feeds = Vec::new();
     let mut failures = Vec::new();
     for (s, r) in sources.iter().zip(results) {
@@ -353,6 +378,13 @@ impl Sink for RunSink<'_> {
     }
 }
 
+/// Where a feed's accepted rows go for the rules: the run's partitions,
+/// or a set of its own when its header may be guessed.
+struct Rows<'env> {
+    shared: &'env Partitions,
+    own: Option<&'env Partitions>,
+}
+
 /// Stages the `i`-th feed into the run's files: a streamed feed's records
 /// parsed by the pool when it has more than one thread, else here.
 fn stage_into<'env>(
@@ -360,18 +392,20 @@ fn stage_into<'env>(
     source: &'env Source,
     raw: &RawCopy,
     ctx: &'env Context<'env>,
-    partitions: &'env Partitions,
+    rows: Rows<'env>,
     out: &Outputs,
     pool: &crate::sys::pool::Pool<'env>,
 ) -> Result<StagedFeed, Problem> {
     let t = Instant::now();
     let provider = source.owner.as_deref().map_or(0, |o| ctx.names.id(o));
     let rejects = out.rejects(i);
-    let rejected = ExceptionFile::create(&rejects.staged).map_err(|error| Problem::Write {
-        what: "the rejected rows",
-        error,
-    })?;
-    let staged_copy = StagedWriter::new(&out.staged_dir, &source.id, source.kind);
+    let rejected = || {
+        ExceptionFile::create(&rejects.staged).map_err(|error| Problem::Write {
+            what: "the rejected rows",
+            error,
+        })
+    };
+    let staged_copy = || StagedWriter::new(&out.staged_dir, &source.id, source.kind);
     let input = match &raw.tee_from {
         Some(from) => read::Input::Tee {
             from,
@@ -380,27 +414,58 @@ fn stage_into<'env>(
         None => read::Input::Copy(&raw.path),
     };
     let mut staged = if pool.threads() > 1 && read::in_chunks(&source.dialect) {
-        let outputs = chunked::Outputs {
-            staged: staged_copy,
-            rejected,
-            partitions,
-            feed: i as u16,
-            provider,
+        let outputs = |partitions, guess| {
+            Ok::<_, Problem>(chunked::Outputs {
+                staged: staged_copy(),
+                rejected: rejected()?,
+                partitions,
+                feed: i as u16,
+                provider,
+                guess,
+            })
         };
-        chunked::stage(source, input, ctx, outputs, pool)?
+        stage_chunked(source, input, ctx, rows, pool, outputs)?
     } else {
         stage_here(
             source,
             input,
             ctx,
-            partitions.writer(i as u16, provider),
-            staged_copy,
-            rejected,
+            rows.shared.writer(i as u16, provider),
+            staged_copy(),
+            rejected()?,
         )?
     };
     staged.stage_ms = t.elapsed().as_millis() as u64;
     staged.rejects = Some(rejects);
     Ok(staged)
+}
+
+/// Stages a feed in chunks on the pool ([`chunked`]): into its own
+/// partitions with a header guessed from its first records when it has
+/// them, and into the run's with the whole feed's header when it has not
+/// or the guess was wrong (its own partitions cleared then).
+fn stage_chunked<'env>(
+    source: &'env Source,
+    input: read::Input<'_>,
+    ctx: &'env Context<'env>,
+    rows: Rows<'env>,
+    pool: &crate::sys::pool::Pool<'env>,
+    outputs: impl Fn(&'env Partitions, bool) -> Result<chunked::Outputs<'env>, Problem>,
+) -> Result<StagedFeed, Problem> {
+    if let Some(own) = rows.own {
+        let guessed = chunked::stage(source, input, ctx, outputs(own, true)?, pool)?;
+        own.close();
+        if let Some(staged) = guessed {
+            return Ok(staged);
+        }
+        tracing::info!(stage = "stage", source = %source.id, "The header of the source's first lines is not the whole source's: staging it again with its whole header.");
+        own.clear().map_err(|error| Problem::Write {
+            what: "the staged partitions",
+            error,
+        })?;
+    }
+    chunked::stage(source, input, ctx, outputs(rows.shared, false)?, pool)?
+        .ok_or_else(|| Problem::Internal("a header not guessed was wrong".into()))
 }
 
 /// Stages a feed on this thread alone, into the run's files.

@@ -110,7 +110,8 @@ pub fn shipment_part(provider: u32, id: &str, parts: usize) -> usize {
     part_of(shipment_hash(provider, id.as_bytes()), parts)
 }
 
-/// One partition file: opened on its first write; the bytes written.
+/// One partition file: open while written to; the bytes written (the
+/// file exists once there are any).
 type Spill = Mutex<(Option<File>, u64)>;
 
 /// The partition files of one run.
@@ -119,6 +120,9 @@ pub struct Partitions {
     parts: usize,
     stock: Vec<Spill>,
     ships: Vec<Spill>,
+    /// Sets of a feed's own (see [`Partitions::side`]), adopted once
+    /// staged: the rules read their partitions beside these.
+    sides: Vec<Partitions>,
 }
 
 impl Partitions {
@@ -129,7 +133,50 @@ impl Partitions {
             parts,
             stock: (0..parts).map(|_| Mutex::new((None, 0))).collect(),
             ships: (0..parts).map(|_| Mutex::new((None, 0))).collect(),
+            sides: Vec::new(),
         })
+    }
+
+    /// A set of partitions for one feed alone, in a folder of its own
+    /// under these (`name`), with as many partitions: a feed whose rows
+    /// may have to be thrown away ([`Partitions::clear`]) writes there,
+    /// and once it is staged the set is [`Partitions::adopt`]ed.
+    pub fn side(&self, name: &str) -> std::io::Result<Partitions> {
+        Partitions::create(&self.dir.join(name), self.parts)
+    }
+
+    /// Deletes every row written to these partitions (not to adopted
+    /// sets), as if none had been.
+    pub fn clear(&self) -> std::io::Result<()> {
+        for (files, kind) in [(&self.stock, "stock"), (&self.ships, "shipments")] {
+            for (p, f) in files.iter().enumerate() {
+                let mut f = f.lock().expect("no poisoned spill file");
+                f.0 = None;
+                if f.1 > 0 {
+                    std::fs::remove_file(self.path(kind, p))?;
+                }
+                f.1 = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the files, once every row is written: a feed's own set
+    /// holds no descriptors while others are staged.
+    pub fn close(&self) {
+        for f in self.stock.iter().chain(&self.ships) {
+            f.lock().expect("no poisoned spill file").0 = None;
+        }
+    }
+
+    /// Takes a feed's own set in: the rules read its partitions with
+    /// these (the rows of a key land in the same numbered partition of
+    /// every set). An empty set is dropped.
+    pub fn adopt(&mut self, side: Partitions) {
+        debug_assert_eq!(side.parts, self.parts);
+        if (0..side.parts).any(|p| side.size(false, p) + side.size(true, p) > 0) {
+            self.sides.push(side);
+        }
     }
 
     pub fn parts(&self) -> usize {
@@ -146,14 +193,15 @@ impl Partitions {
     }
 
     fn append(&self, shipments: bool, p: usize, bytes: &[u8]) -> std::io::Result<()> {
-        let (files, kind) = if shipments {
-            (&self.ships, "shipments")
-        } else {
-            (&self.stock, "stock")
-        };
+        let (files, kind) = self.spills(shipments);
         let mut f = files[p].lock().expect("no poisoned spill file");
         if f.0.is_none() {
-            f.0 = Some(File::create(self.path(kind, p))?);
+            let path = self.path(kind, p);
+            f.0 = Some(if f.1 == 0 {
+                File::create(path)?
+            } else {
+                std::fs::OpenOptions::new().append(true).open(path)?
+            });
         }
         f.0.as_mut().expect("opened above").write_all(bytes)?;
         f.1 += bytes.len() as u64;
@@ -167,12 +215,31 @@ impl Partitions {
     }
 
     fn groups_of(&self, shipments: bool, limit: u64) -> Vec<std::ops::Range<usize>> {
-        let files = if shipments { &self.ships } else { &self.stock };
-        let sizes: Vec<u64> = files
-            .iter()
-            .map(|f| f.lock().expect("no poisoned spill file").1)
+        let sizes: Vec<u64> = (0..self.parts)
+            .map(|p| self.sets().map(|s| s.size(shipments, p)).sum())
             .collect();
         group(&sizes, limit)
+    }
+
+    /// These partitions and every adopted set.
+    fn sets(&self) -> impl Iterator<Item = &Partitions> {
+        std::iter::once(self).chain(&self.sides)
+    }
+
+    fn spills(&self, shipments: bool) -> (&[Spill], &'static str) {
+        if shipments {
+            (&self.ships, "shipments")
+        } else {
+            (&self.stock, "stock")
+        }
+    }
+
+    /// Bytes written to partition `p` of this set.
+    fn size(&self, shipments: bool, p: usize) -> u64 {
+        self.spills(shipments).0[p]
+            .lock()
+            .expect("no poisoned spill file")
+            .1
     }
 
     /// A group of partitions' records, read back whole into `out`
@@ -188,20 +255,28 @@ impl Partitions {
         out: &mut Vec<u8>,
     ) -> std::io::Result<()> {
         out.clear();
-        let kind = if shipments { "shipments" } else { "stock" };
-        let files = if shipments { &self.ships } else { &self.stock };
         for p in parts {
-            // Dropping the handle flushes nothing (writes are unbuffered).
-            let mut f = files[p].lock().expect("no poisoned spill file");
-            if f.0.take().is_none() {
-                continue;
+            for set in self.sets() {
+                set.take_part(shipments, p, out)?;
             }
-            out.reserve(f.1 as usize);
-            let path = self.path(kind, p);
-            File::open(&path)?.read_to_end(out)?;
-            std::fs::remove_file(&path)?;
         }
         Ok(())
+    }
+
+    /// Partition `p` of this set, appended to `out`; its file deleted.
+    fn take_part(&self, shipments: bool, p: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let (files, kind) = self.spills(shipments);
+        // Dropping the handle flushes nothing (writes are unbuffered).
+        let mut f = files[p].lock().expect("no poisoned spill file");
+        f.0 = None;
+        if f.1 == 0 {
+            return Ok(());
+        }
+        out.reserve(f.1 as usize);
+        let path = self.path(kind, p);
+        File::open(&path)?.read_to_end(out)?;
+        f.1 = 0;
+        std::fs::remove_file(&path)
     }
 
     /// Deletes the partition files.

@@ -17,6 +17,10 @@ pub struct Tuning {
     /// Bytes of a feed parsed as one job when a feed is staged on several
     /// threads (whole records: a chunk ends where a record does).
     pub chunk_bytes: usize,
+    /// Bytes of a large NDJSON feed's first lines its header is guessed
+    /// from when it is staged on several threads (a feed no larger has
+    /// its whole header read first).
+    pub guess_bytes: u64,
     /// Write the shipments table's CSV through polars frames, as any
     /// other table's, instead of straight from its rows: the reference
     /// the fast path is tested against.
@@ -30,6 +34,7 @@ impl Default for Tuning {
             staged_batch_rows: 131_072,
             partitions: None,
             chunk_bytes: 1 << 20,
+            guess_bytes: 8 << 20,
             csv_from_frames: false,
         }
     }
@@ -37,8 +42,9 @@ impl Default for Tuning {
 
 impl Tuning {
     /// The defaults, with `SIAP_BATCH_ROWS` (both batch sizes),
-    /// `SIAP_PARTITIONS` (1 to 4096), `SIAP_CHUNK_BYTES` (at least 1) and
-    /// `SIAP_CSV_FROM_FRAMES` (`1`) where set.
+    /// `SIAP_PARTITIONS` (1 to 4096), `SIAP_CHUNK_BYTES` and
+    /// `SIAP_GUESS_BYTES` (at least 1), and `SIAP_CSV_FROM_FRAMES` (`1`)
+    /// where set.
     pub fn from_env() -> Self {
         let number = |var: &str| {
             std::env::var(var)
@@ -53,6 +59,9 @@ impl Tuning {
         t.partitions = number("SIAP_PARTITIONS").map(|n| n.clamp(1, 4096));
         if let Some(n) = number("SIAP_CHUNK_BYTES") {
             t.chunk_bytes = n.max(1);
+        }
+        if let Some(n) = number("SIAP_GUESS_BYTES") {
+            t.guess_bytes = n.max(1) as u64;
         }
         t.csv_from_frames = number("SIAP_CSV_FROM_FRAMES") == Some(1);
         t

@@ -79,8 +79,10 @@ fn one_feed_on_many_threads_gives_the_same_bytes() {
 }
 
 /// Runs `g/pipeline.toml` on one thread, then on three threads in chunks
-/// of 777 bytes and on two in chunks of one byte (one record each): every
-/// published file is the same, byte for byte. Gives the one-thread files.
+/// of 777 bytes and on two in chunks of one byte (one record each), an
+/// NDJSON feed's header guessed from its first 3000 bytes: every
+/// published file is the same, byte for byte (the manifest's column maps
+/// and extra columns included). Gives the one-thread files.
 fn same_bytes_on_threads(w: &Workdir) -> Vec<(String, Vec<u8>)> {
     let run = |work: &str, threads: &str, chunk: &str| {
         w.siap_env(
@@ -96,6 +98,7 @@ fn same_bytes_on_threads(w: &Workdir) -> Vec<(String, Vec<u8>)> {
                 ("SIAP_THREADS", threads),
                 ("SIAP_CHUNK_BYTES", chunk),
                 ("SIAP_BATCH_ROWS", "1000"),
+                ("SIAP_GUESS_BYTES", "3000"),
             ],
         )
         .assert_success();
@@ -153,25 +156,8 @@ fn make_hostile_ndjson(feed: &Path) {
 #[test]
 fn one_ndjson_feed_on_many_threads_gives_the_same_bytes() {
     let w = Workdir::new();
-    w.siap(&[
-        "generate",
-        "--out",
-        "g",
-        "--products",
-        "300",
-        "--stock-rows",
-        "8000",
-        "--shipment-rows",
-        "2000",
-        "--stock-files",
-        "1",
-        "--stock-format",
-        "ndjson",
-        "--naive-timestamps",
-        "--reject-share",
-        "0.1",
-    ])
-    .assert_success();
+    let hard = ["--naive-timestamps", "--reject-share", "0.1"];
+    generate_one_stock_feed(&w, "ndjson", &hard);
     let toml = std::fs::read_to_string(w.join("g/pipeline.toml")).unwrap();
     let location = toml
         .lines()
@@ -193,16 +179,20 @@ fn one_ndjson_feed_on_many_threads_gives_the_same_bytes() {
     for want in ["malformed record", "not a JSON object", "invalid UTF-8"] {
         assert!(exceptions.contains(want), "no {want:?} in the exceptions");
     }
+    // A field first named past the guessed header's lines is still one of
+    // the feed's extra columns.
+    let manifest = &one.iter().find(|(n, _)| n == "manifest.json").unwrap().1;
+    let manifest: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    let stock = (manifest["sources"].as_array().unwrap().iter())
+        .find(|s| s["id"] == "stock-00")
+        .unwrap();
+    assert_eq!(stock["extra_columns"], serde_json::json!(["extra_field"]));
 }
 
-/// The same for one Parquet stock feed of many small row groups (with
-/// rejected rows among them): the groups are read and parsed on several
-/// threads, and every published file is the same.
-#[test]
-fn one_parquet_feed_on_many_threads_gives_the_same_bytes() {
-    use polars::prelude::*;
-    let w = Workdir::new();
-    w.siap(&[
+/// A campaign in `g/` whose stock is one feed of 8,000 records in
+/// `format`, generated with `more` options.
+fn generate_one_stock_feed(w: &Workdir, format: &str, more: &[&str]) {
+    let mut args = vec![
         "generate",
         "--out",
         "g",
@@ -215,11 +205,102 @@ fn one_parquet_feed_on_many_threads_gives_the_same_bytes() {
         "--stock-files",
         "1",
         "--stock-format",
-        "parquet",
-        "--reject-share",
-        "0.1",
-    ])
-    .assert_success();
+        format,
+    ];
+    args.extend(more);
+    w.siap(&args).assert_success();
+}
+
+/// A generated NDJSON stock feed (`g/`, 8,000 records) whose first 200
+/// lines are passed through `edit`.
+fn ndjson_stock_edited(w: &Workdir, edit: impl Fn(&str) -> String) {
+    generate_one_stock_feed(w, "ndjson", &[]);
+    let feed = w.join("g/stock/stock_00.ndjson");
+    let text = std::fs::read_to_string(&feed).unwrap();
+    let lines: Vec<String> = (text.lines().enumerate())
+        .map(|(i, l)| if i < 200 { edit(l) } else { l.to_string() })
+        .collect();
+    std::fs::write(&feed, lines.join("\n") + "\n").unwrap();
+}
+
+/// A header guessed from an NDJSON feed's first lines that the rest of
+/// the feed proves wrong: the first 200 lines lack the warehouse, which
+/// the pipeline file supplies, so the guess maps no warehouse column and
+/// the later lines name one. On several threads the feed is staged again
+/// with the whole feed's header (and says so): every published file is
+/// the same as on one thread, where the whole header is read first.
+#[test]
+fn an_ndjson_header_guessed_wrong_is_staged_again() {
+    let w = Workdir::new();
+    ndjson_stock_edited(&w, |l| {
+        let cut = l.find(",\"warehouse\"").expect("a warehouse field");
+        format!("{}}}", &l[..cut])
+    });
+    crate::harness::edit(
+        &w.join("g/pipeline.toml"),
+        "location = \"stock/stock_00.ndjson\"\n",
+        "location = \"stock/stock_00.ndjson\"\ndefault_warehouse = \"WH-9\"\n",
+    );
+    let (one, _) = run_guessing(&w, "one", "1");
+    let (two, log) = run_guessing(&w, "two", "2");
+    assert!(log.contains("staging it again"), "{log}");
+    assert_same(&one, &two);
+    let readiness = &one.iter().find(|(n, _)| n == "readiness.csv").unwrap().1;
+    assert!(readiness.len() > 1000);
+}
+
+/// The first 200 lines of an NDJSON feed lack its quantity, a required
+/// column: no header is guessed from them (it would fail the feed), the
+/// whole feed's header is read first, and every published file is the
+/// same as on one thread (those lines rejected for their quantity).
+#[test]
+fn an_ndjson_header_not_guessed_from_lines_lacking_a_column() {
+    let w = Workdir::new();
+    ndjson_stock_edited(&w, |l| {
+        let start = l.find("\"quantity\"").expect("a quantity field");
+        let end = start + l[start..].find(',').unwrap() + 1;
+        format!("{}{}", &l[..start], &l[end..])
+    });
+    let (one, _) = run_guessing(&w, "one", "1");
+    assert_same(&one, &run_guessing(&w, "two", "2").0);
+    let exceptions = &one.iter().find(|(n, _)| n == "exceptions.csv").unwrap().1;
+    assert!(String::from_utf8_lossy(exceptions).contains("quantity"));
+}
+
+/// Runs `g/pipeline.toml` into `work` on `threads` threads, in chunks of
+/// 4000 bytes, an NDJSON feed's header guessed from its first 3000 bytes
+/// (on more than one): its published files, and its log.
+fn run_guessing(w: &Workdir, work: &str, threads: &str) -> (Vec<(String, Vec<u8>)>, String) {
+    let r = w.siap_env(
+        &["run", "g/pipeline.toml", "--date", "2026-11-27"],
+        &[
+            ("SIAP_WORK_DIR", work),
+            ("SIAP_THREADS", threads),
+            ("SIAP_CHUNK_BYTES", "4000"),
+            ("SIAP_GUESS_BYTES", "3000"),
+        ],
+    );
+    r.assert_success();
+    (published(&w.join(work)), r.stderr)
+}
+
+/// Two runs' published files are the same, byte for byte.
+fn assert_same(one: &[(String, Vec<u8>)], other: &[(String, Vec<u8>)]) {
+    let names = |r: &[(String, Vec<u8>)]| r.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(one), names(other));
+    for ((name, a), (_, b)) in one.iter().zip(other) {
+        assert!(a == b, "{name} differs");
+    }
+}
+
+/// The same for one Parquet stock feed of many small row groups (with
+/// rejected rows among them): the groups are read and parsed on several
+/// threads, and every published file is the same.
+#[test]
+fn one_parquet_feed_on_many_threads_gives_the_same_bytes() {
+    use polars::prelude::*;
+    let w = Workdir::new();
+    generate_one_stock_feed(&w, "parquet", &["--reject-share", "0.1"]);
     let feed = w.join("g/stock/stock_00.parquet");
     let mut df = ParquetReader::new(std::fs::File::open(&feed).unwrap())
         .finish()

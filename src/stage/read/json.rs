@@ -2,7 +2,12 @@
 //!
 //! Both are read as streams, one record at a time, twice: the first pass
 //! finds the header (every field name, in the order first seen), the
-//! second hands over the records. A record is held only while it is read;
+//! second hands over the records. A large NDJSON feed staged on several
+//! threads may skip the first pass ([`Chunks::guessed_header`]): its
+//! header is guessed from its first lines, and each chunk's parse reports
+//! the names it finds beyond the guess, so that the taker rebuilds the
+//! whole feed's header in order (and stages the feed again when a new
+//! name changes what the guess meant). A record is held only while it is read;
 //! one longer than the source's `max_record_bytes` is a `malformed record`
 //! exception with its first bytes kept. A value that is not an object (or
 //! a broken line) is one exception; JSON that is not well formed fails the
@@ -97,6 +102,8 @@ struct Names {
     /// header positions (`usize::MAX` for none): most lines repeat them,
     /// and a comparison is cheaper than a lookup.
     last_keys: std::cell::RefCell<Vec<(Box<str>, usize)>>,
+    /// The last line [`Names::flat_cells`] took named something not here.
+    unknown: std::cell::Cell<bool>,
 }
 
 /// An object's text, when a field's value is one.
@@ -106,6 +113,18 @@ fn as_object(v: &RawValue) -> Option<&str> {
 }
 
 impl Names {
+    /// The names of a header found before (the first of a repeated name
+    /// holds its place).
+    fn of(header: &[String]) -> Names {
+        let mut names = Names::default();
+        for (i, name) in header.iter().enumerate() {
+            names.index.entry(name.clone()).or_insert(i);
+            names.names.push(name.clone());
+        }
+        names.nested = header.iter().any(|n| n.contains('.'));
+        names
+    }
+
     /// Adds the names of one record (when it is an object; `Ok(false)`
     /// when it is another kind of value). Fields are visited in place, no
     /// record built: this pass reads every record of the feed.
@@ -184,7 +203,8 @@ impl Names {
     fn flat_cells(&self, line: &str, out: &mut Vec<OwnedCell>) -> bool {
         let mut last = self.last_keys.borrow_mut();
         let mut field = 0;
-        self.each_cell(out, |out, set| {
+        let mut unknown = false;
+        let flat = self.each_cell(out, |out, set| {
             flat_fields(line, |k, v| {
                 let i = match last.get(field) {
                     Some((key, i)) if key.as_ref() == k => *i,
@@ -196,6 +216,7 @@ impl Names {
                     }
                 };
                 field += 1;
+                unknown |= i == usize::MAX;
                 if i != usize::MAX && !std::mem::replace(&mut set[i], true) {
                     match v {
                         Flat::Null => out[i] = OwnedCell::Null,
@@ -204,7 +225,9 @@ impl Names {
                     }
                 }
             })
-        })
+        });
+        self.unknown.set(unknown);
+        flat
     }
 
     /// Sizes `out` to the header, lets `fill` write the cells it finds
@@ -699,17 +722,32 @@ impl<'a> Lines<'a> {
 
 /// The header of an NDJSON feed: every field name of every line that is
 /// an object (a broken line is an exception, found again in the records'
-/// pass).
+/// pass), in the order first seen.
 fn line_names(open: Open<'_, '_>, cap: u64) -> Result<Names, Problem> {
+    let (names, _) = head_names(open, cap, u64::MAX)?;
+    Ok(names)
+}
+
+/// The names of the feed's first lines, up to about `limit` bytes of
+/// them, as [`line_names`] finds them; `true` when those were all its
+/// lines (the header then is the whole feed's).
+fn head_names(open: Open<'_, '_>, cap: u64, limit: u64) -> Result<(Names, bool), Problem> {
     let mut names = LineNames::default();
     let mut lines = Lines::new(open()?, cap);
+    let mut read = 0u64;
     while let Some((_, line)) = lines.next()? {
-        if let Line::Whole(b) = line {
-            names.line(trim_newline(b));
+        if read >= limit {
+            return Ok((names.names, false));
+        }
+        match line {
+            Line::Whole(b) => {
+                read += b.len() as u64 + 1;
+                names.line(trim_newline(b));
+            }
+            Line::Long(_, len) => read += len + 1,
         }
     }
-    names.names.check()?;
-    Ok(names.names)
+    Ok((names.names, true))
 }
 
 /// The header pass's names, line by line. Most feeds repeat one set of
@@ -722,6 +760,7 @@ fn line_names(open: Open<'_, '_>, cap: u64) -> Result<Names, Problem> {
 /// (tested against parsing every line).
 #[derive(Default)]
 struct LineNames {
+    /// The names found, after those it started with.
     names: Names,
     /// The keys of the last line parsed whole, when it was a valid object
     /// whose keys were scanned.
@@ -730,6 +769,14 @@ struct LineNames {
 }
 
 impl LineNames {
+    /// Names found after those of `header`.
+    fn after(header: &[String]) -> LineNames {
+        LineNames {
+            names: Names::of(header),
+            ..LineNames::default()
+        }
+    }
+
     fn line(&mut self, b: &[u8]) {
         let scanned = flat_keys(b, &mut self.keys);
         if scanned && self.last.as_deref() == Some(&self.keys[..]) {
@@ -765,6 +812,7 @@ pub(super) fn read_lines<'a>(
 ) -> Result<(), Problem> {
     let cap = dialect.max_record_bytes;
     let names = line_names(open, cap)?;
+    names.check()?;
     visitor.header(&names.names)?;
     let mut lines = Lines::new(open()?, cap);
     let mut cells = Vec::new();
@@ -797,8 +845,25 @@ pub(super) fn read_lines_chunked(
     size: usize,
 ) -> Result<(), Problem> {
     let cap = dialect.max_record_bytes;
-    let names = line_names(open, cap)?;
-    chunks.header(&names.names)?;
+    // The header guessed from the first lines when the taker accepts a
+    // guess (the parsers then report what the rest names), else read
+    // from every line first.
+    let header = match chunks.guess_bytes() {
+        Some(limit) => match head_names(open, cap, limit)? {
+            (head, true) => Some(head),
+            (head, false)
+                if head.names.len() <= MAX_COLUMNS && chunks.guessed_header(&head.names)? =>
+            {
+                None
+            }
+            _ => Some(line_names(open, cap)?),
+        },
+        None => Some(line_names(open, cap)?),
+    };
+    if let Some(names) = header {
+        names.check()?;
+        chunks.header(&names.names)?;
+    }
     let mut lines = Lines::new(open()?, cap);
     let mut body = Vec::with_capacity(size + (1 << 16));
     // The body's first line and where it starts in the decoded text.
@@ -837,14 +902,18 @@ pub(super) fn read_lines_chunked(
 /// parsed [`LOOKAHEAD`] lines before it is visited and its cells given to
 /// the visitor as a hint ([`Visitor::upcoming_cells`]), as the CSV and
 /// Parquet readers do: what the visitor hears, and in which order, is
-/// the same as line by line.
-pub(super) fn parse_lines(header: &[String], body: &[u8], at: At, visitor: &mut dyn Visitor) {
-    let mut names = Names::default();
-    for (i, name) in header.iter().enumerate() {
-        names.index.entry(name.clone()).or_insert(i);
-        names.names.push(name.clone());
-    }
-    names.nested = header.iter().any(|n| n.contains('.'));
+/// the same as line by line. Gives back the names the lines hold that
+/// the header lacks (a guessed one), in the order first seen, as the
+/// header pass would have added them: the chunk's lines that name
+/// something new are read for names as that pass reads them.
+pub(super) fn parse_lines(
+    header: &[String],
+    body: &[u8],
+    at: At,
+    visitor: &mut dyn Visitor,
+) -> Vec<String> {
+    let names = Names::of(header);
+    let mut late = LineNames::after(header);
     let mut ahead: VecDeque<Parsed<'_>> = VecDeque::with_capacity(LOOKAHEAD + 1);
     // Cell buffers of visited records, used again.
     let mut spare: Vec<Vec<OwnedCell>> = Vec::new();
@@ -857,7 +926,7 @@ pub(super) fn parse_lines(header: &[String], body: &[u8], at: At, visitor: &mut 
         let cells = spare.pop().unwrap_or_default();
         // Cut at ASCII line breaks: `str` boundaries of a valid chunk.
         let line = (&body[start..=end], text.map(|t| &t[start..=end]));
-        if let Some(p) = parse_line(&names, (n, offset), line, cells) {
+        if let Some(p) = parse_line(&names, (n, offset), line, cells, Some(&mut late)) {
             if let Parsed::Record { cells, .. } = &p {
                 visitor.upcoming_cells(&OwnedCells(cells));
             }
@@ -873,6 +942,7 @@ pub(super) fn parse_lines(header: &[String], body: &[u8], at: At, visitor: &mut 
     for p in ahead {
         p.visit(visitor);
     }
+    late.names.names.split_off(header.len())
 }
 
 /// One line of NDJSON, parsed but not yet visited.
@@ -927,7 +997,7 @@ fn one_line(
     cells: &mut Vec<OwnedCell>,
     visitor: &mut dyn Visitor,
 ) {
-    if let Some(p) = parse_line(names, at, (line, None), std::mem::take(cells))
+    if let Some(p) = parse_line(names, at, (line, None), std::mem::take(cells), None)
         && let Some(back) = p.visit(visitor)
     {
         *cells = back;
@@ -936,12 +1006,14 @@ fn one_line(
 
 /// One line as [`one_line`] reads it, its cells in `cells` (a buffer
 /// used again); `None` when blank. `text` is the same line when it is
-/// already known to be UTF-8.
+/// already known to be UTF-8. A line that may name what `names` lacks
+/// (not all UTF-8 names nothing) is read for names by `late`, if given.
 fn parse_line<'b>(
     names: &Names,
     (n, offset): (u64, u64),
     (line, text): (&'b [u8], Option<&'b str>),
     mut cells: Vec<OwnedCell>,
+    late: Option<&mut LineNames>,
 ) -> Option<Parsed<'b>> {
     let bytes = trim_newline(line);
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -952,8 +1024,15 @@ fn parse_line<'b>(
         Some(t) => Ok(&t[..bytes.len()]),
         None => std::str::from_utf8(bytes),
     };
+    let flat = checked.is_ok_and(|s| names.flat_cells(s, &mut cells));
+    if checked.is_ok()
+        && (!flat || names.unknown.get())
+        && let Some(late) = late
+    {
+        late.line(bytes);
+    }
     Some(match checked {
-        Ok(s) if names.flat_cells(s, &mut cells) => Parsed::Record {
+        Ok(s) if flat => Parsed::Record {
             n,
             offset,
             raw: s,
@@ -1229,32 +1308,92 @@ mod tests {
         );
     }
 
+    /// A header guessed from a feed's first lines, then the names each
+    /// chunk's parse reports beyond it, taken in chunk order: the header
+    /// pass's over the whole feed, name for name and in order, over
+    /// hostile lines in many orders, guesses of every length and chunks
+    /// of every size.
+    #[test]
+    fn names_reported_by_chunks_complete_a_guessed_header() {
+        let mut rng = fastrand::Rng::with_seed(19);
+        let mut extra: Vec<&[u8]> = HOSTILE.to_vec();
+        extra.extend([
+            &br#"{"a": 1, "k": 2, "b": 3}"#[..],
+            br#"{"z": {"y": 1, "x": {"w": 2}}, "a": 2}"#,
+            br#"{"a":1,"b":2,"c":3,"d":{"e":1,"n":2}}"#,
+            br#"{"ma": 1, "a": 2}"#,
+            br#"{"k": 1, "a": 2, "v": 3 "#,
+            br#"{"k": 1, "u": [1], "t": 3}"#,
+        ]);
+        for round in 0..400 {
+            let order: Vec<&[u8]> = (0..rng.usize(1..40))
+                .map(|_| extra[rng.usize(..extra.len())])
+                .collect();
+            let mut whole = LineNames::default();
+            for b in &order {
+                whole.line(b);
+            }
+            let guessed = if round == 0 {
+                0
+            } else {
+                rng.usize(..=order.len())
+            };
+            let mut guess = LineNames::default();
+            for b in &order[..guessed] {
+                guess.line(b);
+            }
+            let mut header = guess.names.names.clone();
+            let mut rest = &order[..];
+            let mut seen = Seen::default();
+            while !rest.is_empty() {
+                let (chunk, after) = rest.split_at(rng.usize(1..=rest.len()));
+                let mut body = chunk.join(&b'\n');
+                body.push(b'\n');
+                let at = At { line: 1, offset: 0 };
+                for name in parse_lines(&guess.names.names, &body, at, &mut seen) {
+                    if !header.contains(&name) {
+                        header.push(name);
+                    }
+                }
+                rest = after;
+            }
+            assert_eq!(
+                header, whole.names.names,
+                "{order:?} guessed from {guessed}"
+            );
+        }
+    }
+
+    /// Lines that make reading names hard: escapes, broken JSON, nested
+    /// objects and arrays, repeated names, invalid UTF-8, blanks.
+    const HOSTILE: &[&[u8]] = &[
+        br#"{"a": 1, "b": "x"}"#,
+        br#"{"a": 2, "b": "y\"z"}"#,
+        br#"{"a": 3, "b": 12abc, "c": 1}"#,
+        br#"{"a": 3, "b": 4, "c": 5 "d": 6}"#,
+        br#"{"a": 3, "b": 4, "c": 5, "d": 6}"#,
+        br#"{"a":1,"b":2,"c":3,"d":{"e":1}}"#,
+        br#"{"a":1,"b":2,"c":3,"d":[{"f":1}]}"#,
+        br#"{"a\u0062": 1, "b": 2}"#,
+        br#"{"a": 1, "a": 2, "g": 3}"#,
+        br#"{"a": 1, "b": 2}{"h": 1}"#,
+        br#"{"a": 1, "b": "\"}"#,
+        b"{\"a\": 1, \"b\": \"\xff\", \"i\": 2}",
+        b"{\"a\": 1, \"b\": \"\xff\"}",
+        b"{\"a\": 1, \"\xff\": 2}",
+        br#"[1, 2]"#,
+        br#"  {  }  "#,
+        br#""#,
+        br#"{"a": 1, "b": 2, "c": 3, "j": tru}"#,
+        br#"{"a": 1, "b": 2, "c": 3, "j": true}"#,
+    ];
+
     /// The header pass skips a line whose keys repeat the last valid
     /// line's: over hostile lines in many orders, the header is the one a
     /// parse of every line gives.
     #[test]
     fn skipped_lines_name_nothing_new() {
-        let lines: &[&[u8]] = &[
-            br#"{"a": 1, "b": "x"}"#,
-            br#"{"a": 2, "b": "y\"z"}"#,
-            br#"{"a": 3, "b": 12abc, "c": 1}"#,
-            br#"{"a": 3, "b": 4, "c": 5 "d": 6}"#,
-            br#"{"a": 3, "b": 4, "c": 5, "d": 6}"#,
-            br#"{"a":1,"b":2,"c":3,"d":{"e":1}}"#,
-            br#"{"a":1,"b":2,"c":3,"d":[{"f":1}]}"#,
-            br#"{"a\u0062": 1, "b": 2}"#,
-            br#"{"a": 1, "a": 2, "g": 3}"#,
-            br#"{"a": 1, "b": 2}{"h": 1}"#,
-            br#"{"a": 1, "b": "\"}"#,
-            b"{\"a\": 1, \"b\": \"\xff\", \"i\": 2}",
-            b"{\"a\": 1, \"b\": \"\xff\"}",
-            b"{\"a\": 1, \"\xff\": 2}",
-            br#"[1, 2]"#,
-            br#"  {  }  "#,
-            br#""#,
-            br#"{"a": 1, "b": 2, "c": 3, "j": tru}"#,
-            br#"{"a": 1, "b": 2, "c": 3, "j": true}"#,
-        ];
+        let lines = HOSTILE;
         let mut state = 1u64;
         for round in 0..400 {
             let mut order: Vec<&[u8]> = Vec::new();

@@ -172,6 +172,22 @@ pub struct At {
 pub trait Chunks {
     /// The header, once, before anything else. An error fails the source.
     fn header(&mut self, names: &[String]) -> Result<(), Problem>;
+    /// How many bytes of the feed's first records a header may be
+    /// guessed from ([`Chunks::guessed_header`]); `None`, the default:
+    /// no guess.
+    fn guess_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// A header guessed from the feed's first records (NDJSON names its
+    /// columns record by record), offered before [`Chunks::header`]:
+    /// `true` takes it as the header, and the taker then learns the names
+    /// the rest holds from [`parse_chunk`], chunk by chunk (and stops the
+    /// read if they change what the guess meant); `false`, the default,
+    /// asks for the whole feed's header.
+    fn guessed_header(&mut self, names: &[String]) -> Result<bool, Problem> {
+        let _ = names;
+        Ok(false)
+    }
     /// Whole records starting at `at`. An error stops the read.
     fn records(&mut self, body: &[u8], at: At) -> Result<(), Problem>;
     /// [`Chunks::records`] of a body the reader gives up: it is left
@@ -334,21 +350,28 @@ pub fn in_chunks(dialect: &Dialect) -> bool {
     }
 }
 
+/// Whether a feed of `bytes` bytes may be read with a header guessed
+/// from its first `guess_bytes` ([`Chunks::guessed_header`]): a larger
+/// NDJSON feed, whose header is otherwise a pass over the whole feed
+/// before any record.
+pub fn guesses_header(dialect: &Dialect, bytes: u64, guess_bytes: u64) -> bool {
+    dialect.format == Format::Ndjson && bytes > guess_bytes
+}
+
 /// Parses one chunk of whole records of a feed read by
-/// [`read_file_chunked`], given the feed's header.
+/// [`read_file_chunked`], given the feed's header; gives back the names
+/// its records hold that the header lacks (only a guessed header lacks
+/// any, see [`Chunks::guessed_header`]).
 pub fn parse_chunk(
     dialect: &Dialect,
     header: &[String],
     body: &[u8],
     at: At,
     visitor: &mut dyn Visitor,
-) -> Result<(), Problem> {
+) -> Result<Vec<String>, Problem> {
     match dialect.format {
-        Format::Ndjson => {
-            json::parse_lines(header, body, at, visitor);
-            Ok(())
-        }
-        _ => csv::parse_records(dialect, header.len(), body, at, visitor),
+        Format::Ndjson => Ok(json::parse_lines(header, body, at, visitor)),
+        _ => csv::parse_records(dialect, header.len(), body, at, visitor).map(|()| Vec::new()),
     }
 }
 

@@ -515,6 +515,7 @@ mod tests {
             names: &names,
             batch_rows: 1000,
             chunk_bytes: 1 << 20,
+            guess_bytes: 8 << 20,
         };
         let mut rng = fastrand::Rng::with_seed(9);
         let dir = tempfile::tempdir().unwrap();
