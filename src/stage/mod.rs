@@ -288,18 +288,7 @@ pub fn feeds(
     let parts = partition::partitions_for(bytes, &settings.tuning);
     let mut partitions =
         Partitions::create(&out.partition_dir, parts).map_err(|e| io(&out.partition_dir, e))?;
-    // A large NDJSON feed staged on several threads takes a header
-    // guessed from its first lines, into partitions of its own: given up
-    // if the rest of the feed proves the guess wrong (see `chunked`).
-    let sides = (sources.iter().zip(raw).enumerate())
-        .map(|(i, (s, r))| {
-            let guess = settings.workers > 1
-                && read::guesses_header(&s.dialect, r.bytes, settings.tuning.guess_bytes);
-            guess
-                .then(|| partitions.side(&format!("feed-{i}")))
-                .transpose()
-        })
-        .collect::<std::io::Result<Vec<_>>>()
+    let sides = own_partitions(sources, raw, settings, &partitions)
         .map_err(|e| io(&out.partition_dir, e))?;
     let ctx = Context {
         run_date: settings.run_date,
@@ -350,6 +339,43 @@ pub fn feeds(
         partitions,
         names,
     })
+}
+
+/// The partitions of each feed's own, where it has them: a large NDJSON
+/// feed staged on several threads takes a header guessed from its first
+/// lines, and its rows are given up if the rest of the feed proves the
+/// guess wrong (see `chunked`). None when the open-files limit leaves no
+/// room for them all ([`partition::sides_fit`]).
+fn own_partitions(
+    sources: &[Source],
+    raw: &[RawCopy],
+    settings: &Settings,
+    partitions: &Partitions,
+) -> std::io::Result<Vec<Option<Partitions>>> {
+    let guessing: Vec<bool> = (sources.iter().zip(raw))
+        .map(|(s, r)| {
+            let bytes = settings.tuning.guess_bytes;
+            settings.workers > 1 && read::guesses_header(&s.dialect, r.bytes, bytes)
+        })
+        .collect();
+    let guessers = guessing.iter().filter(|g| **g).count();
+    let limit = partition::open_files_limit();
+    let fit = partition::sides_fit(guessers, partitions.parts(), limit);
+    if guessers > 0 && !fit {
+        tracing::info!(
+            stage = "stage",
+            feeds = guessers,
+            open_files = limit,
+            "The open-files limit leaves no room for the NDJSON feeds' own partitions: their headers are read whole first."
+        );
+    }
+    (guessing.iter().enumerate())
+        .map(|(i, &guess)| {
+            (guess && fit)
+                .then(|| partitions.side(&format!("feed-{i}")))
+                .transpose()
+        })
+        .collect()
 }
 
 /// Where a run's staged rows go: the feed's staged Parquet copy, the

@@ -43,6 +43,30 @@ pub fn expansion(dialect: &crate::pipeline::Dialect) -> u64 {
     }
 }
 
+/// Files a run may open besides its partitions' (sources, copies,
+/// outputs, the runtime's own), when deciding whether feeds' own sets of
+/// partitions fit under the open-files limit.
+const OTHER_FILES: u64 = 256;
+
+/// How many files this process may hold open: its soft limit, raised
+/// first (once) as far as its hard limit allows, as Go's runtime does at
+/// start. A limit that cannot be read counts as the common default, 1024.
+pub fn open_files_limit() -> u64 {
+    static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024))
+}
+
+/// Whether `sides` feeds' own sets of partitions ([`Partitions::side`])
+/// fit beside the run's own under an open-files limit of `limit`: every
+/// set of `parts` partitions may hold a file open per partition and kind
+/// it is written with (the run's, both kinds; a feed's own, its kind).
+pub fn sides_fit(sides: usize, parts: usize, limit: u64) -> bool {
+    let sets = (sides as u64).saturating_add(2);
+    sets.saturating_mul(parts as u64)
+        .saturating_add(OTHER_FILES)
+        <= limit
+}
+
 /// Records the rules take at once, at most (unless one partition alone
 /// holds more): about 150,000 stock rows. Larger groups cost memory (each
 /// worker holds its group decoded): 16 MiB doubled the peak at M.
@@ -613,6 +637,25 @@ mod tests {
                 assert!(bytes <= limit || r.len() == 1, "{sizes:?} {limit} {g:?}");
             }
         }
+    }
+
+    /// A feed's own set is only used when every set may hold a file per
+    /// partition open at once, with room for the run's other files.
+    #[test]
+    fn sides_fit_under_the_open_files_limit() {
+        assert!(sides_fit(0, 256, 1024));
+        assert!(sides_fit(1, 256, 1024));
+        assert!(!sides_fit(1, 256, 1023));
+        assert!(!sides_fit(2, 256, 1024));
+        assert!(sides_fit(1, 64, 1024));
+        assert!(sides_fit(10, 64, 1024));
+        assert!(!sides_fit(11, 64, 1024));
+        assert!(sides_fit(usize::MAX, 1, u64::MAX));
+        assert!(!sides_fit(usize::MAX, 2, u64::MAX - 1));
+        // Raised at most to the hard limit, and then read back as set.
+        let limit = open_files_limit();
+        assert!(limit >= 1);
+        assert_eq!(open_files_limit(), limit);
     }
 
     #[test]

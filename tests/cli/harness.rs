@@ -242,6 +242,10 @@ pub struct Limits {
     /// write past it fails with "File too large" (`SIGXFSZ` ignored), as
     /// on a full disk.
     pub file_size: Option<u64>,
+    /// Open files, soft and hard (`prlimit --nofile`).
+    pub open_files: Option<(u64, u64)>,
+    /// Environment variables the run is given.
+    pub env: &'static [(&'static str, &'static str)],
 }
 
 impl Run {
@@ -269,20 +273,25 @@ impl Workdir {
             .current_dir(self.path())
             .env_remove("SIAP_LOG")
             .env_remove("SIAP_WORK_DIR")
-            .env_remove("SIAP_LOG_FORMAT");
+            .env_remove("SIAP_LOG_FORMAT")
+            .envs(limits.env.iter().copied());
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                let set = |resource, n: u64| {
+                let set_both = |resource, (soft, hard): (u64, u64)| {
                     let r = libc::rlimit {
-                        rlim_cur: n,
-                        rlim_max: n,
+                        rlim_cur: soft,
+                        rlim_max: hard,
                     };
                     if libc::setrlimit(resource, &r) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
                 };
+                let set = |resource, n: u64| set_both(resource, (n, n));
+                if let Some(n) = limits.open_files {
+                    set_both(libc::RLIMIT_NOFILE, n)?;
+                }
                 if let Some(n) = limits.address_space {
                     set(libc::RLIMIT_AS, n)?;
                 }

@@ -284,6 +284,36 @@ fn run_guessing(w: &Workdir, work: &str, threads: &str) -> (Vec<(String, Vec<u8>
     (published(&w.join(work)), r.stderr)
 }
 
+/// A run that needs more files open than the soft open-files limit it
+/// starts under: 256 key partitions of each kind held open while staging,
+/// and an NDJSON feed's own, under a soft limit of 200 (the hard one
+/// 4096). siap raises its soft limit as far as the hard one and the run
+/// succeeds, its files the same as a run's without the limit.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_open_files_limit_is_raised_for_the_partitions() {
+    let w = Workdir::new();
+    generate_one_stock_feed(&w, "ndjson", &[]);
+    let env = &[
+        ("SIAP_THREADS", "2"),
+        ("SIAP_PARTITIONS", "256"),
+        ("SIAP_GUESS_BYTES", "3000"),
+    ];
+    let run = |work: &str, open_files| {
+        let args = ["run", "g/pipeline.toml", "--date", "2026-11-27"];
+        let args = [&args[..], &["--work-dir", work]].concat();
+        let limits = crate::harness::Limits {
+            open_files,
+            env,
+            ..Default::default()
+        };
+        w.siap_limited(&args, limits).assert_success();
+        published(&w.join(work))
+    };
+    let free = run("free", None);
+    assert_same(&free, &run("limited", Some((200, 4096))));
+}
+
 /// Two runs' published files are the same, byte for byte.
 fn assert_same(one: &[(String, Vec<u8>)], other: &[(String, Vec<u8>)]) {
     let names = |r: &[(String, Vec<u8>)]| r.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
