@@ -172,7 +172,7 @@ impl Partitions {
     /// Deletes every row written to these partitions (not to adopted
     /// sets), as if none had been.
     pub fn clear(&self) -> std::io::Result<()> {
-        for (files, kind) in [(&self.stock, "stock"), (&self.ships, "shipments")] {
+        for (files, kind) in [self.spills(false), self.spills(true)] {
             for (p, f) in files.iter().enumerate() {
                 let mut f = f.lock().expect("no poisoned spill file");
                 f.0 = None;

@@ -102,8 +102,6 @@ struct Names {
     /// header positions (`usize::MAX` for none): most lines repeat them,
     /// and a comparison is cheaper than a lookup.
     last_keys: std::cell::RefCell<Vec<(Box<str>, usize)>>,
-    /// The last line [`Names::flat_cells`] took named something not here.
-    unknown: std::cell::Cell<bool>,
 }
 
 /// An object's text, when a field's value is one.
@@ -198,9 +196,9 @@ impl Names {
     }
 
     /// A line's cells as [`Names::cells`] makes them, when the line is
-    /// certainly a flat object ([`flat_fields`]); `false` leaves the line
-    /// to serde.
-    fn flat_cells(&self, line: &str, out: &mut Vec<OwnedCell>) -> bool {
+    /// certainly a flat object ([`flat_fields`]), and whether it names
+    /// anything not here; `None` leaves the line to serde.
+    fn flat_cells(&self, line: &str, out: &mut Vec<OwnedCell>) -> Option<bool> {
         let mut last = self.last_keys.borrow_mut();
         let mut field = 0;
         let mut unknown = false;
@@ -226,8 +224,7 @@ impl Names {
                 }
             })
         });
-        self.unknown.set(unknown);
-        flat
+        flat.then_some(unknown)
     }
 
     /// Sizes `out` to the header, lets `fill` write the cells it finds
@@ -851,11 +848,7 @@ pub(super) fn read_lines_chunked(
     let header = match chunks.guess_bytes() {
         Some(limit) => match head_names(open, cap, limit)? {
             (head, true) => Some(head),
-            (head, false)
-                if head.names.len() <= MAX_COLUMNS && chunks.guessed_header(&head.names)? =>
-            {
-                None
-            }
+            (head, false) if head.check().is_ok() && chunks.guessed_header(&head.names)? => None,
             _ => Some(line_names(open, cap)?),
         },
         None => Some(line_names(open, cap)?),
@@ -1024,15 +1017,17 @@ fn parse_line<'b>(
         Some(t) => Ok(&t[..bytes.len()]),
         None => std::str::from_utf8(bytes),
     };
-    let flat = checked.is_ok_and(|s| names.flat_cells(s, &mut cells));
+    let flat = checked.ok().and_then(|s| names.flat_cells(s, &mut cells));
+    // A line not all UTF-8 names nothing; a flat one whose keys are all
+    // known, nothing new.
     if checked.is_ok()
-        && (!flat || names.unknown.get())
+        && flat != Some(false)
         && let Some(late) = late
     {
         late.line(bytes);
     }
     Some(match checked {
-        Ok(s) if flat => Parsed::Record {
+        Ok(s) if flat.is_some() => Parsed::Record {
             n,
             offset,
             raw: s,
@@ -1285,7 +1280,7 @@ mod tests {
                 line.push_str(["x", "{}", "\u{1}"][rng.usize(..3)]);
             }
             total += 1;
-            if !names.flat_cells(&line, &mut by_path) {
+            if names.flat_cells(&line, &mut by_path).is_none() {
                 continue;
             }
             fast += 1;
